@@ -1,0 +1,144 @@
+package dev.lowbit.bindings;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * Loads the native libraries the generated bindings look up (they use {@code
+ * SymbolLookup.loaderLookup()}, so a library must be loaded through this class before the first
+ * downcall).
+ *
+ * <p>liblowbit comes from {@code -Dlowbit.native.dir} or {@code LOWBIT_NATIVE_DIR} when set,
+ * otherwise from {@code native/<os>-<arch>/} inside the jar, extracted to a temporary folder.
+ * CBLAS comes from {@code -Dlowbit.blas} or {@code LOWBIT_BLAS} (a file path) when set, otherwise
+ * from the first of libopenblas.so.0, libopenblas.so, libcblas.so.3, libblas.so.3 found on the
+ * library search path.
+ */
+public final class NativeLibraries {
+    private static final String[] BLAS_NAMES = {"libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"};
+    private static final String[] SYSTEM_LIB_DIRS = {
+        "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib", "/lib64"};
+
+    private static Path lowbit;
+    private static String lowbitOrigin;
+    private static Path blas;
+    private static Path extractedDir;
+
+    private NativeLibraries() {}
+
+    /** {@code linux-x86_64} and the like: the folder name the build packs libraries under. */
+    public static String platform() {
+        String os = System.getProperty("os.name").toLowerCase(Locale.ROOT);
+        String arch = System.getProperty("os.arch").toLowerCase(Locale.ROOT);
+        String osName = os.contains("linux") ? "linux" : os.contains("mac") ? "darwin" : os.replace(' ', '_');
+        String archName = switch (arch) {
+            case "amd64", "x86_64" -> "x86_64";
+            case "aarch64", "arm64" -> "aarch64";
+            default -> arch;
+        };
+        return osName + "-" + archName;
+    }
+
+    /** Loads liblowbit once and returns the file it was loaded from. */
+    public static synchronized Path loadLowbit() {
+        if (lowbit == null) {
+            Path file = locate(System.mapLibraryName("lowbit"))
+                    .orElseThrow(() -> new UnsatisfiedLinkError("liblowbit not found: not in -Dlowbit.native.dir / "
+                            + "LOWBIT_NATIVE_DIR, and no native/" + platform() + "/ in the jar. Build it with ./test "
+                            + "or ./lowbit (CMake), or point LOWBIT_NATIVE_DIR at native/build/lib/" + platform()));
+            System.load(file.toString());
+            lowbit = file;
+            lowbitOrigin = configuredNativeDir() != null ? "from -Dlowbit.native.dir / LOWBIT_NATIVE_DIR"
+                    : "extracted from the jar's native/" + platform() + "/";
+        }
+        return lowbit;
+    }
+
+    /** Where the loaded liblowbit came from, in words (after {@link #loadLowbit()}). */
+    public static synchronized String lowbitOrigin() {
+        loadLowbit();
+        return lowbitOrigin;
+    }
+
+    /**
+     * Path of a library of this project (e.g. "liblowbit_cuda.so") from the same place liblowbit
+     * comes from, if it is there; it is not loaded.
+     */
+    public static synchronized Optional<Path> locate(String fileName) {
+        String dir = configuredNativeDir();
+        if (dir != null) {
+            Path p = Path.of(dir, fileName);
+            return Files.isRegularFile(p) ? Optional.of(p.toAbsolutePath()) : Optional.empty();
+        }
+        return extractFromJar(fileName);
+    }
+
+    /** Loads CBLAS once and returns the file it was loaded from. */
+    public static synchronized Path loadBlas() {
+        if (blas == null) {
+            Path file = findBlas();
+            System.load(file.toString());
+            blas = file;
+        }
+        return blas;
+    }
+
+    private static Path findBlas() {
+        String configured = firstNonBlank(System.getProperty("lowbit.blas"), System.getenv("LOWBIT_BLAS"));
+        if (configured != null) {
+            Path p = Path.of(configured);
+            if (!Files.isRegularFile(p)) throw new UnsatisfiedLinkError("LOWBIT_BLAS / -Dlowbit.blas names " + p + ", which is not a file");
+            return p.toAbsolutePath();
+        }
+        List<String> dirs = new ArrayList<>();
+        String ld = System.getenv("LD_LIBRARY_PATH");
+        if (ld != null) dirs.addAll(List.of(ld.split(":")));
+        dirs.addAll(List.of(SYSTEM_LIB_DIRS));
+        for (String name : BLAS_NAMES) {
+            for (String d : dirs) {
+                if (d.isBlank()) continue;
+                Path p = Path.of(d, name);
+                if (Files.isRegularFile(p)) return p.toAbsolutePath();
+            }
+        }
+        throw new UnsatisfiedLinkError("no CBLAS library found (looked for " + String.join(", ", BLAS_NAMES) + " in "
+                + String.join(":", dirs) + "). Install OpenBLAS (Debian/Ubuntu: apt-get install libopenblas0-pthread) "
+                + "or set LOWBIT_BLAS to the library file");
+    }
+
+    private static String configuredNativeDir() {
+        return firstNonBlank(System.getProperty("lowbit.native.dir"), System.getenv("LOWBIT_NATIVE_DIR"));
+    }
+
+    private static String firstNonBlank(String a, String b) {
+        if (a != null && !a.isBlank()) return a;
+        return b != null && !b.isBlank() ? b : null;
+    }
+
+    private static Optional<Path> extractFromJar(String fileName) {
+        String resource = "/native/" + platform() + "/" + fileName;
+        try (InputStream in = NativeLibraries.class.getResourceAsStream(resource)) {
+            if (in == null) return Optional.empty();
+            if (extractedDir == null) {
+                extractedDir = Files.createTempDirectory("lowbit-native");
+                extractedDir.toFile().deleteOnExit();
+            }
+            Path target = extractedDir.resolve(fileName);
+            if (!Files.exists(target)) {
+                Files.copy(in, target, StandardCopyOption.REPLACE_EXISTING);
+                target.toFile().deleteOnExit();
+            }
+            return Optional.of(target);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot extract " + resource + " to a temporary folder", e);
+        }
+    }
+}

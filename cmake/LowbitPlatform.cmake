@@ -1,0 +1,11 @@
+# LOWBIT_PLATFORM: the <os>-<arch> folder the libraries go to, as the Java loader names it.
+string(TOLOWER "${CMAKE_SYSTEM_NAME}" _lb_os)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+  set(_lb_arch x86_64)
+  set(LOWBIT_X86_64 ON)
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64)$")
+  set(_lb_arch aarch64)
+else()
+  set(_lb_arch "${CMAKE_SYSTEM_PROCESSOR}")
+endif()
+set(LOWBIT_PLATFORM "${_lb_os}-${_lb_arch}")

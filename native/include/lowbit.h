@@ -1,0 +1,142 @@
+/*
+ * lowbit.h - the one public C API of liblowbit (CPU) and liblowbit_cuda (GPU).
+ *
+ * Conventions
+ *  - Every function that can fail returns lb_status (LB_OK = 0). The message of the last
+ *    error on the calling thread is read with lb_last_error(). Nothing aborts, nothing prints.
+ *  - Pointers come with explicit sizes. Callers (the Java side) validate shapes before the
+ *    call; the library re-checks what it cheaply can and reports, never crashes.
+ *  - The same function set exists per backend: lb_cpu_* here, lb_cuda_* in liblowbit_cuda.
+ *
+ * Quantized weight layout (one layout everywhere; see lb_qweight)
+ *  - W is [n, k] (out features, in features), quantized in groups of g consecutive input
+ *    channels; g is 32, 64, 128 or 256 and divides k, or g == k (per-channel).
+ *  - Codes are unsigned b-bit integers, b in {2, 3, 4, 8}, packed little-endian into uint32
+ *    along k as one bit stream per row: code j of a row occupies bits [j*b, j*b + b) of the
+ *    row's stream, bit i of the stream being bit (i % 32) of word (i / 32). Each row starts
+ *    on a fresh word: words per row = ceil(k * b / 32). For b = 3, 32 codes fill 3 words.
+ *  - Per (row, group) a scale s and a zero point z (fp32 or fp16, integer-valued z);
+ *    the weight is w = s * (q - z).
+ *  - Asymmetric ranges include 0 (as GPTQ): s = (max - min) / (2^b - 1), z = round(-min / s).
+ *    Symmetric ranges: z = 2^(b-1), s = max|w| / (2^(b-1) - 1).
+ *  - q = clamp(rint(w / s) + z, 0, 2^b - 1), rint rounding half to even.
+ */
+#ifndef LOWBIT_H
+#define LOWBIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int32_t lb_status;
+
+#define LB_OK 0
+#define LB_ERR_INVALID_ARGUMENT 1 /* a shape, pointer, size or option is wrong */
+#define LB_ERR_UNSUPPORTED 2      /* valid but not implemented (bits, group size, dtype) */
+#define LB_ERR_NON_FINITE 3       /* NaN or Inf in an input */
+#define LB_ERR_RANGE 4            /* a value does not fit the requested format */
+#define LB_ERR_OUT_OF_MEMORY 5
+#define LB_ERR_CUDA 6
+
+#define LB_DTYPE_F32 0
+#define LB_DTYPE_F16 1
+#define LB_DTYPE_BF16 2
+
+#define LB_RANGE_MINMAX 0 /* the group's min and max */
+#define LB_RANGE_MSE 1    /* shrink the min-max range by the factor (of 1, 0.99, ..., 0.21)
+                             that minimises the group's squared reconstruction error */
+
+#define LB_SIMD_SCALAR 0
+#define LB_SIMD_AVX2 1
+#define LB_SIMD_AVX512 2
+
+/* A group-quantized weight matrix; the caller owns every buffer it points to. */
+typedef struct lb_qweight {
+    uint32_t *codes;     /* [n][ceil(k * bits / 32)] */
+    void *scales;        /* [n][k / group_size] of scale_dtype */
+    void *zeros;         /* [n][k / group_size] of scale_dtype */
+    int64_t n;           /* rows: output features */
+    int64_t k;           /* columns: input features */
+    int32_t bits;        /* 2, 3, 4 or 8 */
+    int32_t group_size;  /* 32, 64, 128, 256, or k */
+    int32_t scale_dtype; /* LB_DTYPE_F32 or LB_DTYPE_F16 */
+    int32_t reserved;    /* must be 0 */
+} lb_qweight;
+
+/* ---- library ---------------------------------------------------------------------- */
+
+/* Message of the last failed call on this thread ("" if none). Valid until the next call. */
+const char *lb_last_error(void);
+/* "MAJOR.MINOR.PATCH". */
+const char *lb_version(void);
+/* Does nothing and returns x: the cost of a bare downcall. */
+int32_t lb_nop(int32_t x);
+
+/* SIMD level in use (LB_SIMD_*); the best the CPU supports unless lowered. */
+int32_t lb_cpu_simd_level(void);
+/* Best SIMD level this CPU and build support. */
+int32_t lb_cpu_simd_level_max(void);
+/* Use at most this SIMD level (for tests and comparisons); above the maximum is an error. */
+lb_status lb_cpu_set_simd_level(int32_t level);
+/* OpenMP threads the kernels use. */
+int32_t lb_cpu_num_threads(void);
+lb_status lb_cpu_set_num_threads(int32_t threads);
+
+/* ---- weights ---------------------------------------------------------------------- */
+
+/* Quantize w [n, k] (row stride ldw >= k floats) into out, whose codes/scales/zeros buffers
+ * and n, k, bits, group_size, scale_dtype fields the caller has set. symmetric: 0 or 1;
+ * range: LB_RANGE_*. Non-finite weights are an error. */
+lb_status lb_cpu_quantize_weights(const float *w, int64_t ldw, lb_qweight *out,
+                                  int32_t symmetric, int32_t range);
+
+/* Codes for w [n, k] under the scales and zeros already in q (e.g. trained ones). */
+lb_status lb_cpu_quantize_weights_with_params(const float *w, int64_t ldw, lb_qweight *q);
+
+/* w [n, k] = s * (q - z), row stride ldw >= k. */
+lb_status lb_cpu_dequantize_weights(const lb_qweight *q, float *w, int64_t ldw);
+
+/* ---- GEMM ------------------------------------------------------------------------- */
+
+/* y [m, n] = x [m, k] . dequant(W)^T + bias. x is fp32 or fp16 (x_dtype), rows contiguous;
+ * bias [n] may be NULL. The weights are dequantized tile by tile, never whole. */
+lb_status lb_cpu_dequant_gemm(const void *x, int32_t x_dtype, int64_t m, const lb_qweight *w,
+                              const float *bias, float *y);
+
+/* Per-token dynamic asymmetric quantization of activations x [m, k] to bits (4 or 8):
+ * codes [m, k] one unsigned code per byte, scales [m], zeros [m] (integer-valued). */
+lb_status lb_cpu_quantize_activations(const float *x, int64_t m, int64_t k, int32_t bits,
+                                      uint8_t *codes, float *scales, float *zeros);
+
+/* Integer GEMM of quantized activations (codes [m, k], from lb_cpu_quantize_activations)
+ * with 4- or 8-bit weights: y [m, n] = sa (qa - za) . (sw (qw - zw))^T + bias, products
+ * summed exactly in int32 per group, fp32 out. bias may be NULL. */
+lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros,
+                          int64_t m, const lb_qweight *w, const float *bias, float *y);
+
+/* ---- fake quantization (training) ------------------------------------------------- */
+
+/* out [n, k] = mag * s * (clamp(rint(w / s) + z, 0, 2^b - 1) - z) per group; scales, zeros,
+ * magnitude are fp32 [n, k / group]; magnitude may be NULL (all ones). */
+lb_status lb_cpu_fake_quant_forward(const float *w, int64_t n, int64_t k, int32_t bits,
+                                    int32_t group_size, const float *scales, const float *zeros,
+                                    const float *magnitude, float *out);
+
+/* Straight-through backward of lb_cpu_fake_quant_forward given grad_out [n, k]:
+ *   grad_w   = grad_out * mag where the clamp is inactive, 0 where it clips;
+ *   grad_s   = sum over the group of grad_out * mag * ((q - z) - w / s inside, (q - z) clipped);
+ *   grad_mag = sum over the group of grad_out * s * (q - z).
+ * Each output may be NULL; grad_scales and grad_magnitude are overwritten, not accumulated. */
+lb_status lb_cpu_fake_quant_backward(const float *w, int64_t n, int64_t k, int32_t bits,
+                                     int32_t group_size, const float *scales, const float *zeros,
+                                     const float *magnitude, const float *grad_out,
+                                     float *grad_w, float *grad_scales, float *grad_magnitude);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOWBIT_H */

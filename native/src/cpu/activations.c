@@ -1,0 +1,106 @@
+/* Per-token activation quantization and the integer GEMM of quantized activations with
+ * 4- or 8-bit weights (W4A8 / W8A8; W4A4 runs the same kernel with 4-bit codes). */
+#include "dispatch.h"
+
+#include <stdlib.h>
+
+lb_status lb_cpu_quantize_activations(const float *x, int64_t m, int64_t k, int32_t bits, uint8_t *codes,
+                                      float *scales, float *zeros) {
+    if (!x || !codes || !scales || !zeros) return lb_fail(LB_ERR_INVALID_ARGUMENT, "quantize_activations: NULL buffer");
+    if (m <= 0 || k <= 0)
+        return lb_fail(LB_ERR_INVALID_ARGUMENT, "quantize_activations: shape [%lld, %lld] must be positive", (long long)m, (long long)k);
+    if (bits != 4 && bits != 8)
+        return lb_fail(LB_ERR_UNSUPPORTED, "quantize_activations: %d-bit activations are not supported (use 4 or 8)", (int)bits);
+    const float maxq = (float)((1 << bits) - 1);
+    int64_t bad = -1;
+    for (int64_t i = 0; i < m && bad < 0; i++) {
+        float lo, hi;
+        if (!LB_DISPATCH(minmax, x + i * k, k, &lo, &hi)) bad = i;
+    }
+    if (bad >= 0) return lb_fail(LB_ERR_NON_FINITE, "quantize_activations: NaN or Inf in row %lld", (long long)bad);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < m; i++) {
+        const float *xr = x + i * k;
+        float lo, hi;
+        LB_DISPATCH(minmax, xr, k, &lo, &hi);
+        lo = lo < 0.0f ? lo : 0.0f;
+        hi = hi > 0.0f ? hi : 0.0f;
+        float s = (float)(((double)hi - (double)lo) / (double)maxq);
+        if (s == 0.0f) s = 1.0f;
+        float z = rintf(-lo / s);
+        z = z < 0.0f ? 0.0f : (z > maxq ? maxq : z);
+        scales[i] = s;
+        zeros[i] = z;
+        LB_DISPATCH(codes, xr, k, s, z, maxq, codes + i * k);
+    }
+    return LB_OK;
+}
+
+/* Longest run whose u8 x u8 products surely fit an int32 sum (255 * 255 * 32768 < 2^31). */
+#define INT_DOT_CHUNK 32768
+
+static int64_t dot_u8_long(const uint8_t *a, const uint8_t *b, int64_t len) {
+    int64_t acc = 0;
+    for (int64_t j = 0; j < len; j += INT_DOT_CHUNK)
+        acc += LB_DISPATCH(dot_u8, a + j, b + j, len - j < INT_DOT_CHUNK ? len - j : INT_DOT_CHUNK);
+    return acc;
+}
+
+static int64_t sum_u8(const uint8_t *a, int64_t len) {
+    int64_t acc = 0;
+    for (int64_t j = 0; j < len; j++) acc += a[j];
+    return acc;
+}
+
+lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m,
+                          const lb_qweight *w, const float *bias, float *y) {
+    lb_status st = lb_check_qweight(w, "int_gemm", 1);
+    if (st) return st;
+    if (w->bits != 4 && w->bits != 8)
+        return lb_fail(LB_ERR_UNSUPPORTED, "int_gemm: %d-bit weights have no integer kernel (use 4 or 8)", (int)w->bits);
+    if (!a_codes || !a_scales || !a_zeros || !y) return lb_fail(LB_ERR_INVALID_ARGUMENT, "int_gemm: NULL buffer");
+    if (m <= 0) return lb_fail(LB_ERR_INVALID_ARGUMENT, "int_gemm: m must be positive, got %lld", (long long)m);
+    const int64_t n = w->n, k = w->k, gs = w->group_size, groups = k / gs, wpr = lb_words_per_row(k, w->bits);
+    for (int64_t i = 0; i < m; i++)
+        if (!(a_scales[i] > 0.0f) || !isfinite(a_scales[i]) || !isfinite(a_zeros[i]))
+            return lb_fail(LB_ERR_INVALID_ARGUMENT, "int_gemm: activation row %lld has scale %g, zero %g", (long long)i,
+                           (double)a_scales[i], (double)a_zeros[i]);
+    int64_t *asum = malloc((size_t)(m * groups) * sizeof(int64_t));
+    if (!asum) return lb_fail(LB_ERR_OUT_OF_MEMORY, "int_gemm: out of memory");
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t g = 0; g < groups; g++) asum[i * groups + g] = sum_u8(a_codes + i * k + g * gs, gs);
+    int nomem = 0;
+#pragma omp parallel
+    {
+        uint8_t *wrow = malloc((size_t)k);
+        double *acc = malloc((size_t)m * sizeof(double));
+        if (!wrow || !acc) {
+#pragma omp atomic write
+            nomem = 1;
+        }
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < n; r++) {
+            if (!wrow || !acc) continue;
+            lb_unpack_codes(w->codes + r * wpr, 0, k, w->bits, wrow);
+            for (int64_t i = 0; i < m; i++) acc[i] = bias ? (double)bias[r] : 0.0;
+            for (int64_t g = 0; g < groups; g++) {
+                const int64_t wsum = sum_u8(wrow + g * gs, gs);
+                const double sw = lb_load_param(w->scales, w->scale_dtype, r * groups + g);
+                const int64_t zw = (int64_t)lb_load_param(w->zeros, w->scale_dtype, r * groups + g);
+                for (int64_t i = 0; i < m; i++) {
+                    const int64_t za = (int64_t)a_zeros[i];
+                    /* sum (qa - za)(qw - zw) = sum qa qw - zw sum qa - za sum qw + gs za zw, exactly */
+                    int64_t dot = dot_u8_long(a_codes + i * k + g * gs, wrow + g * gs, gs) - zw * asum[i * groups + g]
+                                  - za * wsum + gs * za * zw;
+                    acc[i] += sw * (double)a_scales[i] * (double)dot;
+                }
+            }
+            for (int64_t i = 0; i < m; i++) y[i * n + r] = (float)acc[i];
+        }
+        free(wrow);
+        free(acc);
+    }
+    free(asum);
+    if (nomem) return lb_fail(LB_ERR_OUT_OF_MEMORY, "int_gemm: out of memory for a %lld-byte row buffer", (long long)k);
+    return LB_OK;
+}

@@ -1,0 +1,91 @@
+/* Internal helpers shared by the CPU kernels: errors, fp16, validation, code packing. */
+#ifndef LB_CPU_COMMON_H
+#define LB_CPU_COMMON_H
+
+#include "lowbit.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Records the message for lb_last_error() on this thread and returns status. */
+lb_status lb_fail(lb_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lb_clear_error(void);
+
+/* Active SIMD level (LB_SIMD_*), chosen at load time, lowered by lb_cpu_set_simd_level. */
+extern int32_t lb_simd_active;
+
+static inline int lb_is_finite(float x) { return isfinite(x); }
+
+/* IEEE binary16 <-> binary32, round to nearest even (matches F16C and Java's Float16). */
+static inline float lb_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu, bits;
+    if (exp == 0x1Fu) {
+        bits = sign | 0x7F800000u | (man << 13);
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112u) << 23) | (man << 13);
+    } else if (man == 0) {
+        bits = sign;
+    } else { /* subnormal: normalise */
+        int e = -1;
+        do { man <<= 1; e++; } while (!(man & 0x400u));
+        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3FFu) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline uint16_t lb_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t ax = x & 0x7FFFFFFFu;
+    if (ax >= 0x7F800000u) return (uint16_t)(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u : 0));
+    if (ax >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* rounds to >= 65520: inf */
+    if (ax < 0x38800000u) { /* result subnormal or zero */
+        if (ax < 0x33000000u) return (uint16_t)sign; /* < 2^-25: rounds to 0 */
+        uint32_t e = ax >> 23, m = (ax & 0x7FFFFFu) | 0x800000u;
+        uint32_t shift = 126u - e; /* 14..24 */
+        uint32_t r = m >> shift, rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+        if (rem > half || (rem == half && (r & 1u))) r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t r = ((ax >> 13) - (112u << 10)), rem = ax & 0x1FFFu;
+    if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) r++;
+    return (uint16_t)(sign | r);
+}
+
+static inline float lb_load_param(const void *p, int32_t dtype, int64_t i) {
+    return dtype == LB_DTYPE_F16 ? lb_f16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+static inline void lb_store_param(void *p, int32_t dtype, int64_t i, float v) {
+    if (dtype == LB_DTYPE_F16) ((uint16_t *)p)[i] = lb_f32_to_f16(v);
+    else ((float *)p)[i] = v;
+}
+
+static inline int64_t lb_words_per_row(int64_t k, int32_t bits) { return (k * bits + 31) / 32; }
+
+/* Code j of a row's bit stream. */
+static inline uint32_t lb_get_code(const uint32_t *row, int64_t j, int32_t bits) {
+    int64_t bit = j * bits;
+    uint64_t lo = row[bit >> 5];
+    uint32_t off = (uint32_t)(bit & 31);
+    if (off + (uint32_t)bits > 32) lo |= (uint64_t)row[(bit >> 5) + 1] << 32;
+    return (uint32_t)(lo >> off) & ((1u << bits) - 1u);
+}
+
+/* Packs count codes (one per byte) into a row's stream starting at code index j0; the
+ * stream words it touches must start zeroed. */
+void lb_pack_codes(const uint8_t *codes, int64_t count, int32_t bits, uint32_t *row, int64_t j0);
+/* Unpacks count codes from code index j0 of a row's stream, one per byte. */
+void lb_unpack_codes(const uint32_t *row, int64_t j0, int64_t count, int32_t bits, uint8_t *codes);
+
+/* Checks the fields of a quantized weight descriptor; returns LB_OK or records an error. */
+lb_status lb_check_qweight(const lb_qweight *q, const char *what, int need_params);
+
+static inline int lb_bits_supported(int32_t bits) { return bits == 2 || bits == 3 || bits == 4 || bits == 8; }
+
+#endif

@@ -1,0 +1,208 @@
+/* AVX2 + FMA + F16C versions of the inner loops (compiled with -mavx2 -mfma -mf16c and
+ * called only when the CPU has them). Same results as kernels_scalar.c up to the order of
+ * floating-point summation; codes and dequantized values are bit-identical. */
+#include "common.h"
+#include "kernels_simd.h"
+
+#include <immintrin.h>
+
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+int lb_avx2_minmax(const float *w, int64_t len, float *mn, float *mx) {
+    if (len < 8) return lb_scalar_minmax(w, len, mn, mx);
+    __m256 lo = _mm256_loadu_ps(w), hi = lo;
+    __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    __m256 inf = _mm256_set1_ps(INFINITY);
+    __m256 bad = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        __m256 v = _mm256_loadu_ps(w + i);
+        /* |v| >= inf or unordered (NaN): not finite */
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_and_ps(v, absmask), inf, _CMP_NLT_UQ));
+        lo = _mm256_min_ps(lo, v);
+        hi = _mm256_max_ps(hi, v);
+    }
+    float l[8], h[8];
+    _mm256_storeu_ps(l, lo);
+    _mm256_storeu_ps(h, hi);
+    float a = l[0], b = h[0];
+    for (int t = 1; t < 8; t++) {
+        a = l[t] < a ? l[t] : a;
+        b = h[t] > b ? h[t] : b;
+    }
+    int finite = _mm256_movemask_ps(bad) == 0;
+    if (i < len) {
+        float ta, tb;
+        finite &= lb_scalar_minmax(w + i, len - i, &ta, &tb);
+        a = ta < a ? ta : a;
+        b = tb > b ? tb : b;
+    }
+    *mn = a;
+    *mx = b;
+    return finite;
+}
+
+void lb_avx2_codes(const float *w, int64_t len, float s, float z, float maxq, uint8_t *codes) {
+    __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z), vmax = _mm256_set1_ps(maxq);
+    __m256 zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= len; i += 16) {
+        __m256 a = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(w + i), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256 b = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(w + i + 8), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        a = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(a, vz), zero), vmax);
+        b = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(b, vz), zero), vmax);
+        __m256i ia = _mm256_cvtps_epi32(a), ib = _mm256_cvtps_epi32(b);
+        __m256i p16 = _mm256_permute4x64_epi64(_mm256_packus_epi32(ia, ib), 0xD8); /* 16 x u16 in order */
+        __m128i p8 = _mm_packus_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256(p16, 1));
+        _mm_storeu_si128((__m128i *)(codes + i), p8);
+    }
+    lb_scalar_codes(w + i, len - i, s, z, maxq, codes + i);
+}
+
+/* 8 codes (k = 8j .. 8j+7) of a 4-bit word as floats. */
+static inline __m256 nibbles(uint32_t word, __m256i shifts, __m256i mask) {
+    return _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)word), shifts), mask));
+}
+
+float lb_avx2_dot_codes(const float *x, const uint32_t *row, int64_t j0, int64_t len, int32_t bits) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    if (bits == 4 && (j0 & 7) == 0) {
+        const __m256i sh = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28), m = _mm256_set1_epi32(0xF);
+        const uint32_t *wp = row + (j0 >> 3);
+        for (; i + 32 <= len; i += 32, wp += 4) {
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), nibbles(wp[0], sh, m), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), nibbles(wp[1], sh, m), acc1);
+            acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), nibbles(wp[2], sh, m), acc2);
+            acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), nibbles(wp[3], sh, m), acc3);
+        }
+    } else if (bits == 2 && (j0 & 15) == 0) {
+        const __m256i lo = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14), m = _mm256_set1_epi32(3);
+        const __m256i hi = _mm256_setr_epi32(16, 18, 20, 22, 24, 26, 28, 30);
+        const uint32_t *wp = row + (j0 >> 4);
+        for (; i + 32 <= len; i += 32, wp += 2) {
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), nibbles(wp[0], lo, m), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), nibbles(wp[0], hi, m), acc1);
+            acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), nibbles(wp[1], lo, m), acc2);
+            acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), nibbles(wp[1], hi, m), acc3);
+        }
+    } else if (bits == 8 && (j0 & 3) == 0) {
+        const uint8_t *bp = (const uint8_t *)row + j0;
+        for (; i + 16 <= len; i += 16) {
+            __m128i b = _mm_loadu_si128((const __m128i *)(bp + i));
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8),
+                                   _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8))), acc1);
+        }
+    } else { /* 3-bit and unaligned starts: unpack 32 codes at a time, then FMA */
+        uint8_t buf[32];
+        for (; i + 32 <= len; i += 32) {
+            lb_unpack_codes(row, j0 + i, 32, bits, buf);
+            for (int t = 0; t < 4; t++) {
+                __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(buf + 8 * t))));
+                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * t), q, acc0);
+            }
+        }
+    }
+    float r = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    if (i < len) r += lb_scalar_dot_codes(x + i, row, j0 + i, len - i, bits);
+    return r;
+}
+
+void lb_avx2_dequant_run(const uint32_t *row, int64_t j0, int64_t len, int32_t bits, float s, float z, float *w) {
+    __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
+    int64_t i = 0;
+    if (bits == 4 && (j0 & 7) == 0) {
+        const __m256i sh = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28), m = _mm256_set1_epi32(0xF);
+        const uint32_t *wp = row + (j0 >> 3);
+        for (; i + 8 <= len; i += 8, wp++)
+            _mm256_storeu_ps(w + i, _mm256_mul_ps(_mm256_sub_ps(nibbles(*wp, sh, m), vz), vs));
+    } else {
+        uint8_t buf[32];
+        for (; i + 32 <= len; i += 32) {
+            lb_unpack_codes(row, j0 + i, 32, bits, buf);
+            for (int t = 0; t < 4; t++) {
+                __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(buf + 8 * t))));
+                _mm256_storeu_ps(w + i + 8 * t, _mm256_mul_ps(_mm256_sub_ps(q, vz), vs));
+            }
+        }
+    }
+    lb_scalar_dequant_run(row, j0 + i, len - i, bits, s, z, w + i);
+}
+
+/* Register tile: up to 3 rows of x against up to 4 rows of w, 8 lanes at a time. */
+void lb_avx2_dot_tile(const float *x, int64_t ldx, int64_t mi, const float *w, int64_t ldw, int64_t nr,
+                      int64_t len, float *out, int64_t ldo) {
+    int64_t len8 = len & ~(int64_t)7;
+    for (int64_t i0 = 0; i0 < mi; i0 += 3) {
+        int64_t ib = mi - i0 < 3 ? mi - i0 : 3;
+        for (int64_t r0 = 0; r0 < nr; r0 += 4) {
+            int64_t rb = nr - r0 < 4 ? nr - r0 : 4;
+            __m256 acc[3][4];
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 4; b++) acc[a][b] = _mm256_setzero_ps();
+            if (ib == 3 && rb == 4) {
+                const float *x0 = x + i0 * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx;
+                const float *w0 = w + r0 * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+                for (int64_t j = 0; j < len8; j += 8) {
+                    __m256 b0 = _mm256_loadu_ps(w0 + j), b1 = _mm256_loadu_ps(w1 + j);
+                    __m256 b2 = _mm256_loadu_ps(w2 + j), b3 = _mm256_loadu_ps(w3 + j);
+                    __m256 a0 = _mm256_loadu_ps(x0 + j), a1 = _mm256_loadu_ps(x1 + j), a2 = _mm256_loadu_ps(x2 + j);
+                    acc[0][0] = _mm256_fmadd_ps(a0, b0, acc[0][0]);
+                    acc[0][1] = _mm256_fmadd_ps(a0, b1, acc[0][1]);
+                    acc[0][2] = _mm256_fmadd_ps(a0, b2, acc[0][2]);
+                    acc[0][3] = _mm256_fmadd_ps(a0, b3, acc[0][3]);
+                    acc[1][0] = _mm256_fmadd_ps(a1, b0, acc[1][0]);
+                    acc[1][1] = _mm256_fmadd_ps(a1, b1, acc[1][1]);
+                    acc[1][2] = _mm256_fmadd_ps(a1, b2, acc[1][2]);
+                    acc[1][3] = _mm256_fmadd_ps(a1, b3, acc[1][3]);
+                    acc[2][0] = _mm256_fmadd_ps(a2, b0, acc[2][0]);
+                    acc[2][1] = _mm256_fmadd_ps(a2, b1, acc[2][1]);
+                    acc[2][2] = _mm256_fmadd_ps(a2, b2, acc[2][2]);
+                    acc[2][3] = _mm256_fmadd_ps(a2, b3, acc[2][3]);
+                }
+            } else {
+                for (int64_t j = 0; j < len8; j += 8)
+                    for (int64_t a = 0; a < ib; a++) {
+                        __m256 av = _mm256_loadu_ps(x + (i0 + a) * ldx + j);
+                        for (int64_t b = 0; b < rb; b++)
+                            acc[a][b] = _mm256_fmadd_ps(av, _mm256_loadu_ps(w + (r0 + b) * ldw + j), acc[a][b]);
+                    }
+            }
+            for (int64_t a = 0; a < ib; a++)
+                for (int64_t b = 0; b < rb; b++) {
+                    float t = hsum(acc[a][b]);
+                    const float *xa = x + (i0 + a) * ldx, *wb = w + (r0 + b) * ldw;
+                    for (int64_t j = len8; j < len; j++) t += xa[j] * wb[j];
+                    out[(i0 + a) * ldo + r0 + b] += t;
+                }
+        }
+    }
+}
+
+int32_t lb_avx2_dot_u8(const uint8_t *a, const uint8_t *b, int64_t len) {
+    __m256i acc = _mm256_setzero_si256();
+    int64_t i = 0;
+    for (; i + 16 <= len; i += 16) {
+        __m256i va = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(a + i)));
+        __m256i vb = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(b + i)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(va, vb));
+    }
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s) + lb_scalar_dot_u8(a + i, b + i, len - i);
+}
+
+void lb_avx2_f16_to_f32(const uint16_t *src, int64_t n, float *dst) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    lb_scalar_f16_to_f32(src + i, n - i, dst + i);
+}

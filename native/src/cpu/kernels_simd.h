@@ -1,0 +1,39 @@
+/* Inner loops with one scalar and one AVX2 version each; callers dispatch on lb_simd_active. */
+#ifndef LB_CPU_KERNELS_SIMD_H
+#define LB_CPU_KERNELS_SIMD_H
+
+#include <stdint.h>
+
+/* min and max of w[0..len); returns 0 if any value is NaN or Inf. */
+int lb_scalar_minmax(const float *w, int64_t len, float *mn, float *mx);
+int lb_avx2_minmax(const float *w, int64_t len, float *mn, float *mx);
+
+/* codes[i] = clamp(rint(w[i] / s) + z, 0, maxq). */
+void lb_scalar_codes(const float *w, int64_t len, float s, float z, float maxq, uint8_t *codes);
+void lb_avx2_codes(const float *w, int64_t len, float s, float z, float maxq, uint8_t *codes);
+
+/* sum over j of x[j] * code j of the packed row, for one group starting at code j0 (a
+ * multiple of 32) of len codes; x is in natural order. Used by the GEMV path. */
+float lb_scalar_dot_codes(const float *x, const uint32_t *row, int64_t j0, int64_t len, int32_t bits);
+float lb_avx2_dot_codes(const float *x, const uint32_t *row, int64_t j0, int64_t len, int32_t bits);
+
+/* w[j] = s * (code j - z) for len codes from code index j0 (a multiple of 32 unless j0 = 0). */
+void lb_scalar_dequant_run(const uint32_t *row, int64_t j0, int64_t len, int32_t bits, float s, float z, float *w);
+void lb_avx2_dequant_run(const uint32_t *row, int64_t j0, int64_t len, int32_t bits, float s, float z, float *w);
+
+/* out[i][r] += dot(x_i, w_r) for i < mi rows of x (stride ldx) and r < nr rows of w (stride
+ * ldw), length len. out has stride ldo. */
+void lb_scalar_dot_tile(const float *x, int64_t ldx, int64_t mi, const float *w, int64_t ldw, int64_t nr,
+                        int64_t len, float *out, int64_t ldo);
+void lb_avx2_dot_tile(const float *x, int64_t ldx, int64_t mi, const float *w, int64_t ldw, int64_t nr,
+                      int64_t len, float *out, int64_t ldo);
+
+/* sum over j of a[j] * b[j] for unsigned bytes a (codes <= 255) and b (codes <= 255). */
+int32_t lb_scalar_dot_u8(const uint8_t *a, const uint8_t *b, int64_t len);
+int32_t lb_avx2_dot_u8(const uint8_t *a, const uint8_t *b, int64_t len);
+
+/* fp16 -> fp32 for n values. */
+void lb_scalar_f16_to_f32(const uint16_t *src, int64_t n, float *dst);
+void lb_avx2_f16_to_f32(const uint16_t *src, int64_t n, float *dst);
+
+#endif

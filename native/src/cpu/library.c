@@ -1,0 +1,140 @@
+/* Library-wide state: last error per thread, version, SIMD dispatch level, threads. */
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#ifndef LB_VERSION_STRING
+#define LB_VERSION_STRING "0.0.0"
+#endif
+
+static _Thread_local char last_error[1024];
+
+lb_status lb_fail(lb_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+void lb_clear_error(void) { last_error[0] = '\0'; }
+
+const char *lb_last_error(void) { return last_error; }
+
+const char *lb_version(void) { return LB_VERSION_STRING; }
+
+int32_t lb_nop(int32_t x) { return x; }
+
+static int32_t detect_simd(void) {
+#if defined(__x86_64__) && defined(LB_HAVE_AVX2)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        return LB_SIMD_AVX2;
+#endif
+    return LB_SIMD_SCALAR;
+}
+
+static int32_t simd_max = -1;
+int32_t lb_simd_active = LB_SIMD_SCALAR;
+
+/* Runs when the library is loaded; LOWBIT_SIMD=scalar|avx2 lowers the level. */
+__attribute__((constructor)) static void lb_init(void) {
+    simd_max = detect_simd();
+    lb_simd_active = simd_max;
+    const char *env = getenv("LOWBIT_SIMD");
+    if (env && strcmp(env, "scalar") == 0) lb_simd_active = LB_SIMD_SCALAR;
+}
+
+int32_t lb_cpu_simd_level(void) { return lb_simd_active; }
+
+int32_t lb_cpu_simd_level_max(void) { return simd_max; }
+
+lb_status lb_cpu_set_simd_level(int32_t level) {
+    if (level < LB_SIMD_SCALAR || level > simd_max)
+        return lb_fail(LB_ERR_UNSUPPORTED, "SIMD level %d is not available on this CPU/build (max %d)",
+                       (int)level, (int)simd_max);
+    lb_simd_active = level;
+    return LB_OK;
+}
+
+int32_t lb_cpu_num_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+lb_status lb_cpu_set_num_threads(int32_t threads) {
+    if (threads < 1) return lb_fail(LB_ERR_INVALID_ARGUMENT, "threads must be >= 1, got %d", (int)threads);
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+    return LB_OK;
+}
+
+lb_status lb_check_qweight(const lb_qweight *q, const char *what, int need_params) {
+    if (!q) return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: weight descriptor is NULL", what);
+    if (q->n <= 0 || q->k <= 0)
+        return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: weight shape [%lld, %lld] must be positive", what,
+                       (long long)q->n, (long long)q->k);
+    if (!lb_bits_supported(q->bits))
+        return lb_fail(LB_ERR_UNSUPPORTED, "%s: %d-bit weights are not supported (use 2, 3, 4 or 8)", what,
+                       (int)q->bits);
+    int32_t g = q->group_size;
+    int ok_group = g == q->k || ((g == 32 || g == 64 || g == 128 || g == 256) && q->k % g == 0);
+    if (!ok_group)
+        return lb_fail(LB_ERR_UNSUPPORTED,
+                       "%s: group size %d does not fit k = %lld (use 32, 64, 128 or 256 dividing k, or k)",
+                       what, (int)g, (long long)q->k);
+    if (q->scale_dtype != LB_DTYPE_F32 && q->scale_dtype != LB_DTYPE_F16)
+        return lb_fail(LB_ERR_UNSUPPORTED, "%s: scale dtype %d is not supported (fp32 or fp16)", what,
+                       (int)q->scale_dtype);
+    if (!q->codes) return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: codes buffer is NULL", what);
+    if (need_params && (!q->scales || !q->zeros))
+        return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: scales or zeros buffer is NULL", what);
+    if (q->reserved != 0) return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: reserved field must be 0", what);
+    return LB_OK;
+}
+
+void lb_pack_codes(const uint8_t *codes, int64_t count, int32_t bits, uint32_t *row, int64_t j0) {
+    if (bits == 8 && (j0 & 3) == 0) { /* byte aligned: little-endian bytes are the stream */
+        memcpy((uint8_t *)row + j0, codes, (size_t)count);
+        return;
+    }
+    if (bits == 4 && (j0 & 7) == 0) {
+        uint32_t *dst = row + (j0 >> 3);
+        int64_t full = count >> 3;
+        for (int64_t i = 0; i < full; i++) {
+            uint64_t v;
+            memcpy(&v, codes + 8 * i, 8);
+            v = (v | (v >> 4)) & 0x00FF00FF00FF00FFull;
+            v = (v | (v >> 8)) & 0x0000FFFF0000FFFFull;
+            v = (v | (v >> 16)) & 0x00000000FFFFFFFFull;
+            dst[i] = (uint32_t)v;
+        }
+        codes += 8 * full;
+        j0 += 8 * full;
+        count -= 8 * full;
+    }
+    for (int64_t i = 0; i < count; i++) {
+        int64_t bit = (j0 + i) * bits;
+        uint64_t v = (uint64_t)codes[i] << (bit & 31);
+        row[bit >> 5] |= (uint32_t)v;
+        if ((bit & 31) + bits > 32) row[(bit >> 5) + 1] |= (uint32_t)(v >> 32);
+    }
+}
+
+void lb_unpack_codes(const uint32_t *row, int64_t j0, int64_t count, int32_t bits, uint8_t *codes) {
+    if (bits == 8 && (j0 & 3) == 0) {
+        memcpy(codes, (const uint8_t *)row + j0, (size_t)count);
+        return;
+    }
+    for (int64_t i = 0; i < count; i++) codes[i] = (uint8_t)lb_get_code(row, j0 + i, bits);
+}

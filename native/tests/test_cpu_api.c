@@ -1,0 +1,69 @@
+/* C-level checks of liblowbit's contract: status codes and messages on bad input, and a
+ * small quantize -> dequantize -> GEMM round trip. The numerics are tested in depth from Java. */
+#include "lowbit.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The Java bindings (bindings/.../lb_qweight.java) assume exactly this layout. */
+_Static_assert(sizeof(lb_qweight) == 56, "lb_qweight size");
+_Static_assert(offsetof(lb_qweight, n) == 24 && offsetof(lb_qweight, bits) == 40 && offsetof(lb_qweight, reserved) == 52,
+               "lb_qweight field offsets");
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                                 \
+    do {                                                 \
+        if (!(cond)) {                                   \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                \
+            fprintf(stderr, "\n");                       \
+            failures++;                                  \
+        }                                                \
+    } while (0)
+
+enum { N = 5, K = 64, G = 32 };
+
+int main(void) {
+    float w[N * K], back[N * K], x[K], y[N], scales[N * K / G], zeros[N * K / G];
+    uint32_t codes[N * K / 8];
+    for (int i = 0; i < N * K; i++) w[i] = sinf((float)i * 0.37f) * (1.0f + (float)(i % 7));
+    for (int i = 0; i < K; i++) x[i] = cosf((float)i * 0.11f);
+    lb_qweight q = {codes, scales, zeros, N, K, 4, G, LB_DTYPE_F32, 0};
+
+    CHECK(lb_cpu_quantize_weights(w, K, &q, 0, LB_RANGE_MINMAX) == LB_OK, "quantize: %s", lb_last_error());
+    CHECK(lb_cpu_dequantize_weights(&q, back, K) == LB_OK, "dequantize: %s", lb_last_error());
+    for (int i = 0; i < N * K; i++) {
+        float step = scales[(i / K) * (K / G) + (i % K) / G];
+        CHECK(fabsf(back[i] - w[i]) <= 0.5f * step * 1.0001f, "round trip error at %d: %g vs %g", i, back[i], w[i]);
+    }
+    CHECK(lb_cpu_dequant_gemm(x, LB_DTYPE_F32, 1, &q, NULL, y) == LB_OK, "gemm: %s", lb_last_error());
+    for (int r = 0; r < N; r++) {
+        double ref = 0;
+        for (int j = 0; j < K; j++) ref += (double)x[j] * back[r * K + j];
+        CHECK(fabs(ref - y[r]) < 1e-3, "gemv row %d: %g vs %g", r, y[r], ref);
+    }
+
+    lb_qweight bad = q;
+    bad.bits = 5;
+    CHECK(lb_cpu_quantize_weights(w, K, &bad, 0, LB_RANGE_MINMAX) == LB_ERR_UNSUPPORTED, "5 bits accepted");
+    CHECK(strstr(lb_last_error(), "5-bit") != NULL, "message: %s", lb_last_error());
+    bad = q;
+    bad.group_size = 48;
+    CHECK(lb_cpu_dequant_gemm(x, LB_DTYPE_F32, 1, &bad, NULL, y) == LB_ERR_UNSUPPORTED, "group 48 accepted");
+    CHECK(lb_cpu_dequant_gemm(NULL, LB_DTYPE_F32, 1, &q, NULL, y) == LB_ERR_INVALID_ARGUMENT, "NULL x accepted");
+    w[70] = NAN;
+    CHECK(lb_cpu_quantize_weights(w, K, &q, 0, LB_RANGE_MINMAX) == LB_ERR_NON_FINITE, "NaN accepted");
+    CHECK(strstr(lb_last_error(), "[1, 0]") != NULL, "NaN location missing: %s", lb_last_error());
+    CHECK(lb_cpu_set_simd_level(99) == LB_ERR_UNSUPPORTED, "SIMD level 99 accepted");
+    CHECK(lb_nop(7) == 7, "nop");
+
+    if (failures) {
+        fprintf(stderr, "%d failed\n", failures);
+        return 1;
+    }
+    printf("1 passed, 0 failed\n");
+    return 0;
+}

@@ -1,0 +1,40 @@
+package dev.lowbit.runtime;
+
+import java.util.Arrays;
+
+/** Argument checks run before every downcall, so bad input becomes a LowbitException, not a crash. */
+final class Check {
+    private Check() {}
+
+    /** A live, contiguous host tensor of one of the allowed dtypes. */
+    static Tensor hostTensor(Tensor t, String name, DType... allowed) {
+        if (t == null) throw new LowbitException(name + " is null");
+        if (t.device().kind() != Device.Kind.CPU)
+            throw new LowbitException(name + " is on " + t.device() + " but this call runs on the CPU; copy it to the host first");
+        if (!t.segment().scope().isAlive()) throw new LowbitException(name + "'s arena is already closed");
+        if (!t.isContiguous()) throw new LowbitException(name + " must be contiguous (row-major), got strides " + Arrays.toString(t.strides()));
+        if (allowed.length > 0 && !Arrays.asList(allowed).contains(t.dtype()))
+            throw new LowbitException(name + " must be " + Arrays.toString(allowed) + ", got " + t.dtype());
+        return t;
+    }
+
+    static void shape(Tensor t, String name, long... expected) {
+        if (!Arrays.equals(t.shape(), expected))
+            throw new LowbitException(name + " has shape " + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(expected));
+    }
+
+    static void quantized(QuantizedTensor w, String name) {
+        if (w == null) throw new LowbitException(name + " is null");
+        hostTensor(w.codes(), name + ".codes", DType.I32);
+        hostTensor(w.scales(), name + ".scales", DType.F32, DType.F16);
+        hostTensor(w.zeros(), name + ".zeros", DType.F32, DType.F16);
+    }
+
+    /** Rows of a [rows, cols] matrix (a 1-D tensor of cols counts as one row). */
+    static long rowsOf(Tensor x, long cols, String name) {
+        if (x.rank() == 1 && x.dim(0) == cols) return 1;
+        if (x.rank() == 2 && x.dim(1) == cols) return x.dim(0);
+        throw new LowbitException(name + " has shape " + Arrays.toString(x.shape()) + " but the weights take " + cols
+                + " input features: expected [m, " + cols + "]");
+    }
+}

@@ -1,0 +1,20 @@
+package dev.lowbit.runtime;
+
+/**
+ * Per-group parameters of a fake-quantized weight [n, k]: scales, zero points and optional
+ * trainable magnitudes (null = 1), each F32 [n, k / groupSize].
+ */
+public record FakeQuantParams(Tensor scales, Tensor zeros, Tensor magnitude, int bits, int groupSize) {
+    void check(Tensor w) {
+        Check.hostTensor(w, "weights", DType.F32);
+        if (w.rank() != 2) throw new LowbitException("weights must be 2-D [out, in], got rank " + w.rank());
+        if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
+            throw new LowbitException(bits + "-bit weights are not supported: use 2, 3, 4 or 8");
+        if (groupSize <= 0 || w.dim(1) % groupSize != 0)
+            throw new LowbitException("group size " + groupSize + " does not divide the " + w.dim(1) + " input features");
+        long[] groups = {w.dim(0), w.dim(1) / groupSize};
+        Check.shape(Check.hostTensor(scales, "scales", DType.F32), "scales", groups);
+        Check.shape(Check.hostTensor(zeros, "zeros", DType.F32), "zeros", groups);
+        if (magnitude != null) Check.shape(Check.hostTensor(magnitude, "magnitude", DType.F32), "magnitude", groups);
+    }
+}

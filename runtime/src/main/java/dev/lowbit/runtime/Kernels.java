@@ -1,0 +1,164 @@
+package dev.lowbit.runtime;
+
+import static dev.lowbit.runtime.Native.check;
+
+import dev.lowbit.bindings.lowbit.lowbit_h;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The kernel facade: every operation validates its arguments on the Java side, then calls
+ * liblowbit (or CBLAS) and turns a failing status into a {@link LowbitException} carrying the
+ * native message. Methods taking an {@link Arena} allocate their results in it; the others write
+ * into tensors the caller provides (no allocation on the hot path).
+ */
+public final class Kernels {
+    static {
+        Native.ensureLoaded(); // the bindings resolve symbols in libraries already loaded
+    }
+
+    private Kernels() {}
+
+    /** Round-to-nearest group quantization of w [n, k]. */
+    public static QuantizedTensor quantize(Arena arena, Tensor w, QuantSpec spec) {
+        Check.hostTensor(w, "weights", DType.F32);
+        if (w.rank() != 2) throw new LowbitException("weights must be 2-D [out, in], got rank " + w.rank());
+        QuantizedTensor q = QuantizedTensor.allocate(arena, w.dim(0), w.dim(1), spec);
+        check(lowbit_h.lb_cpu_quantize_weights(w.segment(), w.dim(1), q.descriptor(), spec.symmetric() ? 1 : 0,
+                spec.range() == QuantSpec.Range.MSE ? lowbit_h.LB_RANGE_MSE() : lowbit_h.LB_RANGE_MINMAX()), "quantize " + spec);
+        return q;
+    }
+
+    /** Codes of w [n, k] under given scales and zeros ([n, k / group], F32 or F16), e.g. trained ones. */
+    public static QuantizedTensor quantizeWithParams(Arena arena, Tensor w, Tensor scales, Tensor zeros, int bits, int groupSize) {
+        Check.hostTensor(w, "weights", DType.F32);
+        if (w.rank() != 2) throw new LowbitException("weights must be 2-D [out, in], got rank " + w.rank());
+        Check.hostTensor(scales, "scales", DType.F32, DType.F16);
+        Check.hostTensor(zeros, "zeros", DType.F32, DType.F16);
+        long n = w.dim(0), k = w.dim(1);
+        Tensor codes = Tensor.allocate(arena, DType.I32, n, QuantizedTensor.wordsPerRow(k, bits));
+        QuantizedTensor q = QuantizedTensor.of(arena, codes, scales, zeros, k, bits, groupSize);
+        check(lowbit_h.lb_cpu_quantize_weights_with_params(w.segment(), k, q.descriptor()), "quantize with given scales");
+        return q;
+    }
+
+    /** W [n, k] = scale * (q - zero). */
+    public static Tensor dequantize(Arena arena, QuantizedTensor q) {
+        Check.quantized(q, "weights");
+        Tensor w = Tensor.allocate(arena, DType.F32, q.rows(), q.cols());
+        check(lowbit_h.lb_cpu_dequantize_weights(q.descriptor(), w.segment(), q.cols()), "dequantize");
+        return w;
+    }
+
+    /** y [m, n] = x [m, k] . W^T + bias, with W dequantized on the fly. */
+    public static Tensor dequantGemm(Arena arena, Tensor x, QuantizedTensor w, Tensor bias) {
+        long m = Check.rowsOf(Check.hostTensor(x, "x", DType.F32, DType.F16, DType.BF16), w.cols(), "x");
+        Tensor y = Tensor.allocate(arena, DType.F32, m, w.rows());
+        dequantGemm(x, w, bias, y);
+        return y;
+    }
+
+    /** As {@link #dequantGemm(Arena, Tensor, QuantizedTensor, Tensor)}, into y [m, n]; bias may be null. */
+    public static void dequantGemm(Tensor x, QuantizedTensor w, Tensor bias, Tensor y) {
+        Check.quantized(w, "weights");
+        long m = Check.rowsOf(Check.hostTensor(x, "x", DType.F32, DType.F16, DType.BF16), w.cols(), "x");
+        checkOutput(y, bias, m, w.rows());
+        check(lowbit_h.lb_cpu_dequant_gemm(x.segment(), x.dtype().nativeCode(), m, w.descriptor(), biasSegment(bias),
+                y.segment()), "dequant-GEMM");
+    }
+
+    /** Per-token dynamic asymmetric quantization of x [m, k] to 4 or 8 bits. */
+    public static QuantizedActivations quantizeActivations(Arena arena, Tensor x, int bits) {
+        Check.hostTensor(x, "x", DType.F32);
+        if (bits != 4 && bits != 8) throw new LowbitException(bits + "-bit activations are not supported: use 4 or 8");
+        long k = x.dim(-1), m = Check.rowsOf(x, k, "x");
+        QuantizedActivations a = new QuantizedActivations(Tensor.allocate(arena, DType.U8, m, k),
+                Tensor.allocate(arena, DType.F32, m), Tensor.allocate(arena, DType.F32, m), bits);
+        check(lowbit_h.lb_cpu_quantize_activations(x.segment(), m, k, bits, a.codes().segment(), a.scales().segment(),
+                a.zeros().segment()), "quantize activations");
+        return a;
+    }
+
+    /** y [m, n] from quantized activations and 4- or 8-bit weights, with integer dot products. */
+    public static Tensor intGemm(Arena arena, QuantizedActivations a, QuantizedTensor w, Tensor bias) {
+        Tensor y = Tensor.allocate(arena, DType.F32, a.rows(), w.rows());
+        intGemm(a, w, bias, y);
+        return y;
+    }
+
+    public static void intGemm(QuantizedActivations a, QuantizedTensor w, Tensor bias, Tensor y) {
+        Check.quantized(w, "weights");
+        if (w.bits() != 4 && w.bits() != 8)
+            throw new LowbitException("the integer GEMM takes 4- or 8-bit weights, got " + w.bits() + "-bit; use dequantGemm");
+        if (a == null) throw new LowbitException("activations are null");
+        Check.hostTensor(a.codes(), "activation codes", DType.U8);
+        long m = Check.rowsOf(a.codes(), w.cols(), "activation codes");
+        Check.shape(Check.hostTensor(a.scales(), "activation scales", DType.F32), "activation scales", m);
+        Check.shape(Check.hostTensor(a.zeros(), "activation zeros", DType.F32), "activation zeros", m);
+        checkOutput(y, bias, m, w.rows());
+        check(lowbit_h.lb_cpu_int_gemm(a.codes().segment(), a.scales().segment(), a.zeros().segment(), m, w.descriptor(),
+                biasSegment(bias), y.segment()), "integer GEMM");
+    }
+
+    /** Fake-quantized weights magnitude * scale * (clamp(rint(w / s) + z) - z); magnitude may be null. */
+    public static Tensor fakeQuantForward(Arena arena, Tensor w, FakeQuantParams p) {
+        p.check(w);
+        Tensor out = Tensor.allocate(arena, DType.F32, w.shape());
+        check(lowbit_h.lb_cpu_fake_quant_forward(w.segment(), w.dim(0), w.dim(1), p.bits(), p.groupSize(),
+                p.scales().segment(), p.zeros().segment(), optional(p.magnitude()), out.segment()), "fake-quant forward");
+        return out;
+    }
+
+    /** Straight-through gradients of {@link #fakeQuantForward} for w, the scales and the magnitudes. */
+    public static FakeQuantGrads fakeQuantBackward(Arena arena, Tensor w, FakeQuantParams p, Tensor gradOut) {
+        p.check(w);
+        Check.shape(Check.hostTensor(gradOut, "gradient", DType.F32), "gradient", w.shape());
+        FakeQuantGrads g = new FakeQuantGrads(Tensor.allocate(arena, DType.F32, w.shape()),
+                Tensor.allocate(arena, DType.F32, p.scales().shape()), Tensor.allocate(arena, DType.F32, p.scales().shape()));
+        check(lowbit_h.lb_cpu_fake_quant_backward(w.segment(), w.dim(0), w.dim(1), p.bits(), p.groupSize(),
+                p.scales().segment(), p.zeros().segment(), optional(p.magnitude()), gradOut.segment(), g.weights().segment(),
+                g.scales().segment(), g.magnitude().segment()), "fake-quant backward");
+        return g;
+    }
+
+    /** c [m, n] = a [m, k] . b [k, n] in fp32 through CBLAS; b may be a {@link Tensor#transpose()} view. */
+    public static Tensor matmul(Arena arena, Tensor a, Tensor b) {
+        Tensor c = Tensor.allocate(arena, DType.F32, a.dim(0), b.dim(-1));
+        matmul(a, b, c, 1f, 0f);
+        return c;
+    }
+
+    /** c = alpha * a . b + beta * c (fp32, CBLAS); b may be a transposed view of a contiguous matrix. */
+    public static void matmul(Tensor a, Tensor b, Tensor c, float alpha, float beta) {
+        Check.hostTensor(a, "a", DType.F32);
+        if (a.rank() != 2 || b == null || b.rank() != 2)
+            throw new LowbitException("matmul takes 2-D matrices, got " + a + " and " + b);
+        boolean transB = !b.isContiguous();
+        Tensor bStore = transB ? Check.hostTensor(b.transpose(), "b", DType.F32) : Check.hostTensor(b, "b", DType.F32);
+        long m = a.dim(0), k = a.dim(1), n = b.dim(1);
+        if (b.dim(0) != k) throw new LowbitException("matmul: a is [" + m + ", " + k + "] but b is [" + b.dim(0) + ", " + n + "]");
+        Check.shape(Check.hostTensor(c, "c", DType.F32), "c", m, n);
+        if (m == 1 && !transB) {
+            Blas.sgemm(false, false, 1, n, k, alpha, a.segment(), k, bStore.segment(), n, beta, c.segment(), n);
+        } else if (m == 1) { // y = W x with W [n, k] row-major: the memory-bound GEMV
+            Blas.sgemv(n, k, alpha, bStore.segment(), k, a.segment(), beta, c.segment());
+        } else {
+            Blas.sgemm(false, transB, m, n, k, alpha, a.segment(), k, bStore.segment(), transB ? k : n, beta, c.segment(), n);
+        }
+    }
+
+    private static void checkOutput(Tensor y, Tensor bias, long m, long n) {
+        Check.hostTensor(y, "y", DType.F32);
+        if (y.numel() != m * n || y.dim(-1) != n)
+            throw new LowbitException("y has shape " + java.util.Arrays.toString(y.shape()) + ", expected [" + m + ", " + n + "]");
+        if (bias != null) Check.shape(Check.hostTensor(bias, "bias", DType.F32), "bias", n);
+    }
+
+    private static MemorySegment biasSegment(Tensor bias) {
+        return bias == null ? MemorySegment.NULL : bias.segment();
+    }
+
+    private static MemorySegment optional(Tensor t) {
+        return t == null ? MemorySegment.NULL : t.segment();
+    }
+}

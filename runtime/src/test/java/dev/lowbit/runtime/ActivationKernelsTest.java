@@ -1,0 +1,84 @@
+package dev.lowbit.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lowbit.runtime.ref.QuantRef;
+import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Per-token activation quantization (bit-exact) and the integer W4A8/W8A8 GEMM (exact sums). */
+class ActivationKernelsTest {
+    static Stream<Arguments> quantizeCases() {
+        List<Arguments> out = new ArrayList<>();
+        for (SimdLevel level : TestData.simdLevels())
+            for (int bits : new int[] {4, 8})
+                for (int[] mk : new int[][] {{1, 37}, {3, 4099}, {17, 64}, {5, 7}})
+                    out.add(Arguments.of(level, bits, mk[0], mk[1]));
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} A{1} m={2} k={3}")
+    @MethodSource("quantizeCases")
+    void activationCodesMatchReference(SimdLevel level, int bits, int m, int k) {
+        Random rnd = new Random(m * 7919L + k + bits);
+        float[] x = TestData.gaussian(rnd, m * k, 2f);
+        for (int j = 0; j < k; j++) x[j] = 0f; // an all-zero token
+        if (m > 1) for (int j = 0; j < k; j++) x[k + j] = Math.abs(x[k + j]) * 1e30f; // huge, one-sided
+        QuantRef.Quantized ref = QuantRef.quantizeActivations(x, m, k, bits);
+        TestData.withSimd(level, () -> {
+            try (Arena arena = Arena.ofConfined()) {
+                QuantizedActivations a = Kernels.quantizeActivations(arena, Tensor.of(arena, x, m, k), bits);
+                for (int i = 0; i < m; i++) {
+                    assertEquals(ref.scales()[i][0], a.scales().getFloat(i), "scale of row " + i);
+                    assertEquals(ref.zeros()[i][0], a.zeros().getFloat(i), "zero of row " + i);
+                    for (int j = 0; j < k; j++)
+                        assertEquals(ref.codes()[i][j], Byte.toUnsignedInt(a.codes().segment().get(ValueLayout.JAVA_BYTE, (long) i * k + j)),
+                                "code [" + i + ", " + j + "]");
+                }
+            }
+        });
+    }
+
+    static Stream<Arguments> intGemmCases() {
+        List<Arguments> out = new ArrayList<>();
+        for (SimdLevel level : TestData.simdLevels())
+            for (int wbits : new int[] {4, 8})
+                for (int abits : new int[] {4, 8})
+                    for (int[] shape : new int[][] {{1, 7, 256, 32}, {3, 5, 512, 128}, {17, 9, 384, 64}, {2, 6, 75, -1}, {4, 3, 1024, 256}})
+                        out.add(Arguments.of(level, wbits, abits, shape));
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} W{1}A{2} {3}")
+    @MethodSource("intGemmCases")
+    void intGemmMatchesReference(SimdLevel level, int wbits, int abits, int[] shape) {
+        int m = shape[0], n = shape[1], k = shape[2], group = shape[3];
+        Random rnd = new Random(m * 31L + n * 17L + k + wbits * 5L + abits);
+        float[] w = TestData.weights(rnd, n * k), x = TestData.gaussian(rnd, m * k, 1f);
+        float[] bias = TestData.gaussian(rnd, n, 1f);
+        QuantSpec spec = QuantSpec.of(wbits, group);
+        QuantRef.Quantized wr = QuantRef.quantize(w, n, k, wbits, spec.groupSizeFor(k), false, false, false);
+        QuantRef.Quantized ar = QuantRef.quantizeActivations(x, m, k, abits);
+        double[][] ref = QuantRef.intGemm(ar, wr, bias);
+        TestData.withSimd(level, () -> {
+            try (Arena arena = Arena.ofConfined()) {
+                QuantizedTensor q = Kernels.quantize(arena, Tensor.of(arena, w, n, k), spec);
+                QuantizedActivations a = Kernels.quantizeActivations(arena, Tensor.of(arena, x, m, k), abits);
+                float[] y = Kernels.intGemm(arena, a, q, Tensor.of(arena, bias, n)).toFloatArray();
+                for (int i = 0; i < m; i++)
+                    for (int r = 0; r < n; r++) {
+                        double err = Math.abs(y[i * n + r] - ref[i][r]);
+                        assertTrue(err <= 1e-6 * Math.abs(ref[i][r]) + 1e-6, "y[" + i + ", " + r + "] = " + y[i * n + r] + " vs " + ref[i][r]);
+                    }
+            }
+        });
+    }
+}
