@@ -19,7 +19,8 @@
  *    the weight is w = s * (q - z).
  *  - Asymmetric ranges include 0 (as GPTQ): s = (max - min) / (2^b - 1), z = round(-min / s).
  *    Symmetric ranges: z = 2^(b-1), s = max|w| / (2^(b-1) - 1).
- *  - q = clamp(rint(w / s) + z, 0, 2^b - 1), rint rounding half to even.
+ *  - q = clamp(rint(w * (1/s)) + z, 0, 2^b - 1): the reciprocal rounded to fp32, then one fp32
+ *    multiply (a true division w / s only where 1/s overflows), rint rounding half to even.
  */
 #ifndef LOWBIT_H
 #define LOWBIT_H
@@ -119,7 +120,7 @@ lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const f
 
 /* ---- fake quantization (training) ------------------------------------------------- */
 
-/* out [n, k] = mag * s * (clamp(rint(w / s) + z, 0, 2^b - 1) - z) per group; scales, zeros,
+/* out [n, k] = mag * s * (clamp(rint(w * (1/s)) + z, 0, 2^b - 1) - z) per group; scales, zeros,
  * magnitude are fp32 [n, k / group]; magnitude may be NULL (all ones). */
 lb_status lb_cpu_fake_quant_forward(const float *w, int64_t n, int64_t k, int32_t bits,
                                     int32_t group_size, const float *scales, const float *zeros,

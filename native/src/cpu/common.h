@@ -66,6 +66,16 @@ static inline void lb_store_param(void *p, int32_t dtype, int64_t i, float v) {
     else ((float *)p)[i] = v;
 }
 
+/* w / s as the quantizers compute it: w * (1 / s), the reciprocal rounded to fp32, unless it
+ * overflows (s below 2^-128), then a true division. Multiplying keeps the SIMD loops off the
+ * divider; every kernel and the Java references use this one definition. */
+static inline float lb_reciprocal(float s) {
+    float r = 1.0f / s;
+    return isfinite(r) ? r : 0.0f;
+}
+
+static inline float lb_scaled(float w, float s, float r) { return r != 0.0f ? w * r : w / s; }
+
 static inline int64_t lb_words_per_row(int64_t k, int32_t bits) { return (k * bits + 31) / 32; }
 
 /* Code j of a row's bit stream. */

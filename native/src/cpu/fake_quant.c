@@ -30,7 +30,7 @@ static lb_status check_fake_quant(const char *what, const float *w, int64_t n, i
 }
 
 /* Unclamped code t = rint(w / s) + z; the clamp is active where t leaves [0, maxq]. */
-static inline float raw_code(float w, float s, float z) { return rintf(w / s) + z; }
+static inline float raw_code(float w, float s, float z) { return rintf(lb_scaled(w, s, lb_reciprocal(s))) + z; }
 
 lb_status lb_cpu_fake_quant_forward(const float *w, int64_t n, int64_t k, int32_t bits, int32_t group_size,
                                     const float *scales, const float *zeros, const float *magnitude, float *out) {

@@ -25,8 +25,34 @@ static const float *x_as_f32(const void *x, int32_t dtype, int64_t count, float 
     return f;
 }
 
-static void gemv(const float *x, const lb_qweight *w, const float *bias, float *y, const float *xsum) {
+#define GEMV_BLOCK_ROWS 64 /* rows per OpenMP work item on the blocked AVX2 path */
+
+static void gemv(const float *x, const lb_qweight *w, const float *bias, float *y, const float *xsum, int *nomem) {
     const int64_t n = w->n, gs = w->group_size, groups = w->k / gs, wpr = lb_words_per_row(w->k, w->bits);
+#ifdef LB_HAVE_AVX2
+    if (lb_simd_active >= LB_SIMD_AVX2 && lb_avx2_gemv_supported(w)) {
+        float *xp = NULL;
+        if (w->bits == 4) {
+            xp = malloc((size_t)w->k * sizeof(float));
+            if (!xp) {
+                *nomem = 1;
+                return;
+            }
+            lb_avx2_permute_x4(x, w->k, xp);
+            x = xp;
+        }
+        const int64_t blocks = (n + GEMV_BLOCK_ROWS - 1) / GEMV_BLOCK_ROWS;
+#pragma omp parallel for schedule(static)
+        for (int64_t b = 0; b < blocks; b++) {
+            const int64_t r0 = b * GEMV_BLOCK_ROWS, nr = n - r0 < GEMV_BLOCK_ROWS ? n - r0 : GEMV_BLOCK_ROWS;
+            lb_avx2_gemv_rows(x, xsum, w, r0, nr, y + r0);
+            if (bias)
+                for (int64_t r = r0; r < r0 + nr; r++) y[r] += bias[r];
+        }
+        free(xp);
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < n; r++) {
         const uint32_t *row = w->codes + r * wpr;
@@ -109,7 +135,7 @@ lb_status lb_cpu_dequant_gemm(const void *x, int32_t x_dtype, int64_t m, const l
                 for (int64_t j = g * gs; j < (g + 1) * gs; j++) acc += xf[j];
                 xsum[g] = acc;
             }
-            gemv(xf, w, bias, y, xsum);
+            gemv(xf, w, bias, y, xsum, &nomem);
             free(xsum);
         }
     } else {

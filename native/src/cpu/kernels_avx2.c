@@ -48,12 +48,16 @@ int lb_avx2_minmax(const float *w, int64_t len, float *mn, float *mx) {
 }
 
 void lb_avx2_codes(const float *w, int64_t len, float s, float z, float maxq, uint8_t *codes) {
-    __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z), vmax = _mm256_set1_ps(maxq);
+    if (lb_reciprocal(s) == 0.0f) { /* reciprocal overflows: the scalar loop divides */
+        lb_scalar_codes(w, len, s, z, maxq, codes);
+        return;
+    }
+    __m256 vs = _mm256_set1_ps(lb_reciprocal(s)), vz = _mm256_set1_ps(z), vmax = _mm256_set1_ps(maxq);
     __m256 zero = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= len; i += 16) {
-        __m256 a = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(w + i), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m256 b = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(w + i + 8), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256 a = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(w + i), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256 b = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(w + i + 8), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         a = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(a, vz), zero), vmax);
         b = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(b, vz), zero), vmax);
         __m256i ia = _mm256_cvtps_epi32(a), ib = _mm256_cvtps_epi32(b);
@@ -205,4 +209,98 @@ void lb_avx2_f16_to_f32(const uint16_t *src, int64_t n, float *dst) {
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
     lb_scalar_f16_to_f32(src + i, n - i, dst + i);
+}
+
+/* 8 consecutive codes (from code index j, a multiple of 8) of a packed row, as int32 lanes. */
+static inline __attribute__((always_inline)) __m256i codes8(const uint32_t *row, int64_t j, const int bits) {
+    if (bits == 4) {
+        const __m256i sh = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+        return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)row[j >> 3]), sh), _mm256_set1_epi32(0xF));
+    }
+    if (bits == 2) {
+        const __m256i lo = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14), hi = _mm256_setr_epi32(16, 18, 20, 22, 24, 26, 28, 30);
+        return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)row[j >> 4]), (j & 8) ? hi : lo), _mm256_set1_epi32(3));
+    }
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)((const uint8_t *)row + j)));
+}
+
+/* x reordered for the nibble-plane GEMV: within each block of 64 inputs, plane i (0..7) holds
+ * x[8l + i] for l = 0..7, matching lane l of (8 packed words >> 4i) & 0xF. */
+void lb_avx2_permute_x4(const float *x, int64_t k, float *xp) {
+    for (int64_t b = 0; b + 64 <= k; b += 64)
+        for (int i = 0; i < 8; i++)
+            for (int l = 0; l < 8; l++) xp[b + 8 * i + l] = x[b + 8 * l + i];
+}
+
+/* ROWS rows of the GEMV: per group a vector partial dot per row, scaled into a per-row vector
+ * accumulator (one horizontal sum per row at the end); the zero-point term sum_g s z xsum_g is
+ * accumulated alongside. 4-bit codes are read 8 words (64 codes) at a time and split into nibble
+ * planes with immediate shifts against the permuted x (xp): no variable shifts or broadcasts,
+ * which cost double on CPUs that split 256-bit operations. */
+static inline __attribute__((always_inline)) void gemv_block(const float *x, const float *xsum, const lb_qweight *w,
+                                                             int64_t r0, float *out, const int bits, const int rows) {
+    const int64_t gs = w->group_size, groups = w->k / gs, wpr = lb_words_per_row(w->k, bits);
+    const __m256i nib = _mm256_set1_epi32(0xF);
+    __m256 acc[4];
+    float zterm[4];
+    for (int r = 0; r < rows; r++) {
+        acc[r] = _mm256_setzero_ps();
+        zterm[r] = 0.0f;
+    }
+    for (int64_t g = 0; g < groups; g++) {
+        __m256 a[4];
+        for (int r = 0; r < rows; r++) a[r] = _mm256_setzero_ps();
+        const float *xg = x + g * gs;
+        if (bits == 4) {
+            for (int64_t j = 0; j < gs; j += 64) {
+                __m256i v[4];
+                for (int r = 0; r < rows; r++)
+                    v[r] = _mm256_loadu_si256((const __m256i *)(w->codes + (r0 + r) * wpr + ((g * gs + j) >> 3)));
+#define LB_PLANE(i)                                                                                        \
+    {                                                                                                      \
+        const __m256 xv = _mm256_loadu_ps(xg + j + 8 * (i));                                               \
+        for (int r = 0; r < rows; r++)                                                                     \
+            a[r] = _mm256_fmadd_ps(xv, _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(v[r], 4 * (i)), nib)), a[r]); \
+    }
+                LB_PLANE(0) LB_PLANE(1) LB_PLANE(2) LB_PLANE(3) LB_PLANE(4) LB_PLANE(5) LB_PLANE(6) LB_PLANE(7)
+#undef LB_PLANE
+            }
+        } else {
+            for (int64_t j = 0; j < gs; j += 8) {
+                const __m256 xv = _mm256_loadu_ps(xg + j);
+                for (int r = 0; r < rows; r++)
+                    a[r] = _mm256_fmadd_ps(xv, _mm256_cvtepi32_ps(codes8(w->codes + (r0 + r) * wpr, g * gs + j, bits)), a[r]);
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            const float s = lb_load_param(w->scales, w->scale_dtype, (r0 + r) * groups + g);
+            const float z = lb_load_param(w->zeros, w->scale_dtype, (r0 + r) * groups + g);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(s), a[r], acc[r]);
+            zterm[r] += s * z * xsum[g];
+        }
+    }
+    for (int r = 0; r < rows; r++) out[r] = hsum(acc[r]) - zterm[r];
+}
+
+int lb_avx2_gemv_supported(const lb_qweight *w) {
+    if (w->bits == 4) return w->group_size % 64 == 0;
+    return (w->bits == 2 || w->bits == 8) && w->group_size % 16 == 0;
+}
+
+void lb_avx2_gemv_rows(const float *x, const float *xsum, const lb_qweight *w, int64_t r0, int64_t nr, float *out) {
+    int64_t r = 0;
+    switch (w->bits) {
+    case 2:
+        for (; r + 4 <= nr; r += 4) gemv_block(x, xsum, w, r0 + r, out + r, 2, 4);
+        for (; r < nr; r++) gemv_block(x, xsum, w, r0 + r, out + r, 2, 1);
+        break;
+    case 4:
+        for (; r + 4 <= nr; r += 4) gemv_block(x, xsum, w, r0 + r, out + r, 4, 4);
+        for (; r < nr; r++) gemv_block(x, xsum, w, r0 + r, out + r, 4, 1);
+        break;
+    default:
+        for (; r + 4 <= nr; r += 4) gemv_block(x, xsum, w, r0 + r, out + r, 8, 4);
+        for (; r < nr; r++) gemv_block(x, xsum, w, r0 + r, out + r, 8, 1);
+        break;
+    }
 }

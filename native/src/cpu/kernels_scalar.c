@@ -17,8 +17,9 @@ int lb_scalar_minmax(const float *w, int64_t len, float *mn, float *mx) {
 }
 
 void lb_scalar_codes(const float *w, int64_t len, float s, float z, float maxq, uint8_t *codes) {
+    const float r = lb_reciprocal(s);
     for (int64_t i = 0; i < len; i++) {
-        float q = rintf(w[i] / s) + z;
+        float q = rintf(lb_scaled(w[i], s, r)) + z;
         q = q < 0.0f ? 0.0f : (q > maxq ? maxq : q);
         codes[i] = (uint8_t)q;
     }

@@ -2,13 +2,15 @@
 #ifndef LB_CPU_KERNELS_SIMD_H
 #define LB_CPU_KERNELS_SIMD_H
 
+#include "lowbit.h"
+
 #include <stdint.h>
 
 /* min and max of w[0..len); returns 0 if any value is NaN or Inf. */
 int lb_scalar_minmax(const float *w, int64_t len, float *mn, float *mx);
 int lb_avx2_minmax(const float *w, int64_t len, float *mn, float *mx);
 
-/* codes[i] = clamp(rint(w[i] / s) + z, 0, maxq). */
+/* codes[i] = clamp(rint(w[i] / s) + z, 0, maxq), w / s as lb_scaled computes it. */
 void lb_scalar_codes(const float *w, int64_t len, float s, float z, float maxq, uint8_t *codes);
 void lb_avx2_codes(const float *w, int64_t len, float s, float z, float maxq, uint8_t *codes);
 
@@ -31,6 +33,13 @@ void lb_avx2_dot_tile(const float *x, int64_t ldx, int64_t mi, const float *w, i
 /* sum over j of a[j] * b[j] for unsigned bytes a (codes <= 255) and b (codes <= 255). */
 int32_t lb_scalar_dot_u8(const uint8_t *a, const uint8_t *b, int64_t len);
 int32_t lb_avx2_dot_u8(const uint8_t *a, const uint8_t *b, int64_t len);
+
+/* Rows [r0, r0 + nr) of the GEMV y = x . dequant(W)^T without bias: xsum[g] is the sum of x over
+ * group g; for 4-bit codes x must be reordered by lb_avx2_permute_x4 (k a multiple of 64).
+ * Only where lb_avx2_gemv_supported says so. */
+void lb_avx2_permute_x4(const float *x, int64_t k, float *xp);
+int lb_avx2_gemv_supported(const lb_qweight *w);
+void lb_avx2_gemv_rows(const float *x, const float *xsum, const lb_qweight *w, int64_t r0, int64_t nr, float *out);
 
 /* fp16 -> fp32 for n values. */
 void lb_scalar_f16_to_f32(const uint16_t *src, int64_t n, float *dst);

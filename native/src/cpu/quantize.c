@@ -43,8 +43,9 @@ static int range_params(float lo, float hi, int32_t bits, int symmetric, int32_t
 
 static double group_sq_error(const float *w, int64_t len, qparams p, float maxq) {
     double err = 0.0;
+    const float r = lb_reciprocal(p.scale);
     for (int64_t i = 0; i < len; i++) {
-        float q = rintf(w[i] / p.scale) + p.zero;
+        float q = rintf(lb_scaled(w[i], p.scale, r)) + p.zero;
         q = q < 0.0f ? 0.0f : (q > maxq ? maxq : q);
         double d = (double)((q - p.zero) * p.scale) - (double)w[i];
         err += d * d;

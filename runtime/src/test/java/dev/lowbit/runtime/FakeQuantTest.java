@@ -89,7 +89,7 @@ class FakeQuantTest {
         double[] c = new double[N * K];
         for (int i = 0; i < c.length; i++) {
             float s = t.s[param(i)];
-            c[i] = Math.rint(t.w[i] / s) - (double) t.w[i] / s;
+            c[i] = Math.rint(QuantRef.scaled(t.w[i], s)) - (double) t.w[i] / s;
         }
         return c;
     }
@@ -98,7 +98,7 @@ class FakeQuantTest {
         float[] gout = t.gout.clone();
         for (int i = 0; i < gout.length; i++) {
             int p = param(i);
-            float code = (float) Math.rint(t.w[i] / t.s[p]) + t.z[p];
+            float code = (float) Math.rint(QuantRef.scaled(t.w[i], t.s[p])) + t.z[p];
             if (code == 0f || code == QuantRef.maxq(t.bits)) gout[i] = 0f;
         }
         return new Setup(t.w, t.s, t.z, t.m, gout, t.bits);

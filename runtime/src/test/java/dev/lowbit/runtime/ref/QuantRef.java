@@ -48,8 +48,14 @@ public final class QuantRef {
         return new Params(sf, z);
     }
 
+    /** w / s as lowbit.h defines it: w times the fp32 reciprocal of s, unless that overflows. */
+    public static float scaled(float w, float s) {
+        float r = 1f / s;
+        return Float.isFinite(r) ? w * r : w / s;
+    }
+
     public static int code(float w, Params p, int bits) {
-        return (int) clamp((float) Math.rint(w / p.scale()) + p.zero(), 0f, maxq(bits));
+        return (int) clamp((float) Math.rint(scaled(w, p.scale())) + p.zero(), 0f, maxq(bits));
     }
 
     public static double squaredError(float[] w, int from, int len, Params p, int bits) {
@@ -180,7 +186,7 @@ public final class QuantRef {
 
     /** Fake-quant forward: mag * (s * (clamp(rint(w / s) + z) - z)). */
     public static float fakeQuant(float w, float s, float z, float mag, int bits) {
-        float q = clamp((float) Math.rint(w / s) + z, 0f, maxq(bits));
+        float q = clamp((float) Math.rint(scaled(w, s)) + z, 0f, maxq(bits));
         return mag * (s * (q - z));
     }
 

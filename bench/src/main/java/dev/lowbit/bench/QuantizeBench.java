@@ -1,0 +1,69 @@
+package dev.lowbit.bench;
+
+import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.Kernels;
+import dev.lowbit.runtime.QuantSpec;
+import dev.lowbit.runtime.QuantizedTensor;
+import dev.lowbit.runtime.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/** Group quantization of fp32 weights; input bytes n * k * 4 per call, divide by the time for GB/s. */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
+public class QuantizeBench {
+    @Param({"8192x16384"})
+    public String shape;
+
+    @Param({"4"})
+    public int bits;
+
+    @Param({"128"})
+    public int group;
+
+    @Param({"MINMAX"})
+    public QuantSpec.Range range;
+
+    private Arena arena;
+    private Tensor weights;
+
+    @Setup(Level.Trial)
+    public void setup() {
+        int n = Shapes.n(shape), k = Shapes.k(shape);
+        arena = Arena.ofShared();
+        weights = Tensor.allocate(arena, DType.F32, n, k);
+        SplittableRandom rnd = new SplittableRandom(7);
+        for (long i = 0; i < (long) n * k; i++) weights.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (rnd.nextDouble() - 0.5));
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        arena.close();
+    }
+
+    @Benchmark
+    public QuantizedTensor groupQuantize() {
+        try (Arena out = Arena.ofConfined()) {
+            return Kernels.quantize(out, weights, new QuantSpec(bits, group, false, range, DType.F32));
+        }
+    }
+}
