@@ -225,22 +225,23 @@ static inline __attribute__((always_inline)) __m256i codes8(const uint32_t *row,
 }
 
 /* x reordered for the nibble-plane GEMV: within each block of 64 inputs, plane i (0..7) holds
- * x[8l + i] for l = 0..7, matching lane l of (8 packed words >> 4i) & 0xF. */
+ * x[8l + i] * 2^(-4i) for l = 0..7 (plane 7 unscaled). Lane l of (8 packed words & (0xF << 4i))
+ * is code * 2^(4i), so the product with plane i is x * code exactly, without shifting the codes
+ * down; plane 7 is shifted instead (its masked value would be negative as int32). */
 void lb_avx2_permute_x4(const float *x, int64_t k, float *xp) {
     for (int64_t b = 0; b + 64 <= k; b += 64)
         for (int i = 0; i < 8; i++)
-            for (int l = 0; l < 8; l++) xp[b + 8 * i + l] = x[b + 8 * l + i];
+            for (int l = 0; l < 8; l++) xp[b + 8 * i + l] = i < 7 ? ldexpf(x[b + 8 * l + i], -4 * i) : x[b + 8 * l + i];
 }
 
 /* ROWS rows of the GEMV: per group a vector partial dot per row, scaled into a per-row vector
  * accumulator (one horizontal sum per row at the end); the zero-point term sum_g s z xsum_g is
  * accumulated alongside. 4-bit codes are read 8 words (64 codes) at a time and split into nibble
- * planes with immediate shifts against the permuted x (xp): no variable shifts or broadcasts,
- * which cost double on CPUs that split 256-bit operations. */
+ * planes by masks against the permuted, pre-scaled x (lb_avx2_permute_x4): no variable shifts or
+ * broadcasts, and one shift per 64 codes (shifts are the scarce pipe on Zen 1). */
 static inline __attribute__((always_inline)) void gemv_block(const float *x, const float *xsum, const lb_qweight *w,
                                                              int64_t r0, float *out, const int bits, const int rows) {
     const int64_t gs = w->group_size, groups = w->k / gs, wpr = lb_words_per_row(w->k, bits);
-    const __m256i nib = _mm256_set1_epi32(0xF);
     __m256 acc[4];
     float zterm[4];
     for (int r = 0; r < rows; r++) {
@@ -259,8 +260,11 @@ static inline __attribute__((always_inline)) void gemv_block(const float *x, con
 #define LB_PLANE(i)                                                                                        \
     {                                                                                                      \
         const __m256 xv = _mm256_loadu_ps(xg + j + 8 * (i));                                               \
-        for (int r = 0; r < rows; r++)                                                                     \
-            a[r] = _mm256_fmadd_ps(xv, _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(v[r], 4 * (i)), nib)), a[r]); \
+        for (int r = 0; r < rows; r++) {                                                                   \
+            const __m256i q = (i) < 7 ? _mm256_and_si256(v[r], _mm256_set1_epi32(0xF << (4 * (i))))          \
+                                      : _mm256_srli_epi32(v[r], 28);                                       \
+            a[r] = _mm256_fmadd_ps(xv, _mm256_cvtepi32_ps(q), a[r]);                                       \
+        }                                                                                                  \
     }
                 LB_PLANE(0) LB_PLANE(1) LB_PLANE(2) LB_PLANE(3) LB_PLANE(4) LB_PLANE(5) LB_PLANE(6) LB_PLANE(7)
 #undef LB_PLANE

@@ -73,18 +73,17 @@ static int mse_params(const float *w, int64_t len, float lo, float hi, int32_t b
     return found;
 }
 
-/* Codes of one row of w under per-group params already in q (row r). */
-static void quantize_row(const float *w, const lb_qweight *q, int64_t r, uint8_t *buf) {
-    int64_t groups = q->k / q->group_size, wpr = lb_words_per_row(q->k, q->bits);
-    uint32_t *row = q->codes + r * wpr;
-    float maxq = (float)((1 << q->bits) - 1);
-    memset(row, 0, (size_t)wpr * sizeof(uint32_t));
-    for (int64_t g = 0; g < groups; g++) {
-        float s = lb_load_param(q->scales, q->scale_dtype, r * groups + g);
-        float z = lb_load_param(q->zeros, q->scale_dtype, r * groups + g);
-        LB_DISPATCH(codes, w + g * q->group_size, q->group_size, s, z, maxq, buf);
-        lb_pack_codes(buf, q->group_size, q->bits, row, g * q->group_size);
-    }
+/* Zeroes row r's code words, which lb_pack_codes ORs into. */
+static uint32_t *clear_row(const lb_qweight *q, int64_t r) {
+    const int64_t wpr = lb_words_per_row(q->k, q->bits);
+    memset(q->codes + r * wpr, 0, (size_t)wpr * sizeof(uint32_t));
+    return q->codes + r * wpr;
+}
+
+/* Codes of group g of a row (wg: its weights) under p, packed into the row's stream. */
+static void quantize_group(const float *wg, const lb_qweight *q, uint32_t *row, int64_t g, qparams p, uint8_t *buf) {
+    LB_DISPATCH(codes, wg, q->group_size, p.scale, p.zero, (float)((1 << q->bits) - 1), buf);
+    lb_pack_codes(buf, q->group_size, q->bits, row, g * q->group_size);
 }
 
 /* Shared error reporting for the row-parallel loops below: the lowest failing flat index. */
@@ -124,13 +123,12 @@ lb_status lb_cpu_quantize_weights(const float *w, int64_t ldw, lb_qweight *out, 
         for (int64_t r = 0; r < n; r++) {
             if (!buf) continue;
             const float *wr = w + r * ldw;
-            int ok = 1;
-            for (int64_t g = 0; g < groups && ok; g++) {
+            uint32_t *row = clear_row(out, r);
+            for (int64_t g = 0; g < groups; g++) {
                 const float *wg = wr + g * gs;
                 float lo, hi;
                 if (!LB_DISPATCH(minmax, wg, gs, &lo, &hi)) {
                     note_failure(&fail, r * k + g * gs, LB_ERR_NON_FINITE);
-                    ok = 0;
                     break;
                 }
                 lo = lo < 0.0f ? lo : 0.0f;
@@ -140,13 +138,12 @@ lb_status lb_cpu_quantize_weights(const float *w, int64_t ldw, lb_qweight *out, 
                                                  : range_params(lo, hi, out->bits, symmetric, out->scale_dtype, &p);
                 if (!fits) {
                     note_failure(&fail, r * k + g * gs, LB_ERR_RANGE);
-                    ok = 0;
                     break;
                 }
                 lb_store_param(out->scales, out->scale_dtype, r * groups + g, p.scale);
                 lb_store_param(out->zeros, out->scale_dtype, r * groups + g, p.zero);
+                quantize_group(wg, out, row, g, p, buf); /* while the group is in L1 */
             }
-            if (ok) quantize_row(wr, out, r, buf);
         }
         free(buf);
     }
@@ -193,7 +190,12 @@ lb_status lb_cpu_quantize_weights_with_params(const float *w, int64_t ldw, lb_qw
                 note_failure(&fail, r * k, LB_ERR_NON_FINITE);
                 continue;
             }
-            quantize_row(w + r * ldw, q, r, buf);
+            uint32_t *row = clear_row(q, r);
+            for (int64_t g = 0; g < groups; g++) {
+                qparams p = {lb_load_param(q->scales, q->scale_dtype, r * groups + g),
+                             lb_load_param(q->zeros, q->scale_dtype, r * groups + g)};
+                quantize_group(w + r * ldw + g * gs, q, row, g, p, buf);
+            }
         }
         free(buf);
     }

@@ -21,18 +21,31 @@ public final class Kernels {
 
     /** Round-to-nearest group quantization of w [n, k]. */
     public static QuantizedTensor quantize(Arena arena, Tensor w, QuantSpec spec) {
+        checkWeights(w);
+        QuantizedTensor q = QuantizedTensor.allocate(arena, w.dim(0), w.dim(1), spec);
+        quantizeInto(w, spec, q);
+        return q;
+    }
+
+    /** As {@link #quantize}, into storage allocated for the same shape, bits, group and scale type. */
+    public static void quantizeInto(Tensor w, QuantSpec spec, QuantizedTensor out) {
+        checkWeights(w);
+        Check.quantized(out, "output");
+        if (out.rows() != w.dim(0) || out.cols() != w.dim(1) || out.bits() != spec.bits()
+                || out.groupSize() != spec.groupSizeFor(w.dim(1)) || out.scales().dtype() != spec.scaleType())
+            throw new LowbitException("output " + out + " does not match weights " + w + " quantized as " + spec);
+        check(lowbit_h.lb_cpu_quantize_weights(w.segment(), w.dim(1), out.descriptor(), spec.symmetric() ? 1 : 0,
+                spec.range() == QuantSpec.Range.MSE ? lowbit_h.LB_RANGE_MSE() : lowbit_h.LB_RANGE_MINMAX()), "quantize " + spec);
+    }
+
+    private static void checkWeights(Tensor w) {
         Check.hostTensor(w, "weights", DType.F32);
         if (w.rank() != 2) throw new LowbitException("weights must be 2-D [out, in], got rank " + w.rank());
-        QuantizedTensor q = QuantizedTensor.allocate(arena, w.dim(0), w.dim(1), spec);
-        check(lowbit_h.lb_cpu_quantize_weights(w.segment(), w.dim(1), q.descriptor(), spec.symmetric() ? 1 : 0,
-                spec.range() == QuantSpec.Range.MSE ? lowbit_h.LB_RANGE_MSE() : lowbit_h.LB_RANGE_MINMAX()), "quantize " + spec);
-        return q;
     }
 
     /** Codes of w [n, k] under given scales and zeros ([n, k / group], F32 or F16), e.g. trained ones. */
     public static QuantizedTensor quantizeWithParams(Arena arena, Tensor w, Tensor scales, Tensor zeros, int bits, int groupSize) {
-        Check.hostTensor(w, "weights", DType.F32);
-        if (w.rank() != 2) throw new LowbitException("weights must be 2-D [out, in], got rank " + w.rank());
+        checkWeights(w);
         Check.hostTensor(scales, "scales", DType.F32, DType.F16);
         Check.hostTensor(zeros, "zeros", DType.F32, DType.F16);
         long n = w.dim(0), k = w.dim(1);

@@ -25,6 +25,8 @@ class BadInputTest {
             Tensor w = Tensor.allocate(arena, DType.F32, 4, 200);
             fails("does not divide", () -> Kernels.quantize(arena, w, QuantSpec.of(4, 128)));
             fails("6-bit activations are not supported", () -> Kernels.quantizeActivations(arena, w, 6));
+            QuantizedTensor q8 = QuantizedTensor.allocate(arena, 4, 256, QuantSpec.of(8, 128));
+            fails("does not match weights", () -> Kernels.quantizeInto(Tensor.allocate(arena, DType.F32, 4, 256), QuantSpec.of(4, 128), q8));
             QuantizedTensor q3 = Kernels.quantize(arena, Tensor.allocate(arena, DType.F32, 4, 64), QuantSpec.of(3, 32));
             QuantizedActivations a = Kernels.quantizeActivations(arena, Tensor.allocate(arena, DType.F32, 2, 64), 8);
             fails("takes 4- or 8-bit weights, got 3-bit", () -> Kernels.intGemm(arena, a, q3, null));
