@@ -52,6 +52,39 @@ static int64_t sum_u8(const uint8_t *a, int64_t len) {
     return acc;
 }
 
+#ifdef LB_HAVE_AVX2
+#define W4A8_BLOCK_ROWS 64 /* weight rows per OpenMP work item */
+
+/* The AVX2 path: one pass over the weights per activation row; returns 1 when out of memory. */
+static int w4a8_gemv(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w,
+                     const float *bias, float *y, const int64_t *asum) {
+    const int64_t n = w->n, k = w->k, gs = w->group_size, groups = k / gs;
+    uint8_t *split = malloc((size_t)k);
+    float *c = malloc((size_t)groups * sizeof(float));
+    if (!split || !c) {
+        free(split);
+        free(c);
+        return 1;
+    }
+    for (int64_t i = 0; i < m; i++) {
+        lb_avx2_split_even_odd(a_codes + i * k, k, split);
+        for (int64_t g = 0; g < groups; g++) c[g] = (float)(asum[i * groups + g] - gs * (int64_t)a_zeros[i]);
+        const int64_t blocks = (n + W4A8_BLOCK_ROWS - 1) / W4A8_BLOCK_ROWS;
+#pragma omp parallel for schedule(static)
+        for (int64_t b = 0; b < blocks; b++) {
+            const int64_t r0 = b * W4A8_BLOCK_ROWS, nr = n - r0 < W4A8_BLOCK_ROWS ? n - r0 : W4A8_BLOCK_ROWS;
+            float *out = y + i * n + r0;
+            lb_avx2_w4a8_gemv_rows(split, c, a_scales[i], a_zeros[i], w, r0, nr, out);
+            if (bias)
+                for (int64_t r = 0; r < nr; r++) out[r] += bias[r0 + r];
+        }
+    }
+    free(split);
+    free(c);
+    return 0;
+}
+#endif
+
 lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m,
                           const lb_qweight *w, const float *bias, float *y) {
     lb_status st = lb_check_qweight(w, "int_gemm", 1);
@@ -70,6 +103,13 @@ lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const f
     for (int64_t i = 0; i < m; i++)
         for (int64_t g = 0; g < groups; g++) asum[i * groups + g] = sum_u8(a_codes + i * k + g * gs, gs);
     int nomem = 0;
+#ifdef LB_HAVE_AVX2
+    if (lb_simd_active >= LB_SIMD_AVX2 && w->bits == 4 && gs % 64 == 0) {
+        nomem = w4a8_gemv(a_codes, a_scales, a_zeros, m, w, bias, y, asum);
+        free(asum);
+        return nomem ? lb_fail(LB_ERR_OUT_OF_MEMORY, "int_gemm: out of memory") : LB_OK;
+    }
+#endif
 #pragma omp parallel
     {
         uint8_t *wrow = malloc((size_t)k);

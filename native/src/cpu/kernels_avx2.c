@@ -308,3 +308,67 @@ void lb_avx2_gemv_rows(const float *x, const float *xsum, const lb_qweight *w, i
         break;
     }
 }
+
+/* Activation codes reordered for the W4A8 GEMV: within each block of 64, the 32 codes at even
+ * positions, then the 32 at odd ones, matching the low and high nibbles of 32 packed bytes. */
+void lb_avx2_split_even_odd(const uint8_t *a, int64_t k, uint8_t *out) {
+    for (int64_t b = 0; b + 64 <= k; b += 64)
+        for (int t = 0; t < 32; t++) {
+            out[b + t] = a[b + 2 * t];
+            out[b + 32 + t] = a[b + 2 * t + 1];
+        }
+}
+
+/* ROWS rows of the W4A8 GEMV. Per group, in integer lanes: dot = sum qa * qw (maddubs on u8
+ * activations x 4-bit weights cannot saturate: 2 * 255 * 15 < 2^15) and wsum = sum qw (16-bit
+ * lanes, at most 60 per step, widened once per group); t = dot - za * wsum exactly, then scaled
+ * into float lanes. out[r] = sa * (sum_g s_g (t_g - zw_g c_g)), c_g = sum_g qa - g za. */
+static inline __attribute__((always_inline)) void w4a8_block(const uint8_t *ap, const float *c, float sa, float za,
+                                                             const lb_qweight *w, int64_t r0, float *out, const int rows) {
+    const int64_t gs = w->group_size, groups = w->k / gs, wpr = lb_words_per_row(w->k, 4);
+    const __m256i nib = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    const __m256i vza = _mm256_set1_epi32((int)za);
+    __m256 accf[2];
+    float zterm[2];
+    for (int r = 0; r < rows; r++) {
+        accf[r] = _mm256_setzero_ps();
+        zterm[r] = 0.0f;
+    }
+    for (int64_t g = 0; g < groups; g++) {
+        __m256i dot[2], sum[2], sum16[2];
+        for (int r = 0; r < rows; r++) dot[r] = sum[r] = sum16[r] = _mm256_setzero_si256();
+        for (int64_t j = g * gs; j < (g + 1) * gs; j += 64) {
+            if (((j - g * gs) & 16383) == 16320) /* keep the 16-bit weight sums below 2^15 */
+                for (int r = 0; r < rows; r++) {
+                    sum[r] = _mm256_add_epi32(sum[r], _mm256_madd_epi16(sum16[r], ones16));
+                    sum16[r] = _mm256_setzero_si256();
+                }
+            const __m256i ae = _mm256_loadu_si256((const __m256i *)(ap + j));
+            const __m256i ao = _mm256_loadu_si256((const __m256i *)(ap + j + 32));
+            for (int r = 0; r < rows; r++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)((const uint8_t *)(w->codes + (r0 + r) * wpr) + j / 2));
+                const __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(ae, lo), _mm256_maddubs_epi16(ao, hi));
+                const __m256i q = _mm256_maddubs_epi16(ones8, _mm256_add_epi8(lo, hi));
+                dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(p, ones16));
+                sum16[r] = _mm256_add_epi16(sum16[r], q);
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            const float s = lb_load_param(w->scales, w->scale_dtype, (r0 + r) * groups + g);
+            const float zw = lb_load_param(w->zeros, w->scale_dtype, (r0 + r) * groups + g);
+            const __m256i wsum = _mm256_add_epi32(sum[r], _mm256_madd_epi16(sum16[r], ones16));
+            const __m256i t = _mm256_sub_epi32(dot[r], _mm256_mullo_epi32(vza, wsum));
+            accf[r] = _mm256_fmadd_ps(_mm256_set1_ps(s), _mm256_cvtepi32_ps(t), accf[r]);
+            zterm[r] += s * zw * c[g];
+        }
+    }
+    for (int r = 0; r < rows; r++) out[r] = sa * (hsum(accf[r]) - zterm[r]);
+}
+
+void lb_avx2_w4a8_gemv_rows(const uint8_t *a_split, const float *c, float sa, float za, const lb_qweight *w, int64_t r0,
+                            int64_t nr, float *out) {
+    int64_t r = 0;
+    for (; r + 2 <= nr; r += 2) w4a8_block(a_split, c, sa, za, w, r0 + r, out + r, 2);
+    for (; r < nr; r++) w4a8_block(a_split, c, sa, za, w, r0 + r, out + r, 1);
+}

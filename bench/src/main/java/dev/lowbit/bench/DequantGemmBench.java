@@ -3,6 +3,7 @@ package dev.lowbit.bench;
 import dev.lowbit.runtime.DType;
 import dev.lowbit.runtime.Kernels;
 import dev.lowbit.runtime.QuantSpec;
+import dev.lowbit.runtime.QuantizedActivations;
 import dev.lowbit.runtime.QuantizedTensor;
 import dev.lowbit.runtime.Tensor;
 import java.lang.foreign.Arena;
@@ -52,6 +53,7 @@ public class DequantGemmBench {
     private Tensor dense;
     private QuantizedTensor quantized;
     private Tensor y;
+    private QuantizedActivations activations;
 
     @Setup(Level.Trial)
     public void setup() {
@@ -64,6 +66,8 @@ public class DequantGemmBench {
         x = Tensor.allocate(arena, DType.F32, m, k);
         for (long i = 0; i < (long) m * k; i++) x.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) rnd.nextDouble());
         y = Tensor.allocate(arena, DType.F32, m, n);
+        activations = new QuantizedActivations(Tensor.allocate(arena, DType.U8, m, k), Tensor.allocate(arena, DType.F32, m),
+                Tensor.allocate(arena, DType.F32, m), 8);
     }
 
     @TearDown(Level.Trial)
@@ -74,6 +78,14 @@ public class DequantGemmBench {
     @Benchmark
     public Tensor lowbitDequantGemm() {
         Kernels.dequantGemm(x, quantized, null, y);
+        return y;
+    }
+
+    /** The W4A8 path: per-token int8 quantization of x, then the integer GEMM (both timed). */
+    @Benchmark
+    public Tensor lowbitW4A8() {
+        Kernels.quantizeActivations(x, activations);
+        Kernels.intGemm(activations, quantized, null, y);
         return y;
     }
 

@@ -87,9 +87,21 @@ public final class Kernels {
         long k = x.dim(-1), m = Check.rowsOf(x, k, "x");
         QuantizedActivations a = new QuantizedActivations(Tensor.allocate(arena, DType.U8, m, k),
                 Tensor.allocate(arena, DType.F32, m), Tensor.allocate(arena, DType.F32, m), bits);
-        check(lowbit_h.lb_cpu_quantize_activations(x.segment(), m, k, bits, a.codes().segment(), a.scales().segment(),
-                a.zeros().segment()), "quantize activations");
+        quantizeActivations(x, a);
         return a;
+    }
+
+    /** As {@link #quantizeActivations(Arena, Tensor, int)}, into out (its bits and shapes). */
+    public static void quantizeActivations(Tensor x, QuantizedActivations out) {
+        Check.hostTensor(x, "x", DType.F32);
+        if (out.bits() != 4 && out.bits() != 8)
+            throw new LowbitException(out.bits() + "-bit activations are not supported: use 4 or 8");
+        long k = x.dim(-1), m = Check.rowsOf(x, k, "x");
+        Check.shape(Check.hostTensor(out.codes(), "activation codes", DType.U8), "activation codes", m, k);
+        Check.shape(Check.hostTensor(out.scales(), "activation scales", DType.F32), "activation scales", m);
+        Check.shape(Check.hostTensor(out.zeros(), "activation zeros", DType.F32), "activation zeros", m);
+        check(lowbit_h.lb_cpu_quantize_activations(x.segment(), m, k, out.bits(), out.codes().segment(),
+                out.scales().segment(), out.zeros().segment()), "quantize activations");
     }
 
     /** y [m, n] from quantized activations and 4- or 8-bit weights, with integer dot products. */

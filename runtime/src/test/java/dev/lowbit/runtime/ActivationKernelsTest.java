@@ -52,7 +52,8 @@ class ActivationKernelsTest {
         for (SimdLevel level : TestData.simdLevels())
             for (int wbits : new int[] {4, 8})
                 for (int abits : new int[] {4, 8})
-                    for (int[] shape : new int[][] {{1, 7, 256, 32}, {3, 5, 512, 128}, {17, 9, 384, 64}, {2, 6, 75, -1}, {4, 3, 1024, 256}})
+                    for (int[] shape : new int[][] {{1, 7, 256, 32}, {1, 9, 1024, 128}, {1, 5, 640, -1}, {3, 5, 512, 128}, {17, 9, 384, 64}, {2, 6, 75, -1},
+                            {4, 3, 1024, 256}, {1, 2, 16448, -1}})
                         out.add(Arguments.of(level, wbits, abits, shape));
         return out.stream();
     }
@@ -67,7 +68,7 @@ class ActivationKernelsTest {
         QuantSpec spec = QuantSpec.of(wbits, group);
         QuantRef.Quantized wr = QuantRef.quantize(w, n, k, wbits, spec.groupSizeFor(k), false, false, false);
         QuantRef.Quantized ar = QuantRef.quantizeActivations(x, m, k, abits);
-        double[][] ref = QuantRef.intGemm(ar, wr, bias);
+        double[][] ref = QuantRef.intGemm(ar, wr, bias), abs = QuantRef.absIntGemm(ar, wr);
         TestData.withSimd(level, () -> {
             try (Arena arena = Arena.ofConfined()) {
                 QuantizedTensor q = Kernels.quantize(arena, Tensor.of(arena, w, n, k), spec);
@@ -75,8 +76,9 @@ class ActivationKernelsTest {
                 float[] y = Kernels.intGemm(arena, a, q, Tensor.of(arena, bias, n)).toFloatArray();
                 for (int i = 0; i < m; i++)
                     for (int r = 0; r < n; r++) {
-                        double err = Math.abs(y[i * n + r] - ref[i][r]);
-                        assertTrue(err <= 1e-6 * Math.abs(ref[i][r]) + 1e-6, "y[" + i + ", " + r + "] = " + y[i * n + r] + " vs " + ref[i][r]);
+                        // integer sums are exact; what remains is fp32 accumulation across groups
+                        double err = Math.abs(y[i * n + r] - ref[i][r]), tol = 1e-5 * abs[i][r] + 1e-6 * Math.abs(ref[i][r]) + 1e-6;
+                        assertTrue(err <= tol, "y[" + i + ", " + r + "] = " + y[i * n + r] + " vs " + ref[i][r] + " (error " + err + " > " + tol + ")");
                     }
             }
         });

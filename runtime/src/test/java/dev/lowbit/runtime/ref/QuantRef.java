@@ -168,6 +168,15 @@ public final class QuantRef {
 
     /** Integer GEMM reference: sa sw sum (qa - za)(qw - zw) per group, exact integer sums. */
     public static double[][] intGemm(Quantized a, Quantized w, float[] bias) {
+        return intGemm(a, w, bias, false);
+    }
+
+    /** Sum over k of |sa (qa - za) sw (qw - zw)|: the scale of fp32 accumulation error. */
+    public static double[][] absIntGemm(Quantized a, Quantized w) {
+        return intGemm(a, w, null, true);
+    }
+
+    private static double[][] intGemm(Quantized a, Quantized w, float[] bias, boolean abs) {
         int m = a.codes().length, n = w.codes().length, k = w.codes()[0].length, g = w.group();
         double[][] y = new double[m][n];
         for (int i = 0; i < m; i++)
@@ -175,9 +184,12 @@ public final class QuantRef {
                 double acc = bias == null ? 0 : bias[r];
                 for (int gi = 0; gi < k / g; gi++) {
                     long dot = 0;
-                    for (int j = gi * g; j < (gi + 1) * g; j++)
-                        dot += (long) (a.codes()[i][j] - (int) a.zeros()[i][0]) * (w.codes()[r][j] - (int) w.zeros()[r][gi]);
-                    acc += (double) w.scales()[r][gi] * (double) a.scales()[i][0] * (double) dot;
+                    for (int j = gi * g; j < (gi + 1) * g; j++) {
+                        long p = (long) (a.codes()[i][j] - (int) a.zeros()[i][0]) * (w.codes()[r][j] - (int) w.zeros()[r][gi]);
+                        dot += abs ? Math.abs(p) : p;
+                    }
+                    double scale = (double) w.scales()[r][gi] * (double) a.scales()[i][0];
+                    acc += (abs ? Math.abs(scale) : scale) * (double) dot;
                 }
                 y[i][r] = acc;
             }
