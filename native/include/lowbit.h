@@ -136,6 +136,33 @@ lb_status lb_cpu_fake_quant_backward(const float *w, int64_t n, int64_t k, int32
                                      const float *magnitude, const float *grad_out,
                                      float *grad_w, float *grad_scales, float *grad_magnitude);
 
+/* ---- model ops (fp32, row-major) --------------------------------------------------- */
+
+/* y [m, d] = x * w / sqrt(mean(x^2) + eps) per row; inv_rms [m] (may be NULL) receives the
+ * 1 / sqrt(mean(x^2) + eps) of each row. y may alias x. */
+lb_status lb_cpu_rmsnorm(const float *x, const float *w, int64_t m, int64_t d, float eps, float *y, float *inv_rms);
+
+/* Rotary embedding in place on x [m, heads, head_dim], llama2.c's interleaved convention: the
+ * pair (2i, 2i+1) of each head turns by pos * theta^(-2i / head_dim), where row r has position
+ * pos0 + r % period (period = m for one sequence, T for a batch of sequences of length T). */
+lb_status lb_cpu_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta);
+
+/* Causal grouped-query attention of m query rows at positions pos0 .. pos0 + m - 1 over a cache
+ * holding keys and values of positions 0 .. pos0 + m - 1: q [m, heads, head_dim], k and v
+ * [>= pos0 + m, kv_heads, head_dim], out [m, heads, head_dim]. Query head h reads key/value head
+ * h / (heads / kv_heads); weights softmax(q . k / sqrt(head_dim)). */
+lb_status lb_cpu_attention(const float *q, const float *k, const float *v, int64_t m, int64_t pos0, int64_t heads,
+                           int64_t kv_heads, int64_t head_dim, float *out);
+
+/* out [n] = silu(gate) * up, silu(g) = g / (1 + exp(-g)). out may alias gate or up. */
+lb_status lb_cpu_silu_gate(const float *gate, const float *up, int64_t n, float *out);
+
+/* out [m, n] = log softmax of each row of x (out may alias x). */
+lb_status lb_cpu_log_softmax(const float *x, int64_t m, int64_t n, float *out);
+
+/* losses [m] = logsumexp(logits row) - logits[row, target]; targets in [0, vocab). */
+lb_status lb_cpu_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1167,4 +1167,382 @@ public class lowbit_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class lb_cpu_rmsnorm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_FLOAT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_rmsnorm");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rmsnorm(const float *x, const float *w, int64_t m, int64_t d, float eps, float *y, float *inv_rms)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_rmsnorm$descriptor() {
+        return lb_cpu_rmsnorm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rmsnorm(const float *x, const float *w, int64_t m, int64_t d, float eps, float *y, float *inv_rms)
+     * }
+     */
+    public static MethodHandle lb_cpu_rmsnorm$handle() {
+        return lb_cpu_rmsnorm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rmsnorm(const float *x, const float *w, int64_t m, int64_t d, float eps, float *y, float *inv_rms)
+     * }
+     */
+    public static MemorySegment lb_cpu_rmsnorm$address() {
+        return lb_cpu_rmsnorm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rmsnorm(const float *x, const float *w, int64_t m, int64_t d, float eps, float *y, float *inv_rms)
+     * }
+     */
+    public static int lb_cpu_rmsnorm(MemorySegment x, MemorySegment w, long m, long d, float eps, MemorySegment y, MemorySegment inv_rms) {
+        var mh$ = lb_cpu_rmsnorm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_rmsnorm", x, w, m, d, eps, y, inv_rms);
+            }
+            return (int)mh$.invokeExact(x, w, m, d, eps, y, inv_rms);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cpu_rope {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_rope");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_rope$descriptor() {
+        return lb_cpu_rope.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta)
+     * }
+     */
+    public static MethodHandle lb_cpu_rope$handle() {
+        return lb_cpu_rope.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta)
+     * }
+     */
+    public static MemorySegment lb_cpu_rope$address() {
+        return lb_cpu_rope.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta)
+     * }
+     */
+    public static int lb_cpu_rope(MemorySegment x, long m, long heads, long head_dim, long pos0, long period, float theta) {
+        var mh$ = lb_cpu_rope.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_rope", x, m, heads, head_dim, pos0, period, theta);
+            }
+            return (int)mh$.invokeExact(x, m, heads, head_dim, pos0, period, theta);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cpu_attention {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_attention");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_attention(const float *q, const float *k, const float *v, int64_t m, int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_attention$descriptor() {
+        return lb_cpu_attention.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_attention(const float *q, const float *k, const float *v, int64_t m, int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out)
+     * }
+     */
+    public static MethodHandle lb_cpu_attention$handle() {
+        return lb_cpu_attention.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_attention(const float *q, const float *k, const float *v, int64_t m, int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out)
+     * }
+     */
+    public static MemorySegment lb_cpu_attention$address() {
+        return lb_cpu_attention.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_attention(const float *q, const float *k, const float *v, int64_t m, int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out)
+     * }
+     */
+    public static int lb_cpu_attention(MemorySegment q, MemorySegment k, MemorySegment v, long m, long pos0, long heads, long kv_heads, long head_dim, MemorySegment out) {
+        var mh$ = lb_cpu_attention.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_attention", q, k, v, m, pos0, heads, kv_heads, head_dim, out);
+            }
+            return (int)mh$.invokeExact(q, k, v, m, pos0, heads, kv_heads, head_dim, out);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cpu_silu_gate {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_silu_gate");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_silu_gate(const float *gate, const float *up, int64_t n, float *out)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_silu_gate$descriptor() {
+        return lb_cpu_silu_gate.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_silu_gate(const float *gate, const float *up, int64_t n, float *out)
+     * }
+     */
+    public static MethodHandle lb_cpu_silu_gate$handle() {
+        return lb_cpu_silu_gate.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_silu_gate(const float *gate, const float *up, int64_t n, float *out)
+     * }
+     */
+    public static MemorySegment lb_cpu_silu_gate$address() {
+        return lb_cpu_silu_gate.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_silu_gate(const float *gate, const float *up, int64_t n, float *out)
+     * }
+     */
+    public static int lb_cpu_silu_gate(MemorySegment gate, MemorySegment up, long n, MemorySegment out) {
+        var mh$ = lb_cpu_silu_gate.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_silu_gate", gate, up, n, out);
+            }
+            return (int)mh$.invokeExact(gate, up, n, out);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cpu_log_softmax {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_log_softmax");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_log_softmax(const float *x, int64_t m, int64_t n, float *out)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_log_softmax$descriptor() {
+        return lb_cpu_log_softmax.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_log_softmax(const float *x, int64_t m, int64_t n, float *out)
+     * }
+     */
+    public static MethodHandle lb_cpu_log_softmax$handle() {
+        return lb_cpu_log_softmax.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_log_softmax(const float *x, int64_t m, int64_t n, float *out)
+     * }
+     */
+    public static MemorySegment lb_cpu_log_softmax$address() {
+        return lb_cpu_log_softmax.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_log_softmax(const float *x, int64_t m, int64_t n, float *out)
+     * }
+     */
+    public static int lb_cpu_log_softmax(MemorySegment x, long m, long n, MemorySegment out) {
+        var mh$ = lb_cpu_log_softmax.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_log_softmax", x, m, n, out);
+            }
+            return (int)mh$.invokeExact(x, m, n, out);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cpu_cross_entropy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_cross_entropy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_cross_entropy$descriptor() {
+        return lb_cpu_cross_entropy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses)
+     * }
+     */
+    public static MethodHandle lb_cpu_cross_entropy$handle() {
+        return lb_cpu_cross_entropy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses)
+     * }
+     */
+    public static MemorySegment lb_cpu_cross_entropy$address() {
+        return lb_cpu_cross_entropy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses)
+     * }
+     */
+    public static int lb_cpu_cross_entropy(MemorySegment logits, MemorySegment targets, long m, long vocab, MemorySegment losses) {
+        var mh$ = lb_cpu_cross_entropy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_cross_entropy", logits, targets, m, vocab, losses);
+            }
+            return (int)mh$.invokeExact(logits, targets, m, vocab, losses);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }

@@ -1,0 +1,64 @@
+package dev.lowbit.runtime.model;
+
+import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/** Keys and values of the positions seen so far, per layer [maxSeqLen, kvDim]; one per sequence being decoded. */
+public final class KvCache {
+    private final Tensor[] keys;
+    private final Tensor[] values;
+    private final int kvDim;
+    private final int capacity;
+    private int length;
+
+    public KvCache(Arena arena, LlamaConfig config) {
+        this.kvDim = config.kvDim();
+        this.capacity = config.maxSeqLen();
+        this.keys = new Tensor[config.layers()];
+        this.values = new Tensor[config.layers()];
+        for (int l = 0; l < config.layers(); l++) {
+            keys[l] = Tensor.allocate(arena, DType.F32, capacity, kvDim);
+            values[l] = Tensor.allocate(arena, DType.F32, capacity, kvDim);
+        }
+    }
+
+    /** Positions cached so far: the next token's position. */
+    public int length() {
+        return length;
+    }
+
+    public int capacity() {
+        return capacity;
+    }
+
+    /** Forgets every position, keeping the memory. */
+    public void clear() {
+        length = 0;
+    }
+
+    /** Stores k and v [m, kvDim] of layer l at positions length() .. length() + m - 1. */
+    void store(int layer, Tensor k, Tensor v) {
+        long m = k.dim(0);
+        if (length + m > capacity)
+            throw new LowbitException("sequence of " + (length + m) + " tokens exceeds the context of " + capacity);
+        long bytes = m * kvDim * Float.BYTES, at = (long) length * kvDim * Float.BYTES;
+        MemorySegment.copy(k.segment(), 0, keys[layer].segment(), at, bytes);
+        MemorySegment.copy(v.segment(), 0, values[layer].segment(), at, bytes);
+    }
+
+    /** Keys of layer l, rows [0, capacity). */
+    Tensor keys(int layer) {
+        return keys[layer];
+    }
+
+    Tensor values(int layer) {
+        return values[layer];
+    }
+
+    void advance(int m) {
+        length += m;
+    }
+}

@@ -1,0 +1,15 @@
+package dev.lowbit.runtime.model;
+
+import dev.lowbit.runtime.Tensor;
+import java.util.List;
+
+/**
+ * Full-precision LLaMA weights, W as [out, in]: token embedding [vocab, dim], per layer the
+ * attention and MLP weights, the final norm, and the output head [vocab, dim] (the embedding
+ * itself when tied).
+ */
+public record LlamaWeights(LlamaConfig config, Tensor tokenEmbedding, List<Layer> layers, Tensor finalNorm, Tensor output) {
+    /** One transformer block: attention_norm, wq/wk/wv/wo, ffn_norm, w1 (gate), w2 (down), w3 (up). */
+    public record Layer(Tensor attentionNorm, Tensor wq, Tensor wk, Tensor wv, Tensor wo, Tensor ffnNorm, Tensor w1,
+                        Tensor w2, Tensor w3) {}
+}

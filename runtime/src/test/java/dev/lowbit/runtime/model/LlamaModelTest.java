@@ -1,0 +1,107 @@
+package dev.lowbit.runtime.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.TestData;
+import dev.lowbit.runtime.ref.LlamaRef;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The LLaMA forward pass against the double-precision reference, with and without the KV cache. */
+class LlamaModelTest {
+    static final LlamaConfig TINY = new LlamaConfig(16, 40, 2, 4, 2, 11, 16, 1e-5f, 10000f, false);
+
+    static LlamaWeights randomWeights(Arena arena, LlamaConfig c, long seed) {
+        Random rnd = new Random(seed);
+        List<LlamaWeights.Layer> layers = new ArrayList<>();
+        for (int l = 0; l < c.layers(); l++)
+            layers.add(new LlamaWeights.Layer(norm(arena, rnd, c.dim()), mat(arena, rnd, c.dim(), c.dim()),
+                    mat(arena, rnd, c.kvDim(), c.dim()), mat(arena, rnd, c.kvDim(), c.dim()), mat(arena, rnd, c.dim(), c.dim()),
+                    norm(arena, rnd, c.dim()), mat(arena, rnd, c.hiddenDim(), c.dim()), mat(arena, rnd, c.dim(), c.hiddenDim()),
+                    mat(arena, rnd, c.hiddenDim(), c.dim())));
+        return new LlamaWeights(c, mat(arena, rnd, c.vocabSize(), c.dim()), layers, norm(arena, rnd, c.dim()),
+                mat(arena, rnd, c.vocabSize(), c.dim()));
+    }
+
+    private static Tensor mat(Arena arena, Random rnd, int rows, int cols) {
+        return Tensor.of(arena, TestData.gaussian(rnd, rows * cols, (float) (1 / Math.sqrt(cols))), rows, cols);
+    }
+
+    private static Tensor norm(Arena arena, Random rnd, int d) {
+        float[] w = TestData.gaussian(rnd, d, 0.1f);
+        for (int i = 0; i < d; i++) w[i] += 1f;
+        return Tensor.of(arena, w, d);
+    }
+
+    /** Reference logits of every position of tokens, from scratch. */
+    static double[][] referenceLogits(LlamaWeights w, int[] tokens) {
+        LlamaConfig c = w.config();
+        double[][][] keys = new double[c.layers()][tokens.length][], values = new double[c.layers()][tokens.length][];
+        double[][] logits = new double[tokens.length][];
+        for (int pos = 0; pos < tokens.length; pos++) {
+            double[] x = new double[c.dim()];
+            float[] emb = w.tokenEmbedding().toFloatArray();
+            for (int j = 0; j < c.dim(); j++) x[j] = emb[tokens[pos] * c.dim() + j];
+            for (int l = 0; l < c.layers(); l++) {
+                LlamaWeights.Layer L = w.layers().get(l);
+                double[] xb = LlamaRef.rmsNorm(x, L.attentionNorm().toFloatArray(), c.normEps());
+                double[] q = LlamaRef.matVec(L.wq().toFloatArray(), xb), k = LlamaRef.matVec(L.wk().toFloatArray(), xb);
+                LlamaRef.rope(q, c.headDim(), pos, c.ropeTheta());
+                LlamaRef.rope(k, c.headDim(), pos, c.ropeTheta());
+                keys[l][pos] = k;
+                values[l][pos] = LlamaRef.matVec(L.wv().toFloatArray(), xb);
+                double[] att = LlamaRef.attention(q, keys[l], values[l], pos, c.heads(), c.kvHeads());
+                double[] o = LlamaRef.matVec(L.wo().toFloatArray(), att);
+                for (int j = 0; j < c.dim(); j++) x[j] += o[j];
+                xb = LlamaRef.rmsNorm(x, L.ffnNorm().toFloatArray(), c.normEps());
+                double[] g = LlamaRef.matVec(L.w1().toFloatArray(), xb), u = LlamaRef.matVec(L.w3().toFloatArray(), xb);
+                for (int j = 0; j < g.length; j++) g[j] = LlamaRef.silu(g[j]) * u[j];
+                double[] d = LlamaRef.matVec(L.w2().toFloatArray(), g);
+                for (int j = 0; j < c.dim(); j++) x[j] += d[j];
+            }
+            logits[pos] = LlamaRef.matVec(w.output().toFloatArray(), LlamaRef.rmsNorm(x, w.finalNorm().toFloatArray(), c.normEps()));
+        }
+        return logits;
+    }
+
+    @Test
+    void prefillAndStepwiseDecodingMatchTheReference() {
+        int[] tokens = {3, 10, 0, 7, 7, 2};
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaModel model = new LlamaModel(randomWeights(arena, TINY, 5));
+            double[][] ref = referenceLogits(model.weights(), tokens);
+            float[] prefill = model.forward(arena, tokens, model.newCache(arena)).toFloatArray();
+            KvCache cache = model.newCache(arena);
+            // two tokens at once, then one at a time: exercises pos0 > 0 with m > 1 and m = 1
+            float[] first = model.forward(arena, new int[] {tokens[0], tokens[1]}, cache).toFloatArray();
+            int v = TINY.vocabSize();
+            for (int p = 0; p < tokens.length; p++) {
+                float[] step = p < 2 ? java.util.Arrays.copyOfRange(first, p * v, p * v + v)
+                        : model.forward(arena, new int[] {tokens[p]}, cache).toFloatArray();
+                for (int j = 0; j < v; j++) {
+                    assertEquals(ref[p][j], prefill[p * v + j], 1e-4, "prefill logit [" + p + ", " + j + "]");
+                    assertEquals(ref[p][j], step[j], 1e-4, "stepwise logit [" + p + ", " + j + "]");
+                }
+            }
+            assertEquals(tokens.length, cache.length());
+        }
+    }
+
+    @Test
+    void badTokensAndContextOverflowAreClearErrors() {
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaModel model = new LlamaModel(randomWeights(arena, TINY, 6));
+            LowbitException e = assertThrows(LowbitException.class, () -> model.forward(arena, new int[] {1, 11}, model.newCache(arena)));
+            assertTrue(e.getMessage().contains("token id 11 at 1 is outside the vocabulary [0, 11)"), e.getMessage());
+            e = assertThrows(LowbitException.class, () -> model.forward(arena, new int[17], model.newCache(arena)));
+            assertTrue(e.getMessage().contains("exceeds the context of 16"), e.getMessage());
+        }
+    }
+}
