@@ -1,0 +1,115 @@
+package dev.lowbit.runtime.tokenizer;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lowbit.runtime.io.AtomicFiles;
+import dev.lowbit.runtime.io.CheckpointException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * Hugging Face {@code tokenizer.json} for byte-level BPE models: written as the tokenizers library
+ * writes a ByteLevel BPE, read back from it or from LLaMA-3-style files (a Split regex followed by
+ * ByteLevel). SentencePiece-style (Metaspace, byte fallback) files are refused with a clear error.
+ */
+public final class TokenizerJson {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private TokenizerJson() {}
+
+    public static void save(BpeTokenizer t, Path path) {
+        ObjectNode root = JSON.createObjectNode();
+        root.put("version", "1.0");
+        root.putNull("truncation");
+        root.putNull("padding");
+        ArrayNode added = root.putArray("added_tokens");
+        t.specialTokens().entrySet().stream().sorted(Map.Entry.comparingByValue()).forEach(e -> added.addObject()
+                .put("id", e.getValue()).put("content", e.getKey()).put("single_word", false).put("lstrip", false)
+                .put("rstrip", false).put("normalized", false).put("special", true));
+        root.putNull("normalizer");
+        root.putObject("pre_tokenizer").put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true)
+                .put("use_regex", true);
+        root.putNull("post_processor");
+        root.putObject("decoder").put("type", "ByteLevel").put("add_prefix_space", true).put("trim_offsets", true)
+                .put("use_regex", true);
+        ObjectNode model = root.putObject("model");
+        model.put("type", "BPE").putNull("dropout").putNull("unk_token").putNull("continuing_subword_prefix")
+                .putNull("end_of_word_suffix").put("fuse_unk", false).put("byte_fallback", false).put("ignore_merges", false);
+        ObjectNode vocab = model.putObject("vocab");
+        t.vocab().entrySet().stream().sorted(Map.Entry.comparingByValue()).forEach(e -> vocab.put(e.getKey(), e.getValue()));
+        ArrayNode merges = model.putArray("merges");
+        t.merges().forEach(merges::add);
+        byte[] bytes;
+        try {
+            bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root);
+        } catch (IOException e) {
+            throw new CheckpointException("cannot serialise tokenizer: " + e.getMessage(), e);
+        }
+        AtomicFiles.write(path, ch -> {
+            ByteBuffer b = ByteBuffer.wrap(bytes);
+            while (b.hasRemaining()) ch.write(b);
+        });
+    }
+
+    public static BpeTokenizer load(Path path) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(path.toFile());
+        } catch (NoSuchFileException | java.io.FileNotFoundException e) {
+            throw new CheckpointException(path + ": no such file");
+        } catch (IOException e) {
+            throw new CheckpointException(path + ": not a valid tokenizer.json (" + e.getMessage() + ")", e);
+        }
+        JsonNode model = root.path("model");
+        if (!"BPE".equals(model.path("type").asText()))
+            throw bad(path, "model type '" + model.path("type").asText() + "' is not BPE");
+        if (model.path("byte_fallback").asBoolean(false) || hasType(root.path("pre_tokenizer"), "Metaspace"))
+            throw bad(path, "SentencePiece-style (Metaspace / byte fallback) tokenizers are not supported; byte-level BPE only");
+        Pattern split = splitPattern(path, root.path("pre_tokenizer"));
+        Map<String, Integer> vocab = new LinkedHashMap<>();
+        model.path("vocab").fields().forEachRemaining(e -> vocab.put(e.getKey(), e.getValue().asInt()));
+        List<String> merges = new ArrayList<>();
+        for (JsonNode m : model.path("merges"))
+            merges.add(m.isArray() ? m.get(0).asText() + " " + m.get(1).asText() : m.asText());
+        Map<String, Integer> special = new LinkedHashMap<>();
+        for (JsonNode a : root.path("added_tokens")) {
+            String content = a.path("content").asText();
+            if (!vocab.containsKey(content) || vocab.get(content) != a.path("id").asInt()) special.put(content, a.path("id").asInt());
+            vocab.remove(content);
+        }
+        try {
+            return new BpeTokenizer(vocab, merges, special, split);
+        } catch (RuntimeException e) {
+            throw bad(path, e.getMessage());
+        }
+    }
+
+    /** GPT-2's split for a plain ByteLevel pre-tokenizer, or the regex of a Split inside a Sequence. */
+    private static Pattern splitPattern(Path path, JsonNode pre) {
+        if ("ByteLevel".equals(pre.path("type").asText())) return ByteLevel.GPT2_SPLIT;
+        if ("Sequence".equals(pre.path("type").asText()))
+            for (JsonNode p : pre.path("pretokenizers"))
+                if ("Split".equals(p.path("type").asText()) && p.path("pattern").has("Regex"))
+                    return Pattern.compile(p.path("pattern").path("Regex").asText());
+        throw bad(path, "pre-tokenizer " + pre + " is not ByteLevel or a Split regex followed by ByteLevel");
+    }
+
+    private static boolean hasType(JsonNode node, String type) {
+        if (type.equals(node.path("type").asText())) return true;
+        for (JsonNode child : node.path("pretokenizers")) if (hasType(child, type)) return true;
+        return false;
+    }
+
+    private static CheckpointException bad(Path path, String why) {
+        return new CheckpointException(path + ": not a usable tokenizer.json: " + why);
+    }
+}
