@@ -163,6 +163,37 @@ lb_status lb_cpu_log_softmax(const float *x, int64_t m, int64_t n, float *out);
 /* losses [m] = logsumexp(logits row) - logits[row, target]; targets in [0, vocab). */
 lb_status lb_cpu_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses);
 
+/* ---- model op backward passes (training) -------------------------------------------- */
+
+/* Given x, w, inv_rms from lb_cpu_rmsnorm and dy [m, d]: dx [m, d] (overwritten) and dw [d]
+ * (accumulated: dw += ...). */
+lb_status lb_cpu_rmsnorm_backward(const float *x, const float *w, const float *inv_rms, const float *dy, int64_t m,
+                                  int64_t d, float *dx, float *dw);
+
+/* The gradient of lb_cpu_rope, in place on dx (the inverse rotation). */
+lb_status lb_cpu_rope_backward(float *dx, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period,
+                               float theta);
+
+/* Causal attention over b sequences of t tokens each (rows b * t): q [b*t, heads*hd],
+ * k and v [b*t, kv_heads*hd] -> out [b*t, heads*hd]; probs [b, heads, t, t] (may be NULL)
+ * receives the softmax weights for the backward pass. */
+lb_status lb_cpu_attention_train(const float *q, const float *k, const float *v, int64_t b, int64_t t, int64_t heads,
+                                 int64_t kv_heads, int64_t head_dim, float *out, float *probs);
+
+/* Backward of lb_cpu_attention_train from dout and the saved probs: dq, dk, dv (overwritten). */
+lb_status lb_cpu_attention_backward(const float *q, const float *k, const float *v, const float *probs,
+                                    const float *dout, int64_t b, int64_t t, int64_t heads, int64_t kv_heads,
+                                    int64_t head_dim, float *dq, float *dk, float *dv);
+
+/* Backward of lb_cpu_silu_gate: dgate, dup (overwritten; may alias dout). */
+lb_status lb_cpu_silu_gate_backward(const float *gate, const float *up, const float *dout, int64_t n, float *dgate,
+                                    float *dup);
+
+/* dlogits [m, vocab] = (softmax(logits) - onehot(target)) * scale: the gradient of
+ * scale * sum of lb_cpu_cross_entropy's losses. dlogits may alias logits. */
+lb_status lb_cpu_cross_entropy_backward(const float *logits, const int32_t *targets, int64_t m, int64_t vocab,
+                                        float scale, float *dlogits);
+
 #ifdef __cplusplus
 }
 #endif

@@ -80,6 +80,82 @@ public final class NnKernels {
                 "cross-entropy");
     }
 
+    /** dx (overwritten) and dw (accumulated) of {@link #rmsNorm} from its input, weight, saved invRms and dy. */
+    public static void rmsNormBackward(Tensor x, Tensor w, Tensor invRms, Tensor dy, Tensor dx, Tensor dw) {
+        long m = rows(x, "x"), d = x.dim(-1);
+        Check.shape(Check.hostTensor(w, "norm weight", DType.F32), "norm weight", d);
+        Check.shape(Check.hostTensor(invRms, "invRms", DType.F32), "invRms", m);
+        sameShape(dy, x, "dy");
+        sameShape(dx, x, "dx");
+        Check.shape(Check.hostTensor(dw, "dw", DType.F32), "dw", d);
+        check(lowbit_h.lb_cpu_rmsnorm_backward(x.segment(), w.segment(), invRms.segment(), dy.segment(), m, d, dx.segment(),
+                dw.segment()), "RMSNorm backward");
+    }
+
+    /** The gradient of {@link #rope}, in place. */
+    public static void ropeBackward(Tensor dx, int heads, long pos0, long period, float theta) {
+        long m = rows(dx, "dx"), width = dx.dim(-1);
+        if (heads <= 0 || width % heads != 0 || (width / heads) % 2 != 0)
+            throw new LowbitException("rope: " + width + " features do not split into " + heads + " heads of even size");
+        check(lowbit_h.lb_cpu_rope_backward(dx.segment(), m, heads, width / heads, pos0, period, theta), "RoPE backward");
+    }
+
+    /**
+     * Causal attention within each of {@code batch} sequences of {@code t} rows: q [batch*t,
+     * heads*hd], k and v [batch*t, kvHeads*hd] -> out; probs [batch, heads, t, t] (may be null)
+     * keeps the softmax weights for {@link #attentionBackward}.
+     */
+    public static void attentionTrain(Tensor q, Tensor k, Tensor v, int batch, int t, int heads, int kvHeads, Tensor out,
+                                      Tensor probs) {
+        long hd = attentionShapes(q, k, v, batch, t, heads, kvHeads);
+        sameShape(out, q, "out");
+        if (probs != null) Check.shape(Check.hostTensor(probs, "probs", DType.F32), "probs", batch, heads, t, t);
+        check(lowbit_h.lb_cpu_attention_train(q.segment(), k.segment(), v.segment(), batch, t, heads, kvHeads, hd,
+                out.segment(), probs == null ? MemorySegment.NULL : probs.segment()), "attention (training)");
+    }
+
+    /** dq, dk, dv (overwritten) of {@link #attentionTrain} from dout and the saved probs. */
+    public static void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dout, int batch, int t,
+                                         int heads, int kvHeads, Tensor dq, Tensor dk, Tensor dv) {
+        long hd = attentionShapes(q, k, v, batch, t, heads, kvHeads);
+        Check.shape(Check.hostTensor(probs, "probs", DType.F32), "probs", batch, heads, t, t);
+        sameShape(dout, q, "dout");
+        sameShape(dq, q, "dq");
+        sameShape(dk, k, "dk");
+        sameShape(dv, v, "dv");
+        check(lowbit_h.lb_cpu_attention_backward(q.segment(), k.segment(), v.segment(), probs.segment(), dout.segment(),
+                batch, t, heads, kvHeads, hd, dq.segment(), dk.segment(), dv.segment()), "attention backward");
+    }
+
+    private static long attentionShapes(Tensor q, Tensor k, Tensor v, int batch, int t, int heads, int kvHeads) {
+        long m = rows(q, "q"), width = q.dim(-1);
+        if (batch <= 0 || t <= 0 || m != (long) batch * t)
+            throw new LowbitException("attention: q has " + m + " rows, not " + batch + " sequences of " + t);
+        if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0 || width % heads != 0)
+            throw new LowbitException("attention: " + heads + " heads / " + kvHeads + " key-value heads do not fit " + width + " features");
+        long hd = width / heads;
+        Check.shape(Check.hostTensor(k, "k", DType.F32), "k", m, kvHeads * hd);
+        Check.shape(Check.hostTensor(v, "v", DType.F32), "v", m, kvHeads * hd);
+        return hd;
+    }
+
+    /** dgate and dup (overwritten) of {@link #siluGate}; they may be dout. */
+    public static void siluGateBackward(Tensor gate, Tensor up, Tensor dout, Tensor dgate, Tensor dup) {
+        rows(gate, "gate");
+        for (Tensor t : new Tensor[] {up, dout, dgate, dup}) sameShape(t, gate, "gradient");
+        check(lowbit_h.lb_cpu_silu_gate_backward(gate.segment(), up.segment(), dout.segment(), gate.numel(), dgate.segment(),
+                dup.segment()), "SiLU gate backward");
+    }
+
+    /** dlogits = scale * (softmax(logits) - onehot(targets)); dlogits may be logits. */
+    public static void crossEntropyBackward(Tensor logits, Tensor targets, float scale, Tensor dlogits) {
+        long m = rows(logits, "logits");
+        Check.shape(Check.hostTensor(targets, "targets", DType.I32), "targets", m);
+        sameShape(dlogits, logits, "dlogits");
+        check(lowbit_h.lb_cpu_cross_entropy_backward(logits.segment(), targets.segment(), m, logits.dim(-1), scale,
+                dlogits.segment()), "cross-entropy backward");
+    }
+
     private static long rows(Tensor t, String name) {
         Check.hostTensor(t, name, DType.F32);
         if (t.rank() == 1) return 1;

@@ -1545,4 +1545,396 @@ public class lowbit_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class lb_cpu_rmsnorm_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_rmsnorm_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rmsnorm_backward(const float *x, const float *w, const float *inv_rms, const float *dy, int64_t m, int64_t d, float *dx, float *dw)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_rmsnorm_backward$descriptor() {
+        return lb_cpu_rmsnorm_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rmsnorm_backward(const float *x, const float *w, const float *inv_rms, const float *dy, int64_t m, int64_t d, float *dx, float *dw)
+     * }
+     */
+    public static MethodHandle lb_cpu_rmsnorm_backward$handle() {
+        return lb_cpu_rmsnorm_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rmsnorm_backward(const float *x, const float *w, const float *inv_rms, const float *dy, int64_t m, int64_t d, float *dx, float *dw)
+     * }
+     */
+    public static MemorySegment lb_cpu_rmsnorm_backward$address() {
+        return lb_cpu_rmsnorm_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rmsnorm_backward(const float *x, const float *w, const float *inv_rms, const float *dy, int64_t m, int64_t d, float *dx, float *dw)
+     * }
+     */
+    public static int lb_cpu_rmsnorm_backward(MemorySegment x, MemorySegment w, MemorySegment inv_rms, MemorySegment dy, long m, long d, MemorySegment dx, MemorySegment dw) {
+        var mh$ = lb_cpu_rmsnorm_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_rmsnorm_backward", x, w, inv_rms, dy, m, d, dx, dw);
+            }
+            return (int)mh$.invokeExact(x, w, inv_rms, dy, m, d, dx, dw);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cpu_rope_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_rope_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rope_backward(float *dx, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_rope_backward$descriptor() {
+        return lb_cpu_rope_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rope_backward(float *dx, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta)
+     * }
+     */
+    public static MethodHandle lb_cpu_rope_backward$handle() {
+        return lb_cpu_rope_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rope_backward(float *dx, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta)
+     * }
+     */
+    public static MemorySegment lb_cpu_rope_backward$address() {
+        return lb_cpu_rope_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_rope_backward(float *dx, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta)
+     * }
+     */
+    public static int lb_cpu_rope_backward(MemorySegment dx, long m, long heads, long head_dim, long pos0, long period, float theta) {
+        var mh$ = lb_cpu_rope_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_rope_backward", dx, m, heads, head_dim, pos0, period, theta);
+            }
+            return (int)mh$.invokeExact(dx, m, heads, head_dim, pos0, period, theta);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cpu_attention_train {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_attention_train");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_attention_train(const float *q, const float *k, const float *v, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out, float *probs)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_attention_train$descriptor() {
+        return lb_cpu_attention_train.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_attention_train(const float *q, const float *k, const float *v, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out, float *probs)
+     * }
+     */
+    public static MethodHandle lb_cpu_attention_train$handle() {
+        return lb_cpu_attention_train.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_attention_train(const float *q, const float *k, const float *v, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out, float *probs)
+     * }
+     */
+    public static MemorySegment lb_cpu_attention_train$address() {
+        return lb_cpu_attention_train.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_attention_train(const float *q, const float *k, const float *v, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out, float *probs)
+     * }
+     */
+    public static int lb_cpu_attention_train(MemorySegment q, MemorySegment k, MemorySegment v, long b, long t, long heads, long kv_heads, long head_dim, MemorySegment out, MemorySegment probs) {
+        var mh$ = lb_cpu_attention_train.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_attention_train", q, k, v, b, t, heads, kv_heads, head_dim, out, probs);
+            }
+            return (int)mh$.invokeExact(q, k, v, b, t, heads, kv_heads, head_dim, out, probs);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cpu_attention_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_attention_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_attention_backward(const float *q, const float *k, const float *v, const float *probs, const float *dout, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *dq, float *dk, float *dv)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_attention_backward$descriptor() {
+        return lb_cpu_attention_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_attention_backward(const float *q, const float *k, const float *v, const float *probs, const float *dout, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *dq, float *dk, float *dv)
+     * }
+     */
+    public static MethodHandle lb_cpu_attention_backward$handle() {
+        return lb_cpu_attention_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_attention_backward(const float *q, const float *k, const float *v, const float *probs, const float *dout, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *dq, float *dk, float *dv)
+     * }
+     */
+    public static MemorySegment lb_cpu_attention_backward$address() {
+        return lb_cpu_attention_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_attention_backward(const float *q, const float *k, const float *v, const float *probs, const float *dout, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *dq, float *dk, float *dv)
+     * }
+     */
+    public static int lb_cpu_attention_backward(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment probs, MemorySegment dout, long b, long t, long heads, long kv_heads, long head_dim, MemorySegment dq, MemorySegment dk, MemorySegment dv) {
+        var mh$ = lb_cpu_attention_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_attention_backward", q, k, v, probs, dout, b, t, heads, kv_heads, head_dim, dq, dk, dv);
+            }
+            return (int)mh$.invokeExact(q, k, v, probs, dout, b, t, heads, kv_heads, head_dim, dq, dk, dv);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cpu_silu_gate_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_silu_gate_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_silu_gate_backward(const float *gate, const float *up, const float *dout, int64_t n, float *dgate, float *dup)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_silu_gate_backward$descriptor() {
+        return lb_cpu_silu_gate_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_silu_gate_backward(const float *gate, const float *up, const float *dout, int64_t n, float *dgate, float *dup)
+     * }
+     */
+    public static MethodHandle lb_cpu_silu_gate_backward$handle() {
+        return lb_cpu_silu_gate_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_silu_gate_backward(const float *gate, const float *up, const float *dout, int64_t n, float *dgate, float *dup)
+     * }
+     */
+    public static MemorySegment lb_cpu_silu_gate_backward$address() {
+        return lb_cpu_silu_gate_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_silu_gate_backward(const float *gate, const float *up, const float *dout, int64_t n, float *dgate, float *dup)
+     * }
+     */
+    public static int lb_cpu_silu_gate_backward(MemorySegment gate, MemorySegment up, MemorySegment dout, long n, MemorySegment dgate, MemorySegment dup) {
+        var mh$ = lb_cpu_silu_gate_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_silu_gate_backward", gate, up, dout, n, dgate, dup);
+            }
+            return (int)mh$.invokeExact(gate, up, dout, n, dgate, dup);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cpu_cross_entropy_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_FLOAT,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_cross_entropy_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_cross_entropy_backward(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float scale, float *dlogits)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_cross_entropy_backward$descriptor() {
+        return lb_cpu_cross_entropy_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_cross_entropy_backward(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float scale, float *dlogits)
+     * }
+     */
+    public static MethodHandle lb_cpu_cross_entropy_backward$handle() {
+        return lb_cpu_cross_entropy_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_cross_entropy_backward(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float scale, float *dlogits)
+     * }
+     */
+    public static MemorySegment lb_cpu_cross_entropy_backward$address() {
+        return lb_cpu_cross_entropy_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_cross_entropy_backward(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float scale, float *dlogits)
+     * }
+     */
+    public static int lb_cpu_cross_entropy_backward(MemorySegment logits, MemorySegment targets, long m, long vocab, float scale, MemorySegment dlogits) {
+        var mh$ = lb_cpu_cross_entropy_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_cross_entropy_backward", logits, targets, m, vocab, scale, dlogits);
+            }
+            return (int)mh$.invokeExact(logits, targets, m, vocab, scale, dlogits);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }
