@@ -153,22 +153,21 @@ public final class Kernels {
         return c;
     }
 
-    /** c = alpha * a . b + beta * c (fp32, CBLAS); b may be a transposed view of a contiguous matrix. */
+    /** c = alpha * a . b + beta * c (fp32, CBLAS); a and b may be transposed views of contiguous matrices. */
     public static void matmul(Tensor a, Tensor b, Tensor c, float alpha, float beta) {
-        Check.hostTensor(a, "a", DType.F32);
-        if (a.rank() != 2 || b == null || b.rank() != 2)
+        if (a == null || b == null || a.rank() != 2 || b.rank() != 2)
             throw new LowbitException("matmul takes 2-D matrices, got " + a + " and " + b);
-        boolean transB = !b.isContiguous();
-        Tensor bStore = transB ? Check.hostTensor(b.transpose(), "b", DType.F32) : Check.hostTensor(b, "b", DType.F32);
+        boolean transA = !a.isContiguous(), transB = !b.isContiguous();
+        Tensor aStore = Check.hostTensor(transA ? a.transpose() : a, "a", DType.F32);
+        Tensor bStore = Check.hostTensor(transB ? b.transpose() : b, "b", DType.F32);
         long m = a.dim(0), k = a.dim(1), n = b.dim(1);
         if (b.dim(0) != k) throw new LowbitException("matmul: a is [" + m + ", " + k + "] but b is [" + b.dim(0) + ", " + n + "]");
         Check.shape(Check.hostTensor(c, "c", DType.F32), "c", m, n);
-        if (m == 1 && !transB) {
-            Blas.sgemm(false, false, 1, n, k, alpha, a.segment(), k, bStore.segment(), n, beta, c.segment(), n);
-        } else if (m == 1) { // y = W x with W [n, k] row-major: the memory-bound GEMV
+        if (m == 1 && transB && !transA) { // y = W x with W [n, k] row-major: the memory-bound GEMV
             Blas.sgemv(n, k, alpha, bStore.segment(), k, a.segment(), beta, c.segment());
         } else {
-            Blas.sgemm(false, transB, m, n, k, alpha, a.segment(), k, bStore.segment(), transB ? k : n, beta, c.segment(), n);
+            Blas.sgemm(transA, transB, m, n, k, alpha, aStore.segment(), transA ? m : k, bStore.segment(), transB ? k : n, beta,
+                    c.segment(), n);
         }
     }
 

@@ -21,12 +21,18 @@ class BlasTest {
                 Tensor at = Tensor.of(arena, a, m, k);
                 float[] plain = Kernels.matmul(arena, at, Tensor.of(arena, b, k, n)).toFloatArray();
                 float[] viaTranspose = Kernels.matmul(arena, at, Tensor.of(arena, bt, n, k).transpose()).toFloatArray();
+                float[] at2 = new float[k * m];
+                for (int i = 0; i < m; i++)
+                    for (int l = 0; l < k; l++) at2[l * m + i] = a[i * k + l];
+                float[] bothTransposed = Kernels.matmul(arena, Tensor.of(arena, at2, k, m).transpose(),
+                        Tensor.of(arena, bt, n, k).transpose()).toFloatArray();
                 for (int i = 0; i < m; i++)
                     for (int j = 0; j < n; j++) {
                         double ref = 0;
                         for (int l = 0; l < k; l++) ref += (double) a[i * k + l] * b[l * n + j];
                         assertEquals(ref, plain[i * n + j], 1e-4 * Math.sqrt(k), "plain [" + i + ", " + j + "]");
                         assertEquals(ref, viaTranspose[i * n + j], 1e-4 * Math.sqrt(k), "transposed [" + i + ", " + j + "]");
+                        assertEquals(ref, bothTransposed[i * n + j], 1e-4 * Math.sqrt(k), "both transposed [" + i + ", " + j + "]");
                     }
             }
         }

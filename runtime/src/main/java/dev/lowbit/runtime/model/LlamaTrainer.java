@@ -1,0 +1,197 @@
+package dev.lowbit.runtime.model;
+
+import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.Kernels;
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.NnKernels;
+import dev.lowbit.runtime.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Training forward and backward of LLaMA on batches of B sequences of T tokens, written out per
+ * module as in llm.c: the forward saves what each backward needs, the backward runs the modules in
+ * reverse and accumulates parameter gradients into {@code grads} (same layout as the parameters).
+ * Buffers are allocated once for the batch shape.
+ */
+public final class LlamaTrainer {
+    private final LlamaConfig c;
+    private final LlamaWeights w;
+    private final LlamaWeights g;
+    private final int batch;
+    private final int seqLen;
+    private final int n;
+    private final Tensor tokens;
+    private final Tensor targets;
+    private final Tensor losses;
+    private final Tensor logits;
+    private final Tensor finalIn;
+    private final Tensor finalNormed;
+    private final Tensor finalInv;
+    private final Saved[] saved;
+    // backward scratch
+    private final Tensor dx;
+    private final Tensor dxb;
+    private final Tensor dtmp;
+    private final Tensor dq;
+    private final Tensor dk;
+    private final Tensor dv;
+    private final Tensor datt;
+    private final Tensor dh1;
+    private final Tensor dh3;
+
+    /** What one layer's backward needs from its forward. */
+    private record Saved(Tensor in, Tensor xb1, Tensor inv1, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor att,
+                         Tensor mid, Tensor xb2, Tensor inv2, Tensor h1, Tensor h3, Tensor gated) {}
+
+    public LlamaTrainer(Arena arena, LlamaParameters params, LlamaParameters grads, int batch, int seqLen) {
+        if (batch <= 0 || seqLen <= 0 || seqLen > params.config().maxSeqLen())
+            throw new LowbitException("batch " + batch + " x " + seqLen + " tokens does not fit the context " + params.config().maxSeqLen());
+        this.c = params.config();
+        this.w = params.weights();
+        this.g = grads.weights();
+        this.batch = batch;
+        this.seqLen = seqLen;
+        this.n = batch * seqLen;
+        int d = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
+        tokens = Tensor.allocate(arena, DType.I32, n);
+        targets = Tensor.allocate(arena, DType.I32, n);
+        losses = Tensor.allocate(arena, DType.F32, n);
+        logits = Tensor.allocate(arena, DType.F32, n, c.vocabSize());
+        finalIn = f32(arena, n, d);
+        finalNormed = f32(arena, n, d);
+        finalInv = Tensor.allocate(arena, DType.F32, n);
+        saved = new Saved[c.layers()];
+        for (int l = 0; l < c.layers(); l++)
+            saved[l] = new Saved(f32(arena, n, d), f32(arena, n, d), Tensor.allocate(arena, DType.F32, n), f32(arena, n, d),
+                    f32(arena, n, kv), f32(arena, n, kv), Tensor.allocate(arena, DType.F32, batch, c.heads(), seqLen, seqLen),
+                    f32(arena, n, d), f32(arena, n, d), f32(arena, n, d), Tensor.allocate(arena, DType.F32, n), f32(arena, n, h),
+                    f32(arena, n, h), f32(arena, n, h));
+        dx = f32(arena, n, d);
+        dxb = f32(arena, n, d);
+        dtmp = f32(arena, n, d);
+        dq = f32(arena, n, d);
+        dk = f32(arena, n, kv);
+        dv = f32(arena, n, kv);
+        datt = f32(arena, n, d);
+        dh1 = f32(arena, n, h);
+        dh3 = f32(arena, n, h);
+    }
+
+    private static Tensor f32(Arena arena, long rows, long cols) {
+        return Tensor.allocate(arena, DType.F32, rows, cols);
+    }
+
+    public int tokensPerBatch() {
+        return n;
+    }
+
+    /** Mean next-token cross-entropy of the batch (inputs and targets [B*T]), saving activations. */
+    public float forward(int[] inputs, int[] nextTokens) {
+        if (inputs.length != n || nextTokens.length != n)
+            throw new LowbitException("a batch is " + n + " inputs and targets, got " + inputs.length + " and " + nextTokens.length);
+        for (int i = 0; i < n; i++) {
+            checkToken(inputs[i], i);
+            checkToken(nextTokens[i], i);
+        }
+        MemorySegment.copy(inputs, 0, tokens.segment(), ValueLayout.JAVA_INT, 0, n);
+        MemorySegment.copy(nextTokens, 0, targets.segment(), ValueLayout.JAVA_INT, 0, n);
+        Tensor x = saved.length > 0 ? saved[0].in() : finalIn;
+        long row = (long) c.dim() * 4;
+        for (int i = 0; i < n; i++) MemorySegment.copy(w.tokenEmbedding().segment(), inputs[i] * row, x.segment(), i * row, row);
+        for (int l = 0; l < c.layers(); l++) {
+            Saved s = saved[l];
+            LlamaWeights.Layer p = w.layers().get(l);
+            NnKernels.rmsNorm(s.in(), p.attentionNorm(), c.normEps(), s.xb1(), s.inv1());
+            linear(s.xb1(), p.wq(), s.q());
+            linear(s.xb1(), p.wk(), s.k());
+            linear(s.xb1(), p.wv(), s.v());
+            NnKernels.rope(s.q(), c.heads(), 0, seqLen, c.ropeTheta());
+            NnKernels.rope(s.k(), c.kvHeads(), 0, seqLen, c.ropeTheta());
+            NnKernels.attentionTrain(s.q(), s.k(), s.v(), batch, seqLen, c.heads(), c.kvHeads(), s.att(), s.probs());
+            copy(s.in(), s.mid());
+            Kernels.matmul(s.att(), p.wo().transpose(), s.mid(), 1f, 1f);
+            NnKernels.rmsNorm(s.mid(), p.ffnNorm(), c.normEps(), s.xb2(), s.inv2());
+            linear(s.xb2(), p.w1(), s.h1());
+            linear(s.xb2(), p.w3(), s.h3());
+            NnKernels.siluGate(s.h1(), s.h3(), s.gated());
+            Tensor out = l + 1 < c.layers() ? saved[l + 1].in() : finalIn;
+            copy(s.mid(), out);
+            Kernels.matmul(s.gated(), p.w2().transpose(), out, 1f, 1f);
+        }
+        NnKernels.rmsNorm(finalIn, w.finalNorm(), c.normEps(), finalNormed, finalInv);
+        linear(finalNormed, w.output(), logits);
+        NnKernels.crossEntropy(logits, targets, losses);
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += losses.segment().getAtIndex(ValueLayout.JAVA_FLOAT, i);
+        return (float) (sum / n);
+    }
+
+    /** Forward, then the backward of the mean loss, accumulating into the gradients. Returns the loss. */
+    public float forwardBackward(int[] inputs, int[] nextTokens) {
+        float loss = forward(inputs, nextTokens);
+        NnKernels.crossEntropyBackward(logits, targets, 1f / n, logits); // logits now hold dlogits
+        Kernels.matmul(logits.transpose(), finalNormed, g.output(), 1f, 1f);
+        Kernels.matmul(logits, w.output(), dxb, 1f, 0f);
+        NnKernels.rmsNormBackward(finalIn, w.finalNorm(), finalInv, dxb, dx, g.finalNorm());
+        for (int l = c.layers() - 1; l >= 0; l--) {
+            Saved s = saved[l];
+            LlamaWeights.Layer p = w.layers().get(l), gp = g.layers().get(l);
+            // MLP branch: out = mid + gated . w2^T, gated = silu(h1) * h3
+            Kernels.matmul(dx.transpose(), s.gated(), gp.w2(), 1f, 1f);
+            Kernels.matmul(dx, p.w2(), dh1, 1f, 0f); // d gated, turned into d h1 / d h3 below
+            NnKernels.siluGateBackward(s.h1(), s.h3(), dh1, dh1, dh3);
+            Kernels.matmul(dh1.transpose(), s.xb2(), gp.w1(), 1f, 1f);
+            Kernels.matmul(dh3.transpose(), s.xb2(), gp.w3(), 1f, 1f);
+            Kernels.matmul(dh1, p.w1(), dxb, 1f, 0f);
+            Kernels.matmul(dh3, p.w3(), dxb, 1f, 1f);
+            NnKernels.rmsNormBackward(s.mid(), p.ffnNorm(), s.inv2(), dxb, dtmp, gp.ffnNorm());
+            add(dtmp, dx); // dx is now d mid
+            // attention branch: mid = in + att . wo^T
+            Kernels.matmul(dx.transpose(), s.att(), gp.wo(), 1f, 1f);
+            Kernels.matmul(dx, p.wo(), datt, 1f, 0f);
+            NnKernels.attentionBackward(s.q(), s.k(), s.v(), s.probs(), datt, batch, seqLen, c.heads(), c.kvHeads(), dq, dk, dv);
+            NnKernels.ropeBackward(dq, c.heads(), 0, seqLen, c.ropeTheta());
+            NnKernels.ropeBackward(dk, c.kvHeads(), 0, seqLen, c.ropeTheta());
+            Kernels.matmul(dq.transpose(), s.xb1(), gp.wq(), 1f, 1f);
+            Kernels.matmul(dk.transpose(), s.xb1(), gp.wk(), 1f, 1f);
+            Kernels.matmul(dv.transpose(), s.xb1(), gp.wv(), 1f, 1f);
+            Kernels.matmul(dq, p.wq(), dxb, 1f, 0f);
+            Kernels.matmul(dk, p.wk(), dxb, 1f, 1f);
+            Kernels.matmul(dv, p.wv(), dxb, 1f, 1f);
+            NnKernels.rmsNormBackward(s.in(), p.attentionNorm(), s.inv1(), dxb, dtmp, gp.attentionNorm());
+            add(dtmp, dx); // dx is now d in
+        }
+        long row = (long) c.dim() * 4;
+        MemorySegment ge = g.tokenEmbedding().segment();
+        for (int i = 0; i < n; i++) {
+            int t = inputs[i];
+            for (int j = 0; j < c.dim(); j++) {
+                long at = t * row + 4L * j;
+                ge.set(ValueLayout.JAVA_FLOAT, at, ge.get(ValueLayout.JAVA_FLOAT, at) + dx.segment().getAtIndex(ValueLayout.JAVA_FLOAT, (long) i * c.dim() + j));
+            }
+        }
+        return loss;
+    }
+
+    private void checkToken(int t, int i) {
+        if (t < 0 || t >= c.vocabSize())
+            throw new LowbitException("token id " + t + " at " + i + " is outside the vocabulary [0, " + c.vocabSize() + ")");
+    }
+
+    private static void linear(Tensor in, Tensor weight, Tensor out) {
+        Kernels.matmul(in, weight.transpose(), out, 1f, 0f);
+    }
+
+    private static void copy(Tensor from, Tensor to) {
+        MemorySegment.copy(from.segment(), 0, to.segment(), 0, from.numel() * 4);
+    }
+
+    /** acc += t, element-wise. */
+    private static void add(Tensor t, Tensor acc) {
+        MemorySegment a = acc.segment(), b = t.segment();
+        for (long i = 0; i < acc.numel(); i++)
+            a.setAtIndex(ValueLayout.JAVA_FLOAT, i, a.getAtIndex(ValueLayout.JAVA_FLOAT, i) + b.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+    }
+}

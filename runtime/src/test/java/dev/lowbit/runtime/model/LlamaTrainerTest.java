@@ -1,0 +1,105 @@
+package dev.lowbit.runtime.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.ref.LlamaRef;
+import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The full training backward against finite differences of the training forward, and against the inference model. */
+class LlamaTrainerTest {
+    static final LlamaConfig TINY = new LlamaConfig(16, 24, 2, 4, 2, 13, 8, 1e-5f, 10000f, false);
+
+    static int[][] batch(Random rnd, int b, int t, int vocab) {
+        int[] in = new int[b * t], out = new int[b * t];
+        for (int i = 0; i < b * t; i++) {
+            in[i] = rnd.nextInt(vocab);
+            out[i] = rnd.nextInt(vocab);
+        }
+        return new int[][] {in, out};
+    }
+
+    @Test
+    void lossMatchesTheInferenceModel() {
+        Random rnd = new Random(1);
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaParameters p = LlamaParameters.initialize(arena, TINY, 3);
+            int b = 2, t = 6;
+            int[][] data = batch(rnd, b, t, TINY.vocabSize());
+            float loss = new LlamaTrainer(arena, p, LlamaParameters.zeros(arena, TINY), b, t).forward(data[0], data[1]);
+            LlamaModel model = new LlamaModel(p.weights());
+            double sum = 0;
+            for (int s = 0; s < b; s++) {
+                int[] seq = java.util.Arrays.copyOfRange(data[0], s * t, s * t + t);
+                float[] logits = model.forward(arena, seq, model.newCache(arena)).toFloatArray();
+                for (int i = 0; i < t; i++) {
+                    double[] row = new double[TINY.vocabSize()];
+                    for (int j = 0; j < row.length; j++) row[j] = logits[i * row.length + j];
+                    sum -= LlamaRef.logSoftmax(row)[data[1][s * t + i]];
+                }
+            }
+            assertEquals(sum / (b * t), loss, 1e-5);
+        }
+    }
+
+    /** For every parameter tensor, the elements with the largest gradients match central differences. */
+    @Test
+    void gradientsOfEveryParameterMatchFiniteDifferences() {
+        Random rnd = new Random(2);
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaParameters p = LlamaParameters.initialize(arena, TINY, 4);
+            // larger weights than the initialisation, so every path carries a measurable gradient
+            for (long i = 0; i < p.flat().numel(); i++) {
+                float v = p.flat().segment().getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                p.flat().segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, v == 1f ? 1f + 0.2f * (float) rnd.nextGaussian() : v * 15f);
+            }
+            LlamaParameters grads = LlamaParameters.zeros(arena, TINY);
+            int b = 2, t = 5;
+            int[][] data = batch(rnd, b, t, TINY.vocabSize());
+            LlamaTrainer trainer = new LlamaTrainer(arena, p, grads, b, t);
+            trainer.forwardBackward(data[0], data[1]);
+            double h = 1e-2;
+            for (LlamaParameters.Slot slot : p.slots()) {
+                Tensor param = p.get(slot.name()), grad = grads.get(slot.name());
+                float[] gv = grad.toFloatArray();
+                for (int pick = 0; pick < 3; pick++) {
+                    int best = 0;
+                    for (int i = 1; i < gv.length; i++) if (Math.abs(gv[i]) > Math.abs(gv[best])) best = i;
+                    float x0 = param.segment().getAtIndex(ValueLayout.JAVA_FLOAT, best);
+                    param.segment().setAtIndex(ValueLayout.JAVA_FLOAT, best, (float) (x0 + h));
+                    double up = trainer.forward(data[0], data[1]);
+                    param.segment().setAtIndex(ValueLayout.JAVA_FLOAT, best, (float) (x0 - h));
+                    double down = trainer.forward(data[0], data[1]);
+                    param.segment().setAtIndex(ValueLayout.JAVA_FLOAT, best, x0);
+                    double fd = (up - down) / (2 * h);
+                    assertTrue(Math.abs(gv[best]) > 1e-4, slot.name() + " has no gradient to check");
+                    assertEquals(fd, gv[best], 0.05 * Math.abs(fd) + 1e-4, slot.name() + "[" + best + "]");
+                    gv[best] = 0; // next pick: the next largest
+                }
+            }
+        }
+    }
+
+    @Test
+    void adamWLowersTheLossOnARepeatedBatch() {
+        Random rnd = new Random(3);
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaParameters p = LlamaParameters.initialize(arena, TINY, 5), grads = LlamaParameters.zeros(arena, TINY);
+            AdamW opt = new AdamW(p, LlamaParameters.zeros(arena, TINY), LlamaParameters.zeros(arena, TINY), 0.9f, 0.95f, 1e-8f, 0.1f);
+            LlamaTrainer trainer = new LlamaTrainer(arena, p, grads, 2, 8);
+            int[][] data = batch(rnd, 2, 8, TINY.vocabSize());
+            float first = 0, last = 0;
+            for (int step = 0; step < 60; step++) {
+                grads.flat().segment().fill((byte) 0);
+                last = trainer.forwardBackward(data[0], data[1]);
+                if (step == 0) first = last;
+                opt.update(grads, 1e-2f, 1f);
+            }
+            assertTrue(last < first * 0.5, "memorising one batch: loss " + first + " -> " + last);
+        }
+    }
+}
