@@ -1,0 +1,174 @@
+package dev.lowbit.runtime.io;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.LlamaParameters;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Hugging Face LLaMA checkpoints: a folder with config.json and model.safetensors (or shards
+ * listed in model.safetensors.index.json), fp32, fp16 or bf16. Weights are converted to fp32 into a
+ * {@link LlamaParameters} buffer; q_proj and k_proj rows are reordered from Hugging Face's
+ * rotate-half rotary layout to the interleaved pairs lowbit's RoPE kernel uses (and back on save).
+ */
+public final class HfCheckpoint {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private HfCheckpoint() {}
+
+    public static LlamaConfig readConfig(Path dir) {
+        Path file = dir.resolve("config.json");
+        JsonNode c;
+        try {
+            c = JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw new CheckpointException(file + ": cannot read the model config (" + e.getMessage() + ")", e);
+        }
+        String[] required = {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"};
+        for (String k : required)
+            if (!c.path(k).canConvertToInt()) throw new CheckpointException(file + ": missing or invalid '" + k + "'");
+        try {
+            return new LlamaConfig(c.get("hidden_size").asInt(), c.get("intermediate_size").asInt(), c.get("num_hidden_layers").asInt(),
+                    c.get("num_attention_heads").asInt(), c.path("num_key_value_heads").asInt(c.get("num_attention_heads").asInt()),
+                    c.get("vocab_size").asInt(), c.path("max_position_embeddings").asInt(2048),
+                    (float) c.path("rms_norm_eps").asDouble(1e-6), (float) c.path("rope_theta").asDouble(10000),
+                    c.path("tie_word_embeddings").asBoolean(false));
+        } catch (RuntimeException e) {
+            throw new CheckpointException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Loads every weight of the model in dir into fp32 parameters allocated in arena. */
+    public static LlamaParameters load(Path dir, Arena arena) {
+        LlamaConfig config = readConfig(dir);
+        LlamaParameters params = LlamaParameters.zeros(arena, config);
+        Map<String, Path> files = weightFiles(dir);
+        try (Arena mapping = Arena.ofConfined()) {
+            Map<Path, SafetensorsFile> open = new LinkedHashMap<>();
+            for (LlamaParameters.Slot slot : params.slots()) {
+                Path file = files.get(slot.name());
+                if (file == null) throw new CheckpointException(dir + ": the checkpoint has no tensor '" + slot.name() + "'");
+                SafetensorsFile st = open.computeIfAbsent(file, f -> SafetensorsFile.open(f, mapping));
+                Tensor src = st.tensor(slot.name());
+                if (!java.util.Arrays.equals(src.shape(), slot.shape()))
+                    throw new CheckpointException(file + ": tensor '" + slot.name() + "' has shape " + java.util.Arrays.toString(src.shape())
+                            + " but config.json implies " + java.util.Arrays.toString(slot.shape()));
+                Tensor dst = params.get(slot.name());
+                toF32(file, slot.name(), src, dst);
+                if (slot.name().endsWith("q_proj.weight")) permuteRows(dst, config.heads(), config.headDim(), true);
+                if (slot.name().endsWith("k_proj.weight")) permuteRows(dst, config.kvHeads(), config.headDim(), true);
+            }
+        }
+        return params;
+    }
+
+    /** Writes config.json and model.safetensors (fp32, Hugging Face names and rotary layout) into dir. */
+    public static void save(LlamaParameters params, Path dir, Map<String, String> metadata) {
+        LlamaConfig c = params.config();
+        ObjectNode cfg = JSON.createObjectNode();
+        cfg.putArray("architectures").add("LlamaForCausalLM");
+        cfg.put("model_type", "llama").put("hidden_size", c.dim()).put("intermediate_size", c.hiddenDim())
+                .put("num_hidden_layers", c.layers()).put("num_attention_heads", c.heads()).put("num_key_value_heads", c.kvHeads())
+                .put("vocab_size", c.vocabSize()).put("max_position_embeddings", c.maxSeqLen()).put("rms_norm_eps", c.normEps())
+                .put("rope_theta", c.ropeTheta()).put("tie_word_embeddings", c.tiedEmbeddings()).put("hidden_act", "silu")
+                .put("torch_dtype", "float32");
+        try (Arena arena = Arena.ofConfined()) {
+            SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "pt");
+            metadata.forEach(writer::metadata);
+            for (LlamaParameters.Slot slot : params.slots()) {
+                Tensor t = params.get(slot.name());
+                if (slot.name().endsWith("q_proj.weight") || slot.name().endsWith("k_proj.weight")) {
+                    Tensor copy = Tensor.allocate(arena, DType.F32, t.shape());
+                    MemorySegment.copy(t.segment(), 0, copy.segment(), 0, t.numel() * 4);
+                    permuteRows(copy, (int) (t.dim(0) / c.headDim()), c.headDim(), false);
+                    t = copy;
+                }
+                writer.put(slot.name(), t);
+            }
+            writer.write(dir.resolve("model.safetensors"));
+        }
+        byte[] json;
+        try {
+            json = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(cfg);
+        } catch (IOException e) {
+            throw new CheckpointException("cannot serialise config.json", e);
+        }
+        AtomicFiles.write(dir.resolve("config.json"), ch -> ch.write(ByteBuffer.wrap(json)));
+    }
+
+    private static Map<String, Path> weightFiles(Path dir) {
+        Map<String, Path> files = new LinkedHashMap<>();
+        Path index = dir.resolve("model.safetensors.index.json");
+        if (Files.isRegularFile(index)) {
+            try {
+                JSON.readTree(index.toFile()).path("weight_map").fields()
+                        .forEachRemaining(e -> files.put(e.getKey(), dir.resolve(e.getValue().asText())));
+            } catch (IOException e) {
+                throw new CheckpointException(index + ": cannot read the shard index (" + e.getMessage() + ")", e);
+            }
+            return files;
+        }
+        Path single = dir.resolve("model.safetensors");
+        if (!Files.isRegularFile(single))
+            throw new CheckpointException(dir + ": no model.safetensors or model.safetensors.index.json");
+        try (Arena arena = Arena.ofConfined()) {
+            for (String name : SafetensorsFile.open(single, arena).names()) files.put(name, single);
+        }
+        return files;
+    }
+
+    private static void toF32(Path file, String name, Tensor src, Tensor dst) {
+        switch (src.dtype()) {
+            case F32 -> MemorySegment.copy(src.segment(), 0, dst.segment(), 0, dst.numel() * 4);
+            case F16, BF16 -> {
+                for (long i = 0; i < dst.numel(); i++) {
+                    short h = src.segment().getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i);
+                    float f = src.dtype() == DType.F16 ? Float.float16ToFloat(h) : Float.intBitsToFloat((h & 0xFFFF) << 16);
+                    dst.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, f);
+                }
+            }
+            default -> throw new CheckpointException(file + ": tensor '" + name + "' is " + src.dtype() + ", expected F32, F16 or BF16");
+        }
+        for (long i = 0; i < dst.numel(); i++)
+            if (!Float.isFinite(dst.segment().getAtIndex(ValueLayout.JAVA_FLOAT, i)))
+                throw new CheckpointException(file + ": tensor '" + name + "' holds NaN or Inf at element " + i);
+    }
+
+    /**
+     * Reorders the rows of each head between Hugging Face's rotate-half layout (row i pairs with
+     * i + hd/2) and interleaved pairs (2i, 2i+1): toInterleaved maps row i to 2i and i + hd/2 to 2i + 1.
+     */
+    static void permuteRows(Tensor w, int heads, int headDim, boolean toInterleaved) {
+        long cols = w.dim(1), rowBytes = cols * 4;
+        try (Arena tmp = Arena.ofConfined()) {
+            MemorySegment head = tmp.allocate(rowBytes * headDim);
+            for (int h = 0; h < heads; h++) {
+                long base = (long) h * headDim * rowBytes;
+                MemorySegment.copy(w.segment(), base, head, 0, rowBytes * headDim);
+                for (int i = 0; i < headDim / 2; i++) {
+                    long a = (long) i * rowBytes, b = (long) (i + headDim / 2) * rowBytes;
+                    long ia = (long) (2 * i) * rowBytes, ib = (long) (2 * i + 1) * rowBytes;
+                    if (toInterleaved) {
+                        MemorySegment.copy(head, a, w.segment(), base + ia, rowBytes);
+                        MemorySegment.copy(head, b, w.segment(), base + ib, rowBytes);
+                    } else {
+                        MemorySegment.copy(head, ia, w.segment(), base + a, rowBytes);
+                        MemorySegment.copy(head, ib, w.segment(), base + b, rowBytes);
+                    }
+                }
+            }
+        }
+    }
+}
