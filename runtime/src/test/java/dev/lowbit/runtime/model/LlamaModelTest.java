@@ -40,43 +40,12 @@ class LlamaModelTest {
         return Tensor.of(arena, w, d);
     }
 
-    /** Reference logits of every position of tokens, from scratch. */
-    static double[][] referenceLogits(LlamaWeights w, int[] tokens) {
-        LlamaConfig c = w.config();
-        double[][][] keys = new double[c.layers()][tokens.length][], values = new double[c.layers()][tokens.length][];
-        double[][] logits = new double[tokens.length][];
-        for (int pos = 0; pos < tokens.length; pos++) {
-            double[] x = new double[c.dim()];
-            float[] emb = w.tokenEmbedding().toFloatArray();
-            for (int j = 0; j < c.dim(); j++) x[j] = emb[tokens[pos] * c.dim() + j];
-            for (int l = 0; l < c.layers(); l++) {
-                LlamaWeights.Layer L = w.layers().get(l);
-                double[] xb = LlamaRef.rmsNorm(x, L.attentionNorm().toFloatArray(), c.normEps());
-                double[] q = LlamaRef.matVec(L.wq().toFloatArray(), xb), k = LlamaRef.matVec(L.wk().toFloatArray(), xb);
-                LlamaRef.rope(q, c.headDim(), pos, c.ropeTheta());
-                LlamaRef.rope(k, c.headDim(), pos, c.ropeTheta());
-                keys[l][pos] = k;
-                values[l][pos] = LlamaRef.matVec(L.wv().toFloatArray(), xb);
-                double[] att = LlamaRef.attention(q, keys[l], values[l], pos, c.heads(), c.kvHeads());
-                double[] o = LlamaRef.matVec(L.wo().toFloatArray(), att);
-                for (int j = 0; j < c.dim(); j++) x[j] += o[j];
-                xb = LlamaRef.rmsNorm(x, L.ffnNorm().toFloatArray(), c.normEps());
-                double[] g = LlamaRef.matVec(L.w1().toFloatArray(), xb), u = LlamaRef.matVec(L.w3().toFloatArray(), xb);
-                for (int j = 0; j < g.length; j++) g[j] = LlamaRef.silu(g[j]) * u[j];
-                double[] d = LlamaRef.matVec(L.w2().toFloatArray(), g);
-                for (int j = 0; j < c.dim(); j++) x[j] += d[j];
-            }
-            logits[pos] = LlamaRef.matVec(w.output().toFloatArray(), LlamaRef.rmsNorm(x, w.finalNorm().toFloatArray(), c.normEps()));
-        }
-        return logits;
-    }
-
     @Test
     void prefillAndStepwiseDecodingMatchTheReference() {
         int[] tokens = {3, 10, 0, 7, 7, 2};
         try (Arena arena = Arena.ofConfined()) {
             LlamaModel model = new LlamaModel(randomWeights(arena, TINY, 5));
-            double[][] ref = referenceLogits(model.weights(), tokens);
+            double[][] ref = LlamaRef.forward(model.weights(), tokens);
             float[] prefill = model.forward(arena, tokens, model.newCache(arena)).toFloatArray();
             KvCache cache = model.newCache(arena);
             // two tokens at once, then one at a time: exercises pos0 > 0 with m > 1 and m = 1

@@ -1,5 +1,8 @@
 package dev.lowbit.runtime.ref;
 
+import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.LlamaWeights;
+
 /**
  * Plain-Java, double-precision LLaMA forward (llama2.c's semantics), written independently of
  * the kernels: the reference the model and the element-wise kernels are compared with.
@@ -72,5 +75,36 @@ public final class LlamaRef {
         double[] out = new double[x.length];
         for (int i = 0; i < x.length; i++) out[i] = x[i] - lse;
         return out;
+    }
+
+    /** Reference logits [position][vocab] of every position of tokens, computed from scratch. */
+    public static double[][] forward(LlamaWeights w, int[] tokens) {
+        LlamaConfig c = w.config();
+        double[][][] keys = new double[c.layers()][tokens.length][], values = new double[c.layers()][tokens.length][];
+        double[][] logits = new double[tokens.length][];
+        for (int pos = 0; pos < tokens.length; pos++) {
+            double[] x = new double[c.dim()];
+            float[] emb = w.tokenEmbedding().toFloatArray();
+            for (int j = 0; j < c.dim(); j++) x[j] = emb[tokens[pos] * c.dim() + j];
+            for (int l = 0; l < c.layers(); l++) {
+                LlamaWeights.Layer L = w.layers().get(l);
+                double[] xb = rmsNorm(x, L.attentionNorm().toFloatArray(), c.normEps());
+                double[] q = matVec(L.wq().toFloatArray(), xb), k = matVec(L.wk().toFloatArray(), xb);
+                rope(q, c.headDim(), pos, c.ropeTheta());
+                rope(k, c.headDim(), pos, c.ropeTheta());
+                keys[l][pos] = k;
+                values[l][pos] = matVec(L.wv().toFloatArray(), xb);
+                double[] att = attention(q, keys[l], values[l], pos, c.heads(), c.kvHeads());
+                double[] o = matVec(L.wo().toFloatArray(), att);
+                for (int j = 0; j < c.dim(); j++) x[j] += o[j];
+                xb = rmsNorm(x, L.ffnNorm().toFloatArray(), c.normEps());
+                double[] g = matVec(L.w1().toFloatArray(), xb), u = matVec(L.w3().toFloatArray(), xb);
+                for (int j = 0; j < g.length; j++) g[j] = silu(g[j]) * u[j];
+                double[] d = matVec(L.w2().toFloatArray(), g);
+                for (int j = 0; j < c.dim(); j++) x[j] += d[j];
+            }
+            logits[pos] = matVec(w.output().toFloatArray(), rmsNorm(x, w.finalNorm().toFloatArray(), c.normEps()));
+        }
+        return logits;
     }
 }

@@ -1,0 +1,41 @@
+package dev.lowbit.methods.eval;
+
+import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.NnKernels;
+import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.model.LlamaModel;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Perplexity over non-overlapping windows of seqLen + 1 tokens (stride seqLen): within a window,
+ * each of the last seqLen tokens is scored given the tokens before it; exp of the mean negative
+ * log-likelihood over all scored tokens.
+ */
+public final class Perplexity {
+    public record Result(double perplexity, double meanNll, long tokensScored, int seqLen, int stride) {}
+
+    private Perplexity() {}
+
+    public static Result evaluate(LlamaModel model, int[] tokens, int seqLen, int maxWindows) {
+        if (seqLen <= 0 || seqLen > model.config().maxSeqLen())
+            throw new LowbitException("sequence length " + seqLen + " must be in [1, " + model.config().maxSeqLen() + "]");
+        int windows = Math.min(maxWindows, (tokens.length - 1) / seqLen);
+        if (windows <= 0) throw new LowbitException("the text has " + tokens.length + " tokens, fewer than one window of " + (seqLen + 1));
+        double nll = 0;
+        for (int w = 0; w < windows; w++) {
+            try (Arena arena = Arena.ofConfined()) {
+                int[] in = java.util.Arrays.copyOfRange(tokens, w * seqLen, w * seqLen + seqLen);
+                Tensor logits = model.forward(arena, in, model.newCache(arena));
+                Tensor targets = Tensor.allocate(arena, DType.I32, seqLen), losses = Tensor.allocate(arena, DType.F32, seqLen);
+                MemorySegment.copy(tokens, w * seqLen + 1, targets.segment(), ValueLayout.JAVA_INT, 0, seqLen);
+                NnKernels.crossEntropy(logits, targets, losses);
+                for (float l : losses.toFloatArray()) nll += l;
+            }
+        }
+        long scored = (long) windows * seqLen;
+        return new Result(Math.exp(nll / scored), nll / scored, scored, seqLen, seqLen);
+    }
+}

@@ -1,0 +1,96 @@
+package dev.lowbit.runtime.generate;
+
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.model.KvCache;
+import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.tokenizer.BpeTokenizer;
+import java.lang.foreign.Arena;
+import java.util.Arrays;
+import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.function.IntConsumer;
+
+/**
+ * Text generation for servers: load a model once, share its weights across threads; every call
+ * gets its own KV cache and scratch memory, so concurrent calls are independent and each returns
+ * what it would return alone (for the same prompt, options and seed).
+ */
+public final class Generator {
+    /** Sampling settings; stop is a token id that ends generation (-1 for none). */
+    public record Options(int maxNewTokens, float temperature, float topP, long seed, int stop) {
+        public Options {
+            if (maxNewTokens < 0) throw new LowbitException("maxNewTokens must be >= 0, got " + maxNewTokens);
+        }
+    }
+
+    private final LlamaModel model;
+    private final Optional<BpeTokenizer> tokenizer;
+
+    public Generator(LlamaModel model, Optional<BpeTokenizer> tokenizer) {
+        this.model = model;
+        this.tokenizer = tokenizer;
+    }
+
+    public LlamaModel model() {
+        return model;
+    }
+
+    /** Generates token ids after prompt (at least one token), passing each to onToken as it is chosen. */
+    public int[] generate(int[] prompt, Options options, IntConsumer onToken) {
+        if (prompt.length == 0) throw new LowbitException("the prompt needs at least one token");
+        int room = model.config().maxSeqLen() - prompt.length;
+        if (room < 0) throw new LowbitException("the prompt of " + prompt.length + " tokens exceeds the context of " + model.config().maxSeqLen());
+        int limit = Math.min(options.maxNewTokens(), room);
+        Sampler sampler = new Sampler(options.temperature(), options.topP(), options.seed());
+        int vocab = model.config().vocabSize();
+        int[] out = new int[limit];
+        int n = 0;
+        try (Arena arena = Arena.ofConfined()) {
+            KvCache cache = model.newCache(arena);
+            int[] next = prompt;
+            while (n < limit) {
+                float[] logits;
+                try (Arena step = Arena.ofConfined()) {
+                    Tensor t = model.forward(step, next, cache);
+                    logits = t.toFloatArray();
+                }
+                int token = sampler.next(logits, (next.length - 1) * vocab, vocab);
+                out[n++] = token;
+                if (onToken != null) onToken.accept(token);
+                if (token == options.stop()) break;
+                next = new int[] {token};
+            }
+        }
+        return Arrays.copyOf(out, n);
+    }
+
+    /** Encodes the prompt, generates, and streams the decoded text (whole characters only) to onText. */
+    public String generate(String prompt, Options options, Consumer<String> onText) {
+        BpeTokenizer tok = tokenizer.orElseThrow(() -> new LowbitException("this model has no tokenizer; generate from token ids"));
+        int bos = tok.specialId("<s>");
+        int[] ids = tok.encode(prompt);
+        if (bos >= 0) {
+            int[] withBos = new int[ids.length + 1];
+            withBos[0] = bos;
+            System.arraycopy(ids, 0, withBos, 1, ids.length);
+            ids = withBos;
+        }
+        StringBuilder text = new StringBuilder();
+        int[] produced = new int[options.maxNewTokens()];
+        int[] count = {0};
+        generate(ids, options, token -> {
+            produced[count[0]++] = token;
+            if (onText == null) return;
+            String all = tok.decode(Arrays.copyOf(produced, count[0]));
+            int complete = all.endsWith("\uFFFD") ? all.lastIndexOf('\uFFFD') : all.length(); // an unfinished character
+            if (complete > text.length()) {
+                onText.accept(all.substring(text.length(), complete));
+                text.append(all, text.length(), complete);
+            }
+        });
+        String all = tok.decode(Arrays.copyOf(produced, count[0]));
+        if (onText != null && all.length() > text.length()) onText.accept(all.substring(text.length()));
+        return all;
+    }
+}

@@ -1,0 +1,45 @@
+package dev.lowbit.runtime.generate;
+
+import dev.lowbit.runtime.LowbitException;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Picks the next token from logits: greedy at temperature 0, otherwise softmax(logits /
+ * temperature) restricted to the smallest set of tokens whose probability reaches topP (nucleus
+ * sampling), drawn with this sampler's seeded random stream.
+ */
+public final class Sampler {
+    private final float temperature;
+    private final float topP;
+    private final SplittableRandom rnd;
+
+    public Sampler(float temperature, float topP, long seed) {
+        if (!(temperature >= 0) || !(topP > 0 && topP <= 1))
+            throw new LowbitException("temperature must be >= 0 and top-p in (0, 1], got " + temperature + " and " + topP);
+        this.temperature = temperature;
+        this.topP = topP;
+        this.rnd = new SplittableRandom(seed);
+    }
+
+    public int next(float[] logits, int offset, int vocab) {
+        int best = offset;
+        for (int i = offset + 1; i < offset + vocab; i++) if (logits[i] > logits[best]) best = i;
+        if (temperature == 0) return best - offset;
+        double[] p = new double[vocab];
+        double sum = 0;
+        for (int i = 0; i < vocab; i++) sum += p[i] = Math.exp((logits[offset + i] - logits[best]) / temperature);
+        Integer[] order = new Integer[vocab];
+        for (int i = 0; i < vocab; i++) order[i] = i;
+        Arrays.sort(order, (a, b) -> Double.compare(p[b], p[a]));
+        double mass = 0;
+        int keep = 0;
+        while (keep < vocab && mass < topP * sum) mass += p[order[keep++]];
+        double r = rnd.nextDouble() * mass;
+        for (int i = 0; i < keep; i++) {
+            r -= p[order[i]];
+            if (r <= 0) return order[i];
+        }
+        return order[keep - 1];
+    }
+}

@@ -1,0 +1,42 @@
+package dev.lowbit.runtime.io;
+
+import dev.lowbit.runtime.model.LlamaParameters;
+import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.tokenizer.BpeTokenizer;
+import dev.lowbit.runtime.tokenizer.TokenizerJson;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+
+/**
+ * Opens a model by name: "default" (the committed model under the project's models/default), a
+ * Hugging Face folder (config.json + safetensors, with tokenizer.json if present) or a llama2.c
+ * {@code .bin} file (no tokenizer). The weights live in the given arena.
+ */
+public final class ModelFiles {
+    /** A loaded model: fp32 weights, and its tokenizer when the checkpoint has one. */
+    public record Loaded(String name, LlamaWeights weights, Optional<BpeTokenizer> tokenizer) {}
+
+    private ModelFiles() {}
+
+    /** models/default under -Dlowbit.home (set by ./lowbit), or under the working folder. */
+    public static Path defaultModel() {
+        String home = System.getProperty("lowbit.home");
+        return (home == null ? Path.of("") : Path.of(home)).resolve("models").resolve("default").toAbsolutePath();
+    }
+
+    public static Loaded open(String model, Arena arena) {
+        Path path = model.equals("default") ? defaultModel() : Path.of(model);
+        if (Files.isDirectory(path)) {
+            if (!Files.isRegularFile(path.resolve("config.json")))
+                throw new CheckpointException(path + ": no config.json" + (model.equals("default")
+                        ? "; the default model is missing: run ./lowbit pretrain to train it" : " (expected a Hugging Face model folder)"));
+            LlamaParameters params = HfCheckpoint.load(path, arena);
+            Path tok = path.resolve("tokenizer.json");
+            return new Loaded(model, params.weights(), Files.isRegularFile(tok) ? Optional.of(TokenizerJson.load(tok)) : Optional.empty());
+        }
+        if (Files.isRegularFile(path)) return new Loaded(model, Llama2cCheckpoint.load(path, arena), Optional.empty());
+        throw new CheckpointException(path + ": no such model (give \"default\", a Hugging Face folder or a llama2.c .bin file)");
+    }
+}
