@@ -47,6 +47,12 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})")
     float lr = D.learningRate();
 
+    @Option(names = "--grad-accum", description = "batches accumulated per optimizer step (default: ${DEFAULT-VALUE})")
+    int gradAccum = D.gradAccum();
+
+    @Option(names = "--schedule", description = "learning-rate decay after warm-up: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})")
+    PretrainConfig.Schedule schedule = D.schedule();
+
     @Option(names = "--dim", description = "model width (default: ${DEFAULT-VALUE})")
     int dim = D.model().dim();
 
@@ -76,8 +82,8 @@ final class PretrainCommand implements Callable<Integer> {
         PrintWriter o = spec.commandLine().getOut();
         Path dataDir = Corpus.locate(data, Path.of(System.getProperty("lowbit.home", "")).toAbsolutePath());
         LlamaConfig model = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab, Math.max(256, seqLen), 1e-5f, 10000f, true);
-        PretrainConfig cfg = new PretrainConfig(model, batch, seqLen, steps, lr, D.minLrRatio(), Math.min(D.warmupSteps(), steps / 10 + 1),
-                D.weightDecay(), D.clip(), seed, D.checkpointEvery());
+        PretrainConfig cfg = new PretrainConfig(model, batch, seqLen, gradAccum, steps, lr, D.minLrRatio(),
+                Math.min(D.warmupSteps(), steps / 10 + 1), schedule, D.weightDecay(), D.clip(), seed, D.checkpointEvery());
         Pretrainer.Result r = new Pretrainer(cfg, out, System.err).run(Corpus.trainingText(dataDir), stopAfter);
         if (r == null) return 0;
         String heldOut = Corpus.read(dataDir.resolve(Corpus.HELD_OUT));
@@ -112,19 +118,19 @@ final class PretrainCommand implements Callable<Integer> {
                 | width / SwiGLU width / blocks | %d / %d / %d |
                 | heads / key-value heads | %d / %d |
                 | context | %d |
-                | steps x batch x sequence | %d x %d x %d |
-                | optimizer | AdamW (0.9, 0.95), peak lr %s, cosine to %s x peak, warm-up %d, weight decay %s, clip %s |
+                | steps x batch x sequence (x accumulation) | %d x %d x %d (x %d) |
+                | optimizer | AdamW (0.9, 0.95), peak lr %s, %s decay to %s x peak, warm-up %d, weight decay %s, clip %s |
                 | seed | %d |
                 | final training loss | %.3f |
                 | held-out perplexity (%s) | %.2f over %,d tokens, sequence length %d, stride %d |
                 | training time | %.0f s at %,.0f tokens/s (2-core AVX2 machine) |
 
-                Command: `./lowbit pretrain --steps %d --batch %d --seq-len %d --lr %s --dim %d --layers %d --heads %d --kv-heads %d --hidden %d --vocab %d --seed %d`
+                Command: `./lowbit pretrain --steps %d --batch %d --seq-len %d --grad-accum %d --lr %s --schedule %s --dim %d --layers %d --heads %d --kv-heads %d --hidden %d --vocab %d --seed %d`
                 """.formatted(m.vocabSize(), String.join(", ", Corpus.TRAIN), Corpus.HELD_OUT, r.parameters(), m.dim(), m.hiddenDim(),
-                m.layers(), m.heads(), m.kvHeads(), m.maxSeqLen(), cfg.steps(), cfg.batch(), cfg.seqLen(), cfg.learningRate(),
-                cfg.minLrRatio(), cfg.warmupSteps(), cfg.weightDecay(), cfg.clip(), cfg.seed(), r.finalLoss(), Corpus.HELD_OUT,
+                m.layers(), m.heads(), m.kvHeads(), m.maxSeqLen(), cfg.steps(), cfg.batch(), cfg.seqLen(), cfg.gradAccum(),
+                cfg.learningRate(), cfg.schedule().name().toLowerCase(java.util.Locale.ROOT), cfg.minLrRatio(), cfg.warmupSteps(), cfg.weightDecay(), cfg.clip(), cfg.seed(), r.finalLoss(), Corpus.HELD_OUT,
                 ppl.perplexity(), ppl.tokensScored(), ppl.seqLen(), ppl.stride(), r.seconds(), r.tokensPerSecond(), cfg.steps(),
-                cfg.batch(), cfg.seqLen(), cfg.learningRate(), m.dim(), m.layers(), m.heads(), m.kvHeads(), m.hiddenDim(),
+                cfg.batch(), cfg.seqLen(), cfg.gradAccum(), cfg.learningRate(), cfg.schedule(), m.dim(), m.layers(), m.heads(), m.kvHeads(), m.hiddenDim(),
                 m.vocabSize(), cfg.seed());
     }
 }

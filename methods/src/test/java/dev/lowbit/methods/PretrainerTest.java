@@ -20,8 +20,8 @@ import org.junit.jupiter.api.io.TempDir;
 class PretrainerTest {
     static final String TEXT = "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
             + "must be in want of a wife. ".repeat(20);
-    static final PretrainConfig CFG = new PretrainConfig(new LlamaConfig(32, 64, 2, 4, 2, 300, 32, 1e-5f, 10000f, true), 2, 16, 8,
-            1e-2f, 0.1f, 2, 0.1f, 1f, 7, 4);
+    static final PretrainConfig CFG = new PretrainConfig(new LlamaConfig(32, 64, 2, 4, 2, 300, 32, 1e-5f, 10000f, true), 2, 16, 2,
+            8, 1e-2f, 0.1f, 2, PretrainConfig.Schedule.LINEAR, 0.1f, 1f, 7, 4);
     static final PrintStream QUIET = new PrintStream(OutputStream.nullOutputStream());
 
     @TempDir

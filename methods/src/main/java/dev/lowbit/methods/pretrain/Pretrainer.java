@@ -71,12 +71,16 @@ public final class Pretrainer {
             float loss = Float.NaN;
             long t0 = System.nanoTime();
             for (int step = start; step < cfg.steps(); step++) {
-                sampleBatch(tokens, step, inputs, targets);
                 grads.flat().segment().fill((byte) 0);
-                loss = trainer.forwardBackward(inputs, targets);
+                loss = 0;
+                for (int micro = 0; micro < cfg.gradAccum(); micro++) {
+                    sampleBatch(tokens, step * cfg.gradAccum() + micro, inputs, targets);
+                    loss += trainer.forwardBackward(inputs, targets, 1f / cfg.gradAccum()) / cfg.gradAccum();
+                }
                 if (!Float.isFinite(loss)) throw new LowbitException("loss became " + loss + " at step " + step + "; lower --lr");
                 opt.update(grads, cfg.learningRate(step), cfg.clip());
-                progress.step(step + 1, String.format("loss %.3f | lr %.2e", loss, cfg.learningRate(step)), inputs.length);
+                progress.step(step + 1, String.format("loss %.3f | lr %.2e", loss, cfg.learningRate(step)),
+                        (long) inputs.length * cfg.gradAccum());
                 boolean stopping = step + 1 == stopAfter && step + 1 < cfg.steps();
                 if (stopping || ((step + 1) % cfg.checkpointEvery() == 0 && step + 1 < cfg.steps()))
                     saveCheckpoint(checkpoint, params, m, v, step + 1);
@@ -92,7 +96,8 @@ public final class Pretrainer {
             HfCheckpoint.save(params, out, Map.of("lowbit.pretrain.steps", Integer.toString(cfg.steps()),
                     "lowbit.pretrain.seed", Long.toString(cfg.seed())));
             Files.deleteIfExists(checkpoint);
-            return new Result(cfg.steps(), loss, done * (double) inputs.length / seconds, seconds, cfg.model().parameterCount());
+            return new Result(cfg.steps(), loss, done * (double) inputs.length * cfg.gradAccum() / seconds, seconds,
+                    cfg.model().parameterCount());
         } catch (java.io.IOException e) {
             throw new LowbitException("cannot remove " + out.resolve("checkpoint.safetensors") + ": " + e.getMessage());
         }
@@ -107,9 +112,9 @@ public final class Pretrainer {
         return t;
     }
 
-    /** Window b of step s starts at a position drawn from SplittableRandom(seed, s). */
-    void sampleBatch(int[] tokens, int step, int[] inputs, int[] targets) {
-        SplittableRandom rnd = new SplittableRandom(cfg.seed() * 1_000_003L + step);
+    /** Window b of batch i starts at a position drawn from SplittableRandom(seed, i). */
+    void sampleBatch(int[] tokens, int index, int[] inputs, int[] targets) {
+        SplittableRandom rnd = new SplittableRandom(cfg.seed() * 1_000_003L + index);
         int t = cfg.seqLen();
         for (int b = 0; b < cfg.batch(); b++) {
             int start = rnd.nextInt(tokens.length - t - 1);

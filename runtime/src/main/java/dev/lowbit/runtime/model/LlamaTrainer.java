@@ -19,6 +19,7 @@ public final class LlamaTrainer {
     private final LlamaConfig c;
     private final LlamaWeights w;
     private final LlamaWeights g;
+    private final java.util.Set<Tensor> trainable;
     private final int batch;
     private final int seqLen;
     private final int n;
@@ -40,15 +41,28 @@ public final class LlamaTrainer {
     private final Tensor datt;
     private final Tensor dh1;
     private final Tensor dh3;
+    private final Tensor normScratch;
 
     /** What one layer's backward needs from its forward. */
     private record Saved(Tensor in, Tensor xb1, Tensor inv1, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor att,
                          Tensor mid, Tensor xb2, Tensor inv2, Tensor h1, Tensor h3, Tensor gated) {}
 
+    /** Every parameter trainable. */
     public LlamaTrainer(Arena arena, LlamaParameters params, LlamaParameters grads, int batch, int seqLen) {
+        this(arena, params, grads, batch, seqLen, name -> true);
+    }
+
+    /**
+     * Only parameters whose name passes trainable get gradients (the others' stay untouched);
+     * gradients still flow through frozen weights to everything before them.
+     */
+    public LlamaTrainer(Arena arena, LlamaParameters params, LlamaParameters grads, int batch, int seqLen,
+                        java.util.function.Predicate<String> trainable) {
         if (batch <= 0 || seqLen <= 0 || seqLen > params.config().maxSeqLen())
             throw new LowbitException("batch " + batch + " x " + seqLen + " tokens does not fit the context " + params.config().maxSeqLen());
         this.c = params.config();
+        this.trainable = new java.util.HashSet<>();
+        for (LlamaParameters.Slot s : params.slots()) if (trainable.test(s.name())) this.trainable.add(grads.get(s.name()));
         this.w = params.weights();
         this.g = grads.weights();
         this.batch = batch;
@@ -77,6 +91,7 @@ public final class LlamaTrainer {
         datt = f32(arena, n, d);
         dh1 = f32(arena, n, h);
         dh3 = f32(arena, n, h);
+        normScratch = Tensor.allocate(arena, DType.F32, d);
     }
 
     private static Tensor f32(Arena arena, long rows, long cols) {
@@ -130,39 +145,49 @@ public final class LlamaTrainer {
 
     /** Forward, then the backward of the mean loss, accumulating into the gradients. Returns the loss. */
     public float forwardBackward(int[] inputs, int[] nextTokens) {
+        return forwardBackward(inputs, nextTokens, 1f);
+    }
+
+    /**
+     * As {@link #forwardBackward(int[], int[])} for lossScale times the mean loss: with gradient
+     * accumulation over k batches, lossScale = 1/k makes the sum of the k gradients the gradient
+     * of the mean over all of them.
+     */
+    public float forwardBackward(int[] inputs, int[] nextTokens, float lossScale) {
         float loss = forward(inputs, nextTokens);
-        NnKernels.crossEntropyBackward(logits, targets, 1f / n, logits); // logits now hold dlogits
-        Kernels.matmul(logits.transpose(), finalNormed, g.output(), 1f, 1f);
+        NnKernels.crossEntropyBackward(logits, targets, lossScale / n, logits); // logits now hold dlogits
+        weightGrad(logits, finalNormed, g.output());
         Kernels.matmul(logits, w.output(), dxb, 1f, 0f);
-        NnKernels.rmsNormBackward(finalIn, w.finalNorm(), finalInv, dxb, dx, g.finalNorm());
+        NnKernels.rmsNormBackward(finalIn, w.finalNorm(), finalInv, dxb, dx, normGrad(g.finalNorm()));
         for (int l = c.layers() - 1; l >= 0; l--) {
             Saved s = saved[l];
             LlamaWeights.Layer p = w.layers().get(l), gp = g.layers().get(l);
             // MLP branch: out = mid + gated . w2^T, gated = silu(h1) * h3
-            Kernels.matmul(dx.transpose(), s.gated(), gp.w2(), 1f, 1f);
+            weightGrad(dx, s.gated(), gp.w2());
             Kernels.matmul(dx, p.w2(), dh1, 1f, 0f); // d gated, turned into d h1 / d h3 below
             NnKernels.siluGateBackward(s.h1(), s.h3(), dh1, dh1, dh3);
-            Kernels.matmul(dh1.transpose(), s.xb2(), gp.w1(), 1f, 1f);
-            Kernels.matmul(dh3.transpose(), s.xb2(), gp.w3(), 1f, 1f);
+            weightGrad(dh1, s.xb2(), gp.w1());
+            weightGrad(dh3, s.xb2(), gp.w3());
             Kernels.matmul(dh1, p.w1(), dxb, 1f, 0f);
             Kernels.matmul(dh3, p.w3(), dxb, 1f, 1f);
-            NnKernels.rmsNormBackward(s.mid(), p.ffnNorm(), s.inv2(), dxb, dtmp, gp.ffnNorm());
+            NnKernels.rmsNormBackward(s.mid(), p.ffnNorm(), s.inv2(), dxb, dtmp, normGrad(gp.ffnNorm()));
             add(dtmp, dx); // dx is now d mid
             // attention branch: mid = in + att . wo^T
-            Kernels.matmul(dx.transpose(), s.att(), gp.wo(), 1f, 1f);
+            weightGrad(dx, s.att(), gp.wo());
             Kernels.matmul(dx, p.wo(), datt, 1f, 0f);
             NnKernels.attentionBackward(s.q(), s.k(), s.v(), s.probs(), datt, batch, seqLen, c.heads(), c.kvHeads(), dq, dk, dv);
             NnKernels.ropeBackward(dq, c.heads(), 0, seqLen, c.ropeTheta());
             NnKernels.ropeBackward(dk, c.kvHeads(), 0, seqLen, c.ropeTheta());
-            Kernels.matmul(dq.transpose(), s.xb1(), gp.wq(), 1f, 1f);
-            Kernels.matmul(dk.transpose(), s.xb1(), gp.wk(), 1f, 1f);
-            Kernels.matmul(dv.transpose(), s.xb1(), gp.wv(), 1f, 1f);
+            weightGrad(dq, s.xb1(), gp.wq());
+            weightGrad(dk, s.xb1(), gp.wk());
+            weightGrad(dv, s.xb1(), gp.wv());
             Kernels.matmul(dq, p.wq(), dxb, 1f, 0f);
             Kernels.matmul(dk, p.wk(), dxb, 1f, 1f);
             Kernels.matmul(dv, p.wv(), dxb, 1f, 1f);
-            NnKernels.rmsNormBackward(s.in(), p.attentionNorm(), s.inv1(), dxb, dtmp, gp.attentionNorm());
+            NnKernels.rmsNormBackward(s.in(), p.attentionNorm(), s.inv1(), dxb, dtmp, normGrad(gp.attentionNorm()));
             add(dtmp, dx); // dx is now d in
         }
+        if (!trainable.contains(g.tokenEmbedding())) return loss;
         long row = (long) c.dim() * 4;
         MemorySegment ge = g.tokenEmbedding().segment();
         for (int i = 0; i < n; i++) {
@@ -173,6 +198,18 @@ public final class LlamaTrainer {
             }
         }
         return loss;
+    }
+
+    /** grad += dy^T x for a trainable weight; nothing for a frozen one. */
+    private void weightGrad(Tensor dy, Tensor x, Tensor grad) {
+        if (trainable.contains(grad)) Kernels.matmul(dy.transpose(), x, grad, 1f, 1f);
+    }
+
+    /** Where a norm weight's gradient goes: its gradient, or scratch when frozen. */
+    private Tensor normGrad(Tensor grad) {
+        if (trainable.contains(grad)) return grad;
+        normScratch.segment().fill((byte) 0);
+        return normScratch;
     }
 
     private void checkToken(int t, int i) {

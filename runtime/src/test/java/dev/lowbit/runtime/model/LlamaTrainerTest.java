@@ -84,6 +84,29 @@ class LlamaTrainerTest {
         }
     }
 
+    /** Frozen weights get no gradient, yet the gradients of the trainable ones are unchanged. */
+    @Test
+    void frozenWeightsGetNoGradientButPassItOn() {
+        Random rnd = new Random(6);
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaParameters p = LlamaParameters.initialize(arena, TINY, 8);
+            LlamaParameters all = LlamaParameters.zeros(arena, TINY), normsOnly = LlamaParameters.zeros(arena, TINY);
+            int[][] data = batch(rnd, 2, 6, TINY.vocabSize());
+            new LlamaTrainer(arena, p, all, 2, 6).forwardBackward(data[0], data[1]);
+            // accumulation: two half-weighted passes make one full gradient
+            LlamaTrainer frozen = new LlamaTrainer(arena, p, normsOnly, 2, 6, name -> name.endsWith("norm.weight"));
+            frozen.forwardBackward(data[0], data[1], 0.5f);
+            frozen.forwardBackward(data[0], data[1], 0.5f);
+            for (LlamaParameters.Slot slot : p.slots()) {
+                float[] got = normsOnly.get(slot.name()).toFloatArray(), full = all.get(slot.name()).toFloatArray();
+                for (int i = 0; i < got.length; i++) {
+                    if (slot.name().endsWith("norm.weight")) assertEquals(full[i], got[i], 1e-5 * Math.max(1, Math.abs(full[i])), slot.name());
+                    else assertEquals(0f, got[i], slot.name() + " is frozen");
+                }
+            }
+        }
+    }
+
     @Test
     void adamWLowersTheLossOnARepeatedBatch() {
         Random rnd = new Random(3);
