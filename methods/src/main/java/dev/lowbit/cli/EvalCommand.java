@@ -3,12 +3,16 @@ package dev.lowbit.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lowbit.methods.eval.KlDivergence;
+import dev.lowbit.methods.eval.McItem;
+import dev.lowbit.methods.eval.McTasks;
+import dev.lowbit.methods.eval.MultipleChoice;
 import dev.lowbit.methods.eval.Perplexity;
 import dev.lowbit.methods.pretrain.Corpus;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.generate.Generator;
 import dev.lowbit.runtime.io.ModelFiles;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
@@ -48,6 +52,15 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--kl-sequences", description = "sequences for KL when there is no tokenizer (sampled from the reference; default: ${DEFAULT-VALUE})")
     int klSequences = 16;
 
+    @Option(names = "--tasks", description = "multiple-choice jsonl files (HellaSwag, PIQA, ARC, WinoGrande, BoolQ formats)")
+    List<Path> tasks = new ArrayList<>();
+
+    @Option(names = "--heldout-tasks", description = "also run last-word prediction and true-next-sentence-among-four on the text")
+    boolean heldoutTasks;
+
+    @Option(names = "--task-limit", description = "items per task at most (default: ${DEFAULT-VALUE})")
+    int taskLimit = 200;
+
     @Option(names = "--json", description = "print the figures as one JSON object")
     boolean json;
 
@@ -68,8 +81,9 @@ final class EvalCommand implements Callable<Integer> {
                 if (!json)
                     out.printf("perplexity %.3f on %s (%,d tokens scored, sequence length %d, stride %d)%n", p.perplexity(), file,
                             p.tokensScored(), p.seqLen(), p.stride());
-            } else if (text != null) {
-                throw new LowbitException(model + " has no tokenizer, so it cannot score --text; compare it with --reference instead");
+                runTasks(lm, m.tokenizer().get(), Corpus.read(file), result, out);
+            } else if (text != null || !tasks.isEmpty() || heldoutTasks) {
+                throw new LowbitException(model + " has no tokenizer, so it cannot score text or tasks; compare it with --reference instead");
             }
             if (reference != null) {
                 LlamaModel ref = new LlamaModel(ModelFiles.open(reference, arena).weights());
@@ -85,6 +99,26 @@ final class EvalCommand implements Callable<Integer> {
         }
         if (json) out.println(result.toString());
         return 0;
+    }
+
+    private void runTasks(LlamaModel lm, BpeTokenizer tok, String heldOut, ObjectNode result, PrintWriter out) {
+        ObjectNode scores = result.putObject("tasks");
+        for (Path file : tasks) {
+            List<McItem> items = McTasks.load(file);
+            MultipleChoice.Result r = MultipleChoice.score(lm, tok, items.subList(0, Math.min(taskLimit, items.size())));
+            scores.putObject(file.getFileName().toString()).put("acc", r.acc()).put("acc_norm", r.accNorm()).put("items", r.items());
+            if (!json) out.printf("%s: acc %.4f, acc_norm %.4f (%d items)%n", file.getFileName(), r.acc(), r.accNorm(), r.items());
+        }
+        if (heldoutTasks) {
+            MultipleChoice.Result ns = MultipleChoice.score(lm, tok, McTasks.nextSentence(heldOut, taskLimit, 1));
+            double lw = MultipleChoice.lastWordAccuracy(lm, tok, McTasks.lastWords(heldOut, taskLimit, 1));
+            scores.putObject("next_sentence").put("acc", ns.acc()).put("acc_norm", ns.accNorm()).put("items", ns.items());
+            scores.putObject("last_word").put("acc", lw).put("items", Math.min(taskLimit, McTasks.lastWords(heldOut, taskLimit, 1).size()));
+            if (!json) {
+                out.printf("next sentence (1 of 4): acc %.4f, acc_norm %.4f (%d items; chance 0.25)%n", ns.acc(), ns.accNorm(), ns.items());
+                out.printf("last word, greedy exact match: acc %.4f%n", lw);
+            }
+        }
     }
 
     private List<int[]> windows(int[] tokens, int count) {
