@@ -9,7 +9,7 @@ import java.util.List;
 /**
  * The default model's text: five Austen novels to train on, Persuasion held out (the split
  * ../shared/data/README.md suggests). Looked up in --data, then LOWBIT_DATA, then ../shared/data
- * beside the project.
+ * beside the project; failing those, rebuilt from Debian's package into ~/.cache/lowbit/data.
  */
 public final class Corpus {
     public static final List<String> TRAIN = List.of("austen-emma.txt", "austen-mansfield-park.txt",
@@ -25,8 +25,13 @@ public final class Corpus {
         if (env != null && !env.isBlank()) return requireFolder(Path.of(env));
         Path shared = projectRoot.resolve("..").resolve("shared").resolve("data").normalize();
         if (Files.isDirectory(shared)) return shared;
-        throw new LowbitException("no training text: pass --data DIR (a folder with " + String.join(", ", TRAIN)
-                + ") or set LOWBIT_DATA; looked for " + shared);
+        Path cache = Path.of(System.getProperty("user.home"), ".cache", "lowbit", "data");
+        try {
+            return requireFolder(DebianCorpus.fetch(cache, System.err));
+        } catch (LowbitException e) {
+            throw new LowbitException("no training text: pass --data DIR (a folder with " + String.join(", ", TRAIN)
+                    + ") or set LOWBIT_DATA; " + shared + " does not exist and fetching from Debian failed: " + e.getMessage());
+        }
     }
 
     private static Path requireFolder(Path p) {
