@@ -1,0 +1,93 @@
+package dev.lowbit.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.lowbit.cli.LowbitCli;
+import dev.lowbit.runtime.io.Llama2cCheckpoint;
+import dev.lowbit.runtime.model.KvCache;
+import dev.lowbit.runtime.model.LlamaModel;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+/** generate and eval as a user runs them, on stories260K and on the committed default model. */
+class CliModelTest {
+    static final Path SHARED = Path.of(System.getProperty("lowbit.shared.dir", "../../shared"));
+    static final Path STORIES = SHARED.resolve("models").resolve("stories260K.bin");
+    static final Path DEFAULT = Path.of("..", "models", "default").toAbsolutePath().normalize();
+
+    record Result(int code, String out, String err) {}
+
+    static Result run(String... args) {
+        PrintStream oldOut = System.out, oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            return new Result(LowbitCli.run(args), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    @Test
+    void greedyGenerationOfStories260KMatchesTheModel() {
+        assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin not found at " + STORIES);
+        Result r = run("generate", "--model", STORIES.toString(), "--max-tokens", "12", "--temperature", "0");
+        assertEquals(0, r.code(), r.err());
+        StringBuilder expected = new StringBuilder("[1] ->");
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaModel model = new LlamaModel(Llama2cCheckpoint.load(STORIES, arena));
+            KvCache cache = model.newCache(arena);
+            int token = 1;
+            for (int i = 0; i < 12; i++) {
+                float[] logits = model.forward(arena, new int[] {token}, cache).toFloatArray();
+                int best = 0;
+                for (int j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
+                token = best;
+                expected.append(' ').append(token);
+            }
+        }
+        assertEquals(expected.toString(), r.out().strip());
+    }
+
+    @Test
+    void evalAgainstItselfHasNoDivergence() throws Exception {
+        assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin not found at " + STORIES);
+        Result r = run("eval", "--model", STORIES.toString(), "--reference", STORIES.toString(), "--seq-len", "32",
+                "--kl-sequences", "2", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        assertEquals(0, j.get("kl_to_reference").asDouble(), 1e-6);
+        assertEquals(1.0, j.get("top1_agreement").asDouble());
+        assertEquals(64, j.get("kl_positions").asInt());
+    }
+
+    @Test
+    void defaultModelReportsHeldOutPerplexity() throws Exception {
+        assumeTrue(Files.isRegularFile(DEFAULT.resolve("model.safetensors")), "no default model at " + DEFAULT);
+        assumeTrue(Files.isDirectory(SHARED.resolve("data")), "no ../shared/data for the held-out text");
+        Result r = run("eval", "--model", DEFAULT.toString(), "--data", SHARED.resolve("data").toString(), "--max-windows", "20", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        double ppl = j.get("perplexity").asDouble();
+        assertTrue(ppl > 1 && ppl < 200, "held-out perplexity of the default model: " + ppl + " (a 4096-token vocabulary is 4096 at chance)");
+        assertEquals(20 * 128, j.get("tokens_scored").asInt());
+    }
+
+    @Test
+    void missingModelIsAClearError() {
+        Result r = run("eval", "--model", "/no/such/model");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("/no/such/model: no such model"), r.err());
+    }
+}
