@@ -76,6 +76,25 @@ static inline float lb_reciprocal(float s) {
 
 static inline float lb_scaled(float w, float s, float r) { return r != 0.0f ? w * r : w / s; }
 
+/* max of a row and log(sum(exp(x - max))), the sum in double. */
+static inline void lb_row_logsumexp(const float *x, int64_t n, float *mx, double *lse) {
+    float m = x[0];
+    for (int64_t j = 1; j < n; j++) m = x[j] > m ? x[j] : m;
+    double s = 0.0;
+    for (int64_t j = 0; j < n; j++) s += exp((double)(x[j] - m));
+    *mx = m;
+    *lse = log(s);
+}
+
+/* LB_OK if every target is in [0, vocab), else records which is not. */
+static inline lb_status lb_check_targets(const char *what, const int32_t *targets, int64_t m, int64_t vocab) {
+    for (int64_t i = 0; i < m; i++)
+        if (targets[i] < 0 || targets[i] >= vocab)
+            return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: target %d of row %lld is outside [0, %lld)", what, (int)targets[i],
+                           (long long)i, (long long)vocab);
+    return LB_OK;
+}
+
 static inline int64_t lb_words_per_row(int64_t k, int32_t bits) { return (k * bits + 31) / 32; }
 
 /* Code j of a row's bit stream. */

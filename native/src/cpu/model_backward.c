@@ -182,22 +182,18 @@ lb_status lb_cpu_cross_entropy_backward(const float *logits, const int32_t *targ
                                         float scale, float *dlogits) {
     if (!logits || !targets || !dlogits) return lb_fail(LB_ERR_INVALID_ARGUMENT, "cross_entropy_backward: NULL buffer");
     if (m <= 0 || vocab <= 0) return lb_fail(LB_ERR_INVALID_ARGUMENT, "cross_entropy_backward: shape must be positive");
-    for (int64_t i = 0; i < m; i++)
-        if (targets[i] < 0 || targets[i] >= vocab)
-            return lb_fail(LB_ERR_INVALID_ARGUMENT, "cross_entropy_backward: target %d of row %lld is outside [0, %lld)",
-                           (int)targets[i], (long long)i, (long long)vocab);
+    lb_status st = lb_check_targets("cross_entropy_backward", targets, m, vocab);
+    if (st) return st;
 #pragma omp parallel for schedule(static) if (m > 16)
     for (int64_t i = 0; i < m; i++) {
         const float *x = logits + i * vocab;
         float *g = dlogits + i * vocab;
-        float mx = x[0];
-        for (int64_t j = 1; j < vocab; j++) mx = x[j] > mx ? x[j] : mx;
-        double sum = 0.0;
-        for (int64_t j = 0; j < vocab; j++) sum += exp((double)(x[j] - mx));
-        const double inv = 1.0 / sum;
+        float mx;
+        double lse;
+        lb_row_logsumexp(x, vocab, &mx, &lse);
         const int32_t target = targets[i];
         for (int64_t j = 0; j < vocab; j++) {
-            const double p = exp((double)(x[j] - mx)) * inv;
+            const double p = exp((double)(x[j] - mx) - lse);
             g[j] = (float)((p - (j == target ? 1.0 : 0.0)) * scale);
         }
     }

@@ -110,16 +110,6 @@ lb_status lb_cpu_silu_gate(const float *gate, const float *up, int64_t n, float 
     return LB_OK;
 }
 
-/* max and log(sum(exp(x - max))) of a row, the sum in double. */
-static void row_logsumexp(const float *x, int64_t n, float *mx, double *lse) {
-    float m = x[0];
-    for (int64_t j = 1; j < n; j++) m = x[j] > m ? x[j] : m;
-    double s = 0.0;
-    for (int64_t j = 0; j < n; j++) s += exp((double)(x[j] - m));
-    *mx = m;
-    *lse = log(s);
-}
-
 lb_status lb_cpu_log_softmax(const float *x, int64_t m, int64_t n, float *out) {
     lb_status st = check_rows("log_softmax", x, out, m, n);
     if (st) return st;
@@ -127,7 +117,7 @@ lb_status lb_cpu_log_softmax(const float *x, int64_t m, int64_t n, float *out) {
     for (int64_t i = 0; i < m; i++) {
         float mx;
         double lse;
-        row_logsumexp(x + i * n, n, &mx, &lse);
+        lb_row_logsumexp(x + i * n, n, &mx, &lse);
         for (int64_t j = 0; j < n; j++) out[i * n + j] = (float)((double)(x[i * n + j] - mx) - lse);
     }
     return LB_OK;
@@ -137,15 +127,13 @@ lb_status lb_cpu_cross_entropy(const float *logits, const int32_t *targets, int6
     lb_status st = check_rows("cross_entropy", logits, losses, m, vocab);
     if (st) return st;
     if (!targets) return lb_fail(LB_ERR_INVALID_ARGUMENT, "cross_entropy: targets are NULL");
-    for (int64_t i = 0; i < m; i++)
-        if (targets[i] < 0 || targets[i] >= vocab)
-            return lb_fail(LB_ERR_INVALID_ARGUMENT, "cross_entropy: target %d of row %lld is outside [0, %lld)", (int)targets[i],
-                           (long long)i, (long long)vocab);
+    st = lb_check_targets("cross_entropy", targets, m, vocab);
+    if (st) return st;
 #pragma omp parallel for schedule(static) if (m > 16)
     for (int64_t i = 0; i < m; i++) {
         float mx;
         double lse;
-        row_logsumexp(logits + i * vocab, vocab, &mx, &lse);
+        lb_row_logsumexp(logits + i * vocab, vocab, &mx, &lse);
         losses[i] = (float)(lse - (double)(logits[i * vocab + targets[i]] - mx));
     }
     return LB_OK;

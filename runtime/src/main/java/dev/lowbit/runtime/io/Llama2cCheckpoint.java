@@ -4,13 +4,10 @@ import dev.lowbit.runtime.DType;
 import dev.lowbit.runtime.Tensor;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaWeights;
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,14 +25,7 @@ public final class Llama2cCheckpoint {
     private Llama2cCheckpoint() {}
 
     public static LlamaWeights load(Path path, Arena arena) {
-        MemorySegment file;
-        try (FileChannel ch = FileChannel.open(path)) {
-            file = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
-        } catch (NoSuchFileException e) {
-            throw new CheckpointException(path + ": no such file");
-        } catch (IOException e) {
-            throw new CheckpointException(path + ": cannot read (" + e.getMessage() + ")", e);
-        }
+        MemorySegment file = MappedFile.map(path, arena);
         if (file.byteSize() < HEADER) throw corrupt(path, "shorter than its 28-byte header");
         int[] h = new int[7];
         for (int i = 0; i < 7; i++) h[i] = file.get(INT, 4L * i);

@@ -5,13 +5,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.lowbit.runtime.DType;
 import dev.lowbit.runtime.Tensor;
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -53,14 +50,7 @@ public final class SafetensorsFile {
     }
 
     public static SafetensorsFile open(Path path, Arena arena) {
-        MemorySegment file;
-        try (FileChannel ch = FileChannel.open(path)) {
-            file = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
-        } catch (NoSuchFileException e) {
-            throw new CheckpointException(path + ": no such file");
-        } catch (IOException e) {
-            throw new CheckpointException(path + ": cannot read (" + e.getMessage() + ")", e);
-        }
+        MemorySegment file = MappedFile.map(path, arena);
         if (file.byteSize() < 8) throw corrupt(path, "file is " + file.byteSize() + " bytes, shorter than the 8-byte header length");
         long headerLen = file.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 0);
         if (headerLen < 2 || headerLen > MAX_HEADER || headerLen > file.byteSize() - 8)
