@@ -70,7 +70,7 @@ final class EvalCommand implements Callable<Integer> {
         ObjectNode result = new ObjectMapper().createObjectNode().put("model", model);
         try (Arena arena = Arena.ofShared()) {
             ModelFiles.Loaded m = ModelFiles.open(model, arena);
-            LlamaModel lm = new LlamaModel(m.weights());
+            LlamaModel lm = m.model();
             int[] tokens = null;
             if (m.tokenizer().isPresent()) {
                 Path file = text != null ? text : Corpus.locate(data, home()).resolve(Corpus.HELD_OUT);
@@ -86,8 +86,8 @@ final class EvalCommand implements Callable<Integer> {
                 throw new LowbitException(model + " has no tokenizer, so it cannot score text or tasks; compare it with --reference instead");
             }
             if (reference != null) {
-                LlamaModel ref = new LlamaModel(ModelFiles.open(reference, arena).weights());
-                List<int[]> sequences = tokens != null ? windows(tokens, maxWindows > 0 ? maxWindows : 32) : sampled(ref);
+                LlamaModel ref = ModelFiles.open(reference, arena).model();
+                List<int[]> sequences = tokens != null ? windows(tokens, maxWindows > 0 ? maxWindows : 32) : sampledFrom(ref, klSequences, seqLen);
                 KlDivergence.Result kl = KlDivergence.evaluate(ref, lm, sequences);
                 result.put("reference", reference).put("kl_to_reference", kl.meanKl()).put("top1_agreement", kl.top1Agreement())
                         .put("kl_positions", kl.positions());
@@ -127,11 +127,11 @@ final class EvalCommand implements Callable<Integer> {
         return out;
     }
 
-    /** Sequences the reference samples itself from BOS (token 1, as llama2.c's tokenizers have it). */
-    private List<int[]> sampled(LlamaModel ref) {
+    /** Sequences of length seqLen the reference samples itself from BOS (token 1, as llama2.c's tokenizers have it). */
+    static List<int[]> sampledFrom(LlamaModel ref, int count, int seqLen) {
         Generator g = new Generator(ref, java.util.Optional.empty());
         List<int[]> out = new ArrayList<>();
-        for (int s = 0; s < klSequences; s++) {
+        for (int s = 0; s < count; s++) {
             int[] gen = g.generate(new int[] {1}, new Generator.Options(seqLen - 1, 1f, 1f, 1000 + s, -1), null);
             int[] seq = new int[gen.length + 1];
             seq[0] = 1;

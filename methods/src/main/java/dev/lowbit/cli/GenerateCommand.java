@@ -3,7 +3,6 @@ package dev.lowbit.cli;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.generate.Generator;
 import dev.lowbit.runtime.io.ModelFiles;
-import dev.lowbit.runtime.model.LlamaModel;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
@@ -42,7 +41,7 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (Arena arena = Arena.ofShared()) {
             ModelFiles.Loaded loaded = ModelFiles.open(model, arena);
-            Generator generator = new Generator(new LlamaModel(loaded.weights()), loaded.tokenizer());
+            Generator generator = new Generator(loaded.model(), loaded.tokenizer());
             int stop = loaded.tokenizer().map(t -> t.specialId("</s>")).orElse(-1);
             Generator.Options options = new Generator.Options(maxTokens, temperature, topP, seed, stop);
             if (loaded.tokenizer().isPresent()) {

@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** The {@code lowbit} command line: one subcommand per job. */
 @Command(name = "lowbit", mixinStandardHelpOptions = true, versionProvider = LowbitCli.Version.class,
         description = "Low-bit LLM quantization on the JVM.",
-        subcommands = {InfoCommand.class, PretrainCommand.class, EvalCommand.class, GenerateCommand.class,
+        subcommands = {InfoCommand.class, PretrainCommand.class, EvalCommand.class, GenerateCommand.class, QuantizeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class LowbitCli {
     public static void main(String[] args) {

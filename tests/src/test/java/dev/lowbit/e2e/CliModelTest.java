@@ -85,6 +85,48 @@ class CliModelTest {
     }
 
     @Test
+    void quantizeWritesTheModelAndTheMetricsEveryMethodReports(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin not found at " + STORIES);
+        Path out = dir.resolve("q4");
+        Result r = run("quantize", "--method", "rtn", "--wbits", "4", "--group", "-1", "--model", STORIES.toString(), "--out",
+                out.toString(), "--seq-len", "32", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        for (String key : new String[] {"method", "wbits", "abits", "group", "fp_perplexity", "quant_perplexity", "kl_to_fp",
+                "trainable_fraction", "seconds", "peak_rss_mb"})
+            assertTrue(j.has(key), "metrics lack " + key + ": " + j);
+        assertEquals(16, j.get("abits").asInt());
+        assertTrue(j.get("kl_to_fp").asDouble() > 0);
+        assertTrue(j.get("fp_perplexity").isNull(), "stories260K has no tokenizer, so no perplexity");
+        assertEquals(j, new ObjectMapper().readTree(out.resolve("metrics.json").toFile()));
+        Result back = run("eval", "--model", out.toString(), "--reference", STORIES.toString(), "--seq-len", "32", "--kl-sequences", "16", "--json");
+        assertEquals(0, back.code(), back.err());
+        assertEquals(j.get("kl_to_fp").asDouble(), new ObjectMapper().readTree(back.out()).get("kl_to_reference").asDouble(), 1e-6,
+                "the saved model reproduces the KL measured before saving");
+    }
+
+    @Test
+    void badQuantizeArgumentsWriteNothing(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin not found at " + STORIES);
+        Path out = dir.resolve("out");
+        Result r = run("quantize", "--wbits", "5", "--model", STORIES.toString(), "--out", out.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("5-bit weights are not supported: use 2, 3, 4 or 8"), r.err());
+        r = run("quantize", "--wbits", "4", "--group", "128", "--model", STORIES.toString(), "--out", out.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("group size 128 does not divide the 64 input features"), r.err());
+        r = run("quantize", "--model", dir.resolve("absent.bin").toString(), "--out", out.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("no such model"), r.err());
+        assertTrue(Files.notExists(out), "nothing is written when the arguments are wrong");
+        Path blocker = dir.resolve("file");
+        Files.writeString(blocker, "x");
+        r = run("quantize", "--group", "-1", "--model", STORIES.toString(), "--out", blocker.resolve("sub").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("cannot write to --out"), r.err());
+    }
+
+    @Test
     void missingModelIsAClearError() {
         Result r = run("eval", "--model", "/no/such/model");
         assertEquals(1, r.code());

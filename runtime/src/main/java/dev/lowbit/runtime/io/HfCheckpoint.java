@@ -77,13 +77,6 @@ public final class HfCheckpoint {
     /** Writes config.json and model.safetensors (fp32, Hugging Face names and rotary layout) into dir. */
     public static void save(LlamaParameters params, Path dir, Map<String, String> metadata) {
         LlamaConfig c = params.config();
-        ObjectNode cfg = JSON.createObjectNode();
-        cfg.putArray("architectures").add("LlamaForCausalLM");
-        cfg.put("model_type", "llama").put("hidden_size", c.dim()).put("intermediate_size", c.hiddenDim())
-                .put("num_hidden_layers", c.layers()).put("num_attention_heads", c.heads()).put("num_key_value_heads", c.kvHeads())
-                .put("vocab_size", c.vocabSize()).put("max_position_embeddings", c.maxSeqLen()).put("rms_norm_eps", c.normEps())
-                .put("rope_theta", c.ropeTheta()).put("tie_word_embeddings", c.tiedEmbeddings()).put("hidden_act", "silu")
-                .put("torch_dtype", "float32");
         try (Arena arena = Arena.ofConfined()) {
             SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "pt");
             metadata.forEach(writer::metadata);
@@ -99,6 +92,19 @@ public final class HfCheckpoint {
             }
             writer.write(dir.resolve("model.safetensors"));
         }
+        writeConfig(c, dir, cfg -> {});
+    }
+
+    /** Writes config.json for c into dir; extra adds fields (e.g. a quantization_config). */
+    static void writeConfig(LlamaConfig c, Path dir, java.util.function.Consumer<ObjectNode> extra) {
+        ObjectNode cfg = JSON.createObjectNode();
+        cfg.putArray("architectures").add("LlamaForCausalLM");
+        cfg.put("model_type", "llama").put("hidden_size", c.dim()).put("intermediate_size", c.hiddenDim())
+                .put("num_hidden_layers", c.layers()).put("num_attention_heads", c.heads()).put("num_key_value_heads", c.kvHeads())
+                .put("vocab_size", c.vocabSize()).put("max_position_embeddings", c.maxSeqLen()).put("rms_norm_eps", c.normEps())
+                .put("rope_theta", c.ropeTheta()).put("tie_word_embeddings", c.tiedEmbeddings()).put("hidden_act", "silu")
+                .put("torch_dtype", "float32");
+        extra.accept(cfg);
         byte[] json;
         try {
             json = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(cfg);

@@ -1,6 +1,6 @@
 package dev.lowbit.runtime.io;
 
-import dev.lowbit.runtime.model.LlamaParameters;
+import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaWeights;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import dev.lowbit.runtime.tokenizer.TokenizerJson;
@@ -15,8 +15,12 @@ import java.util.Optional;
  * {@code .bin} file (no tokenizer). The weights live in the given arena.
  */
 public final class ModelFiles {
-    /** A loaded model: fp32 weights, and its tokenizer when the checkpoint has one. */
-    public record Loaded(String name, LlamaWeights weights, Optional<BpeTokenizer> tokenizer) {}
+    /** A loaded model (full precision, or quantized through the dequant-GEMM), and its tokenizer when the checkpoint has one. */
+    public record Loaded(String name, LlamaModel model, Optional<BpeTokenizer> tokenizer) {
+        public LlamaWeights weights() {
+            return model.weights();
+        }
+    }
 
     private ModelFiles() {}
 
@@ -32,11 +36,12 @@ public final class ModelFiles {
             if (!Files.isRegularFile(path.resolve("config.json")))
                 throw new CheckpointException(path + ": no config.json" + (model.equals("default")
                         ? "; the default model is missing: run ./lowbit pretrain to train it" : " (expected a Hugging Face model folder)"));
-            LlamaParameters params = HfCheckpoint.load(path, arena);
+            LlamaModel lm = QuantizedCheckpoint.isQuantized(path) ? QuantizedCheckpoint.load(path, arena)
+                    : new LlamaModel(HfCheckpoint.load(path, arena).weights());
             Path tok = path.resolve("tokenizer.json");
-            return new Loaded(model, params.weights(), Files.isRegularFile(tok) ? Optional.of(TokenizerJson.load(tok)) : Optional.empty());
+            return new Loaded(model, lm, Files.isRegularFile(tok) ? Optional.of(TokenizerJson.load(tok)) : Optional.empty());
         }
-        if (Files.isRegularFile(path)) return new Loaded(model, Llama2cCheckpoint.load(path, arena), Optional.empty());
+        if (Files.isRegularFile(path)) return new Loaded(model, new LlamaModel(Llama2cCheckpoint.load(path, arena)), Optional.empty());
         throw new CheckpointException(path + ": no such model (give \"default\", a Hugging Face folder or a llama2.c .bin file)");
     }
 }

@@ -15,12 +15,39 @@ import java.lang.foreign.MemorySegment;
  * never written, so one model serves many threads, each with its own {@link KvCache}.
  */
 public final class LlamaModel {
+    /** The names of a block's seven linear layers, in LlamaWeights.Layer order of use. */
+    public static final java.util.List<String> LINEARS = java.util.List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "down_proj", "up_proj");
+
     private final LlamaWeights weights;
     private final LlamaConfig config;
+    private final Linear[][] linears; // [layer][LINEARS index]
 
+    /** The full-precision model. */
     public LlamaModel(LlamaWeights weights) {
+        this(weights, (layer, name, w) -> new Linear.Dense(w));
+    }
+
+    /** Builds each block linear with make (e.g. a quantized one); embedding, norms and head stay fp32. */
+    public LlamaModel(LlamaWeights weights, LinearFactory make) {
         this.weights = weights;
         this.config = weights.config();
+        this.linears = new Linear[config.layers()][];
+        for (int l = 0; l < config.layers(); l++) {
+            LlamaWeights.Layer p = weights.layers().get(l);
+            Tensor[] w = {p.wq(), p.wk(), p.wv(), p.wo(), p.w1(), p.w2(), p.w3()};
+            linears[l] = new Linear[w.length];
+            for (int i = 0; i < w.length; i++) linears[l][i] = make.create(l, LINEARS.get(i), w[i]);
+        }
+    }
+
+    /** Makes the linear layer for a block's weight. */
+    @FunctionalInterface
+    public interface LinearFactory {
+        Linear create(int layer, String name, Tensor weight);
+    }
+
+    public Linear linear(int layer, String name) {
+        return linears[layer][LINEARS.indexOf(name)];
     }
 
     public LlamaConfig config() {
@@ -51,31 +78,27 @@ public final class LlamaModel {
         Tensor h1 = Tensor.allocate(arena, DType.F32, m, hidden), h3 = Tensor.allocate(arena, DType.F32, m, hidden);
         for (int l = 0; l < config.layers(); l++) {
             LlamaWeights.Layer layer = weights.layers().get(l);
+            Linear[] lin = linears[l];
             NnKernels.rmsNorm(x, layer.attentionNorm(), config.normEps(), xb, null);
-            linear(xb, layer.wq(), q, 0f);
-            linear(xb, layer.wk(), k, 0f);
-            linear(xb, layer.wv(), v, 0f);
+            lin[0].apply(arena, xb, q, 0f);
+            lin[1].apply(arena, xb, k, 0f);
+            lin[2].apply(arena, xb, v, 0f);
             NnKernels.rope(q, config.heads(), pos0, m, config.ropeTheta());
             NnKernels.rope(k, config.kvHeads(), pos0, m, config.ropeTheta());
             cache.store(l, k, v);
             NnKernels.attention(q, cache.keys(l), cache.values(l), pos0, config.heads(), config.kvHeads(), att);
-            linear(att, layer.wo(), x, 1f);
+            lin[3].apply(arena, att, x, 1f);
             NnKernels.rmsNorm(x, layer.ffnNorm(), config.normEps(), xb, null);
-            linear(xb, layer.w1(), h1, 0f);
-            linear(xb, layer.w3(), h3, 0f);
+            lin[4].apply(arena, xb, h1, 0f);
+            lin[6].apply(arena, xb, h3, 0f);
             NnKernels.siluGate(h1, h3, h1);
-            linear(h1, layer.w2(), x, 1f);
+            lin[5].apply(arena, h1, x, 1f);
         }
         cache.advance(m);
         NnKernels.rmsNorm(x, weights.finalNorm(), config.normEps(), x, null);
         Tensor logits = Tensor.allocate(arena, DType.F32, m, config.vocabSize());
-        linear(x, weights.output(), logits, 0f);
+        Kernels.matmul(x, weights.output().transpose(), logits, 1f, 0f);
         return logits;
-    }
-
-    /** out = in . W^T + beta * out, W [out features, in features]. */
-    private static void linear(Tensor in, Tensor w, Tensor out, float beta) {
-        Kernels.matmul(in, w.transpose(), out, 1f, beta);
     }
 
     private Tensor embed(Arena arena, int[] tokens) {

@@ -1,0 +1,125 @@
+package dev.lowbit.runtime.io;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.QuantizedTensor;
+import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.model.Linear;
+import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.LlamaParameters;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * lowbit's own quantized checkpoint: the Hugging Face folder layout with each block linear stored
+ * as {@code <name>.qweight} (I32 [out, words], lowbit.h's packed codes), {@code .scales} and
+ * {@code .zeros} ([out, in / group]), everything else fp32, and a quantization_config in
+ * config.json ({"quant_method": "lowbit", "bits", "group_size"}). Block linears keep lowbit's
+ * interleaved rotary row order for q_proj and k_proj (the fp32 tensors are stored as Hugging Face
+ * orders them). Loading runs the model through the fused dequant-GEMM kernels.
+ */
+public final class QuantizedCheckpoint {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private QuantizedCheckpoint() {}
+
+    /** Whether dir holds a lowbit quantized model. */
+    public static boolean isQuantized(Path dir) {
+        try {
+            return "lowbit".equals(JSON.readTree(dir.resolve("config.json").toFile()).path("quantization_config").path("quant_method").asText());
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** Writes a model whose block linears are all quantized with the same bits and group size. */
+    public static void save(LlamaModel model, Path dir, Map<String, String> metadata) {
+        LlamaConfig c = model.config();
+        QuantizedTensor first = quantized(model.linear(0, "q_proj"));
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaParameters fp = LlamaParameters.copyOf(arena, model.weights());
+            SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "lowbit");
+            metadata.forEach(writer::metadata);
+            for (LlamaParameters.Slot slot : fp.slots()) {
+                String linear = linearName(slot.name());
+                if (linear == null) {
+                    writer.put(slot.name(), fp.get(slot.name()));
+                    continue;
+                }
+                int layer = Integer.parseInt(slot.name().split("\\.")[2]);
+                QuantizedTensor q = quantized(model.linear(layer, linear));
+                if (q.bits() != first.bits() || q.groupSize() != first.groupSize() && q.groupSize() != q.cols())
+                    throw new LowbitException("all block linears must share bits and group size to be saved together");
+                String base = slot.name().substring(0, slot.name().length() - ".weight".length());
+                writer.put(base + ".qweight", q.codes()).put(base + ".scales", q.scales()).put(base + ".zeros", q.zeros());
+            }
+            writer.write(dir.resolve("model.safetensors"));
+        }
+        HfCheckpoint.writeConfig(c, dir, cfg -> cfg.putObject("quantization_config").put("quant_method", "lowbit")
+                .put("bits", first.bits()).put("group_size", first.groupSize() == first.cols() ? -1 : first.groupSize())
+                .put("scale_dtype", first.scales().dtype().name()));
+    }
+
+    /** Loads a lowbit quantized folder; tensors are copied out of the mapping into arena. */
+    public static LlamaModel load(Path dir, Arena arena) {
+        LlamaConfig c = HfCheckpoint.readConfig(dir);
+        JsonNode qc;
+        try {
+            qc = JSON.readTree(dir.resolve("config.json").toFile()).path("quantization_config");
+        } catch (IOException e) {
+            throw new CheckpointException(dir + ": cannot read config.json (" + e.getMessage() + ")", e);
+        }
+        int bits = qc.path("bits").asInt(), group = qc.path("group_size").asInt();
+        LlamaParameters fp = LlamaParameters.zeros(arena, c);
+        Path file = dir.resolve("model.safetensors");
+        try (Arena mapping = Arena.ofConfined()) {
+            SafetensorsFile st = SafetensorsFile.open(file, mapping);
+            for (LlamaParameters.Slot slot : fp.slots())
+                if (linearName(slot.name()) == null) copy(st.tensor(slot.name()), fp.get(slot.name()), file, slot.name());
+            java.util.Map<String, QuantizedTensor> linears = new java.util.HashMap<>();
+            for (LlamaParameters.Slot slot : fp.slots()) {
+                if (linearName(slot.name()) == null) continue;
+                String base = slot.name().substring(0, slot.name().length() - ".weight".length());
+                Tensor codes = own(arena, st.tensor(base + ".qweight")), scales = own(arena, st.tensor(base + ".scales"));
+                Tensor zeros = own(arena, st.tensor(base + ".zeros"));
+                long k = slot.shape()[1];
+                linears.put(slot.name(), QuantizedTensor.of(arena, codes, scales, zeros, k, bits, group < 0 ? (int) k : group));
+            }
+            return new LlamaModel(fp.weights(), (layer, name, w) ->
+                    new Linear.Quantized(linears.get("model.layers." + layer + "." + prefix(name) + name + ".weight")));
+        }
+    }
+
+    private static String prefix(String linear) {
+        return linear.equals("gate_proj") || linear.equals("up_proj") || linear.equals("down_proj") ? "mlp." : "self_attn.";
+    }
+
+    /** q_proj etc. for a block linear's weight name, or null. */
+    static String linearName(String name) {
+        for (String l : LlamaModel.LINEARS) if (name.startsWith("model.layers.") && name.endsWith("." + l + ".weight")) return l;
+        return null;
+    }
+
+    private static QuantizedTensor quantized(Linear l) {
+        if (l instanceof Linear.Quantized q) return q.weight();
+        throw new LowbitException("the model has full-precision linear layers; quantize it first");
+    }
+
+    private static Tensor own(Arena arena, Tensor t) {
+        Tensor out = Tensor.allocate(arena, t.dtype(), t.shape());
+        MemorySegment.copy(t.segment(), 0, out.segment(), 0, t.numel() * t.dtype().byteSize());
+        return out;
+    }
+
+    private static void copy(Tensor src, Tensor dst, Path file, String name) {
+        if (src.dtype() != DType.F32 || src.numel() != dst.numel())
+            throw new CheckpointException(file + ": tensor '" + name + "' must be F32 with " + dst.numel() + " values");
+        MemorySegment.copy(src.segment(), 0, dst.segment(), 0, dst.numel() * 4);
+    }
+}
