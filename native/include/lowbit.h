@@ -120,7 +120,8 @@ lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const f
 
 /* ---- fake quantization (training) ------------------------------------------------- */
 
-/* out [n, k] = mag * s * (clamp(rint(w * (1/s)) + z, 0, 2^b - 1) - z) per group; scales, zeros,
+/* out [n, k] = (mag * s) * (clamp(rint(w * (1/s)) + z, 0, 2^b - 1) - z) per group (bit-identical to
+ * dequantizing those codes with the folded scale mag * s); scales, zeros,
  * magnitude are fp32 [n, k / group]; magnitude may be NULL (all ones). */
 lb_status lb_cpu_fake_quant_forward(const float *w, int64_t n, int64_t k, int32_t bits,
                                     int32_t group_size, const float *scales, const float *zeros,

@@ -46,7 +46,7 @@ lb_status lb_cpu_fake_quant_forward(const float *w, int64_t n, int64_t k, int32_
             for (int64_t j = g * sh.gs; j < (g + 1) * sh.gs; j++) {
                 float q = raw_code(w[r * k + j], s, z);
                 q = q < 0.0f ? 0.0f : (q > sh.maxq ? sh.maxq : q);
-                out[r * k + j] = m * (s * (q - z));
+                out[r * k + j] = (m * s) * (q - z); /* as dequantizing with the folded scale m * s */
             }
         }
     return LB_OK;

@@ -6,13 +6,14 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * AdamW (decoupled weight decay, bias-corrected moments) over the flat parameter buffer, with
- * global-norm gradient clipping. Weight decay applies to the slots marked for it (matrices).
+ * AdamW (decoupled weight decay, bias-corrected moments) over a flat parameter buffer described by
+ * slots, with global-norm gradient clipping. Weight decay applies to the slots marked for it.
  */
 public final class AdamW {
-    private final LlamaParameters params;
-    private final LlamaParameters m;
-    private final LlamaParameters v;
+    private final Tensor params;
+    private final java.util.List<LlamaParameters.Slot> slots;
+    private final Tensor m;
+    private final Tensor v;
     private final float beta1;
     private final float beta2;
     private final float eps;
@@ -20,7 +21,14 @@ public final class AdamW {
     private long step;
 
     public AdamW(LlamaParameters params, LlamaParameters m, LlamaParameters v, float beta1, float beta2, float eps, float weightDecay) {
+        this(params.flat(), params.slots(), m.flat(), v.flat(), beta1, beta2, eps, weightDecay);
+    }
+
+    /** Over any flat fp32 buffer; m and v are zeroed buffers of the same size for the moments. */
+    public AdamW(Tensor params, java.util.List<LlamaParameters.Slot> slots, Tensor m, Tensor v, float beta1, float beta2, float eps,
+                 float weightDecay) {
         this.params = params;
+        this.slots = slots;
         this.m = m;
         this.v = v;
         this.beta1 = beta1;
@@ -54,13 +62,18 @@ public final class AdamW {
      * exceeds clip (if clip > 0) are scaled down to it. Returns the norm before clipping.
      */
     public double update(LlamaParameters grads, float lr, float clip) {
-        double norm = norm(grads.flat());
+        return update(grads.flat(), lr, clip);
+    }
+
+    /** As {@link #update(LlamaParameters, float, float)} for gradients in a flat buffer laid out like the parameters. */
+    public double update(Tensor grads, float lr, float clip) {
+        double norm = norm(grads);
         if (!Double.isFinite(norm)) throw new LowbitException("gradient norm is " + norm + "; lower the learning rate");
         float scale = clip > 0 && norm > clip ? (float) (clip / norm) : 1f;
         step++;
         double c1 = 1 - Math.pow(beta1, step), c2 = 1 - Math.pow(beta2, step);
-        MemorySegment p = params.flat().segment(), g = grads.flat().segment(), ms = m.flat().segment(), vs = v.flat().segment();
-        for (LlamaParameters.Slot slot : params.slots()) {
+        MemorySegment p = params.segment(), g = grads.segment(), ms = m.segment(), vs = v.segment();
+        for (LlamaParameters.Slot slot : slots) {
             float decay = slot.decay() ? weightDecay : 0f;
             for (long i = slot.offset(); i < slot.offset() + slot.numel(); i++) {
                 float gi = g.getAtIndex(ValueLayout.JAVA_FLOAT, i) * scale;

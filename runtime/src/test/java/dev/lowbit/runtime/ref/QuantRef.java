@@ -196,10 +196,10 @@ public final class QuantRef {
         return y;
     }
 
-    /** Fake-quant forward: mag * (s * (clamp(rint(w / s) + z) - z)). */
+    /** Fake-quant forward: (mag * s) * (clamp(rint(w / s) + z) - z). */
     public static float fakeQuant(float w, float s, float z, float mag, int bits) {
         float q = clamp((float) Math.rint(scaled(w, s)) + z, 0f, maxq(bits));
-        return mag * (s * (q - z));
+        return (mag * s) * (q - z);
     }
 
     static float clamp(float v, float lo, float hi) {
