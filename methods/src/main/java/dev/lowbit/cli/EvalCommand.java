@@ -129,10 +129,15 @@ final class EvalCommand implements Callable<Integer> {
 
     /** Sequences of length seqLen the reference samples itself from BOS (token 1, as llama2.c's tokenizers have it). */
     static List<int[]> sampledFrom(LlamaModel ref, int count, int seqLen) {
+        return sampledFrom(ref, count, seqLen, 1000);
+    }
+
+    /** As above, the sampling seeds starting at seedBase (disjoint bases keep training and evaluation samples apart). */
+    static List<int[]> sampledFrom(LlamaModel ref, int count, int seqLen, long seedBase) {
         Generator g = new Generator(ref, java.util.Optional.empty());
         List<int[]> out = new ArrayList<>();
         for (int s = 0; s < count; s++) {
-            int[] gen = g.generate(new int[] {1}, new Generator.Options(seqLen - 1, 1f, 1f, 1000 + s, -1), null);
+            int[] gen = g.generate(new int[] {1}, new Generator.Options(seqLen - 1, 1f, 1f, seedBase + s, -1), null);
             int[] seq = new int[gen.length + 1];
             seq[0] = 1;
             System.arraycopy(gen, 0, seq, 1, gen.length);

@@ -3,6 +3,8 @@ package dev.lowbit.cli;
 import dev.lowbit.methods.eval.KlDivergence;
 import dev.lowbit.methods.eval.Perplexity;
 import dev.lowbit.methods.pretrain.Corpus;
+import dev.lowbit.methods.quant.DlQat;
+import dev.lowbit.methods.quant.DlQatConfig;
 import dev.lowbit.methods.quant.Metrics;
 import dev.lowbit.methods.quant.Rtn;
 import dev.lowbit.runtime.DType;
@@ -11,6 +13,7 @@ import dev.lowbit.runtime.QuantSpec;
 import dev.lowbit.runtime.io.ModelFiles;
 import dev.lowbit.runtime.io.QuantizedCheckpoint;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.LlamaParameters;
 import dev.lowbit.runtime.tokenizer.TokenizerJson;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -30,7 +33,7 @@ import picocli.CommandLine.Spec;
 /** {@code lowbit quantize}: quantizes a model's linear layers and reports the cost in perplexity and KL. */
 @Command(name = "quantize", description = "Quantize every block linear of a model; writes DIR with the model and metrics.json.")
 final class QuantizeCommand implements Callable<Integer> {
-    enum Method { rtn }
+    enum Method { rtn, dlqat }
 
     @Spec
     CommandSpec spec;
@@ -65,6 +68,24 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--eval-windows", description = "held-out windows for perplexity (default: ${DEFAULT-VALUE})")
     int evalWindows = 200;
 
+    @Option(names = "--steps", description = "DL-QAT training steps (default: ${DEFAULT-VALUE})")
+    int steps = DlQatConfig.defaults(4, 128).steps();
+
+    @Option(names = "--rank", description = "DL-QAT LoRA rank (default: ${DEFAULT-VALUE})")
+    int rank = DlQatConfig.defaults(4, 128).rank();
+
+    @Option(names = "--lr", description = "DL-QAT learning rate of the LoRA factors (default: ${DEFAULT-VALUE})")
+    float lr = DlQatConfig.defaults(4, 128).lrLora();
+
+    @Option(names = "--lr-magnitude", description = "DL-QAT learning rate of the magnitudes (default: ${DEFAULT-VALUE})")
+    float lrMagnitude = DlQatConfig.defaults(4, 128).lrMagnitude();
+
+    @Option(names = "--batch", description = "DL-QAT sequences per step (default: ${DEFAULT-VALUE})")
+    int batch = DlQatConfig.defaults(4, 128).batch();
+
+    @Option(names = "--seed", description = "DL-QAT seed (default: ${DEFAULT-VALUE})")
+    long seed = DlQatConfig.defaults(4, 128).seed();
+
     @Option(names = "--json", description = "print metrics.json's object on stdout")
     boolean json;
 
@@ -81,7 +102,21 @@ final class QuantizeCommand implements Callable<Integer> {
             checkWritable(out);
             System.err.printf("quantizing %s: %d-bit, group %s, %s%s ranges%n", model, wbits, group < 0 ? "per-channel" : group,
                     symmetric ? "symmetric " : "", range.name().toLowerCase());
-            LlamaModel q = Rtn.quantize(arena, fp.weights(), qs);
+            LlamaModel q;
+            double trainableFraction = 0;
+            if (method == Method.rtn) {
+                q = Rtn.quantize(arena, fp.weights(), qs);
+            } else {
+                if (symmetric || range != QuantSpec.Range.MINMAX)
+                    throw new LowbitException("DL-QAT starts from asymmetric min-max grids; drop --symmetric and --range");
+                DlQatConfig cfg = new DlQatConfig(wbits, group, rank, 1f, steps, batch, seqLen, lr, lrMagnitude, seed);
+                DlQat dl = new DlQat(arena, LlamaParameters.copyOf(arena, fp.weights()), cfg);
+                trainableFraction = dl.trainableFraction();
+                System.err.printf("DL-QAT: %d steps of %d x %d tokens, rank %d, %.3f%% of parameters trainable%n", steps, batch, seqLen,
+                        rank, 100 * trainableFraction);
+                dl.train(trainingBatches(fp, fpModel), System.err);
+                q = dl.export(arena);
+            }
             List<int[]> windows;
             double fpPpl = Double.NaN, qPpl = Double.NaN;
             if (fp.tokenizer().isPresent()) {
@@ -98,18 +133,31 @@ final class QuantizeCommand implements Callable<Integer> {
             double kl = KlDivergence.evaluate(fpModel, q, windows).meanKl();
             QuantizedCheckpoint.save(q, out, Map.of("lowbit.method", method.name(), "lowbit.source", model));
             if (fp.tokenizer().isPresent()) TokenizerJson.save(fp.tokenizer().get(), out.resolve("tokenizer.json"));
-            Metrics m = new Metrics(method.name(), wbits, 16, group, fpPpl, qPpl, kl, 0.0, (System.nanoTime() - t0) / 1e9,
+            Metrics m = new Metrics(method.name(), wbits, 16, group, fpPpl, qPpl, kl, trainableFraction, (System.nanoTime() - t0) / 1e9,
                     Metrics.currentPeakRssMb());
             m.write(out.resolve("metrics.json"));
             if (json) {
                 o.println(m.toJson());
             } else {
-                o.printf("%s W%d g%s: perplexity %.3f (fp %.3f), KL to fp %.5f nats/token; %.0f s, peak RSS %.0f MB%n", method, wbits,
-                        group < 0 ? "channel" : group, qPpl, fpPpl, kl, m.seconds(), m.peakRssMb());
+                String ppl = Double.isNaN(qPpl) ? "no perplexity (no tokenizer)" : String.format("perplexity %.3f (fp %.3f)", qPpl, fpPpl);
+                o.printf("%s W%d g%s: %s, KL to fp %.5f nats/token; %.0f s, peak RSS %.0f MB%n", method, wbits,
+                        group < 0 ? "channel" : group, ppl, kl, m.seconds(), m.peakRssMb());
                 o.printf("wrote %s%n", out);
             }
         }
         return 0;
+    }
+
+    /** Windows of the training novels, or (for a model without a tokenizer) of text the model samples itself. */
+    private DlQat.Batches trainingBatches(ModelFiles.Loaded fp, LlamaModel fpModel) {
+        int[] tokens;
+        if (fp.tokenizer().isPresent()) {
+            tokens = fp.tokenizer().get().encode(Corpus.trainingText(Corpus.locate(data, home())));
+        } else {
+            List<int[]> samples = EvalCommand.sampledFrom(fpModel, 64, seqLen + 1, 50_000);
+            tokens = samples.stream().flatMapToInt(java.util.Arrays::stream).toArray();
+        }
+        return DlQat.windowsOf(tokens, seqLen, seed);
     }
 
     private static void checkWritable(Path dir) {
