@@ -73,7 +73,7 @@ final class EvalCommand implements Callable<Integer> {
             LlamaModel lm = m.model();
             int[] tokens = null;
             if (m.tokenizer().isPresent()) {
-                Path file = text != null ? text : Corpus.locate(data, home()).resolve(Corpus.HELD_OUT);
+                Path file = text != null ? text : Corpus.locate(data, ProjectHome.get()).resolve(Corpus.HELD_OUT);
                 tokens = m.tokenizer().get().encode(Corpus.read(file));
                 Perplexity.Result p = Perplexity.evaluate(lm, tokens, seqLen, maxWindows > 0 ? maxWindows : Integer.MAX_VALUE);
                 result.put("text", file.toString()).put("perplexity", p.perplexity()).put("mean_nll", p.meanNll())
@@ -144,10 +144,5 @@ final class EvalCommand implements Callable<Integer> {
             out.add(seq);
         }
         return out;
-    }
-
-    private static Path home() {
-        String h = System.getProperty("lowbit.home");
-        return h == null ? Path.of("").toAbsolutePath() : Path.of(h);
     }
 }

@@ -80,7 +80,7 @@ final class PretrainCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter o = spec.commandLine().getOut();
-        Path dataDir = Corpus.locate(data, Path.of(System.getProperty("lowbit.home", "")).toAbsolutePath());
+        Path dataDir = Corpus.locate(data, ProjectHome.get());
         LlamaConfig model = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab, Math.max(256, seqLen), 1e-5f, 10000f, true);
         PretrainConfig cfg = new PretrainConfig(model, batch, seqLen, gradAccum, steps, lr, D.minLrRatio(),
                 Math.min(D.warmupSteps(), steps / 10 + 1), schedule, D.weightDecay(), D.clip(), seed, D.checkpointEvery());

@@ -120,7 +120,7 @@ final class QuantizeCommand implements Callable<Integer> {
             List<int[]> windows;
             double fpPpl = Double.NaN, qPpl = Double.NaN;
             if (fp.tokenizer().isPresent()) {
-                int[] tokens = fp.tokenizer().get().encode(Corpus.read(Corpus.locate(data, home()).resolve(Corpus.HELD_OUT)));
+                int[] tokens = fp.tokenizer().get().encode(Corpus.read(Corpus.locate(data, ProjectHome.get()).resolve(Corpus.HELD_OUT)));
                 System.err.println("evaluating on held-out " + Corpus.HELD_OUT + " ...");
                 fpPpl = Perplexity.evaluate(fpModel, tokens, seqLen, evalWindows).perplexity();
                 qPpl = Perplexity.evaluate(q, tokens, seqLen, evalWindows).perplexity();
@@ -152,7 +152,7 @@ final class QuantizeCommand implements Callable<Integer> {
     private DlQat.Batches trainingBatches(ModelFiles.Loaded fp, LlamaModel fpModel) {
         int[] tokens;
         if (fp.tokenizer().isPresent()) {
-            tokens = fp.tokenizer().get().encode(Corpus.trainingText(Corpus.locate(data, home())));
+            tokens = fp.tokenizer().get().encode(Corpus.trainingText(Corpus.locate(data, ProjectHome.get())));
         } else {
             List<int[]> samples = EvalCommand.sampledFrom(fpModel, 64, seqLen + 1, 50_000);
             tokens = samples.stream().flatMapToInt(java.util.Arrays::stream).toArray();
@@ -168,10 +168,5 @@ final class QuantizeCommand implements Callable<Integer> {
         } catch (IOException | SecurityException e) {
             throw new LowbitException("cannot write to --out " + dir + ": " + e.getMessage());
         }
-    }
-
-    private static Path home() {
-        String h = System.getProperty("lowbit.home");
-        return h == null ? Path.of("").toAbsolutePath() : Path.of(h);
     }
 }
