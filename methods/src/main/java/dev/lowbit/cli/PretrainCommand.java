@@ -32,8 +32,8 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--data", description = "folder with the novels (default: LOWBIT_DATA, then ../shared/data)")
     Path data;
 
-    @Option(names = "--out", description = "output folder; a checkpoint there is resumed (default: ${DEFAULT-VALUE})")
-    Path out = Path.of("models", "default");
+    @Option(names = "--out", description = "output folder; a checkpoint there is resumed (default: the project's models/default)")
+    Path out;
 
     @Option(names = "--steps", description = "optimizer steps (default: ${DEFAULT-VALUE})")
     int steps = D.steps();
@@ -81,6 +81,7 @@ final class PretrainCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter o = spec.commandLine().getOut();
         Path dataDir = Corpus.locate(data, ProjectHome.get());
+        if (out == null) out = ProjectHome.get().resolve("models").resolve("default");
         LlamaConfig model = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab, Math.max(256, seqLen), 1e-5f, 10000f, true);
         PretrainConfig cfg = new PretrainConfig(model, batch, seqLen, gradAccum, steps, lr, D.minLrRatio(),
                 Math.min(D.warmupSteps(), steps / 10 + 1), schedule, D.weightDecay(), D.clip(), seed, D.checkpointEvery());
