@@ -10,6 +10,7 @@ import dev.lowbit.methods.quant.Rtn;
 import dev.lowbit.runtime.DType;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.QuantSpec;
+import dev.lowbit.runtime.io.GptqExport;
 import dev.lowbit.runtime.io.ModelFiles;
 import dev.lowbit.runtime.io.QuantizedCheckpoint;
 import dev.lowbit.runtime.model.LlamaModel;
@@ -86,6 +87,9 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "DL-QAT seed (default: ${DEFAULT-VALUE})")
     long seed = DlQatConfig.defaults(4, 128).seed();
 
+    @Option(names = "--gptq", description = "also write a GPTQ-format copy (4-bit only) into DIR/gptq for the Python stack")
+    boolean gptq;
+
     @Option(names = "--json", description = "print metrics.json's object on stdout")
     boolean json;
 
@@ -93,6 +97,7 @@ final class QuantizeCommand implements Callable<Integer> {
     public Integer call() {
         long t0 = System.nanoTime();
         QuantSpec qs = new QuantSpec(wbits, group, symmetric, range, DType.F32); // bad bits or group fail here, before anything is written
+        if (gptq && wbits != 4) throw new LowbitException("--gptq exports 4-bit models only; use --wbits 4");
         PrintWriter o = spec.commandLine().getOut();
         try (Arena arena = Arena.ofShared()) {
             ModelFiles.Loaded fp = ModelFiles.open(model, arena);
@@ -133,6 +138,10 @@ final class QuantizeCommand implements Callable<Integer> {
             double kl = KlDivergence.evaluate(fpModel, q, windows).meanKl();
             QuantizedCheckpoint.save(q, out, Map.of("lowbit.method", method.name(), "lowbit.source", model));
             if (fp.tokenizer().isPresent()) TokenizerJson.save(fp.tokenizer().get(), out.resolve("tokenizer.json"));
+            if (gptq) {
+                GptqExport.save(q, out.resolve("gptq"));
+                if (fp.tokenizer().isPresent()) TokenizerJson.save(fp.tokenizer().get(), out.resolve("gptq").resolve("tokenizer.json"));
+            }
             Metrics m = new Metrics(method.name(), wbits, 16, group, fpPpl, qPpl, kl, trainableFraction, (System.nanoTime() - t0) / 1e9,
                     Metrics.currentPeakRssMb());
             m.write(out.resolve("metrics.json"));

@@ -1,0 +1,107 @@
+package dev.lowbit.runtime.io;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.QuantizedTensor;
+import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.model.Linear;
+import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.LlamaParameters;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+
+/**
+ * Exports a 4-bit lowbit model in the GPTQ checkpoint format the Python stack loads (AutoGPTQ's
+ * "gptq" v1 layout, desc_act false): per linear {@code qweight} int32 [in / 8, out] (eight codes
+ * per word along the input dimension), {@code qzeros} int32 [groups, out / 8] holding zero - 1,
+ * {@code scales} fp16 [groups, out], {@code g_idx} int32 [in]; q_proj and k_proj rows go back to
+ * Hugging Face's rotate-half order. Scales are rounded to fp16, so the exported weights match
+ * lowbit's to within that rounding. A zero point of 0 cannot be stored in this format (zero - 1
+ * wraps) and is refused.
+ */
+public final class GptqExport {
+    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT;
+
+    private GptqExport() {}
+
+    public static void save(LlamaModel model, Path dir) {
+        LlamaConfig c = model.config();
+        QuantizedTensor first = quantized(model.linear(0, "q_proj"));
+        if (first.bits() != 4) throw new LowbitException("the GPTQ export is for 4-bit models, this one is " + first.bits() + "-bit");
+        int group = first.groupSize();
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaParameters fp = LlamaParameters.copyOf(arena, model.weights());
+            SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "pt");
+            for (LlamaParameters.Slot slot : fp.slots()) {
+                String linear = QuantizedCheckpoint.linearName(slot.name());
+                if (linear == null) {
+                    writer.put(slot.name(), fp.get(slot.name()));
+                    continue;
+                }
+                int layer = Integer.parseInt(slot.name().split("\\.")[2]);
+                QuantizedTensor q = quantized(model.linear(layer, linear));
+                if (q.bits() != 4 || q.groupSize() != group)
+                    throw new LowbitException("all block linears must be 4-bit with group " + group + " for the GPTQ export");
+                int heads = linear.equals("q_proj") ? c.heads() : linear.equals("k_proj") ? c.kvHeads() : 0;
+                String base = slot.name().substring(0, slot.name().length() - ".weight".length());
+                pack(arena, q, heads, c.headDim(), base, writer);
+            }
+            writer.write(dir.resolve("model.safetensors"));
+        }
+        ObjectNode qc = new ObjectMapper().createObjectNode().put("quant_method", "gptq").put("bits", 4).put("group_size", group)
+                .put("desc_act", false).put("sym", false).put("checkpoint_format", "gptq");
+        HfCheckpoint.writeConfig(c, dir, cfg -> cfg.set("quantization_config", qc.deepCopy()));
+        try {
+            byte[] json = new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(qc);
+            AtomicFiles.write(dir.resolve("quantize_config.json"), ch -> ch.write(ByteBuffer.wrap(json)));
+        } catch (IOException e) {
+            throw new CheckpointException("cannot serialise quantize_config.json", e);
+        }
+    }
+
+    /** Hugging Face row r of a q/k projection is lowbit's interleaved row; other weights keep their rows. */
+    static long lowbitRow(long hfRow, int heads, int headDim) {
+        if (heads == 0) return hfRow;
+        long h = hfRow / headDim, i = hfRow % headDim, half = headDim / 2;
+        return h * headDim + (i < half ? 2 * i : 2 * (i - half) + 1);
+    }
+
+    private static void pack(Arena arena, QuantizedTensor q, int heads, int headDim, String base, SafetensorsWriter writer) {
+        long n = q.rows(), k = q.cols();
+        int g = q.groupSize();
+        long groups = k / g;
+        if (k % 8 != 0 || n % 8 != 0) throw new LowbitException(base + ": GPTQ needs both dimensions divisible by 8, got [" + n + ", " + k + "]");
+        Tensor qweight = Tensor.allocate(arena, DType.I32, k / 8, n), qzeros = Tensor.allocate(arena, DType.I32, groups, n / 8);
+        Tensor scales = Tensor.allocate(arena, DType.F16, groups, n), gIdx = Tensor.allocate(arena, DType.I32, k);
+        MemorySegment qw = qweight.segment(), qz = qzeros.segment(), gi = gIdx.segment();
+        for (long col = 0; col < n; col++) {
+            long row = lowbitRow(col, heads, headDim);
+            for (long i = 0; i < k / 8; i++) {
+                int word = 0;
+                for (int t = 0; t < 8; t++) word |= q.code(row, 8 * i + t) << (4 * t);
+                qw.setAtIndex(I32, i * n + col, word);
+            }
+            for (long gr = 0; gr < groups; gr++) {
+                int zero = (int) q.zeros().getFloat(row, gr);
+                if (zero == 0) throw new LowbitException(base + ": zero point 0 (a group without negative weights) cannot be stored in GPTQ's zero - 1 form");
+                scales.setFloat(q.scales().getFloat(row, gr), gr, col);
+                long at = gr * (n / 8) + col / 8;
+                qz.setAtIndex(I32, at, qz.getAtIndex(I32, at) | ((zero - 1) & 0xF) << (4 * (col % 8)));
+            }
+        }
+        for (long j = 0; j < k; j++) gi.setAtIndex(I32, j, (int) (j / g));
+        writer.put(base + ".qweight", qweight).put(base + ".qzeros", qzeros).put(base + ".scales", scales).put(base + ".g_idx", gIdx);
+    }
+
+    private static QuantizedTensor quantized(Linear l) {
+        if (l instanceof Linear.Quantized q) return q.weight();
+        throw new LowbitException("the model has full-precision linear layers; quantize it first");
+    }
+}
