@@ -3,6 +3,7 @@ package dev.lowbit.cli;
 import dev.lowbit.methods.eval.KlDivergence;
 import dev.lowbit.methods.eval.Perplexity;
 import dev.lowbit.methods.pretrain.Corpus;
+import dev.lowbit.methods.TokenWindows;
 import dev.lowbit.methods.quant.DlQat;
 import dev.lowbit.methods.quant.DlQatConfig;
 import dev.lowbit.methods.quant.Metrics;
@@ -158,7 +159,7 @@ final class QuantizeCommand implements Callable<Integer> {
     }
 
     /** Windows of the training novels, or (for a model without a tokenizer) of text the model samples itself. */
-    private DlQat.Batches trainingBatches(ModelFiles.Loaded fp, LlamaModel fpModel) {
+    private TokenWindows trainingBatches(ModelFiles.Loaded fp, LlamaModel fpModel) {
         int[] tokens;
         if (fp.tokenizer().isPresent()) {
             tokens = fp.tokenizer().get().encode(Corpus.trainingText(Corpus.locate(data, ProjectHome.get())));
@@ -166,7 +167,7 @@ final class QuantizeCommand implements Callable<Integer> {
             List<int[]> samples = EvalCommand.sampledFrom(fpModel, 64, seqLen + 1, 50_000);
             tokens = samples.stream().flatMapToInt(java.util.Arrays::stream).toArray();
         }
-        return DlQat.windowsOf(tokens, seqLen, seed);
+        return new TokenWindows(tokens, seqLen, seed);
     }
 
     private static void checkWritable(Path dir) {

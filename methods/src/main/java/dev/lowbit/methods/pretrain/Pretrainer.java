@@ -1,6 +1,7 @@
 package dev.lowbit.methods.pretrain;
 
 import dev.lowbit.methods.Progress;
+import dev.lowbit.methods.TokenWindows;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.HfCheckpoint;
 import dev.lowbit.runtime.io.SafetensorsFile;
@@ -18,7 +19,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
  * Pretrains a small LLaMA from scratch: trains the BPE tokenizer, tokenizes the training novels,
@@ -54,7 +54,7 @@ public final class Pretrainer {
         int[] tokens = tokenizer.encode(trainingText);
         log.printf("training text: %,d characters -> %,d tokens (vocabulary %d)%n", trainingText.length(), tokens.length,
                 tokenizer.vocabSize());
-        if (tokens.length <= cfg.seqLen() + 1) throw new LowbitException("the training text is shorter than one sequence");
+        TokenWindows windows = new TokenWindows(tokens, cfg.seqLen(), cfg.seed());
         try (Arena arena = Arena.ofShared()) {
             LlamaParameters params = LlamaParameters.initialize(arena, cfg.model(), cfg.seed());
             LlamaParameters grads = LlamaParameters.zeros(arena, cfg.model());
@@ -74,7 +74,7 @@ public final class Pretrainer {
                 grads.flat().segment().fill((byte) 0);
                 loss = 0;
                 for (int micro = 0; micro < cfg.gradAccum(); micro++) {
-                    sampleBatch(tokens, step * cfg.gradAccum() + micro, inputs, targets);
+                    windows.fill(step * cfg.gradAccum() + micro, inputs, targets);
                     loss += trainer.forwardBackward(inputs, targets, 1f / cfg.gradAccum()) / cfg.gradAccum();
                 }
                 if (!Float.isFinite(loss)) throw new LowbitException("loss became " + loss + " at step " + step + "; lower --lr");
@@ -110,17 +110,6 @@ public final class Pretrainer {
         BpeTokenizer t = BpeTrainer.train(text, cfg.model().vocabSize(), List.of("<s>", "</s>"), null);
         TokenizerJson.save(t, file);
         return t;
-    }
-
-    /** Window b of batch i starts at a position drawn from SplittableRandom(seed, i). */
-    void sampleBatch(int[] tokens, int index, int[] inputs, int[] targets) {
-        SplittableRandom rnd = new SplittableRandom(cfg.seed() * 1_000_003L + index);
-        int t = cfg.seqLen();
-        for (int b = 0; b < cfg.batch(); b++) {
-            int start = rnd.nextInt(tokens.length - t - 1);
-            System.arraycopy(tokens, start, inputs, b * t, t);
-            System.arraycopy(tokens, start + 1, targets, b * t, t);
-        }
     }
 
     private static void saveCheckpoint(Path file, LlamaParameters p, LlamaParameters m, LlamaParameters v, int step) {

@@ -127,14 +127,8 @@ public final class DlQat {
         }
     }
 
-    /** Supplies the batch for a step: inputs and next-token targets, batch * seqLen each. */
-    @FunctionalInterface
-    public interface Batches {
-        void fill(int step, int[] inputs, int[] targets);
-    }
-
     /** Runs all configured steps with a progress line; returns the last loss. */
-    public float train(Batches data, java.io.PrintStream log) {
+    public float train(dev.lowbit.methods.TokenWindows data, java.io.PrintStream log) {
         int[] in = new int[cfg.batch() * cfg.seqLen()], out = new int[in.length];
         dev.lowbit.methods.Progress progress = new dev.lowbit.methods.Progress(log, "dl-qat", cfg.steps(), 0);
         float loss = Float.NaN;
@@ -145,19 +139,6 @@ public final class DlQat {
         }
         progress.done();
         return loss;
-    }
-
-    /** Random windows of a token stream, the window starts drawn from (seed, step). */
-    public static Batches windowsOf(int[] tokens, int seqLen, long seed) {
-        if (tokens.length <= seqLen + 1) throw new dev.lowbit.runtime.LowbitException("the training text is shorter than one window");
-        return (step, in, out) -> {
-            SplittableRandom rnd = new SplittableRandom(seed * 1_000_003L + step);
-            for (int b = 0; b < in.length / seqLen; b++) {
-                int start = rnd.nextInt(tokens.length - seqLen - 1);
-                System.arraycopy(tokens, start, in, b * seqLen, seqLen);
-                System.arraycopy(tokens, start + 1, out, b * seqLen, seqLen);
-            }
-        };
     }
 
     /** Linear decay to zero over the run. */

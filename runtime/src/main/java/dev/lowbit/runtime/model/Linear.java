@@ -5,8 +5,6 @@ import dev.lowbit.runtime.Kernels;
 import dev.lowbit.runtime.QuantizedTensor;
 import dev.lowbit.runtime.Tensor;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /** A linear layer y = x . W^T with W [out, in], dense fp32 or group-quantized. */
 public sealed interface Linear permits Linear.Dense, Linear.Quantized {
@@ -43,11 +41,10 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized {
                 Kernels.dequantGemm(in, weight, null, out);
                 return;
             }
+            if (beta != 1f) throw new dev.lowbit.runtime.LowbitException("a quantized linear takes beta 0 or 1, got " + beta);
             Tensor y = Tensor.allocate(arena, DType.F32, out.shape());
             Kernels.dequantGemm(in, weight, null, y);
-            MemorySegment o = out.segment(), t = y.segment();
-            for (long i = 0; i < out.numel(); i++)
-                o.setAtIndex(ValueLayout.JAVA_FLOAT, i, beta * o.getAtIndex(ValueLayout.JAVA_FLOAT, i) + t.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+            Elementwise.addInto(y, out);
         }
 
         @Override

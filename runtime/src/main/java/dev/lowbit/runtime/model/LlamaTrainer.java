@@ -171,7 +171,7 @@ public final class LlamaTrainer {
             Kernels.matmul(dh1, p.w1(), dxb, 1f, 0f);
             Kernels.matmul(dh3, p.w3(), dxb, 1f, 1f);
             NnKernels.rmsNormBackward(s.mid(), p.ffnNorm(), s.inv2(), dxb, dtmp, normGrad(gp.ffnNorm()));
-            add(dtmp, dx); // dx is now d mid
+            Elementwise.addInto(dtmp, dx); // dx is now d mid
             // attention branch: mid = in + att . wo^T
             weightGrad(dx, s.att(), gp.wo());
             Kernels.matmul(dx, p.wo(), datt, 1f, 0f);
@@ -185,7 +185,7 @@ public final class LlamaTrainer {
             Kernels.matmul(dk, p.wk(), dxb, 1f, 1f);
             Kernels.matmul(dv, p.wv(), dxb, 1f, 1f);
             NnKernels.rmsNormBackward(s.in(), p.attentionNorm(), s.inv1(), dxb, dtmp, normGrad(gp.attentionNorm()));
-            add(dtmp, dx); // dx is now d in
+            Elementwise.addInto(dtmp, dx); // dx is now d in
         }
         if (!trainable.contains(g.tokenEmbedding())) return loss;
         long row = (long) c.dim() * 4;
@@ -223,12 +223,5 @@ public final class LlamaTrainer {
 
     private static void copy(Tensor from, Tensor to) {
         MemorySegment.copy(from.segment(), 0, to.segment(), 0, from.numel() * 4);
-    }
-
-    /** acc += t, element-wise. */
-    private static void add(Tensor t, Tensor acc) {
-        MemorySegment a = acc.segment(), b = t.segment();
-        for (long i = 0; i < acc.numel(); i++)
-            a.setAtIndex(ValueLayout.JAVA_FLOAT, i, a.getAtIndex(ValueLayout.JAVA_FLOAT, i) + b.getAtIndex(ValueLayout.JAVA_FLOAT, i));
     }
 }
