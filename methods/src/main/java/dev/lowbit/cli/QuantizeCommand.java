@@ -37,6 +37,9 @@ import picocli.CommandLine.Spec;
 final class QuantizeCommand implements Callable<Integer> {
     enum Method { rtn, dlqat }
 
+    /** Where an interrupted DL-QAT run leaves its state; removed once the model is written. */
+    static final String DLQAT_CHECKPOINT = "dlqat-checkpoint.safetensors";
+
     @Spec
     CommandSpec spec;
 
@@ -85,6 +88,16 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--batch", description = "DL-QAT sequences per step (default: ${DEFAULT-VALUE})")
     int batch = DlQatConfig.defaults(4, 128).batch();
 
+    @Option(names = "--kl-weight", description = "DL-QAT weight of the KL to the full-precision model's next-token distribution "
+            + "added to the next-token loss; 0 turns it off (default: ${DEFAULT-VALUE})")
+    float klWeight = DlQatConfig.defaults(4, 128).klWeight();
+
+    @Option(names = "--checkpoint-every", description = "DL-QAT steps between resumable checkpoints in DIR (default: ${DEFAULT-VALUE})")
+    int checkpointEvery = DlQatConfig.defaults(4, 128).checkpointEvery();
+
+    @Option(names = "--stop-after", hidden = true, description = "stop DL-QAT after this step, leaving a checkpoint to resume from")
+    int stopAfter = Integer.MAX_VALUE;
+
     @Option(names = "--seed", description = "DL-QAT seed (default: ${DEFAULT-VALUE})")
     long seed = DlQatConfig.defaults(4, 128).seed();
 
@@ -109,18 +122,22 @@ final class QuantizeCommand implements Callable<Integer> {
             System.err.printf("quantizing %s: %d-bit, group %s, %s%s ranges%n", model, wbits, group < 0 ? "per-channel" : group,
                     symmetric ? "symmetric " : "", range.name().toLowerCase());
             LlamaModel q;
+            Path deleteAfterSuccess = null;
             double trainableFraction = 0;
             if (method == Method.rtn) {
                 q = Rtn.quantize(arena, fp.weights(), qs);
             } else {
                 if (symmetric || range != QuantSpec.Range.MINMAX)
                     throw new LowbitException("DL-QAT starts from asymmetric min-max grids; drop --symmetric and --range");
-                DlQatConfig cfg = new DlQatConfig(wbits, group, rank, 1f, steps, batch, seqLen, lr, lrMagnitude, seed);
+                DlQatConfig cfg = new DlQatConfig(wbits, group, rank, 1f, steps, batch, seqLen, lr, lrMagnitude, klWeight, checkpointEvery,
+                        seed);
                 DlQat dl = new DlQat(arena, LlamaParameters.copyOf(arena, fp.weights()), cfg);
                 trainableFraction = dl.trainableFraction();
-                System.err.printf("DL-QAT: %d steps of %d x %d tokens, rank %d, %.3f%% of parameters trainable%n", steps, batch, seqLen,
-                        rank, 100 * trainableFraction);
-                dl.train(trainingBatches(fp, fpModel), System.err);
+                System.err.printf("DL-QAT: %d steps of %d x %d tokens, rank %d, KL weight %s, %.3f%% of parameters trainable%n", steps, batch,
+                        seqLen, rank, klWeight, 100 * trainableFraction);
+                Path checkpoint = out.resolve(DLQAT_CHECKPOINT);
+                if (!dl.train(trainingBatches(fp, fpModel), System.err, checkpoint, stopAfter)) return 0;
+                deleteAfterSuccess = checkpoint;
                 q = dl.export(arena);
             }
             List<int[]> windows;
@@ -146,6 +163,7 @@ final class QuantizeCommand implements Callable<Integer> {
             Metrics m = new Metrics(method.name(), wbits, 16, group, fpPpl, qPpl, kl, trainableFraction, (System.nanoTime() - t0) / 1e9,
                     Metrics.currentPeakRssMb());
             m.write(out.resolve("metrics.json"));
+            if (deleteAfterSuccess != null) deleteCheckpoint(deleteAfterSuccess);
             if (json) {
                 o.println(m.toJson());
             } else {
@@ -168,6 +186,14 @@ final class QuantizeCommand implements Callable<Integer> {
             tokens = samples.stream().flatMapToInt(java.util.Arrays::stream).toArray();
         }
         return new TokenWindows(tokens, seqLen, seed);
+    }
+
+    private static void deleteCheckpoint(Path file) {
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException e) {
+            throw new LowbitException("the model is written, but the checkpoint " + file + " could not be removed: " + e.getMessage());
+        }
     }
 
     private static void checkWritable(Path dir) {

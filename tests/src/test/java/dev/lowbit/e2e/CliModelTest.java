@@ -105,6 +105,28 @@ class CliModelTest {
                 "the saved model reproduces the KL measured before saving");
     }
 
+    /** An interrupted DL-QAT run leaves only its checkpoint; the same command again resumes and finishes. */
+    @Test
+    void dlqatResumesFromItsCheckpoint(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin not found at " + STORIES);
+        Path out = dir.resolve("q3");
+        String[] args = {"quantize", "--method", "dlqat", "--wbits", "3", "--group", "-1", "--model", STORIES.toString(), "--out",
+                out.toString(), "--steps", "4", "--batch", "2", "--seq-len", "16", "--json"};
+        String[] interrupted = java.util.Arrays.copyOf(args, args.length + 2);
+        interrupted[args.length] = "--stop-after";
+        interrupted[args.length + 1] = "2";
+        Result first = run(interrupted);
+        assertEquals(0, first.code(), first.err());
+        assertTrue(Files.isRegularFile(out.resolve("dlqat-checkpoint.safetensors")), first.err());
+        assertTrue(Files.notExists(out.resolve("model.safetensors")), "no model before the run finishes");
+        Result second = run(args);
+        assertEquals(0, second.code(), second.err());
+        assertTrue(second.err().contains("resuming DL-QAT from"), second.err());
+        assertTrue(Files.isRegularFile(out.resolve("model.safetensors")));
+        assertTrue(Files.notExists(out.resolve("dlqat-checkpoint.safetensors")), "the checkpoint is removed once the model is written");
+        assertEquals("dlqat", new ObjectMapper().readTree(second.out()).get("method").asText());
+    }
+
     @Test
     void badQuantizeArgumentsWriteNothing(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
         assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin not found at " + STORIES);

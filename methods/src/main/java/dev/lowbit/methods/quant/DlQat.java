@@ -4,10 +4,17 @@ import dev.lowbit.runtime.DType;
 import dev.lowbit.runtime.FakeQuantGrads;
 import dev.lowbit.runtime.FakeQuantParams;
 import dev.lowbit.runtime.Kernels;
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.NnKernels;
 import dev.lowbit.runtime.QuantSpec;
 import dev.lowbit.runtime.QuantizedTensor;
 import dev.lowbit.runtime.Tensor;
+import dev.lowbit.methods.Progress;
+import dev.lowbit.methods.TokenWindows;
+import dev.lowbit.runtime.io.SafetensorsFile;
+import dev.lowbit.runtime.io.SafetensorsWriter;
 import dev.lowbit.runtime.model.AdamW;
+import dev.lowbit.runtime.model.Elementwise;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaParameters;
@@ -15,8 +22,12 @@ import dev.lowbit.runtime.model.LlamaTrainer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -41,11 +52,15 @@ public final class DlQat {
     private final Tensor loraGrads;
     private final Tensor mags;
     private final Tensor magGrads;
+    private final Tensor loraM, loraV, magM, magV;
     private final AdamW loraOpt;
     private final AdamW magOpt;
     private final LlamaTrainer trainer;
+    private final LlamaTrainer teacher; // the full-precision model, for the KL term; null without one
+    private final Tensor teacherLogProbs;
     private final long trainable;
     private final long total;
+    private float lastKl = Float.NaN;
 
     public DlQat(Arena arena, LlamaParameters fp, DlQatConfig cfg) {
         this.cfg = cfg;
@@ -82,11 +97,20 @@ public final class DlQat {
             lo += cfg.rank() * (out + in);
             mo += out * (in / g);
         }
-        loraOpt = new AdamW(lora, loraSlots, Tensor.allocate(arena, DType.F32, loraSize), Tensor.allocate(arena, DType.F32, loraSize),
-                0.9f, 0.999f, 1e-8f, 0f);
-        magOpt = new AdamW(mags, magSlots, Tensor.allocate(arena, DType.F32, magSize), Tensor.allocate(arena, DType.F32, magSize),
-                0.9f, 0.999f, 1e-8f, 0f);
+        loraM = Tensor.allocate(arena, DType.F32, loraSize);
+        loraV = Tensor.allocate(arena, DType.F32, loraSize);
+        magM = Tensor.allocate(arena, DType.F32, magSize);
+        magV = Tensor.allocate(arena, DType.F32, magSize);
+        loraOpt = new AdamW(lora, loraSlots, loraM, loraV, 0.9f, 0.999f, 1e-8f, 0f);
+        magOpt = new AdamW(mags, magSlots, magM, magV, 0.9f, 0.999f, 1e-8f, 0f);
         trainer = new LlamaTrainer(arena, effective, effectiveGrads, cfg.batch(), cfg.seqLen(), DlQat::isLinear);
+        if (cfg.klWeight() > 0) {
+            teacher = new LlamaTrainer(arena, fp, LlamaParameters.zeros(arena, fp.config()), cfg.batch(), cfg.seqLen(), name -> false);
+            teacherLogProbs = Tensor.allocate(arena, DType.F32, (long) cfg.batch() * cfg.seqLen(), fp.config().vocabSize());
+        } else {
+            teacher = null;
+            teacherLogProbs = null;
+        }
         trainable = loraSize + magSize;
         total = fp.config().parameterCount();
     }
@@ -100,26 +124,36 @@ public final class DlQat {
         return (double) trainable / total;
     }
 
-    /** One optimizer step on a batch; returns the loss. */
+    /**
+     * One optimizer step on a batch; returns the training objective: the next-token loss, plus
+     * klWeight times the KL to the full-precision model when that term is on.
+     */
     public float step(int[] inputs, int[] targets, int stepIndex) {
         try (Arena scratch = Arena.ofConfined()) {
             List<Tensor> wEff = new ArrayList<>();
             for (Site s : sites) {
-                Tensor we = effectiveWeight(scratch, s);
+                Tensor we = effectiveWeight(scratch, s.w(), s.a(), s.b(), s.scales(), s.group(), cfg.lambda());
                 wEff.add(we);
                 Tensor fq = Kernels.fakeQuantForward(scratch, we, params(s));
                 MemorySegment.copy(fq.segment(), 0, effective.get(s.slot()).segment(), 0, fq.numel() * 4);
             }
             effectiveGrads.flat().segment().fill((byte) 0);
-            float loss = trainer.forwardBackward(inputs, targets);
+            float loss;
+            if (teacher != null) {
+                teacher.forward(inputs, targets);
+                NnKernels.logSoftmax(teacher.logits(), teacherLogProbs);
+                float[] ceKl = trainer.forwardBackwardDistilled(inputs, targets, teacherLogProbs, cfg.klWeight());
+                lastKl = ceKl[1];
+                loss = ceKl[0] + cfg.klWeight() * ceKl[1];
+            } else {
+                loss = trainer.forwardBackward(inputs, targets);
+            }
+            if (!Float.isFinite(loss)) throw new LowbitException("DL-QAT loss became " + loss + " at step " + stepIndex + "; lower --lr");
             for (int i = 0; i < sites.size(); i++) {
                 Site s = sites.get(i);
                 FakeQuantGrads g = Kernels.fakeQuantBackward(scratch, wEff.get(i), params(s), effectiveGrads.get(s.slot()));
                 MemorySegment.copy(g.magnitude().segment(), 0, s.gmag().segment(), 0, s.gmag().numel() * 4);
-                Tensor dba = g.weights(); // d loss / d w_eff, turned into d loss / d(BA) = that * s * lambda
-                scaleByGroup(dba, s.scales(), s.group(), cfg.lambda());
-                Kernels.matmul(dba, s.a().transpose(), s.gb(), 1f, 0f);
-                Kernels.matmul(s.b().transpose(), dba, s.ga(), 1f, 0f);
+                loraBackward(g.weights(), s.scales(), s.group(), cfg.lambda(), s.a(), s.b(), s.ga(), s.gb());
             }
             loraOpt.update(loraGrads, cfg.lrLora() * schedule(stepIndex), 1f);
             magOpt.update(magGrads, cfg.lrMagnitude() * schedule(stepIndex), 1f);
@@ -127,18 +161,61 @@ public final class DlQat {
         }
     }
 
-    /** Runs all configured steps with a progress line; returns the last loss. */
-    public float train(dev.lowbit.methods.TokenWindows data, java.io.PrintStream log) {
+    /**
+     * Runs the configured steps from the checkpoint in checkpointFile when there is one (written
+     * by an interrupted run with the same settings), writing one every checkpointEvery steps and
+     * at stopAfter. Returns whether all steps ran (false: stopped at stopAfter, resumable).
+     */
+    public boolean train(TokenWindows data, PrintStream log, Path checkpointFile, int stopAfter) {
+        int start = Files.isRegularFile(checkpointFile) ? resume(checkpointFile) : 0;
+        if (start > 0) log.printf("resuming DL-QAT from %s at step %d%n", checkpointFile, start);
         int[] in = new int[cfg.batch() * cfg.seqLen()], out = new int[in.length];
-        dev.lowbit.methods.Progress progress = new dev.lowbit.methods.Progress(log, "dl-qat", cfg.steps(), 0);
-        float loss = Float.NaN;
-        for (int s = 0; s < cfg.steps(); s++) {
+        Progress progress = new Progress(log, "dl-qat", cfg.steps(), start);
+        for (int s = start; s < cfg.steps(); s++) {
             data.fill(s, in, out);
-            loss = step(in, out, s);
-            progress.step(s + 1, String.format("loss %.3f", loss), in.length);
+            float loss = step(in, out, s);
+            progress.step(s + 1, teacher == null ? String.format("loss %.3f", loss) : String.format("loss %.3f | KL %.4f", loss, lastKl),
+                    in.length);
+            boolean stopping = s + 1 == stopAfter && s + 1 < cfg.steps();
+            if (stopping || ((s + 1) % cfg.checkpointEvery() == 0 && s + 1 < cfg.steps())) saveCheckpoint(checkpointFile, s + 1);
+            if (stopping) {
+                progress.done();
+                log.printf("stopped after step %d; run again with the same arguments to resume%n", s + 1);
+                return false;
+            }
         }
         progress.done();
-        return loss;
+        return true;
+    }
+
+    private void saveCheckpoint(Path file, int step) {
+        new SafetensorsWriter().metadata("step", Integer.toString(step)).metadata("config", cfg.toString()).put("lora", lora)
+                .put("magnitude", mags).put("lora.adam_m", loraM).put("lora.adam_v", loraV).put("magnitude.adam_m", magM)
+                .put("magnitude.adam_v", magV).write(file);
+    }
+
+    private int resume(Path file) {
+        try (Arena arena = Arena.ofConfined()) {
+            SafetensorsFile f = SafetensorsFile.open(file, arena);
+            if (!cfg.toString().equals(f.metadata().get("config")))
+                throw new LowbitException(file + " was written by a DL-QAT run with other settings (" + f.metadata().get("config")
+                        + "); delete it to start over, or use another --out");
+            Map<String, Tensor> state = Map.of("lora", lora, "magnitude", mags, "lora.adam_m", loraM, "lora.adam_v", loraV,
+                    "magnitude.adam_m", magM, "magnitude.adam_v", magV);
+            for (var e : state.entrySet()) {
+                Tensor src = f.tensor(e.getKey());
+                if (src.dtype() != DType.F32 || src.numel() != e.getValue().numel())
+                    throw new LowbitException(file + ": " + e.getKey() + " does not fit this model; delete the file to start over");
+                MemorySegment.copy(src.segment(), 0, e.getValue().segment(), 0, src.numel() * 4);
+            }
+            int step = Integer.parseInt(f.metadata().getOrDefault("step", "-1"));
+            if (step < 1 || step >= cfg.steps()) throw new LowbitException(file + ": bad step " + step + "; delete it to start over");
+            loraOpt.setStep(step);
+            magOpt.setStep(step);
+            return step;
+        } catch (NumberFormatException e) {
+            throw new LowbitException(file + ": bad step; delete it to start over");
+        }
     }
 
     /** Linear decay to zero over the run. */
@@ -147,14 +224,22 @@ public final class DlQat {
     }
 
     /** w_eff = W + lambda * s (BA), per group: the LoRA update in integer steps. */
-    private Tensor effectiveWeight(Arena arena, Site s) {
-        Tensor we = Tensor.allocate(arena, DType.F32, s.w().shape());
-        Kernels.matmul(s.b(), s.a(), we, 1f, 0f);
-        scaleByGroup(we, s.scales(), s.group(), cfg.lambda());
-        MemorySegment w = s.w().segment(), e = we.segment();
-        for (long i = 0; i < we.numel(); i++)
-            e.setAtIndex(ValueLayout.JAVA_FLOAT, i, w.getAtIndex(ValueLayout.JAVA_FLOAT, i) + e.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+    static Tensor effectiveWeight(Arena arena, Tensor w, Tensor a, Tensor b, Tensor scales, int group, float lambda) {
+        Tensor we = Tensor.allocate(arena, DType.F32, w.shape());
+        Kernels.matmul(b, a, we, 1f, 0f);
+        scaleByGroup(we, scales, group, lambda);
+        Elementwise.addInto(w, we);
         return we;
+    }
+
+    /**
+     * d loss / dA and d loss / dB (overwritten) from d loss / d w_eff: d(BA) = d w_eff * lambda * s
+     * (dWeff is scaled in place), then dB = d(BA) A^T and dA = B^T d(BA).
+     */
+    static void loraBackward(Tensor dWeff, Tensor scales, int group, float lambda, Tensor a, Tensor b, Tensor ga, Tensor gb) {
+        scaleByGroup(dWeff, scales, group, lambda);
+        Kernels.matmul(dWeff, a.transpose(), gb, 1f, 0f);
+        Kernels.matmul(b.transpose(), dWeff, ga, 1f, 0f);
     }
 
     /** t[r, j] *= factor * scales[r, j / group]. */
@@ -182,7 +267,7 @@ public final class DlQat {
         for (Site s : sites) {
             Tensor we;
             try (Arena scratch = Arena.ofConfined()) {
-                Tensor tmp = effectiveWeight(scratch, s);
+                Tensor tmp = effectiveWeight(scratch, s.w(), s.a(), s.b(), s.scales(), s.group(), cfg.lambda());
                 we = Tensor.allocate(arena, DType.F32, tmp.shape());
                 MemorySegment.copy(tmp.segment(), 0, we.segment(), 0, tmp.numel() * 4);
             }
@@ -202,7 +287,8 @@ public final class DlQat {
         LlamaParameters p = LlamaParameters.copyOf(arena, effective.weights());
         try (Arena scratch = Arena.ofConfined()) {
             for (Site s : sites) {
-                Tensor fq = Kernels.fakeQuantForward(scratch, effectiveWeight(scratch, s), params(s));
+                Tensor we = effectiveWeight(scratch, s.w(), s.a(), s.b(), s.scales(), s.group(), cfg.lambda());
+                Tensor fq = Kernels.fakeQuantForward(scratch, we, params(s));
                 MemorySegment.copy(fq.segment(), 0, p.get(s.slot()).segment(), 0, fq.numel() * 4);
             }
         }

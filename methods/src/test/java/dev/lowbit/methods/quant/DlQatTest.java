@@ -2,17 +2,34 @@ package dev.lowbit.methods.quant;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.lowbit.methods.TokenWindows;
+import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.FakeQuantGrads;
+import dev.lowbit.runtime.FakeQuantParams;
 import dev.lowbit.runtime.Kernels;
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.QuantSpec;
+import dev.lowbit.runtime.QuantizedTensor;
+import dev.lowbit.runtime.Tensor;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaParameters;
 import dev.lowbit.runtime.model.LlamaWeights;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** DL-QAT on a small random model: it learns, its export is exact, and its trainable share is small. */
 class DlQatTest {
@@ -29,7 +46,7 @@ class DlQatTest {
 
     @Test
     void trainingLowersTheLossAndTheExportEqualsTheFakeQuantizedModel() {
-        DlQatConfig cfg = new DlQatConfig(3, 32, 4, 1f, 40, 2, 16, 5e-2f, 1e-2f, 3);
+        DlQatConfig cfg = new DlQatConfig(3, 32, 4, 1f, 40, 2, 16, 5e-2f, 1e-2f, 0f, 50, 3);
         Random rnd = new Random(1);
         try (Arena arena = Arena.ofShared()) {
             LlamaParameters fp = LlamaParameters.initialize(arena, C, 2);
@@ -65,10 +82,96 @@ class DlQatTest {
     void trainableShareIsLoraPlusOneMagnitudePerGroup() {
         LlamaConfig big = new LlamaConfig(256, 768, 4, 8, 4, 4096, 256, 1e-5f, 10000f, true);
         try (Arena arena = Arena.ofShared()) {
-            DlQat q = new DlQat(arena, LlamaParameters.initialize(arena, big, 1), new DlQatConfig(4, 128, 2, 1f, 1, 1, 16, 1e-3f, 1e-3f, 1));
+            DlQat q = new DlQat(arena, LlamaParameters.initialize(arena, big, 1), new DlQatConfig(4, 128, 2, 1f, 1, 1, 16, 1e-3f, 1e-3f, 0f, 50, 1));
             assertEquals(share(big, 2, 128), q.trainableFraction(), 1e-12);
         }
         assertTrue(share(new LlamaConfig(4096, 11008, 32, 32, 32, 32000, 4096, 1e-5f, 10000f, false), 2, 128) < 0.01);
+    }
+
+    /**
+     * d/dA, d/dB and d/dm of L = sum(G * W_hat) against central differences of the straight-through
+     * surrogate W_hat = m s (clamp(W / s + z + lambda BA, 0, 2^b - 1) - z), i.e. with the rounding
+     * taken out, computed here in double. The grid comes from 2W so that nothing clamps.
+     */
+    @Test
+    void loraAndMagnitudeGradientsMatchFiniteDifferencesOfTheStraightThroughSurrogate() {
+        int out = 6, in = 64, group = 32, r = 2, bits = 3, groups = in / group;
+        float lambda = 0.8f;
+        Random rnd = new Random(5);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor w = gaussian(arena, rnd, 0.1, out, in), wide = Tensor.allocate(arena, DType.F32, out, in);
+            for (int i = 0; i < out * in; i++) wide.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, 2 * w.segment().getAtIndex(ValueLayout.JAVA_FLOAT, i));
+            QuantizedTensor grid = Kernels.quantize(arena, wide, QuantSpec.of(bits, group));
+            Tensor a = gaussian(arena, rnd, 0.3, r, in), b = gaussian(arena, rnd, 0.3, out, r), g = gaussian(arena, rnd, 1, out, in);
+            Tensor mag = gaussian(arena, rnd, 0.1, out, groups);
+            for (int i = 0; i < out * groups; i++) mag.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, 1 + mag.segment().getAtIndex(ValueLayout.JAVA_FLOAT, i));
+            Tensor we = DlQat.effectiveWeight(arena, w, a, b, grid.scales(), group, lambda);
+            FakeQuantGrads fg = Kernels.fakeQuantBackward(arena, we, new FakeQuantParams(grid.scales(), grid.zeros(), mag, bits, group), g);
+            Tensor ga = Tensor.allocate(arena, DType.F32, r, in), gb = Tensor.allocate(arena, DType.F32, out, r);
+            DlQat.loraBackward(fg.weights(), grid.scales(), group, lambda, a, b, ga, gb);
+
+            // for m, whose gradient needs no straight-through estimate, the surrogate keeps the rounding
+            boolean[] rounded = {false};
+            java.util.function.DoubleSupplier surrogate = () -> {
+                double sum = 0, qmax = (1 << bits) - 1;
+                for (int o = 0; o < out; o++)
+                    for (int j = 0; j < in; j++) {
+                        double ba = 0;
+                        for (int k = 0; k < r; k++) ba += (double) b.getFloat(o, k) * a.getFloat(k, j);
+                        float s = grid.scales().getFloat(o, j / group), z = grid.zeros().getFloat(o, j / group);
+                        double code = rounded[0] ? Math.rint(we.getFloat(o, j) * (1f / s)) + z : w.getFloat(o, j) / s + z + lambda * ba;
+                        double q = Math.min(qmax, Math.max(0, code));
+                        sum += g.getFloat(o, j) * mag.getFloat(o, j / group) * s * (q - z);
+                    }
+                return sum;
+            };
+            for (Tensor[] pair : new Tensor[][] {{a, ga}, {b, gb}, {mag, fg.magnitude()}})
+                for (long i = 0; i < pair[0].numel(); i++) {
+                    rounded[0] = pair[0] == mag;
+                    MemorySegment p = pair[0].segment();
+                    float x0 = p.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                    double h = 1e-2;
+                    p.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (x0 + h));
+                    double up = surrogate.getAsDouble();
+                    p.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (x0 - h));
+                    double down = surrogate.getAsDouble();
+                    p.setAtIndex(ValueLayout.JAVA_FLOAT, i, x0);
+                    double fd = (up - down) / (2 * h), got = pair[1].segment().getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                    assertEquals(fd, got, 1e-3 * Math.max(1, Math.abs(fd)), "element " + i);
+                }
+        }
+    }
+
+    /** Stopping after step 2 and resuming from the checkpoint ends in the same state as running 4 steps at once. */
+    @Test
+    void aResumedRunEqualsAnUninterruptedOne(@TempDir Path dir) {
+        DlQatConfig cfg = new DlQatConfig(3, 32, 2, 1f, 4, 2, 16, 1e-2f, 1e-2f, 0.5f, 50, 7);
+        int[] tokens = new Random(3).ints(400, 0, C.vocabSize()).toArray();
+        PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+        try (Arena arena = Arena.ofShared()) {
+            LlamaParameters fp = LlamaParameters.initialize(arena, C, 2);
+            DlQat whole = new DlQat(arena, fp, cfg);
+            assertTrue(whole.train(new TokenWindows(tokens, cfg.seqLen(), cfg.seed()), quiet, dir.resolve("a.safetensors"), Integer.MAX_VALUE));
+
+            Path checkpoint = dir.resolve("b.safetensors");
+            assertFalse(new DlQat(arena, fp, cfg).train(new TokenWindows(tokens, cfg.seqLen(), cfg.seed()), quiet, checkpoint, 2));
+            assertTrue(Files.isRegularFile(checkpoint));
+            DlQat resumed = new DlQat(arena, fp, cfg);
+            assertTrue(resumed.train(new TokenWindows(tokens, cfg.seqLen(), cfg.seed()), quiet, checkpoint, Integer.MAX_VALUE));
+            assertArrayEquals(whole.fakeQuantized(arena).weights().layers().get(1).w2().toFloatArray(),
+                    resumed.fakeQuantized(arena).weights().layers().get(1).w2().toFloatArray());
+
+            DlQatConfig other = new DlQatConfig(3, 32, 2, 1f, 4, 2, 16, 1e-2f, 1e-2f, 0.5f, 50, 8);
+            LowbitException e = assertThrows(LowbitException.class,
+                    () -> new DlQat(arena, fp, other).train(new TokenWindows(tokens, 16, 8), quiet, checkpoint, Integer.MAX_VALUE));
+            assertTrue(e.getMessage().contains("other settings"), e.getMessage());
+        }
+    }
+
+    private static Tensor gaussian(Arena arena, Random rnd, double std, long rows, long cols) {
+        Tensor t = Tensor.allocate(arena, DType.F32, rows, cols);
+        for (long i = 0; i < t.numel(); i++) t.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (std * rnd.nextGaussian()));
+        return t;
     }
 
     private static double share(LlamaConfig c, int r, int g) {

@@ -156,6 +156,47 @@ public final class LlamaTrainer {
     public float forwardBackward(int[] inputs, int[] nextTokens, float lossScale) {
         float loss = forward(inputs, nextTokens);
         NnKernels.crossEntropyBackward(logits, targets, lossScale / n, logits); // logits now hold dlogits
+        backward(inputs);
+        return loss;
+    }
+
+    /** The logits [B*T, vocab] of the last forward; a backward overwrites them. */
+    public Tensor logits() {
+        return logits;
+    }
+
+    /**
+     * Knowledge distillation: forward, then the backward of the mean cross-entropy plus klWeight
+     * times the mean KL(teacher || model) per token, given the teacher's log-probabilities
+     * [B*T, vocab] on the same batch. Returns {cross-entropy, KL}.
+     */
+    public float[] forwardBackwardDistilled(int[] inputs, int[] nextTokens, Tensor teacherLogProbs, float klWeight) {
+        if (teacherLogProbs.dtype() != DType.F32 || !java.util.Arrays.equals(teacherLogProbs.shape(), logits.shape()))
+            throw new LowbitException("teacher log-probabilities must be f32 " + java.util.Arrays.toString(logits.shape()) + ", got "
+                    + teacherLogProbs.dtype() + " " + java.util.Arrays.toString(teacherLogProbs.shape()));
+        float loss = forward(inputs, nextTokens);
+        NnKernels.logSoftmax(logits, logits);
+        MemorySegment ls = logits.segment(), lt = teacherLogProbs.segment();
+        int vocab = c.vocabSize();
+        double kl = 0;
+        float scale = 1f / n;
+        for (int i = 0; i < n; i++) {
+            long row = (long) i * vocab;
+            for (int j = 0; j < vocab; j++) {
+                float s = ls.getAtIndex(ValueLayout.JAVA_FLOAT, row + j), t = lt.getAtIndex(ValueLayout.JAVA_FLOAT, row + j);
+                float ps = (float) Math.exp(s), pt = (float) Math.exp(t);
+                kl += pt * (t - s);
+                // d/dlogits of CE is p - onehot, of KL(teacher || model) is p - p_teacher
+                float d = ps - (j == nextTokens[i] ? 1f : 0f) + klWeight * (ps - pt);
+                ls.setAtIndex(ValueLayout.JAVA_FLOAT, row + j, d * scale);
+            }
+        }
+        backward(inputs);
+        return new float[] {loss, (float) (kl / n)};
+    }
+
+    /** Backward from the dlogits held in logits, accumulating into the trainable gradients. */
+    private void backward(int[] inputs) {
         weightGrad(logits, finalNormed, g.output());
         Kernels.matmul(logits, w.output(), dxb, 1f, 0f);
         NnKernels.rmsNormBackward(finalIn, w.finalNorm(), finalInv, dxb, dx, normGrad(g.finalNorm()));
@@ -187,7 +228,7 @@ public final class LlamaTrainer {
             NnKernels.rmsNormBackward(s.in(), p.attentionNorm(), s.inv1(), dxb, dtmp, normGrad(gp.attentionNorm()));
             Elementwise.addInto(dtmp, dx); // dx is now d in
         }
-        if (!trainable.contains(g.tokenEmbedding())) return loss;
+        if (!trainable.contains(g.tokenEmbedding())) return;
         long row = (long) c.dim() * 4;
         MemorySegment ge = g.tokenEmbedding().segment();
         for (int i = 0; i < n; i++) {
@@ -197,7 +238,6 @@ public final class LlamaTrainer {
                 ge.set(ValueLayout.JAVA_FLOAT, at, ge.get(ValueLayout.JAVA_FLOAT, at) + dx.segment().getAtIndex(ValueLayout.JAVA_FLOAT, (long) i * c.dim() + j));
             }
         }
-        return loss;
     }
 
     /** grad += dy^T x for a trainable weight; nothing for a frozen one. */

@@ -62,24 +62,75 @@ class LlamaTrainerTest {
             int[][] data = batch(rnd, b, t, TINY.vocabSize());
             LlamaTrainer trainer = new LlamaTrainer(arena, p, grads, b, t);
             trainer.forwardBackward(data[0], data[1]);
-            double h = 1e-2;
-            for (LlamaParameters.Slot slot : p.slots()) {
-                Tensor param = p.get(slot.name()), grad = grads.get(slot.name());
-                float[] gv = grad.toFloatArray();
-                for (int pick = 0; pick < 3; pick++) {
-                    int best = 0;
-                    for (int i = 1; i < gv.length; i++) if (Math.abs(gv[i]) > Math.abs(gv[best])) best = i;
-                    float x0 = param.segment().getAtIndex(ValueLayout.JAVA_FLOAT, best);
-                    param.segment().setAtIndex(ValueLayout.JAVA_FLOAT, best, (float) (x0 + h));
-                    double up = trainer.forward(data[0], data[1]);
-                    param.segment().setAtIndex(ValueLayout.JAVA_FLOAT, best, (float) (x0 - h));
-                    double down = trainer.forward(data[0], data[1]);
-                    param.segment().setAtIndex(ValueLayout.JAVA_FLOAT, best, x0);
-                    double fd = (up - down) / (2 * h);
-                    assertTrue(Math.abs(gv[best]) > 1e-4, slot.name() + " has no gradient to check");
-                    assertEquals(fd, gv[best], 0.05 * Math.abs(fd) + 1e-4, slot.name() + "[" + best + "]");
-                    gv[best] = 0; // next pick: the next largest
+            checkTopGradients(p, grads, 3, () -> trainer.forward(data[0], data[1]));
+        }
+    }
+
+    /**
+     * The distillation objective, cross-entropy + lambda KL(teacher || model), against a
+     * plain-Java KL of the forward's logits: its value and its gradients.
+     */
+    @Test
+    void distillationMatchesAReferenceKlAndItsFiniteDifferences() {
+        Random rnd = new Random(9);
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaParameters p = LlamaParameters.initialize(arena, TINY, 5);
+            for (long i = 0; i < p.flat().numel(); i++) {
+                float v = p.flat().segment().getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                p.flat().segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, v == 1f ? 1f : v * 10f);
+            }
+            LlamaParameters grads = LlamaParameters.zeros(arena, TINY);
+            int b = 2, t = 5, n = b * t, vocab = TINY.vocabSize();
+            int[][] data = batch(rnd, b, t, vocab);
+            double[][] teacher = new double[n][];
+            Tensor teacherLogProbs = Tensor.allocate(arena, dev.lowbit.runtime.DType.F32, n, vocab);
+            for (int i = 0; i < n; i++) {
+                double[] row = new double[vocab];
+                for (int j = 0; j < vocab; j++) row[j] = 2 * rnd.nextGaussian();
+                teacher[i] = LlamaRef.logSoftmax(row);
+                for (int j = 0; j < vocab; j++) teacherLogProbs.setFloat((float) teacher[i][j], i, j);
+            }
+            float lambda = 0.7f;
+            LlamaTrainer trainer = new LlamaTrainer(arena, p, grads, b, t);
+            java.util.function.DoubleSupplier objective = () -> {
+                double ce = trainer.forward(data[0], data[1]);
+                float[] logits = trainer.logits().toFloatArray();
+                double kl = 0;
+                for (int i = 0; i < n; i++) {
+                    double[] row = new double[vocab];
+                    for (int j = 0; j < vocab; j++) row[j] = logits[i * vocab + j];
+                    double[] ls = LlamaRef.logSoftmax(row);
+                    for (int j = 0; j < vocab; j++) kl += Math.exp(teacher[i][j]) * (teacher[i][j] - ls[j]) / n;
                 }
+                return ce + lambda * kl;
+            };
+            double expected = objective.getAsDouble();
+            float[] ceKl = trainer.forwardBackwardDistilled(data[0], data[1], teacherLogProbs, lambda);
+            assertEquals(expected, ceKl[0] + lambda * ceKl[1], 1e-4 * expected);
+            assertTrue(ceKl[1] > 0.1, "the random teacher is far from the model: KL " + ceKl[1]);
+            checkTopGradients(p, grads, 1, objective);
+        }
+    }
+
+    /** For every parameter tensor, its picks largest gradients match central differences of the objective. */
+    private static void checkTopGradients(LlamaParameters p, LlamaParameters grads, int picks, java.util.function.DoubleSupplier objective) {
+        double h = 1e-2;
+        for (LlamaParameters.Slot slot : p.slots()) {
+            Tensor param = p.get(slot.name()), grad = grads.get(slot.name());
+            float[] gv = grad.toFloatArray();
+            for (int pick = 0; pick < picks; pick++) {
+                int best = 0;
+                for (int i = 1; i < gv.length; i++) if (Math.abs(gv[i]) > Math.abs(gv[best])) best = i;
+                float x0 = param.segment().getAtIndex(ValueLayout.JAVA_FLOAT, best);
+                param.segment().setAtIndex(ValueLayout.JAVA_FLOAT, best, (float) (x0 + h));
+                double up = objective.getAsDouble();
+                param.segment().setAtIndex(ValueLayout.JAVA_FLOAT, best, (float) (x0 - h));
+                double down = objective.getAsDouble();
+                param.segment().setAtIndex(ValueLayout.JAVA_FLOAT, best, x0);
+                double fd = (up - down) / (2 * h);
+                assertTrue(Math.abs(gv[best]) > 1e-4, slot.name() + " has no gradient to check");
+                assertEquals(fd, gv[best], 0.05 * Math.abs(fd) + 1e-4, slot.name() + "[" + best + "]");
+                gv[best] = 0; // next pick: the next largest
             }
         }
     }
