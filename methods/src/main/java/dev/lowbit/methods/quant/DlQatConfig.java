@@ -20,6 +20,6 @@ public record DlQatConfig(int bits, int group, int rank, float lambda, int steps
 
     /** Defaults that finish on the default model in a few minutes on 2 cores. */
     public static DlQatConfig defaults(int bits, int group) {
-        return new DlQatConfig(bits, group, 8, 1f, 300, 8, 128, 2e-3f, 1e-3f, 5f, 50, 1234);
+        return new DlQatConfig(bits, group, 8, 1f, 200, 8, 128, 2e-3f, 1e-3f, 5f, 50, 1234);
     }
 }
