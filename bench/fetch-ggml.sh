@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Unpacks ggml's prebuilt CPU libraries (libggml-base.so, libggml-cpu-*.so) from the npm package
+# @node-llama-cpp/linux-x64 into DIR, for the peer benchmarks. Never fails the build: without npm,
+# the registry or an x86-64 Linux machine it says so, and the ggml benchmarks are skipped with the
+# reason. Run by Maven (bench/, generate-resources) with DIR = bench/target/peers/ggml.
+set -u
+dest=${1:?usage: fetch-ggml.sh DIR}
+pkg="@node-llama-cpp/linux-x64@3.22.1"
+skip() { echo "fetch-ggml: $1; the ggml benchmarks will be skipped" >&2; exit 0; }
+[ -f "$dest/libggml-base.so" ] && exit 0
+[ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] || skip "$pkg holds Linux x86-64 libraries only"
+command -v npm >/dev/null 2>&1 || skip "npm not found (install Node.js and npm, then rebuild)"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+(cd "$tmp" && npm pack --silent "$pkg" >/dev/null 2>"$tmp/npm.log") || skip "npm pack $pkg failed: $(tail -n 1 "$tmp/npm.log")"
+tar -xzf "$tmp"/*.tgz -C "$tmp" --wildcards 'package/bins/linux-x64/libggml-base.so' 'package/bins/linux-x64/libggml-cpu-*.so' \
+  || skip "the package has no libggml-base.so / libggml-cpu-*.so"
+mkdir -p "$(dirname "$dest")"
+rm -rf "$dest.partial" && mv "$tmp/package/bins/linux-x64" "$dest.partial" && rm -rf "$dest" && mv "$dest.partial" "$dest"
+echo "fetch-ggml: ggml from $pkg in $dest" >&2

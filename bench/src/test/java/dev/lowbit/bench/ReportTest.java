@@ -1,0 +1,52 @@
+package dev.lowbit.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Bytes, GB/s and ratios of the report from known timings. */
+class ReportTest {
+    static Result r(String method, Map<String, String> params, double ms) {
+        return Contenders.describe(method, params, ms, ms * 0.9, ms * 1.2);
+    }
+
+    @Test
+    void ratiosAndBandwidthFollowFromTheTimes(@TempDir Path dir) throws Exception {
+        Map<String, String> p1 = Map.of("shape", "4096x4096", "m", "1", "bits", "4", "group", "128");
+        Map<String, String> p8 = Map.of("shape", "4096x4096", "m", "8", "bits", "4", "group", "128");
+        Result lowbit = r("lowbitDequantGemm", p1, 2.0), dense = r("openblasDense", p1, 4.0);
+        Result q40 = r("ggml", Map.of("shape", "4096x4096", "m", "1", "ggmlType", "Q4_0"), 3.0);
+        Result jlama = r("jlamaQ4", p1, 5.0), lowbit8 = r("lowbitDequantGemm", p8, 10.0), dense8 = r("openblasDense", p8, 30.0);
+        Report report = new Report(List.of(jlama, dense, q40, lowbit, lowbit8, dense8));
+
+        assertEquals(4096L * 4096 / 2 + 2L * 4096 * 32 * 4, lowbit.bytes(), "4-bit codes + fp32 scales and zeros per group of 128");
+        assertEquals(4096L * 4096 / 32 * 18, q40.bytes());
+        assertEquals(lowbit.bytes() / 2e6, lowbit.gbps(), 1e-9);
+        assertEquals(2.0, report.vsDense(lowbit).getAsDouble(), 1e-12);
+        assertEquals(1.5, report.vsBestPeer(lowbit).getAsDouble(), 1e-12, "Q4_0 at 3 ms is the best peer");
+        assertEquals(3.0, report.vsDense(lowbit8).getAsDouble(), 1e-12, "ratios compare the same M only");
+        assertTrue(report.vsBestPeer(lowbit8).isEmpty(), "no peer ran at M = 8");
+
+        String md = report.markdown("t", "cmd");
+        assertTrue(md.contains("| lowbitDequantGemm | 4096x4096 | 1 | 4 | 128 | 2.000 | 1.800 - 2.400 |"), md);
+        assertTrue(md.indexOf("lowbitDequantGemm | 4096x4096 | 1") < md.indexOf("ggmlQ4_0"), "fastest first within a shape and M");
+
+        JsonNode j = new ObjectMapper().readTree(report.json()).get("results");
+        assertEquals(6, j.size());
+        for (JsonNode o : j)
+            for (String key : new String[] {"name", "shape", "m", "bits", "group", "median_ms", "gbps"}) assertTrue(o.has(key), key);
+
+        List<Path> plots = report.plots(dir);
+        assertEquals(List.of(dir.resolve("gbps-4096x4096.png")), plots, "one plot for the one shape with two values of M");
+        byte[] png = Files.readAllBytes(plots.get(0));
+        assertTrue(png.length > 1000 && png[1] == 'P' && png[2] == 'N' && png[3] == 'G');
+    }
+}
