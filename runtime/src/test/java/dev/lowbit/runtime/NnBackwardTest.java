@@ -18,13 +18,7 @@ class NnBackwardTest {
 
     /** Central difference of loss with respect to element i of t (restored afterwards). */
     private static double fd(Tensor t, long i, Supplier<Double> loss) {
-        float x0 = t.segment().getAtIndex(ValueLayout.JAVA_FLOAT, i);
-        t.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (x0 + H));
-        double up = loss.get();
-        t.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (x0 - H));
-        double down = loss.get();
-        t.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, x0);
-        return (up - down) / (2 * H);
+        return dev.lowbit.runtime.ref.FiniteDifference.central(t, i, H, loss::get);
     }
 
     private static double dot(Tensor a, float[] g) {

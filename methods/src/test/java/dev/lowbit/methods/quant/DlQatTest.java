@@ -15,6 +15,7 @@ import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.QuantSpec;
 import dev.lowbit.runtime.QuantizedTensor;
 import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.ref.FiniteDifference;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
@@ -23,7 +24,6 @@ import dev.lowbit.runtime.model.LlamaWeights;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -128,15 +128,8 @@ class DlQatTest {
             for (Tensor[] pair : new Tensor[][] {{a, ga}, {b, gb}, {mag, fg.magnitude()}})
                 for (long i = 0; i < pair[0].numel(); i++) {
                     rounded[0] = pair[0] == mag;
-                    MemorySegment p = pair[0].segment();
-                    float x0 = p.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-                    double h = 1e-2;
-                    p.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (x0 + h));
-                    double up = surrogate.getAsDouble();
-                    p.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (x0 - h));
-                    double down = surrogate.getAsDouble();
-                    p.setAtIndex(ValueLayout.JAVA_FLOAT, i, x0);
-                    double fd = (up - down) / (2 * h), got = pair[1].segment().getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                    double fd = FiniteDifference.central(pair[0], i, 1e-2, surrogate);
+                    double got = pair[1].segment().getAtIndex(ValueLayout.JAVA_FLOAT, i);
                     assertEquals(fd, got, 1e-3 * Math.max(1, Math.abs(fd)), "element " + i);
                 }
         }

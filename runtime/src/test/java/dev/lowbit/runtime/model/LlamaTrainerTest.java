@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.ref.FiniteDifference;
 import dev.lowbit.runtime.ref.LlamaRef;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
@@ -121,13 +122,7 @@ class LlamaTrainerTest {
             for (int pick = 0; pick < picks; pick++) {
                 int best = 0;
                 for (int i = 1; i < gv.length; i++) if (Math.abs(gv[i]) > Math.abs(gv[best])) best = i;
-                float x0 = param.segment().getAtIndex(ValueLayout.JAVA_FLOAT, best);
-                param.segment().setAtIndex(ValueLayout.JAVA_FLOAT, best, (float) (x0 + h));
-                double up = objective.getAsDouble();
-                param.segment().setAtIndex(ValueLayout.JAVA_FLOAT, best, (float) (x0 - h));
-                double down = objective.getAsDouble();
-                param.segment().setAtIndex(ValueLayout.JAVA_FLOAT, best, x0);
-                double fd = (up - down) / (2 * h);
+                double fd = FiniteDifference.central(param, best, h, objective);
                 assertTrue(Math.abs(gv[best]) > 1e-4, slot.name() + " has no gradient to check");
                 assertEquals(fd, gv[best], 0.05 * Math.abs(fd) + 1e-4, slot.name() + "[" + best + "]");
                 gv[best] = 0; // next pick: the next largest
