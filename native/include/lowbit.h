@@ -112,6 +112,13 @@ lb_status lb_cpu_dequant_gemm(const void *x, int32_t x_dtype, int64_t m, const l
 lb_status lb_cpu_quantize_activations(const float *x, int64_t m, int64_t k, int32_t bits,
                                       uint8_t *codes, float *scales, float *zeros);
 
+/* QLLM channel reassembly, fused: out [m, k_out] with out[t, j] = sa[j] * x[t, ia[j]] + sb[j] *
+ * x[t, ib[j]] for x [m, k_in]. A disassembled (split) channel c appears T times with ia = ib = c,
+ * sa = 1/T, sb = 0; an assembled (merged) pair (c, d) once with sa = sb = 1/2; any other channel once
+ * with sa = 1, sb = 0. Indices outside [0, k_in) and non-finite factors are errors. */
+lb_status lb_cpu_channel_reassemble(const float *x, int64_t m, int64_t k_in, const int32_t *ia, const int32_t *ib,
+                                    const float *sa, const float *sb, int64_t k_out, float *out);
+
 /* Integer GEMM of quantized activations (codes [m, k], from lb_cpu_quantize_activations)
  * with 4- or 8-bit weights: y [m, n] = sa (qa - za) . (sw (qw - zw))^T + bias, products
  * summed exactly in int32 per group, fp32 out. bias may be NULL. */

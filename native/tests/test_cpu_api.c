@@ -58,6 +58,14 @@ int main(void) {
     CHECK(lb_cpu_quantize_weights(w, K, &q, 0, LB_RANGE_MINMAX) == LB_ERR_NON_FINITE, "NaN accepted");
     CHECK(strstr(lb_last_error(), "[1, 0]") != NULL, "NaN location missing: %s", lb_last_error());
     CHECK(lb_cpu_set_simd_level(99) == LB_ERR_UNSUPPORTED, "SIMD level 99 accepted");
+    /* channel reassembly: channel 1 split in two, channels 0 and 2 merged */
+    const float xr[3] = {1.0f, 8.0f, 3.0f};
+    const int32_t ia[3] = {0, 1, 1}, ib[3] = {2, 1, 1}, ia_bad[3] = {0, 1, 3};
+    const float sa[3] = {0.5f, 0.5f, 0.5f}, sb[3] = {0.5f, 0.0f, 0.0f};
+    float xo[3];
+    CHECK(lb_cpu_channel_reassemble(xr, 1, 3, ia, ib, sa, sb, 3, xo) == LB_OK, "reassemble: %s", lb_last_error());
+    CHECK(xo[0] == 2.0f && xo[1] == 4.0f && xo[2] == 4.0f, "reassembled %g %g %g", xo[0], xo[1], xo[2]);
+    CHECK(lb_cpu_channel_reassemble(xr, 1, 3, ia_bad, ib, sa, sb, 3, xo) == LB_ERR_INVALID_ARGUMENT, "index 3 of 3 accepted");
     CHECK(lb_nop(7) == 7, "nop");
 
     if (failures) {

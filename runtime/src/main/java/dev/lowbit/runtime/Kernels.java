@@ -104,6 +104,15 @@ public final class Kernels {
                 out.scales().segment(), out.zeros().segment()), "quantize activations");
     }
 
+    /** QLLM's channel reassembly of activations x [m, map.inChannels()] into out [m, map.outChannels()]. */
+    public static void channelReassemble(Tensor x, ChannelMap map, Tensor out) {
+        Check.hostTensor(x, "x", DType.F32);
+        long m = Check.rowsOf(x, map.inChannels(), "x");
+        Check.shape(Check.hostTensor(out, "out", DType.F32), "out", m, map.outChannels());
+        check(lowbit_h.lb_cpu_channel_reassemble(x.segment(), m, map.inChannels(), map.ia().segment(), map.ib().segment(),
+                map.sa().segment(), map.sb().segment(), map.outChannels(), out.segment()), "channel reassembly");
+    }
+
     /** y [m, n] from quantized activations and 4- or 8-bit weights, with integer dot products. */
     public static Tensor intGemm(Arena arena, QuantizedActivations a, QuantizedTensor w, Tensor bias) {
         Tensor y = Tensor.allocate(arena, DType.F32, a.rows(), w.rows());

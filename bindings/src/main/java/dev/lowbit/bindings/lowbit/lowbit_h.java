@@ -969,6 +969,72 @@ public class lowbit_h {
         }
     }
 
+    private static class lb_cpu_channel_reassemble {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_channel_reassemble");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_channel_reassemble(const float *x, int64_t m, int64_t k_in, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_out, float *out)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_channel_reassemble$descriptor() {
+        return lb_cpu_channel_reassemble.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_channel_reassemble(const float *x, int64_t m, int64_t k_in, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_out, float *out)
+     * }
+     */
+    public static MethodHandle lb_cpu_channel_reassemble$handle() {
+        return lb_cpu_channel_reassemble.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_channel_reassemble(const float *x, int64_t m, int64_t k_in, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_out, float *out)
+     * }
+     */
+    public static MemorySegment lb_cpu_channel_reassemble$address() {
+        return lb_cpu_channel_reassemble.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_channel_reassemble(const float *x, int64_t m, int64_t k_in, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_out, float *out)
+     * }
+     */
+    public static int lb_cpu_channel_reassemble(MemorySegment x, long m, long k_in, MemorySegment ia, MemorySegment ib, MemorySegment sa, MemorySegment sb, long k_out, MemorySegment out) {
+        var mh$ = lb_cpu_channel_reassemble.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_channel_reassemble", x, m, k_in, ia, ib, sa, sb, k_out, out);
+            }
+            return (int)mh$.invokeExact(x, m, k_in, ia, ib, sa, sb, k_out, out);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class lb_cpu_int_gemm {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             lowbit_h.C_INT,

@@ -1,0 +1,158 @@
+package dev.lowbit.methods.quant.qllm;
+
+import dev.lowbit.runtime.ChannelMap;
+import dev.lowbit.runtime.LowbitException;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * QLLM's adaptive channel reassembly at one linear input, following the official code.
+ * Disassembly: an outlier channel c with max|x_c| > theta is split into T_c = max(1, ceil(max|x_c| /
+ * theta)) sub-channels carrying x_c / T_c each, its weight column repeated T_c times (exact).
+ * Assembly: as many pairs of channels as disassembly added are merged to keep the width: the pair
+ * carries (x_a + x_b) / 2 against the weight column W_a + W_b (exact when x_a = x_b). Candidates
+ * pair even-indexed with odd-indexed channels, never a split one, scored (dist(x_a, x_b) * (sum_o
+ * W[o, a] + sum_o W[o, b]))^2 over the calibration tokens; the lowest-scoring pairs whose channels
+ * are both still free are merged (a greedy bipartite matching).
+ * theta is searched per layer over {@link #thresholdGrid}.
+ */
+public final class ChannelReassembly {
+    private ChannelReassembly() {}
+
+    /** Output channel j = sa[j] * x[ia[j]] + sb[j] * x[ib[j]]; a merged pair has ib != ia. */
+    public record Plan(int[] ia, int[] ib, float[] sa, float[] sb, int inChannels, float theta, int split) {
+        public int outChannels() {
+            return ia.length;
+        }
+
+        public ChannelMap toMap(Arena arena) {
+            return ChannelMap.of(arena, ia, ib, sa, sb, inChannels);
+        }
+
+        /** The reassembled activations of one token (the plain-Java form of the fused kernel). */
+        public float[] apply(float[] x) {
+            float[] out = new float[ia.length];
+            for (int j = 0; j < ia.length; j++) out[j] = sa[j] * x[ia[j]] + sb[j] * x[ib[j]];
+            return out;
+        }
+
+        /** W' [rows, outChannels] from W [rows, inChannels]: column ia for a split or kept channel, ia + ib for a merged pair. */
+        public float[] reassembleWeights(float[] w, int rows) {
+            if (w.length != rows * inChannels) throw new LowbitException("weights are not [" + rows + ", " + inChannels + "]");
+            int k = ia.length;
+            float[] out = new float[rows * k];
+            for (int o = 0; o < rows; o++)
+                for (int j = 0; j < k; j++)
+                    out[o * k + j] = ia[j] == ib[j] ? w[o * inChannels + ia[j]] : w[o * inChannels + ia[j]] + w[o * inChannels + ib[j]];
+            return out;
+        }
+    }
+
+    /** T_c = max(1, ceil(max|x_c| / theta)). */
+    public static int splits(float maxAbs, float theta) {
+        return Math.max(1, (int) Math.ceil(maxAbs / theta));
+    }
+
+    /**
+     * The plan at theta. tokens are calibration activations [n][C] (for the merge distances),
+     * weightColumnSums[c] = sum_o W[o, c].
+     */
+    public static Plan plan(float[] maxAbs, float theta, float[][] tokens, float[] weightColumnSums) {
+        int c = maxAbs.length;
+        if (!(theta > 0)) throw new LowbitException("the reassembly threshold must be positive, got " + theta);
+        if (weightColumnSums.length != c) throw new LowbitException(weightColumnSums.length + " weight column sums for " + c + " channels");
+        int[] t = new int[c];
+        int added = 0;
+        for (int i = 0; i < c; i++) {
+            t[i] = splits(maxAbs[i], theta);
+            added += t[i] - 1;
+        }
+        int[] partner = new int[c];
+        Arrays.fill(partner, -1);
+        record Pair(int a, int b, double score) {}
+        List<Pair> pairs = new ArrayList<>();
+        for (int a = 0; a < c; a += 2) {
+            if (t[a] > 1) continue;
+            for (int b = 1; b < c; b += 2) {
+                if (t[b] > 1) continue;
+                double d = 0;
+                for (float[] x : tokens) d += (double) (x[a] - x[b]) * (x[a] - x[b]);
+                double s = Math.sqrt(d) * (weightColumnSums[a] + weightColumnSums[b]);
+                pairs.add(new Pair(a, b, s * s));
+            }
+        }
+        pairs.sort(Comparator.comparingDouble(Pair::score));
+        int merged = 0;
+        for (Pair p : pairs) {
+            if (merged == added) break;
+            if (partner[p.a()] >= 0 || partner[p.b()] >= 0) continue;
+            partner[p.a()] = p.b();
+            partner[p.b()] = p.a();
+            merged++;
+        }
+        int k = c + added - merged;
+        int[] ia = new int[k], ib = new int[k];
+        float[] sa = new float[k], sb = new float[k];
+        int j = 0;
+        for (int i = 0; i < c; i++) {
+            if (partner[i] >= 0 && partner[i] < i) continue; // the odd half of a merged pair
+            if (partner[i] >= 0) {
+                ia[j] = i;
+                ib[j] = partner[i];
+                sa[j] = sb[j] = 0.5f;
+                j++;
+            } else {
+                for (int s = 0; s < t[i]; s++, j++) {
+                    ia[j] = ib[j] = i;
+                    sa[j] = 1f / t[i];
+                }
+            }
+        }
+        return new Plan(ia, ib, sa, sb, c, theta, added);
+    }
+
+    /**
+     * The thetas the search tries: from max|x| downward in steps of (max - min) / max(100, max / 0.5)
+     * over the channels' max|x|, while the channels disassembly adds stay within 0.2 C.
+     */
+    public static float[] thresholdGrid(float[] maxAbs) {
+        float max = 0, min = Float.POSITIVE_INFINITY;
+        for (float m : maxAbs) {
+            max = Math.max(max, m);
+            min = Math.min(min, m);
+        }
+        if (!(max > 0)) throw new LowbitException("all activations at this site are zero; nothing to reassemble");
+        double step = (max - min) / Math.max(100, max / 0.5);
+        List<Float> grid = new ArrayList<>();
+        for (double theta = max; theta > 0 && step > 0; theta -= step) {
+            long added = 0;
+            for (float m : maxAbs) added += splits(m, (float) theta) - 1;
+            if (added > 0.2 * maxAbs.length) break;
+            grid.add((float) theta);
+        }
+        if (grid.isEmpty()) grid.add(max);
+        float[] out = new float[grid.size()];
+        for (int i = 0; i < out.length; i++) out[i] = grid.get(i);
+        return out;
+    }
+
+    /** The plan over the grid with the lowest error (ties go to the larger theta, the smaller change). */
+    public static Plan search(float[] maxAbs, float[][] tokens, float[] weightColumnSums, ToDoubleFunction<Plan> error) {
+        Plan best = null;
+        double bestError = Double.POSITIVE_INFINITY;
+        for (float theta : thresholdGrid(maxAbs)) {
+            Plan p = plan(maxAbs, theta, tokens, weightColumnSums);
+            double e = error.applyAsDouble(p);
+            if (e < bestError) {
+                bestError = e;
+                best = p;
+            }
+        }
+        if (best == null) throw new LowbitException("no reassembly threshold gave a finite error");
+        return best;
+    }
+}
