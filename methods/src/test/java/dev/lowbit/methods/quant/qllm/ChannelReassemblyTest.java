@@ -30,6 +30,12 @@ class ChannelReassemblyTest {
         return x;
     }
 
+    static float[] weights(Random rnd) {
+        float[] w = new float[ROWS * C];
+        for (int i = 0; i < w.length; i++) w[i] = (float) rnd.nextGaussian();
+        return w;
+    }
+
     static float[] maxAbs(float[][] x) {
         float[] m = new float[C];
         for (float[] row : x) for (int c = 0; c < C; c++) m[c] = Math.max(m[c], Math.abs(row[c]));
@@ -57,8 +63,7 @@ class ChannelReassemblyTest {
     void disassemblyIsExactAndAssemblyChangesTheOutputByThePredictedAmount() {
         Random rnd = new Random(3);
         float[][] x = tokens(rnd);
-        float[] w = new float[ROWS * C];
-        for (int i = 0; i < w.length; i++) w[i] = (float) rnd.nextGaussian();
+        float[] w = weights(rnd);
         float[] m = maxAbs(x);
         ChannelReassembly.Plan p = ChannelReassembly.plan(m, 6f, x, columnSums(w));
         assertTrue(p.split() >= 6, "the outliers split: " + p.split() + " channels added");
@@ -91,8 +96,7 @@ class ChannelReassemblyTest {
     void fusedKernelMatchesThePlan() {
         Random rnd = new Random(4);
         float[][] x = tokens(rnd);
-        float[] w = new float[ROWS * C];
-        for (int i = 0; i < w.length; i++) w[i] = (float) rnd.nextGaussian();
+        float[] w = weights(rnd);
         ChannelReassembly.Plan p = ChannelReassembly.plan(maxAbs(x), 4f, x, columnSums(w));
         try (Arena arena = Arena.ofConfined()) {
             float[] flat = new float[TOKENS * C];
@@ -115,8 +119,7 @@ class ChannelReassemblyTest {
     void thresholdSearchTakesTheLowestErrorOfItsGrid() {
         Random rnd = new Random(5);
         float[][] x = tokens(rnd);
-        float[] w = new float[ROWS * C];
-        for (int i = 0; i < w.length; i++) w[i] = (float) rnd.nextGaussian();
+        float[] w = weights(rnd);
         float[] m = maxAbs(x), sums = columnSums(w);
         float[] grid = ChannelReassembly.thresholdGrid(m);
         float max = 0;
