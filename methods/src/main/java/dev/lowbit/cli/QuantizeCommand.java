@@ -49,6 +49,10 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--wbits", description = "weight bits: 2, 3, 4 or 8 (default: ${DEFAULT-VALUE})")
     int wbits = 4;
 
+    @Option(names = "--abits", description = "activation bits: 16 (weights only), or 8 or 4 (per-token dynamic, integer kernels; "
+            + "needs --wbits 4 or 8; rtn only for now) (default: ${DEFAULT-VALUE})")
+    int abits = 16;
+
     @Option(names = "--group", description = "group size: 32, 64, 128, 256, or -1 for per-channel (default: ${DEFAULT-VALUE})")
     int group = 128;
 
@@ -112,6 +116,11 @@ final class QuantizeCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         QuantSpec qs = new QuantSpec(wbits, group, symmetric, range, DType.F32); // bad bits or group fail here, before anything is written
         if (gptq && wbits != 4) throw new LowbitException("--gptq exports 4-bit models only; use --wbits 4");
+        if (abits != 16 && abits != 8 && abits != 4) throw new LowbitException("--abits " + abits + " is not supported: use 16, 8 or 4");
+        if (abits != 16 && wbits != 4 && wbits != 8)
+            throw new LowbitException("--abits " + abits + " runs on the integer kernels, which take 4- or 8-bit weights; use --wbits 4 or 8");
+        if (abits != 16 && method != Method.rtn) throw new LowbitException("--abits applies to --method rtn only; DL-QAT keeps activations at 16 bits");
+        if (abits != 16 && gptq) throw new LowbitException("the GPTQ format has no activation quantization; drop --gptq or --abits");
         PrintWriter o = spec.commandLine().getOut();
         try (Arena arena = Arena.ofShared()) {
             ModelFiles.Loaded fp = ModelFiles.open(model, arena);
@@ -119,13 +128,14 @@ final class QuantizeCommand implements Callable<Integer> {
             for (int l = 0; l < fpModel.config().layers(); l++)
                 for (String name : LlamaModel.LINEARS) qs.groupSizeFor(fpModel.linear(l, name).inFeatures());
             checkWritable(out);
-            System.err.printf("quantizing %s: %d-bit, group %s, %s%s ranges%n", model, wbits, group < 0 ? "per-channel" : group,
-                    symmetric ? "symmetric " : "", range.name().toLowerCase());
+            System.err.printf("quantizing %s: %d-bit, group %s, %s%s ranges%s%n", model, wbits, group < 0 ? "per-channel" : group,
+                    symmetric ? "symmetric " : "", range.name().toLowerCase(),
+                    abits == 16 ? "" : "; activations " + abits + "-bit per token (integer kernels)");
             LlamaModel q;
             Path deleteAfterSuccess = null;
             double trainableFraction = 0;
             if (method == Method.rtn) {
-                q = Rtn.quantize(arena, fp.weights(), qs);
+                q = Rtn.quantize(arena, fp.weights(), qs, abits);
             } else {
                 if (symmetric || range != QuantSpec.Range.MINMAX)
                     throw new LowbitException("DL-QAT starts from asymmetric min-max grids; drop --symmetric and --range");
@@ -160,7 +170,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 GptqExport.save(q, out.resolve("gptq"));
                 if (fp.tokenizer().isPresent()) TokenizerJson.save(fp.tokenizer().get(), out.resolve("gptq").resolve("tokenizer.json"));
             }
-            Metrics m = new Metrics(method.name(), wbits, 16, group, fpPpl, qPpl, kl, trainableFraction, (System.nanoTime() - t0) / 1e9,
+            Metrics m = new Metrics(method.name(), wbits, abits, group, fpPpl, qPpl, kl, trainableFraction, (System.nanoTime() - t0) / 1e9,
                     Metrics.currentPeakRssMb());
             m.write(out.resolve("metrics.json"));
             if (deleteAfterSuccess != null) deleteCheckpoint(deleteAfterSuccess);
@@ -168,7 +178,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 o.println(m.toJson());
             } else {
                 String ppl = Double.isNaN(qPpl) ? "no perplexity (no tokenizer)" : String.format("perplexity %.3f (fp %.3f)", qPpl, fpPpl);
-                o.printf("%s W%d g%s: %s, KL to fp %.5f nats/token; %.0f s, peak RSS %.0f MB%n", method, wbits,
+                o.printf("%s W%dA%d g%s: %s, KL to fp %.5f nats/token; %.0f s, peak RSS %.0f MB%n", method, wbits, abits,
                         group < 0 ? "channel" : group, ppl, kl, m.seconds(), m.peakRssMb());
                 o.printf("wrote %s%n", out);
             }

@@ -137,6 +137,9 @@ class CliModelTest {
         r = run("quantize", "--wbits", "4", "--group", "128", "--model", STORIES.toString(), "--out", out.toString());
         assertEquals(1, r.code());
         assertTrue(r.err().contains("group size 128 does not divide the 64 input features"), r.err());
+        r = run("quantize", "--wbits", "3", "--abits", "8", "--group", "-1", "--model", STORIES.toString(), "--out", out.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("use --wbits 4 or 8"), r.err());
         r = run("quantize", "--model", dir.resolve("absent.bin").toString(), "--out", out.toString());
         assertEquals(1, r.code());
         assertTrue(r.err().contains("no such model"), r.err());

@@ -33,7 +33,7 @@ public final class GptqExport {
 
     public static void save(LlamaModel model, Path dir) {
         LlamaConfig c = model.config();
-        QuantizedTensor first = quantized(model.linear(0, "q_proj"));
+        QuantizedTensor first = Linear.quantizedWeight(model.linear(0, "q_proj"));
         if (first.bits() != 4) throw new LowbitException("the GPTQ export is for 4-bit models, this one is " + first.bits() + "-bit");
         int group = first.groupSize();
         try (Arena arena = Arena.ofConfined()) {
@@ -46,7 +46,7 @@ public final class GptqExport {
                     continue;
                 }
                 int layer = Integer.parseInt(slot.name().split("\\.")[2]);
-                QuantizedTensor q = quantized(model.linear(layer, linear));
+                QuantizedTensor q = Linear.quantizedWeight(model.linear(layer, linear));
                 if (q.bits() != 4 || q.groupSize() != group)
                     throw new LowbitException("all block linears must be 4-bit with group " + group + " for the GPTQ export");
                 int heads = linear.equals("q_proj") ? c.heads() : linear.equals("k_proj") ? c.kvHeads() : 0;
@@ -100,8 +100,4 @@ public final class GptqExport {
         writer.put(base + ".qweight", qweight).put(base + ".qzeros", qzeros).put(base + ".scales", scales).put(base + ".g_idx", gIdx);
     }
 
-    private static QuantizedTensor quantized(Linear l) {
-        if (l instanceof Linear.Quantized q) return q.weight();
-        throw new LowbitException("the model has full-precision linear layers; quantize it first");
-    }
 }

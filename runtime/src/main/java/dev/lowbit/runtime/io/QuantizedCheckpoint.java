@@ -38,10 +38,13 @@ public final class QuantizedCheckpoint {
         }
     }
 
-    /** Writes a model whose block linears are all quantized with the same bits and group size. */
+    /**
+     * Writes a model whose block linears are all quantized with the same bits and group size (and
+     * activation bits: quantization_config.activation_bits, 16 when activations stay fp32).
+     */
     public static void save(LlamaModel model, Path dir, Map<String, String> metadata) {
         LlamaConfig c = model.config();
-        QuantizedTensor first = quantized(model.linear(0, "q_proj"));
+        QuantizedTensor first = Linear.quantizedWeight(model.linear(0, "q_proj"));
         try (Arena arena = Arena.ofConfined()) {
             LlamaParameters fp = LlamaParameters.copyOf(arena, model.weights());
             SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "lowbit");
@@ -53,7 +56,7 @@ public final class QuantizedCheckpoint {
                     continue;
                 }
                 int layer = Integer.parseInt(slot.name().split("\\.")[2]);
-                QuantizedTensor q = quantized(model.linear(layer, linear));
+                QuantizedTensor q = Linear.quantizedWeight(model.linear(layer, linear));
                 if (q.bits() != first.bits() || q.groupSize() != first.groupSize() && q.groupSize() != q.cols())
                     throw new LowbitException("all block linears must share bits and group size to be saved together");
                 String base = slot.name().substring(0, slot.name().length() - ".weight".length());
@@ -63,7 +66,7 @@ public final class QuantizedCheckpoint {
         }
         HfCheckpoint.writeConfig(c, dir, cfg -> cfg.putObject("quantization_config").put("quant_method", "lowbit")
                 .put("bits", first.bits()).put("group_size", first.groupSize() == first.cols() ? -1 : first.groupSize())
-                .put("scale_dtype", first.scales().dtype().name()));
+                .put("scale_dtype", first.scales().dtype().name()).put("activation_bits", Linear.activationBits(model.linear(0, "q_proj"))));
     }
 
     /** Loads a lowbit quantized folder; tensors are copied out of the mapping into arena. */
@@ -75,7 +78,7 @@ public final class QuantizedCheckpoint {
         } catch (IOException e) {
             throw new CheckpointException(dir + ": cannot read config.json (" + e.getMessage() + ")", e);
         }
-        int bits = qc.path("bits").asInt(), group = qc.path("group_size").asInt();
+        int bits = qc.path("bits").asInt(), group = qc.path("group_size").asInt(), abits = qc.path("activation_bits").asInt(16);
         LlamaParameters fp = LlamaParameters.zeros(arena, c);
         Path file = dir.resolve("model.safetensors");
         try (Arena mapping = Arena.ofConfined()) {
@@ -91,8 +94,10 @@ public final class QuantizedCheckpoint {
                 long k = slot.shape()[1];
                 linears.put(slot.name(), QuantizedTensor.of(arena, codes, scales, zeros, k, bits, group < 0 ? (int) k : group));
             }
-            return new LlamaModel(fp.weights(), (layer, name, w) ->
-                    new Linear.Quantized(linears.get("model.layers." + layer + "." + prefix(name) + name + ".weight")));
+            return new LlamaModel(fp.weights(), (layer, name, w) -> {
+                QuantizedTensor q = linears.get("model.layers." + layer + "." + prefix(name) + name + ".weight");
+                return abits == 16 ? new Linear.Quantized(q) : new Linear.ActQuantized(q, abits);
+            });
         }
     }
 
@@ -106,10 +111,6 @@ public final class QuantizedCheckpoint {
         return null;
     }
 
-    private static QuantizedTensor quantized(Linear l) {
-        if (l instanceof Linear.Quantized q) return q.weight();
-        throw new LowbitException("the model has full-precision linear layers; quantize it first");
-    }
 
     private static Tensor own(Arena arena, Tensor t) {
         Tensor out = Tensor.allocate(arena, t.dtype(), t.shape());
