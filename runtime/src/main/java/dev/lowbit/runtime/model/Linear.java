@@ -40,14 +40,7 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
     record Quantized(QuantizedTensor weight) implements Linear {
         @Override
         public void apply(Arena arena, Tensor in, Tensor out, float beta) {
-            if (beta == 0f) {
-                Kernels.dequantGemm(in, weight, null, out);
-                return;
-            }
-            if (beta != 1f) throw new dev.lowbit.runtime.LowbitException("a quantized linear takes beta 0 or 1, got " + beta);
-            Tensor y = Tensor.allocate(arena, DType.F32, out.shape());
-            Kernels.dequantGemm(in, weight, null, y);
-            Elementwise.addInto(y, out);
+            intoOrAdded(arena, out, beta, y -> Kernels.dequantGemm(in, weight, null, y));
         }
 
         @Override
@@ -77,14 +70,7 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
         @Override
         public void apply(Arena arena, Tensor in, Tensor out, float beta) {
             dev.lowbit.runtime.QuantizedActivations a = Kernels.quantizeActivations(arena, in, activationBits);
-            if (beta == 0f) {
-                Kernels.intGemm(a, weight, null, out);
-                return;
-            }
-            if (beta != 1f) throw new dev.lowbit.runtime.LowbitException("a quantized linear takes beta 0 or 1, got " + beta);
-            Tensor y = Tensor.allocate(arena, DType.F32, out.shape());
-            Kernels.intGemm(a, weight, null, y);
-            Elementwise.addInto(y, out);
+            intoOrAdded(arena, out, beta, y -> Kernels.intGemm(a, weight, null, y));
         }
 
         @Override
@@ -96,6 +82,18 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
         public long inFeatures() {
             return weight.cols();
         }
+    }
+
+    /** product writes into out (beta 0), or into scratch that is then added to out (beta 1): the quantized kernels have no beta. */
+    private static void intoOrAdded(Arena arena, Tensor out, float beta, java.util.function.Consumer<Tensor> product) {
+        if (beta == 0f) {
+            product.accept(out);
+            return;
+        }
+        if (beta != 1f) throw new dev.lowbit.runtime.LowbitException("a quantized linear takes beta 0 or 1, got " + beta);
+        Tensor y = Tensor.allocate(arena, DType.F32, out.shape());
+        product.accept(y);
+        Elementwise.addInto(y, out);
     }
 
     /** The quantized weights of a quantized linear; a clear error for a dense one. */
