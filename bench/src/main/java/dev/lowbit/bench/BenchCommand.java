@@ -61,9 +61,10 @@ public final class BenchCommand implements Callable<Integer> {
         ChainedOptionsBuilder opt = new OptionsBuilder().forks(1).shouldFailOnError(false).verbosity(json ? VerboseMode.SILENT : VerboseMode.NORMAL);
         if (suite == Suite.matmul || suite == Suite.all) opt.include(MatMulBench.class.getName() + "\\.");
         if (suite == Suite.quantize || suite == Suite.all) opt.include(QuantizeBench.class.getName() + "\\.");
+        if (suite == Suite.quantize || suite == Suite.all) opt.include(ActivationQuantizeBench.class.getName() + "\\.");
         if (suite == Suite.ffm || suite == Suite.all) opt.include(FfmCallBench.class.getName() + "\\.");
         if (!Ggml.available()) {
-            System.err.println("skipping ggml: " + skipReason());
+            System.err.println("skipping ggml: " + Ggml.unavailableReason());
             opt.exclude(MatMulBench.class.getName() + "\\.ggml$");
         }
         // JMH appends the values of repeated param() calls, so each parameter is set once
@@ -102,15 +103,6 @@ public final class BenchCommand implements Callable<Integer> {
             System.out.println("wrote " + dir.resolve("report.md") + ", results.json" + (plots.isEmpty() ? "" : " and " + plots.size() + " plot(s)"));
         }
         return 0;
-    }
-
-    static String skipReason() {
-        try {
-            Ggml.get();
-            return "";
-        } catch (IllegalStateException e) {
-            return e.getMessage();
-        }
     }
 
     private static double msPer(TimeUnit unit) {

@@ -3,7 +3,6 @@ package dev.lowbit.bench;
 import dev.lowbit.runtime.DType;
 import dev.lowbit.runtime.Kernels;
 import dev.lowbit.runtime.QuantSpec;
-import dev.lowbit.runtime.QuantizedActivations;
 import dev.lowbit.runtime.QuantizedTensor;
 import dev.lowbit.runtime.Tensor;
 import java.lang.foreign.Arena;
@@ -24,10 +23,7 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
-/**
- * Group quantization of fp32 weights [n, k] (input bytes n * k * 4 per call), and per-token int8
- * quantization of activations [m, k] (m * k * 4 bytes): divide by the time for GB/s.
- */
+/** Group quantization of fp32 weights; input bytes n * k * 4 per call, divide by the time for GB/s. */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -73,32 +69,5 @@ public class QuantizeBench {
     public QuantizedTensor groupQuantize() {
         Kernels.quantizeInto(weights, spec, out);
         return out;
-    }
-
-    /** Activations [m, k] for the per-token quantizer, k from the weight shape. */
-    @State(Scope.Benchmark)
-    public static class Activations {
-        @Param({"1", "64", "256"})
-        public int m;
-
-        Tensor x;
-        QuantizedActivations out;
-
-        @Setup(Level.Trial)
-        public void setup(QuantizeBench b) {
-            int k = Shapes.k(b.shape);
-            x = Tensor.allocate(b.arena, DType.F32, m, k);
-            SplittableRandom rnd = new SplittableRandom(8);
-            for (long i = 0; i < (long) m * k; i++) x.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) rnd.nextGaussian());
-            out = new QuantizedActivations(Tensor.allocate(b.arena, DType.U8, m, k), Tensor.allocate(b.arena, DType.F32, m),
-                    Tensor.allocate(b.arena, DType.F32, m), 8);
-        }
-    }
-
-    /** Per-token dynamic asymmetric int8, as the W4A8 path runs it before every integer GEMM. */
-    @Benchmark
-    public QuantizedActivations activationQuantize(Activations a) {
-        Kernels.quantizeActivations(a.x, a.out);
-        return a.out;
     }
 }

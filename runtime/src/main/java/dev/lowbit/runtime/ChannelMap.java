@@ -1,7 +1,6 @@
 package dev.lowbit.runtime;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.ValueLayout;
 
 /**
  * QLLM's channel reassembly as a gather map from inChannels input channels to ia.length output
@@ -28,21 +27,5 @@ public record ChannelMap(Tensor ia, Tensor ib, Tensor sa, Tensor sb, int inChann
 
     public int outChannels() {
         return (int) ia.numel();
-    }
-
-    public int sourceA(int j) {
-        return ia.segment().getAtIndex(ValueLayout.JAVA_INT, j);
-    }
-
-    public int sourceB(int j) {
-        return ib.segment().getAtIndex(ValueLayout.JAVA_INT, j);
-    }
-
-    public float factorA(int j) {
-        return sa.getFloat(j);
-    }
-
-    public float factorB(int j) {
-        return sb.getFloat(j);
     }
 }

@@ -57,7 +57,6 @@ public final class Ggml {
 
     final MethodHandle init, free, newTensor2d, mulMat, newGraph, buildForwardExpand, graphComputeWithCtx, quantizeChunk, getData,
             nbytes, tensorOverhead, graphOverhead;
-    final String library;
 
     private Ggml(Path dir) {
         Path base = dir.resolve("libggml-base.so");
@@ -89,7 +88,6 @@ public final class Ggml {
         } catch (Throwable t) {
             throw new IllegalStateException("ggml_cpu_init failed: " + t);
         }
-        library = cpu.toString();
     }
 
     private static MemorySegment symbol(SymbolLookup lookup, String name) {
@@ -112,8 +110,9 @@ public final class Ggml {
         return INSTANCE != null;
     }
 
-    public String library() {
-        return library;
+    /** Why ggml did not load (and how to get it), or null when it did. */
+    public static String unavailableReason() {
+        return UNAVAILABLE;
     }
 
     static RuntimeException rethrow(Throwable t) {

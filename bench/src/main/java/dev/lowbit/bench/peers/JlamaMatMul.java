@@ -44,11 +44,6 @@ public final class JlamaMatMul {
         return y.getMemorySegment();
     }
 
-    /** 4-bit codes plus one fp32 factor per block of 32. */
-    public long weightBytes() {
-        return (long) n * k / 2 + (long) n * k / Q4ByteBufferTensor.BLOCK_SIZE * 4;
-    }
-
     public String operations() {
         return ops.name();
     }
