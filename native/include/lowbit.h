@@ -11,7 +11,7 @@
  * Quantized weight layout (one layout everywhere; see lb_qweight)
  *  - W is [n, k] (out features, in features), quantized in groups of g consecutive input
  *    channels; g is 32, 64, 128 or 256 and divides k, or g == k (per-channel).
- *  - Codes are unsigned b-bit integers, b in {2, 3, 4, 8}, packed little-endian into uint32
+ *  - Codes are unsigned b-bit integers, b in {2, 3, 4, 6, 8}, packed little-endian into uint32
  *    along k as one bit stream per row: code j of a row occupies bits [j*b, j*b + b) of the
  *    row's stream, bit i of the stream being bit (i % 32) of word (i / 32). Each row starts
  *    on a fresh word: words per row = ceil(k * b / 32). For b = 3, 32 codes fill 3 words.
@@ -61,7 +61,7 @@ typedef struct lb_qweight {
     void *zeros;         /* [n][k / group_size] of scale_dtype */
     int64_t n;           /* rows: output features */
     int64_t k;           /* columns: input features */
-    int32_t bits;        /* 2, 3, 4 or 8 */
+    int32_t bits;        /* 2, 3, 4, 6 or 8 */
     int32_t group_size;  /* 32, 64, 128, 256, or k */
     int32_t scale_dtype; /* LB_DTYPE_F32 or LB_DTYPE_F16 */
     int32_t reserved;    /* must be 0 */
@@ -107,6 +107,14 @@ lb_status lb_cpu_dequantize_weights(const lb_qweight *q, float *w, int64_t ldw);
 lb_status lb_cpu_dequant_gemm(const void *x, int32_t x_dtype, int64_t m, const lb_qweight *w,
                               const float *bias, float *y);
 
+/* Quantize-dequantize x [m, k] in place of a real quantizer (fake quantization, for bit widths
+ * without an integer kernel and for training): per row and group of `group` consecutive columns
+ * (group divides k; group = k: per row, i.e. per token for activations, per output channel for
+ * weights) an asymmetric min-max range including 0, bits in 2..8; out = s * (q - z), bit-identical
+ * to dequantizing lb_cpu_quantize_weights' (min-max, fp32 scales) or lb_cpu_quantize_activations'
+ * codes. out may alias x. Non-finite inputs are an error. */
+lb_status lb_cpu_fake_quant_groups(const float *x, int64_t m, int64_t k, int64_t group, int32_t bits, float *out);
+
 /* Per-token dynamic asymmetric quantization of activations x [m, k] to bits (4 or 8):
  * codes [m, k] one unsigned code per byte, scales [m], zeros [m] (integer-valued). */
 lb_status lb_cpu_quantize_activations(const float *x, int64_t m, int64_t k, int32_t bits,
@@ -118,6 +126,11 @@ lb_status lb_cpu_quantize_activations(const float *x, int64_t m, int64_t k, int3
  * with sa = 1, sb = 0. Indices outside [0, k_in) and non-finite factors are errors. */
 lb_status lb_cpu_channel_reassemble(const float *x, int64_t m, int64_t k_in, const int32_t *ia, const int32_t *ib,
                                     const float *sa, const float *sb, int64_t k_out, float *out);
+
+/* The gradient of lb_cpu_channel_reassemble: dx [m, k_in] (overwritten) with dx[t, c] = sum over j
+ * with ia[j] = c of sa[j] * dout[t, j] plus sum over j with ib[j] = c of sb[j] * dout[t, j]. */
+lb_status lb_cpu_channel_reassemble_backward(const float *dout, int64_t m, int64_t k_out, const int32_t *ia,
+                                             const int32_t *ib, const float *sa, const float *sb, int64_t k_in, float *dx);
 
 /* Integer GEMM of quantized activations (codes [m, k], from lb_cpu_quantize_activations)
  * with 4- or 8-bit weights: y [m, n] = sa (qa - za) . (sw (qw - zw))^T + bias, products

@@ -66,6 +66,18 @@ int main(void) {
     CHECK(lb_cpu_channel_reassemble(xr, 1, 3, ia, ib, sa, sb, 3, xo) == LB_OK, "reassemble: %s", lb_last_error());
     CHECK(xo[0] == 2.0f && xo[1] == 4.0f && xo[2] == 4.0f, "reassembled %g %g %g", xo[0], xo[1], xo[2]);
     CHECK(lb_cpu_channel_reassemble(xr, 1, 3, ia_bad, ib, sa, sb, 3, xo) == LB_ERR_INVALID_ARGUMENT, "index 3 of 3 accepted");
+    /* its gradient: channel 0 gets half of output 0, channel 1 half of outputs 1 and 2, channel 2 half of output 0 */
+    const float dr[3] = {2.0f, 4.0f, 6.0f};
+    float dxr[3];
+    CHECK(lb_cpu_channel_reassemble_backward(dr, 1, 3, ia, ib, sa, sb, 3, dxr) == LB_OK, "reassemble backward: %s", lb_last_error());
+    CHECK(dxr[0] == 1.0f && dxr[1] == 5.0f && dxr[2] == 1.0f, "reassembly gradient %g %g %g", dxr[0], dxr[1], dxr[2]);
+    /* fake quantization at 2 bits of one row {-1, 0, 0.4, 2}: s = 1, z = 1, so {-1, 0, 0, 2} */
+    const float fq[4] = {-1.0f, 0.0f, 0.4f, 2.0f};
+    float fo[4];
+    CHECK(lb_cpu_fake_quant_groups(fq, 1, 4, 4, 2, fo) == LB_OK, "fake quant: %s", lb_last_error());
+    CHECK(fo[0] == -1.0f && fo[1] == 0.0f && fo[2] == 0.0f && fo[3] == 2.0f, "fake quant %g %g %g %g", fo[0], fo[1], fo[2], fo[3]);
+    CHECK(lb_cpu_fake_quant_groups(fq, 1, 4, 3, 2, fo) == LB_ERR_INVALID_ARGUMENT, "group 3 of 4 accepted");
+    CHECK(lb_cpu_fake_quant_groups(fq, 1, 4, 4, 9, fo) == LB_ERR_UNSUPPORTED, "9 bits accepted");
     CHECK(lb_nop(7) == 7, "nop");
 
     if (failures) {

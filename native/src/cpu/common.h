@@ -115,6 +115,6 @@ void lb_unpack_codes(const uint32_t *row, int64_t j0, int64_t count, int32_t bit
 /* Checks the fields of a quantized weight descriptor; returns LB_OK or records an error. */
 lb_status lb_check_qweight(const lb_qweight *q, const char *what, int need_params);
 
-static inline int lb_bits_supported(int32_t bits) { return bits == 2 || bits == 3 || bits == 4 || bits == 8; }
+static inline int lb_bits_supported(int32_t bits) { return bits == 2 || bits == 3 || bits == 4 || bits == 6 || bits == 8; }
 
 #endif

@@ -223,3 +223,39 @@ lb_status lb_cpu_dequantize_weights(const lb_qweight *q, float *w, int64_t ldw) 
     lb_clear_error();
     return LB_OK;
 }
+
+lb_status lb_cpu_fake_quant_groups(const float *x, int64_t m, int64_t k, int64_t group, int32_t bits, float *out) {
+    if (!x || !out) return lb_fail(LB_ERR_INVALID_ARGUMENT, "fake_quant_groups: NULL buffer");
+    if (m <= 0 || k <= 0 || group <= 0 || k % group != 0)
+        return lb_fail(LB_ERR_INVALID_ARGUMENT, "fake_quant_groups: shape [%lld, %lld] with group %lld (need positive sizes, group divides k)",
+                       (long long)m, (long long)k, (long long)group);
+    if (bits < 2 || bits > 8) return lb_fail(LB_ERR_UNSUPPORTED, "fake_quant_groups: %d bits (use 2 to 8)", (int)bits);
+    const int64_t groups = m * (k / group);
+    const float maxq = (float)((1 << bits) - 1);
+    int64_t bad = INT64_MAX;
+#pragma omp parallel
+    {
+        uint8_t *buf = malloc((size_t)group);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < groups; i++) {
+            const float *xg = x + i * group;
+            float *og = out + i * group;
+            float lo, hi;
+            if (!buf || !LB_DISPATCH(minmax, xg, group, &lo, &hi)) {
+#pragma omp critical(lb_fake_quant_groups_failure)
+                if (i < bad) bad = i;
+                continue;
+            }
+            qparams p;
+            range_params(lo < 0.0f ? lo : 0.0f, hi > 0.0f ? hi : 0.0f, bits, 0, LB_DTYPE_F32, &p);
+            LB_DISPATCH(codes, xg, group, p.scale, p.zero, maxq, buf);
+            for (int64_t j = 0; j < group; j++) og[j] = ((float)buf[j] - p.zero) * p.scale;
+        }
+        free(buf);
+    }
+    if (bad != INT64_MAX)
+        return lb_fail(LB_ERR_NON_FINITE, "fake_quant_groups: NaN or Inf (or no memory) in the group starting at [%lld, %lld]",
+                       (long long)(bad * group / k), (long long)(bad * group % k));
+    lb_clear_error();
+    return LB_OK;
+}

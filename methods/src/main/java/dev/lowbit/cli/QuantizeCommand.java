@@ -46,7 +46,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--method", description = "${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})")
     Method method = Method.rtn;
 
-    @Option(names = "--wbits", description = "weight bits: 2, 3, 4 or 8 (default: ${DEFAULT-VALUE})")
+    @Option(names = "--wbits", description = "weight bits: 2, 3, 4, 6 or 8 (default: ${DEFAULT-VALUE})")
     int wbits = 4;
 
     @Option(names = "--abits", description = "activation bits: 16 (weights only), or 8 or 4 (per-token dynamic, integer kernels; "

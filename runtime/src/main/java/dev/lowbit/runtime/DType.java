@@ -1,6 +1,6 @@
 package dev.lowbit.runtime;
 
-/** Element types. The packed INT2/INT3/INT4 types describe quantized codes (see {@link QuantizedTensor}). */
+/** Element types. The packed INT2/INT3/INT4/INT6 types describe quantized codes (see {@link QuantizedTensor}). */
 public enum DType {
     F32(32, 0),
     F16(16, 1),
@@ -10,7 +10,8 @@ public enum DType {
     I32(32, -1),
     INT2(2, -1),
     INT3(3, -1),
-    INT4(4, -1);
+    INT4(4, -1),
+    INT6(6, -1);
 
     private final int bits;
     private final int nativeCode;
@@ -46,8 +47,9 @@ public enum DType {
             case 2 -> INT2;
             case 3 -> INT3;
             case 4 -> INT4;
+            case 6 -> INT6;
             case 8 -> U8;
-            default -> throw new LowbitException("no code type for " + bits + "-bit weights (use 2, 3, 4 or 8)");
+            default -> throw new LowbitException("no code type for " + bits + "-bit weights (use 2, 3, 4, 6 or 8)");
         };
     }
 }

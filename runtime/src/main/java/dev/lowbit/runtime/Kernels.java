@@ -113,6 +113,30 @@ public final class Kernels {
                 map.sa().segment(), map.sb().segment(), map.outChannels(), out.segment()), "channel reassembly");
     }
 
+    /** The gradient of {@link #channelReassemble}: dx [m, map.inChannels()] (overwritten) from dout [m, map.outChannels()]. */
+    public static void channelReassembleBackward(Tensor dout, ChannelMap map, Tensor dx) {
+        Check.hostTensor(dout, "dout", DType.F32);
+        long m = Check.rowsOf(dout, map.outChannels(), "dout");
+        Check.shape(Check.hostTensor(dx, "dx", DType.F32), "dx", m, map.inChannels());
+        check(lowbit_h.lb_cpu_channel_reassemble_backward(dout.segment(), m, map.outChannels(), map.ia().segment(), map.ib().segment(),
+                map.sa().segment(), map.sb().segment(), map.inChannels(), dx.segment()), "channel reassembly backward");
+    }
+
+    /**
+     * Fake quantization of x [..., k] into out (same shape; may be x): per row and group of group
+     * columns (group = k: per row) asymmetric min-max at 2..8 bits, quantized and dequantized, the same
+     * values dequantizing {@link #quantize} (min-max, fp32 scales) or {@link #quantizeActivations} gives.
+     */
+    public static void fakeQuantGroups(Tensor x, int group, int bits, Tensor out) {
+        Check.hostTensor(x, "x", DType.F32);
+        if (bits < 2 || bits > 8) throw new LowbitException(bits + "-bit fake quantization is not supported: use 2 to 8");
+        long k = x.dim(-1), m = Check.rowsOf(x, k, "x");
+        if (group <= 0 || k % group != 0) throw new LowbitException("group " + group + " does not divide the " + k + " columns");
+        Check.hostTensor(out, "out", DType.F32);
+        if (out.numel() != x.numel()) throw new LowbitException("out has " + out.numel() + " values, x " + x.numel());
+        check(lowbit_h.lb_cpu_fake_quant_groups(x.segment(), m, k, group, bits, out.segment()), "fake quantization");
+    }
+
     /** y [m, n] from quantized activations and 4- or 8-bit weights, with integer dot products. */
     public static Tensor intGemm(Arena arena, QuantizedActivations a, QuantizedTensor w, Tensor bias) {
         Tensor y = Tensor.allocate(arena, DType.F32, a.rows(), w.rows());

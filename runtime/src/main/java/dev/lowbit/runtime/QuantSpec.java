@@ -12,8 +12,8 @@ public record QuantSpec(int bits, int groupSize, boolean symmetric, Range range,
     public enum Range { MINMAX, MSE }
 
     public QuantSpec {
-        if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
-            throw new LowbitException(bits + "-bit weights are not supported: use 2, 3, 4 or 8");
+        if (bits != 2 && bits != 3 && bits != 4 && bits != 6 && bits != 8)
+            throw new LowbitException(bits + "-bit weights are not supported: use 2, 3, 4, 6 or 8");
         if (groupSize != PER_CHANNEL && groupSize != 32 && groupSize != 64 && groupSize != 128 && groupSize != 256)
             throw new LowbitException("group size " + groupSize + " is not supported: use 32, 64, 128, 256 or per-channel");
         if (scaleType != DType.F32 && scaleType != DType.F16)

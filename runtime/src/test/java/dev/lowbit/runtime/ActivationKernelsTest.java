@@ -14,7 +14,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** Per-token activation quantization (bit-exact) and the integer W4A8/W8A8 GEMM (exact sums). */
+/** Per-token activation quantization (bit-exact), fake quantization (bit-exact) and the integer W4A8/W8A8 GEMM (exact sums). */
 class ActivationKernelsTest {
     static Stream<Arguments> quantizeCases() {
         List<Arguments> out = new ArrayList<>();
@@ -79,6 +79,37 @@ class ActivationKernelsTest {
                         // integer sums are exact; what remains is fp32 accumulation across groups
                         double err = Math.abs(y[i * n + r] - ref[i][r]), tol = 1e-5 * abs[i][r] + 1e-6 * Math.abs(ref[i][r]) + 1e-6;
                         assertTrue(err <= tol, "y[" + i + ", " + r + "] = " + y[i * n + r] + " vs " + ref[i][r] + " (error " + err + " > " + tol + ")");
+                    }
+            }
+        });
+    }
+
+    static Stream<Arguments> fakeQuantCases() {
+        List<Arguments> out = new ArrayList<>();
+        for (SimdLevel level : TestData.simdLevels())
+            for (int bits = 2; bits <= 8; bits++)
+                for (int[] mkg : new int[][] {{3, 37, 37}, {4, 256, 32}, {2, 4099, 4099}, {16, 64, 8}})
+                    out.add(Arguments.of(level, bits, mkg));
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} {1}-bit {2}")
+    @MethodSource("fakeQuantCases")
+    void fakeQuantGroupsIsQuantizeThenDequantize(SimdLevel level, int bits, int[] mkg) {
+        int m = mkg[0], k = mkg[1], g = mkg[2];
+        Random rnd = new Random(m * 131L + k * 7L + g + bits);
+        float[] x = TestData.gaussian(rnd, m * k, 3f);
+        for (int j = 0; j < g; j++) x[j] = Math.abs(x[j]); // a one-sided group
+        QuantRef.Quantized ref = QuantRef.quantize(x, m, k, bits, g, false, false, false);
+        TestData.withSimd(level, () -> {
+            try (Arena arena = Arena.ofConfined()) {
+                Tensor t = Tensor.of(arena, x, m, k);
+                Kernels.fakeQuantGroups(t, g, bits, t); // in place
+                float[] y = t.toFloatArray();
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < k; j++) {
+                        float s = ref.scales()[i][j / g], z = ref.zeros()[i][j / g];
+                        assertEquals(((float) ref.codes()[i][j] - z) * s, y[i * k + j], "[" + i + ", " + j + "]");
                     }
             }
         });

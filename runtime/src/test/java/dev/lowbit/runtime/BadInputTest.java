@@ -18,7 +18,7 @@ class BadInputTest {
 
     @Test
     void unsupportedBitsAndGroupSizes() {
-        fails("5-bit weights are not supported: use 2, 3, 4 or 8", () -> QuantSpec.of(5, 128));
+        fails("5-bit weights are not supported: use 2, 3, 4, 6 or 8", () -> QuantSpec.of(5, 128));
         fails("group size 48 is not supported", () -> QuantSpec.of(4, 48));
         fails("group size 128 does not divide the 200 input features", () -> QuantSpec.of(4, 128).groupSizeFor(200));
         try (Arena arena = Arena.ofConfined()) {

@@ -21,7 +21,7 @@ class DequantGemmTest {
         Shape[] shapes = {new Shape(13, 256, 32), new Shape(9, 512, 64), new Shape(6, 640, 128), new Shape(5, 1024, 256),
                 new Shape(11, 37, QuantSpec.PER_CHANNEL), new Shape(4, 1000, QuantSpec.PER_CHANNEL)};
         for (SimdLevel level : TestData.simdLevels())
-            for (int bits : new int[] {2, 3, 4, 8})
+            for (int bits : new int[] {2, 3, 4, 6, 8})
                 for (Shape s : shapes)
                     for (int m : new int[] {1, 3, 17, 64})
                         out.add(Arguments.of(level, bits, s, m));

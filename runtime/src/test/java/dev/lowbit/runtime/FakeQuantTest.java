@@ -37,7 +37,7 @@ class FakeQuantTest {
     }
 
     @ParameterizedTest(name = "{0}-bit")
-    @ValueSource(ints = {2, 3, 4, 8})
+    @ValueSource(ints = {2, 3, 4, 6, 8})
     void forwardMatchesReference(int bits) {
         Setup t = setup(bits, bits);
         try (Arena arena = Arena.ofConfined()) {
@@ -50,7 +50,7 @@ class FakeQuantTest {
     }
 
     @ParameterizedTest(name = "{0}-bit")
-    @ValueSource(ints = {2, 3, 4, 8})
+    @ValueSource(ints = {2, 3, 4, 6, 8})
     void backwardMatchesFiniteDifferences(int bits) {
         Setup t = maskClampEdges(setup(bits, 100 + bits));
         float[] gw, gs, gm;

@@ -24,7 +24,7 @@ class QuantizeWeightsTest {
         Shape[] shapes = {new Shape(7, 256, 32), new Shape(5, 512, 64), new Shape(3, 384, 128), new Shape(4, 512, 256),
                 new Shape(6, 37, QuantSpec.PER_CHANNEL), new Shape(2, 100, QuantSpec.PER_CHANNEL)};
         for (SimdLevel level : TestData.simdLevels())
-            for (int bits : new int[] {2, 3, 4, 8})
+            for (int bits : new int[] {2, 3, 4, 6, 8})
                 for (Shape s : shapes)
                     for (boolean symmetric : new boolean[] {false, true})
                         for (DType scales : new DType[] {DType.F32, DType.F16})
@@ -42,7 +42,7 @@ class QuantizeWeightsTest {
     static Stream<Arguments> adversarial() {
         List<Arguments> out = new ArrayList<>();
         for (SimdLevel level : TestData.simdLevels())
-            for (int bits : new int[] {2, 3, 4, 8})
+            for (int bits : new int[] {2, 3, 4, 6, 8})
                 for (String kind : new String[] {"constant", "zeros", "huge", "tiny", "subnormal", "one-sided"})
                     out.add(Arguments.of(level, bits, kind));
         return out.stream();
@@ -73,7 +73,7 @@ class QuantizeWeightsTest {
     static Stream<Arguments> mseCases() {
         List<Arguments> out = new ArrayList<>();
         for (SimdLevel level : TestData.simdLevels())
-            for (int bits : new int[] {2, 3, 4, 8})
+            for (int bits : new int[] {2, 3, 4, 6, 8})
                 for (boolean symmetric : new boolean[] {false, true})
                     out.add(Arguments.of(level, bits, symmetric));
         return out.stream();

@@ -905,6 +905,69 @@ public class lowbit_h {
         }
     }
 
+    private static class lb_cpu_fake_quant_groups {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_fake_quant_groups");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_fake_quant_groups(const float *x, int64_t m, int64_t k, int64_t group, int32_t bits, float *out)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_fake_quant_groups$descriptor() {
+        return lb_cpu_fake_quant_groups.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_fake_quant_groups(const float *x, int64_t m, int64_t k, int64_t group, int32_t bits, float *out)
+     * }
+     */
+    public static MethodHandle lb_cpu_fake_quant_groups$handle() {
+        return lb_cpu_fake_quant_groups.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_fake_quant_groups(const float *x, int64_t m, int64_t k, int64_t group, int32_t bits, float *out)
+     * }
+     */
+    public static MemorySegment lb_cpu_fake_quant_groups$address() {
+        return lb_cpu_fake_quant_groups.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_fake_quant_groups(const float *x, int64_t m, int64_t k, int64_t group, int32_t bits, float *out)
+     * }
+     */
+    public static int lb_cpu_fake_quant_groups(MemorySegment x, long m, long k, long group, int bits, MemorySegment out) {
+        var mh$ = lb_cpu_fake_quant_groups.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_fake_quant_groups", x, m, k, group, bits, out);
+            }
+            return (int)mh$.invokeExact(x, m, k, group, bits, out);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class lb_cpu_quantize_activations {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             lowbit_h.C_INT,
@@ -1030,6 +1093,72 @@ public class lowbit_h {
                 traceDowncall("lb_cpu_channel_reassemble", x, m, k_in, ia, ib, sa, sb, k_out, out);
             }
             return (int)mh$.invokeExact(x, m, k_in, ia, ib, sa, sb, k_out, out);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cpu_channel_reassemble_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_channel_reassemble_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_channel_reassemble_backward(const float *dout, int64_t m, int64_t k_out, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_in, float *dx)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_channel_reassemble_backward$descriptor() {
+        return lb_cpu_channel_reassemble_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_channel_reassemble_backward(const float *dout, int64_t m, int64_t k_out, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_in, float *dx)
+     * }
+     */
+    public static MethodHandle lb_cpu_channel_reassemble_backward$handle() {
+        return lb_cpu_channel_reassemble_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_channel_reassemble_backward(const float *dout, int64_t m, int64_t k_out, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_in, float *dx)
+     * }
+     */
+    public static MemorySegment lb_cpu_channel_reassemble_backward$address() {
+        return lb_cpu_channel_reassemble_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_channel_reassemble_backward(const float *dout, int64_t m, int64_t k_out, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_in, float *dx)
+     * }
+     */
+    public static int lb_cpu_channel_reassemble_backward(MemorySegment dout, long m, long k_out, MemorySegment ia, MemorySegment ib, MemorySegment sa, MemorySegment sb, long k_in, MemorySegment dx) {
+        var mh$ = lb_cpu_channel_reassemble_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_channel_reassemble_backward", dout, m, k_out, ia, ib, sa, sb, k_in, dx);
+            }
+            return (int)mh$.invokeExact(dout, m, k_out, ia, ib, sa, sb, k_in, dx);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

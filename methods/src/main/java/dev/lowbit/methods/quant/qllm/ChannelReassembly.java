@@ -58,10 +58,35 @@ public final class ChannelReassembly {
     }
 
     /**
-     * The plan at theta. tokens are calibration activations [n][C] (for the merge distances),
-     * weightColumnSums[c] = sum_o W[o, c].
+     * What the plans at one site need from calibration: max|x_c| per channel and the Euclidean
+     * distance over the calibration tokens between each even channel 2i and odd channel 2j + 1
+     * (computed once, as every theta of the search reuses them).
      */
-    public static Plan plan(float[] maxAbs, float theta, float[][] tokens, float[] weightColumnSums) {
+    public record SiteStats(float[] maxAbs, double[][] evenOddDistance) {
+        /** From calibration activations tokens [n][C]. */
+        public static SiteStats of(float[][] tokens) {
+            if (tokens.length == 0) throw new LowbitException("channel reassembly needs calibration tokens");
+            int c = tokens[0].length;
+            float[] maxAbs = new float[c];
+            double[][] d = new double[(c + 1) / 2][c / 2];
+            for (float[] x : tokens) {
+                if (x.length != c) throw new LowbitException("calibration tokens of " + x.length + " and " + c + " channels");
+                for (int i = 0; i < c; i++) maxAbs[i] = Math.max(maxAbs[i], Math.abs(x[i]));
+                for (int a = 0; a < c; a += 2)
+                    for (int b = 1; b < c; b += 2) d[a / 2][b / 2] += (double) (x[a] - x[b]) * (x[a] - x[b]);
+            }
+            for (double[] row : d) for (int j = 0; j < row.length; j++) row[j] = Math.sqrt(row[j]);
+            return new SiteStats(maxAbs, d);
+        }
+
+        public int channels() {
+            return maxAbs.length;
+        }
+    }
+
+    /** The plan at theta; weightColumnSums[c] = sum_o W[o, c] over every linear reading the site. */
+    public static Plan plan(SiteStats stats, float theta, float[] weightColumnSums) {
+        float[] maxAbs = stats.maxAbs();
         int c = maxAbs.length;
         if (!(theta > 0)) throw new LowbitException("the reassembly threshold must be positive, got " + theta);
         if (weightColumnSums.length != c) throw new LowbitException(weightColumnSums.length + " weight column sums for " + c + " channels");
@@ -71,6 +96,7 @@ public final class ChannelReassembly {
             t[i] = splits(maxAbs[i], theta);
             added += t[i] - 1;
         }
+        if (added == 0) return identity(c, theta);
         int[] partner = new int[c];
         Arrays.fill(partner, -1);
         record Pair(int a, int b, double score) {}
@@ -79,9 +105,7 @@ public final class ChannelReassembly {
             if (t[a] > 1) continue;
             for (int b = 1; b < c; b += 2) {
                 if (t[b] > 1) continue;
-                double d = 0;
-                for (float[] x : tokens) d += (double) (x[a] - x[b]) * (x[a] - x[b]);
-                double s = Math.sqrt(d) * (weightColumnSums[a] + weightColumnSums[b]);
+                double s = stats.evenOddDistance()[a / 2][b / 2] * (weightColumnSums[a] + weightColumnSums[b]);
                 pairs.add(new Pair(a, b, s * s));
             }
         }
@@ -140,12 +164,23 @@ public final class ChannelReassembly {
         return out;
     }
 
+    /** Every channel kept as it is. */
+    public static Plan identity(int channels, float theta) {
+        int[] ia = new int[channels];
+        float[] sa = new float[channels];
+        for (int i = 0; i < channels; i++) {
+            ia[i] = i;
+            sa[i] = 1f;
+        }
+        return new Plan(ia, ia.clone(), sa, new float[channels], channels, theta, 0);
+    }
+
     /** The plan over the grid with the lowest error (ties go to the larger theta, the smaller change). */
-    public static Plan search(float[] maxAbs, float[][] tokens, float[] weightColumnSums, ToDoubleFunction<Plan> error) {
+    public static Plan search(SiteStats stats, float[] weightColumnSums, ToDoubleFunction<Plan> error) {
         Plan best = null;
         double bestError = Double.POSITIVE_INFINITY;
-        for (float theta : thresholdGrid(maxAbs)) {
-            Plan p = plan(maxAbs, theta, tokens, weightColumnSums);
+        for (float theta : thresholdGrid(stats.maxAbs())) {
+            Plan p = plan(stats, theta, weightColumnSums);
             double e = error.applyAsDouble(p);
             if (e < bestError) {
                 bestError = e;

@@ -65,7 +65,7 @@ class ChannelReassemblyTest {
         float[][] x = tokens(rnd);
         float[] w = weights(rnd);
         float[] m = maxAbs(x);
-        ChannelReassembly.Plan p = ChannelReassembly.plan(m, 6f, x, columnSums(w));
+        ChannelReassembly.Plan p = ChannelReassembly.plan(ChannelReassembly.SiteStats.of(x), 6f, columnSums(w));
         assertTrue(p.split() >= 6, "the outliers split: " + p.split() + " channels added");
         assertEquals(C, p.outChannels(), "assembly merges as many pairs as disassembly added");
         boolean mergedEqualPair = false;
@@ -87,7 +87,7 @@ class ChannelReassemblyTest {
                 assertEquals(y[o] + predicted, y2[o], 1e-4 * (1 + Math.abs(y[o])), "output " + o);
             }
         }
-        ChannelReassembly.Plan none = ChannelReassembly.plan(m, 1000f, x, columnSums(w));
+        ChannelReassembly.Plan none = ChannelReassembly.plan(ChannelReassembly.SiteStats.of(x), 1000f, columnSums(w));
         assertEquals(0, none.split());
         for (int j = 0; j < C; j++) assertEquals(j, none.ia()[j], "nothing to split, nothing merged");
     }
@@ -97,7 +97,7 @@ class ChannelReassemblyTest {
         Random rnd = new Random(4);
         float[][] x = tokens(rnd);
         float[] w = weights(rnd);
-        ChannelReassembly.Plan p = ChannelReassembly.plan(maxAbs(x), 4f, x, columnSums(w));
+        ChannelReassembly.Plan p = ChannelReassembly.plan(ChannelReassembly.SiteStats.of(x), 4f, columnSums(w));
         try (Arena arena = Arena.ofConfined()) {
             float[] flat = new float[TOKENS * C];
             for (int t = 0; t < TOKENS; t++) System.arraycopy(x[t], 0, flat, t * C, C);
@@ -106,6 +106,17 @@ class ChannelReassemblyTest {
             float[] got = out.toFloatArray();
             for (int t = 0; t < TOKENS; t++)
                 assertArrayEquals(p.apply(x[t]), java.util.Arrays.copyOfRange(got, t * p.outChannels(), (t + 1) * p.outChannels()), "token " + t);
+
+            // the backward kernel is the adjoint: <R x, d> = <x, R^T d> for every x and d
+            float[] d = new float[TOKENS * p.outChannels()];
+            for (int i = 0; i < d.length; i++) d[i] = (float) rnd.nextGaussian();
+            Tensor dx = Tensor.allocate(arena, DType.F32, TOKENS, C);
+            Kernels.channelReassembleBackward(Tensor.of(arena, d, TOKENS, p.outChannels()), p.toMap(arena), dx);
+            float[] dxs = dx.toFloatArray();
+            double lhs = 0, rhs = 0;
+            for (int i = 0; i < d.length; i++) lhs += (double) got[i] * d[i];
+            for (int i = 0; i < flat.length; i++) rhs += (double) flat[i] * dxs[i];
+            assertEquals(lhs, rhs, 1e-4 * Math.abs(lhs) + 1e-4);
 
             assertThrows(LowbitException.class, () -> ChannelMap.of(arena, new int[] {0, C}, new int[] {0, 0}, new float[] {1, 1},
                     new float[] {0, 0}, C), "an index past the input channels");
@@ -121,11 +132,13 @@ class ChannelReassemblyTest {
         float[][] x = tokens(rnd);
         float[] w = weights(rnd);
         float[] m = maxAbs(x), sums = columnSums(w);
+        ChannelReassembly.SiteStats stats = ChannelReassembly.SiteStats.of(x);
+        assertArrayEquals(m, stats.maxAbs());
         float[] grid = ChannelReassembly.thresholdGrid(m);
         float max = 0;
         for (float v : m) max = Math.max(max, v);
         assertEquals(max, grid[0]);
-        for (float theta : grid) assertTrue(ChannelReassembly.plan(m, theta, x, sums).split() <= 0.2 * C);
+        for (float theta : grid) assertTrue(ChannelReassembly.plan(stats, theta, sums).split() <= 0.2 * C);
         assertTrue(grid.length > 3);
 
         // the error of 3-bit per-token activation quantization of the reassembled layer, in plain Java
@@ -150,13 +163,13 @@ class ChannelReassemblyTest {
         double best = Double.POSITIVE_INFINITY;
         float bestTheta = Float.NaN;
         for (float theta : grid) {
-            double e = error.applyAsDouble(ChannelReassembly.plan(m, theta, x, sums));
+            double e = error.applyAsDouble(ChannelReassembly.plan(stats, theta, sums));
             if (e < best) {
                 best = e;
                 bestTheta = theta;
             }
         }
-        ChannelReassembly.Plan chosen = ChannelReassembly.search(m, x, sums, error);
+        ChannelReassembly.Plan chosen = ChannelReassembly.search(stats, sums, error);
         assertEquals(bestTheta, chosen.theta());
         assertTrue(bestTheta < max, "splitting the outliers pays at 3 bits");
     }
