@@ -11,17 +11,16 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * Training forward and backward of LLaMA on batches of B sequences of T tokens, written out per
- * module as in llm.c: the forward saves what each backward needs, the backward runs the modules in
- * reverse and accumulates parameter gradients into {@code grads} (same layout as the parameters).
- * Buffers are allocated once for the batch shape.
+ * module as in llm.c: embedding, a {@link BlockPass} per block, final norm and head; the forward
+ * saves what each backward needs, the backward runs the modules in reverse and accumulates
+ * parameter gradients into {@code grads} (same layout as the parameters). Buffers are allocated
+ * once for the batch shape.
  */
 public final class LlamaTrainer {
     private final LlamaConfig c;
     private final LlamaWeights w;
     private final LlamaWeights g;
     private final java.util.Set<Tensor> trainable;
-    private final int batch;
-    private final int seqLen;
     private final int n;
     private final Tensor tokens;
     private final Tensor targets;
@@ -30,22 +29,11 @@ public final class LlamaTrainer {
     private final Tensor finalIn;
     private final Tensor finalNormed;
     private final Tensor finalInv;
-    private final Saved[] saved;
-    // backward scratch
+    private final Tensor[] blockInputs; // blockInputs[l] is block l's input, saved for its backward
+    private final BlockPass[] blocks;
     private final Tensor dx;
     private final Tensor dxb;
-    private final Tensor dtmp;
-    private final Tensor dq;
-    private final Tensor dk;
-    private final Tensor dv;
-    private final Tensor datt;
-    private final Tensor dh1;
-    private final Tensor dh3;
     private final Tensor normScratch;
-
-    /** What one layer's backward needs from its forward. */
-    private record Saved(Tensor in, Tensor xb1, Tensor inv1, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor att,
-                         Tensor mid, Tensor xb2, Tensor inv2, Tensor h1, Tensor h3, Tensor gated) {}
 
     /** Every parameter trainable. */
     public LlamaTrainer(Arena arena, LlamaParameters params, LlamaParameters grads, int batch, int seqLen) {
@@ -65,10 +53,8 @@ public final class LlamaTrainer {
         for (LlamaParameters.Slot s : params.slots()) if (trainable.test(s.name())) this.trainable.add(grads.get(s.name()));
         this.w = params.weights();
         this.g = grads.weights();
-        this.batch = batch;
-        this.seqLen = seqLen;
         this.n = batch * seqLen;
-        int d = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
+        int d = c.dim();
         tokens = Tensor.allocate(arena, DType.I32, n);
         targets = Tensor.allocate(arena, DType.I32, n);
         losses = Tensor.allocate(arena, DType.F32, n);
@@ -76,22 +62,25 @@ public final class LlamaTrainer {
         finalIn = f32(arena, n, d);
         finalNormed = f32(arena, n, d);
         finalInv = Tensor.allocate(arena, DType.F32, n);
-        saved = new Saved[c.layers()];
-        for (int l = 0; l < c.layers(); l++)
-            saved[l] = new Saved(f32(arena, n, d), f32(arena, n, d), Tensor.allocate(arena, DType.F32, n), f32(arena, n, d),
-                    f32(arena, n, kv), f32(arena, n, kv), Tensor.allocate(arena, DType.F32, batch, c.heads(), seqLen, seqLen),
-                    f32(arena, n, d), f32(arena, n, d), f32(arena, n, d), Tensor.allocate(arena, DType.F32, n), f32(arena, n, h),
-                    f32(arena, n, h), f32(arena, n, h));
+        BlockPass.Scratch scratch = new BlockPass.Scratch(arena, c, n);
+        blockInputs = new Tensor[c.layers()];
+        blocks = new BlockPass[c.layers()];
+        for (int l = 0; l < c.layers(); l++) {
+            LlamaWeights.Layer p = w.layers().get(l), gp = g.layers().get(l);
+            Tensor[] ws = {p.wq(), p.wk(), p.wv(), p.wo(), p.w1(), p.w2(), p.w3()}, gs = {gp.wq(), gp.wk(), gp.wv(), gp.wo(), gp.w1(), gp.w2(), gp.w3()};
+            TrainLinear[] lin = new TrainLinear[ws.length];
+            for (int i = 0; i < ws.length; i++) lin[i] = new TrainLinear.Dense(ws[i], gradOrNull(gs[i]));
+            blockInputs[l] = f32(arena, n, d);
+            blocks[l] = new BlockPass(arena, c, batch, seqLen, p.attentionNorm(), p.ffnNorm(), gradOrNull(gp.attentionNorm()),
+                    gradOrNull(gp.ffnNorm()), lin, 16, scratch);
+        }
         dx = f32(arena, n, d);
         dxb = f32(arena, n, d);
-        dtmp = f32(arena, n, d);
-        dq = f32(arena, n, d);
-        dk = f32(arena, n, kv);
-        dv = f32(arena, n, kv);
-        datt = f32(arena, n, d);
-        dh1 = f32(arena, n, h);
-        dh3 = f32(arena, n, h);
         normScratch = Tensor.allocate(arena, DType.F32, d);
+    }
+
+    private Tensor gradOrNull(Tensor grad) {
+        return trainable.contains(grad) ? grad : null;
     }
 
     private static Tensor f32(Arena arena, long rows, long cols) {
@@ -112,29 +101,10 @@ public final class LlamaTrainer {
         }
         MemorySegment.copy(inputs, 0, tokens.segment(), ValueLayout.JAVA_INT, 0, n);
         MemorySegment.copy(nextTokens, 0, targets.segment(), ValueLayout.JAVA_INT, 0, n);
-        Tensor x = saved.length > 0 ? saved[0].in() : finalIn;
+        Tensor x = blocks.length > 0 ? blockInputs[0] : finalIn;
         long row = (long) c.dim() * 4;
         for (int i = 0; i < n; i++) MemorySegment.copy(w.tokenEmbedding().segment(), inputs[i] * row, x.segment(), i * row, row);
-        for (int l = 0; l < c.layers(); l++) {
-            Saved s = saved[l];
-            LlamaWeights.Layer p = w.layers().get(l);
-            NnKernels.rmsNorm(s.in(), p.attentionNorm(), c.normEps(), s.xb1(), s.inv1());
-            linear(s.xb1(), p.wq(), s.q());
-            linear(s.xb1(), p.wk(), s.k());
-            linear(s.xb1(), p.wv(), s.v());
-            NnKernels.rope(s.q(), c.heads(), 0, seqLen, c.ropeTheta());
-            NnKernels.rope(s.k(), c.kvHeads(), 0, seqLen, c.ropeTheta());
-            NnKernels.attentionTrain(s.q(), s.k(), s.v(), batch, seqLen, c.heads(), c.kvHeads(), s.att(), s.probs());
-            copy(s.in(), s.mid());
-            Kernels.matmul(s.att(), p.wo().transpose(), s.mid(), 1f, 1f);
-            NnKernels.rmsNorm(s.mid(), p.ffnNorm(), c.normEps(), s.xb2(), s.inv2());
-            linear(s.xb2(), p.w1(), s.h1());
-            linear(s.xb2(), p.w3(), s.h3());
-            NnKernels.siluGate(s.h1(), s.h3(), s.gated());
-            Tensor out = l + 1 < c.layers() ? saved[l + 1].in() : finalIn;
-            copy(s.mid(), out);
-            Kernels.matmul(s.gated(), p.w2().transpose(), out, 1f, 1f);
-        }
+        for (int l = 0; l < blocks.length; l++) blocks[l].forward(blockInputs[l], l + 1 < blocks.length ? blockInputs[l + 1] : finalIn);
         NnKernels.rmsNorm(finalIn, w.finalNorm(), c.normEps(), finalNormed, finalInv);
         linear(finalNormed, w.output(), logits);
         NnKernels.crossEntropy(logits, targets, losses);
@@ -197,37 +167,10 @@ public final class LlamaTrainer {
 
     /** Backward from the dlogits held in logits, accumulating into the trainable gradients. */
     private void backward(int[] inputs) {
-        weightGrad(logits, finalNormed, g.output());
+        if (trainable.contains(g.output())) Kernels.matmul(logits.transpose(), finalNormed, g.output(), 1f, 1f);
         Kernels.matmul(logits, w.output(), dxb, 1f, 0f);
         NnKernels.rmsNormBackward(finalIn, w.finalNorm(), finalInv, dxb, dx, normGrad(g.finalNorm()));
-        for (int l = c.layers() - 1; l >= 0; l--) {
-            Saved s = saved[l];
-            LlamaWeights.Layer p = w.layers().get(l), gp = g.layers().get(l);
-            // MLP branch: out = mid + gated . w2^T, gated = silu(h1) * h3
-            weightGrad(dx, s.gated(), gp.w2());
-            Kernels.matmul(dx, p.w2(), dh1, 1f, 0f); // d gated, turned into d h1 / d h3 below
-            NnKernels.siluGateBackward(s.h1(), s.h3(), dh1, dh1, dh3);
-            weightGrad(dh1, s.xb2(), gp.w1());
-            weightGrad(dh3, s.xb2(), gp.w3());
-            Kernels.matmul(dh1, p.w1(), dxb, 1f, 0f);
-            Kernels.matmul(dh3, p.w3(), dxb, 1f, 1f);
-            NnKernels.rmsNormBackward(s.mid(), p.ffnNorm(), s.inv2(), dxb, dtmp, normGrad(gp.ffnNorm()));
-            Elementwise.addInto(dtmp, dx); // dx is now d mid
-            // attention branch: mid = in + att . wo^T
-            weightGrad(dx, s.att(), gp.wo());
-            Kernels.matmul(dx, p.wo(), datt, 1f, 0f);
-            NnKernels.attentionBackward(s.q(), s.k(), s.v(), s.probs(), datt, batch, seqLen, c.heads(), c.kvHeads(), dq, dk, dv);
-            NnKernels.ropeBackward(dq, c.heads(), 0, seqLen, c.ropeTheta());
-            NnKernels.ropeBackward(dk, c.kvHeads(), 0, seqLen, c.ropeTheta());
-            weightGrad(dq, s.xb1(), gp.wq());
-            weightGrad(dk, s.xb1(), gp.wk());
-            weightGrad(dv, s.xb1(), gp.wv());
-            Kernels.matmul(dq, p.wq(), dxb, 1f, 0f);
-            Kernels.matmul(dk, p.wk(), dxb, 1f, 1f);
-            Kernels.matmul(dv, p.wv(), dxb, 1f, 1f);
-            NnKernels.rmsNormBackward(s.in(), p.attentionNorm(), s.inv1(), dxb, dtmp, normGrad(gp.attentionNorm()));
-            Elementwise.addInto(dtmp, dx); // dx is now d in
-        }
+        for (int l = blocks.length - 1; l >= 0; l--) blocks[l].backward(dx);
         if (!trainable.contains(g.tokenEmbedding())) return;
         long row = (long) c.dim() * 4;
         MemorySegment ge = g.tokenEmbedding().segment();
@@ -238,11 +181,6 @@ public final class LlamaTrainer {
                 ge.set(ValueLayout.JAVA_FLOAT, at, ge.get(ValueLayout.JAVA_FLOAT, at) + dx.segment().getAtIndex(ValueLayout.JAVA_FLOAT, (long) i * c.dim() + j));
             }
         }
-    }
-
-    /** grad += dy^T x for a trainable weight; nothing for a frozen one. */
-    private void weightGrad(Tensor dy, Tensor x, Tensor grad) {
-        if (trainable.contains(grad)) Kernels.matmul(dy.transpose(), x, grad, 1f, 1f);
     }
 
     /** Where a norm weight's gradient goes: its gradient, or scratch when frozen. */
@@ -259,9 +197,5 @@ public final class LlamaTrainer {
 
     private static void linear(Tensor in, Tensor weight, Tensor out) {
         Kernels.matmul(in, weight.transpose(), out, 1f, 0f);
-    }
-
-    private static void copy(Tensor from, Tensor to) {
-        MemorySegment.copy(from.segment(), 0, to.segment(), 0, from.numel() * 4);
     }
 }
