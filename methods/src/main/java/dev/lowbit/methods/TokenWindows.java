@@ -29,4 +29,13 @@ public final class TokenWindows {
             System.arraycopy(tokens, start + 1, targets, b * seqLen, seqLen);
         }
     }
+
+    /** count windows of seqLen tokens (batch 0's starts), e.g. calibration sequences. */
+    public int[][] sequences(int count) {
+        int[] inputs = new int[count * seqLen], targets = new int[count * seqLen];
+        fill(0, inputs, targets);
+        int[][] out = new int[count][];
+        for (int i = 0; i < count; i++) out[i] = java.util.Arrays.copyOfRange(inputs, i * seqLen, (i + 1) * seqLen);
+        return out;
+    }
 }

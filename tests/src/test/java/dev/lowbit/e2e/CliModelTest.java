@@ -105,6 +105,27 @@ class CliModelTest {
                 "the saved model reproduces the KL measured before saving");
     }
 
+    /** QLLM end to end on a real checkpoint: reassembled, corrected, saved with its channel maps, and reloaded to the same KL. */
+    @Test
+    void qllmWritesAReassembledModelThatReloads(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin not found at " + STORIES);
+        Path out = dir.resolve("w4a4");
+        Result r = run("quantize", "--method", "qllm", "--wbits", "4", "--abits", "4", "--model", STORIES.toString(), "--out", out.toString(),
+                "--calib-samples", "8", "--batch", "4", "--steps", "4", "--seq-len", "32", "--search-tokens", "128", "--json");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("block 0 reassembly:") && r.err().contains("error correction, blocks 0-3"), r.err());
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        assertEquals("qllm", j.get("method").asText());
+        assertEquals(4, j.get("abits").asInt());
+        assertEquals("integer", j.get("activation_kernel").asText());
+        assertEquals(5, j.get("qllm").get("expansion_ratio").size(), "one entry per block");
+        assertTrue(j.get("trainable_fraction").asDouble() > 0);
+        Result back = run("eval", "--model", out.toString(), "--reference", STORIES.toString(), "--seq-len", "32", "--kl-sequences", "16", "--json");
+        assertEquals(0, back.code(), back.err());
+        assertEquals(j.get("kl_to_fp").asDouble(), new ObjectMapper().readTree(back.out()).get("kl_to_reference").asDouble(), 1e-6,
+                "the saved model (channel maps, q/k/v bits) reproduces the KL measured before saving");
+    }
+
     /** An interrupted DL-QAT run leaves only its checkpoint; the same command again resumes and finishes. */
     @Test
     void dlqatResumesFromItsCheckpoint(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
@@ -137,9 +158,12 @@ class CliModelTest {
         r = run("quantize", "--wbits", "4", "--group", "128", "--model", STORIES.toString(), "--out", out.toString());
         assertEquals(1, r.code());
         assertTrue(r.err().contains("group size 128 does not divide the 64 input features"), r.err());
-        r = run("quantize", "--wbits", "3", "--abits", "8", "--group", "-1", "--model", STORIES.toString(), "--out", out.toString());
+        r = run("quantize", "--method", "dlqat", "--wbits", "3", "--abits", "8", "--group", "-1", "--model", STORIES.toString(), "--out", out.toString());
         assertEquals(1, r.code());
-        assertTrue(r.err().contains("use --wbits 4 or 8"), r.err());
+        assertTrue(r.err().contains("DL-QAT keeps activations at 16 bits"), r.err());
+        r = run("quantize", "--method", "qllm", "--model", STORIES.toString(), "--out", out.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("give --abits 4, 6 or 8"), r.err());
         r = run("quantize", "--model", dir.resolve("absent.bin").toString(), "--out", out.toString());
         assertEquals(1, r.code());
         assertTrue(r.err().contains("no such model"), r.err());

@@ -29,9 +29,10 @@ public record Metrics(String method, int wbits, int abits, int group, double fpP
         else o.putNull(key);
     }
 
-    public void write(Path file) {
-        byte[] json = (toJson().toPrettyString() + "\n").getBytes(StandardCharsets.UTF_8);
-        AtomicFiles.write(file, ch -> ch.write(ByteBuffer.wrap(json)));
+    /** Writes json (toJson() with a method's extra keys) atomically. */
+    public static void write(Path file, ObjectNode json) {
+        byte[] bytes = (json.toPrettyString() + "\n").getBytes(StandardCharsets.UTF_8);
+        AtomicFiles.write(file, ch -> ch.write(ByteBuffer.wrap(bytes)));
     }
 
     /** The process's peak resident memory in MB (VmHWM), or -1 where /proc is unavailable. */

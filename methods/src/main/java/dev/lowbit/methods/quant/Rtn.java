@@ -17,12 +17,16 @@ public final class Rtn {
     private Rtn() {}
 
     public static LlamaModel quantize(Arena arena, LlamaWeights weights, QuantSpec spec) {
-        return quantize(arena, weights, spec, 16);
+        return quantize(arena, weights, spec, 16, 16);
     }
 
-    /** activationBits: 16 (weights only), or 4 or 8 (with 4- or 8-bit weights). */
-    public static LlamaModel quantize(Arena arena, LlamaWeights weights, QuantSpec spec, int activationBits) {
+    /**
+     * activationBits: 16 (weights only) or 2..8 per token (integer kernels for W4/W8 x A4/A8,
+     * simulated otherwise); qkvBits: the attention's queries, keys and values per token and head
+     * (16: fp32).
+     */
+    public static LlamaModel quantize(Arena arena, LlamaWeights weights, QuantSpec spec, int activationBits, int qkvBits) {
         return new LlamaModel(weights, (layer, name, w) -> activationBits == 16 ? new Linear.Quantized(Kernels.quantize(arena, w, spec))
-                : new Linear.ActQuantized(Kernels.quantize(arena, w, spec), activationBits));
+                : new Linear.ActQuantized(Kernels.quantize(arena, w, spec), activationBits), qkvBits);
     }
 }

@@ -27,9 +27,9 @@ class RtnActivationsTest {
             int[] held = fp.tokenizer().orElseThrow().encode(Corpus.read(Corpus.locate(null, ROOT).resolve(Corpus.HELD_OUT)));
             QuantSpec spec = QuantSpec.of(4, 128);
             double w4 = Perplexity.evaluate(Rtn.quantize(arena, fp.weights(), spec), held, 128, 20).perplexity();
-            LlamaModel a8 = Rtn.quantize(arena, fp.weights(), spec, 8);
+            LlamaModel a8 = Rtn.quantize(arena, fp.weights(), spec, 8, 8);
             double w4a8 = Perplexity.evaluate(a8, held, 128, 20).perplexity();
-            double w4a4 = Perplexity.evaluate(Rtn.quantize(arena, fp.weights(), spec, 4), held, 128, 20).perplexity();
+            double w4a4 = Perplexity.evaluate(Rtn.quantize(arena, fp.weights(), spec, 4, 4), held, 128, 20).perplexity();
             System.err.printf("RTN g128: W4A16 %.3f, W4A8 %.3f, W4A4 %.3f%n", w4, w4a8, w4a4);
             assertTrue(a8.linear(0, "q_proj") instanceof Linear.ActQuantized);
             assertTrue(Math.abs(w4a8 / w4 - 1) < 0.03, "8-bit activations cost under 3%: " + w4a8 + " vs " + w4);

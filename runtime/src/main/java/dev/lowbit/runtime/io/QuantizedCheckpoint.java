@@ -2,6 +2,7 @@ package dev.lowbit.runtime.io;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.lowbit.runtime.ChannelMap;
 import dev.lowbit.runtime.DType;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.QuantizedTensor;
@@ -61,12 +62,15 @@ public final class QuantizedCheckpoint {
                     throw new LowbitException("all block linears must share bits and group size to be saved together");
                 String base = slot.name().substring(0, slot.name().length() - ".weight".length());
                 writer.put(base + ".qweight", q.codes()).put(base + ".scales", q.scales()).put(base + ".zeros", q.zeros());
+                if (model.linear(layer, linear) instanceof Linear.Reassembled r)
+                    writer.put(base + ".reassembly.ia", r.map().ia()).put(base + ".reassembly.ib", r.map().ib())
+                            .put(base + ".reassembly.sa", r.map().sa()).put(base + ".reassembly.sb", r.map().sb());
             }
             writer.write(dir.resolve("model.safetensors"));
         }
         HfCheckpoint.writeConfig(c, dir, cfg -> cfg.putObject("quantization_config").put("quant_method", "lowbit")
                 .put("bits", first.bits()).put("group_size", first.groupSize() == first.cols() ? -1 : first.groupSize())
-                .put("scale_dtype", first.scales().dtype().name()).put("activation_bits", Linear.activationBits(model.linear(0, "q_proj"))));
+                .put("scale_dtype", first.scales().dtype().name()).put("activation_bits", Linear.activationBits(model.linear(0, "q_proj"))).put("qkv_bits", model.qkvBits()));
     }
 
     /** Loads a lowbit quantized folder; tensors are copied out of the mapping into arena. */
@@ -79,26 +83,44 @@ public final class QuantizedCheckpoint {
             throw new CheckpointException(dir + ": cannot read config.json (" + e.getMessage() + ")", e);
         }
         int bits = qc.path("bits").asInt(), group = qc.path("group_size").asInt(), abits = qc.path("activation_bits").asInt(16);
+        int qkvBits = qc.path("qkv_bits").asInt(16);
         LlamaParameters fp = LlamaParameters.zeros(arena, c);
         Path file = dir.resolve("model.safetensors");
         try (Arena mapping = Arena.ofConfined()) {
             SafetensorsFile st = SafetensorsFile.open(file, mapping);
             for (LlamaParameters.Slot slot : fp.slots())
                 if (linearName(slot.name()) == null) copy(st.tensor(slot.name()), fp.get(slot.name()), file, slot.name());
-            java.util.Map<String, QuantizedTensor> linears = new java.util.HashMap<>();
+            java.util.Map<String, Linear> linears = new java.util.HashMap<>();
             for (LlamaParameters.Slot slot : fp.slots()) {
                 if (linearName(slot.name()) == null) continue;
                 String base = slot.name().substring(0, slot.name().length() - ".weight".length());
                 Tensor codes = own(arena, st.tensor(base + ".qweight")), scales = own(arena, st.tensor(base + ".scales"));
                 Tensor zeros = own(arena, st.tensor(base + ".zeros"));
-                long k = slot.shape()[1];
-                linears.put(slot.name(), QuantizedTensor.of(arena, codes, scales, zeros, k, bits, group < 0 ? (int) k : group));
+                ChannelMap map = st.contains(base + ".reassembly.ia") ? reassembly(st, base, slot.shape()[1], file, arena) : null;
+                long k = map != null ? map.outChannels() : slot.shape()[1];
+                QuantizedTensor q = QuantizedTensor.of(arena, codes, scales, zeros, k, bits, group < 0 ? (int) k : group);
+                Linear l = abits == 16 ? new Linear.Quantized(q) : new Linear.ActQuantized(q, abits);
+                linears.put(slot.name(), map != null ? new Linear.Reassembled(map, l) : l);
             }
-            return new LlamaModel(fp.weights(), (layer, name, w) -> {
-                QuantizedTensor q = linears.get("model.layers." + layer + "." + prefix(name) + name + ".weight");
-                return abits == 16 ? new Linear.Quantized(q) : new Linear.ActQuantized(q, abits);
-            });
+            return new LlamaModel(fp.weights(), (layer, name, w) -> linears.get("model.layers." + layer + "." + prefix(name) + name + ".weight"), qkvBits);
         }
+    }
+
+    /** A linear's stored QLLM channel map (checked like any map built in memory). */
+    private static ChannelMap reassembly(SafetensorsFile st, String base, long inChannels, Path file, Arena arena) {
+        Tensor ia = st.tensor(base + ".reassembly.ia"), ib = st.tensor(base + ".reassembly.ib");
+        Tensor sa = st.tensor(base + ".reassembly.sa"), sb = st.tensor(base + ".reassembly.sb");
+        if (ia.dtype() != DType.I32 || ib.dtype() != DType.I32 || sa.dtype() != DType.F32 || sb.dtype() != DType.F32)
+            throw new CheckpointException(file + ": the reassembly map of " + base + " must be I32 indices and F32 factors");
+        try {
+            return ChannelMap.of(arena, ints(ia), ints(ib), sa.toFloatArray(), sb.toFloatArray(), (int) inChannels);
+        } catch (LowbitException e) {
+            throw new CheckpointException(file + ": the reassembly map of " + base + " is invalid: " + e.getMessage(), e);
+        }
+    }
+
+    private static int[] ints(Tensor t) {
+        return t.segment().asSlice(0, t.numel() * 4).toArray(java.lang.foreign.ValueLayout.JAVA_INT);
     }
 
     private static String prefix(String linear) {

@@ -106,6 +106,15 @@ public final class BlockPass {
         Elementwise.addInto(mid, out);
     }
 
+    /**
+     * From the last forward, the inputs the block's linears read besides o_proj's: the normed
+     * attention input (q/k/v), the normed MLP input (gate/up) and the SwiGLU output (down) - QLLM's
+     * three reassembly sites.
+     */
+    public Tensor[] siteInputs() {
+        return new Tensor[] {xb1, xb2, gated};
+    }
+
     /** dx holds d out on entry and d in on return; parameter gradients accumulate. */
     public void backward(Tensor dx) {
         // MLP branch: out = mid + down(gated), gated = silu(h1) * h3

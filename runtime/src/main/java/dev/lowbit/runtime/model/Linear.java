@@ -1,5 +1,6 @@
 package dev.lowbit.runtime.model;
 
+import dev.lowbit.runtime.ChannelMap;
 import dev.lowbit.runtime.DType;
 import dev.lowbit.runtime.Kernels;
 import dev.lowbit.runtime.QuantizedTensor;
@@ -7,10 +8,10 @@ import dev.lowbit.runtime.Tensor;
 import java.lang.foreign.Arena;
 
 /**
- * A linear layer y = x . W^T with W [out, in]: dense fp32, group-quantized weights, or quantized
- * weights and activations.
+ * A linear layer y = x . W^T with W [out, in]: dense fp32, group-quantized weights, quantized
+ * weights and activations, or any of these behind QLLM's channel reassembly.
  */
-public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.ActQuantized {
+public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.ActQuantized, Linear.Reassembled {
     /** out = in . W^T + beta * out (beta 0 or 1); scratch memory comes from arena. */
     void apply(Arena arena, Tensor in, Tensor out, float beta);
 
@@ -55,22 +56,32 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
     }
 
     /**
-     * Quantized weights and per-token dynamic asymmetric activations (W4A8, W8A8, W4A4): every input
-     * row is quantized to activationBits on the fly and multiplied with exact integer dot products.
+     * Quantized weights and per-token dynamic asymmetric activations: every input row is quantized
+     * to activationBits on the fly. W4/W8 x A4/A8 multiply with exact integer dot products; other
+     * combinations (e.g. W6A6) are simulated: the activations are fake-quantized (quantized and
+     * dequantized) and multiplied through the dequant-GEMM.
      */
     record ActQuantized(QuantizedTensor weight, int activationBits) implements Linear {
         public ActQuantized {
-            if (activationBits != 4 && activationBits != 8)
-                throw new dev.lowbit.runtime.LowbitException(activationBits + "-bit activations have no integer kernel: use 4 or 8");
-            if (weight.bits() != 4 && weight.bits() != 8)
-                throw new dev.lowbit.runtime.LowbitException("quantized activations need 4- or 8-bit weights for the integer GEMM, got "
-                        + weight.bits() + "-bit");
+            if (activationBits < 2 || activationBits > 8)
+                throw new dev.lowbit.runtime.LowbitException(activationBits + "-bit activations are not supported: use 2 to 8 (16 keeps them fp32)");
+        }
+
+        /** Whether an integer kernel runs this layer (else fake-quantized activations simulate it). */
+        public boolean integerKernel() {
+            return (activationBits == 4 || activationBits == 8) && (weight.bits() == 4 || weight.bits() == 8);
         }
 
         @Override
         public void apply(Arena arena, Tensor in, Tensor out, float beta) {
-            dev.lowbit.runtime.QuantizedActivations a = Kernels.quantizeActivations(arena, in, activationBits);
-            intoOrAdded(arena, out, beta, y -> Kernels.intGemm(a, weight, null, y));
+            if (integerKernel()) {
+                dev.lowbit.runtime.QuantizedActivations a = Kernels.quantizeActivations(arena, in, activationBits);
+                intoOrAdded(arena, out, beta, y -> Kernels.intGemm(a, weight, null, y));
+            } else {
+                Tensor fq = Tensor.allocate(arena, DType.F32, in.shape());
+                Kernels.fakeQuantGroups(in, (int) in.dim(-1), activationBits, fq);
+                intoOrAdded(arena, out, beta, y -> Kernels.dequantGemm(fq, weight, null, y));
+            }
         }
 
         @Override
@@ -81,6 +92,36 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
         @Override
         public long inFeatures() {
             return weight.cols();
+        }
+    }
+
+    /**
+     * QLLM's channel reassembly in front of a linear whose weights were re-laid for it: the input
+     * [m, map.inChannels()] is gathered, split and averaged into [m, map.outChannels()] first.
+     */
+    record Reassembled(ChannelMap map, Linear inner) implements Linear {
+        public Reassembled {
+            if (inner.inFeatures() != map.outChannels())
+                throw new dev.lowbit.runtime.LowbitException("the reassembly map gives " + map.outChannels() + " channels, the layer takes "
+                        + inner.inFeatures());
+            if (inner instanceof Reassembled) throw new dev.lowbit.runtime.LowbitException("a linear is reassembled once");
+        }
+
+        @Override
+        public void apply(Arena arena, Tensor in, Tensor out, float beta) {
+            Tensor x = Tensor.allocate(arena, DType.F32, in.numel() / map.inChannels(), map.outChannels());
+            Kernels.channelReassemble(in, map, x);
+            inner.apply(arena, x, out, beta);
+        }
+
+        @Override
+        public long outFeatures() {
+            return inner.outFeatures();
+        }
+
+        @Override
+        public long inFeatures() {
+            return map.inChannels();
         }
     }
 
@@ -101,12 +142,17 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
         return switch (l) {
             case Quantized q -> q.weight();
             case ActQuantized a -> a.weight();
+            case Reassembled r -> quantizedWeight(r.inner());
             case Dense d -> throw new dev.lowbit.runtime.LowbitException("the model has full-precision linear layers; quantize it first");
         };
     }
 
     /** 16 when activations stay full precision, else their bits. */
     static int activationBits(Linear l) {
-        return l instanceof ActQuantized a ? a.activationBits() : 16;
+        return switch (l) {
+            case ActQuantized a -> a.activationBits();
+            case Reassembled r -> activationBits(r.inner());
+            default -> 16;
+        };
     }
 }

@@ -21,6 +21,7 @@ public final class LlamaModel {
     private final LlamaWeights weights;
     private final LlamaConfig config;
     private final Linear[][] linears; // [layer][LINEARS index]
+    private final int qkvBits;
 
     /** The full-precision model. */
     public LlamaModel(LlamaWeights weights) {
@@ -29,6 +30,18 @@ public final class LlamaModel {
 
     /** Builds each block linear with make (e.g. a quantized one); embedding, norms and head stay fp32. */
     public LlamaModel(LlamaWeights weights, LinearFactory make) {
+        this(weights, make, 16);
+    }
+
+    /**
+     * As {@link #LlamaModel(LlamaWeights, LinearFactory)}, with the rotated queries and keys and the
+     * values fake-quantized per token and head to qkvBits (2..8; 16 leaves them fp32), as QLLM
+     * quantizes the inputs of the attention products.
+     */
+    public LlamaModel(LlamaWeights weights, LinearFactory make, int qkvBits) {
+        if (qkvBits != 16 && (qkvBits < 2 || qkvBits > 8))
+            throw new LowbitException(qkvBits + "-bit queries/keys/values are not supported: use 2 to 8, or 16 for fp32");
+        this.qkvBits = qkvBits;
         this.weights = weights;
         this.config = weights.config();
         this.linears = new Linear[config.layers()][];
@@ -48,6 +61,11 @@ public final class LlamaModel {
 
     public Linear linear(int layer, String name) {
         return linears[layer][LINEARS.indexOf(name)];
+    }
+
+    /** 16 when queries, keys and values stay fp32. */
+    public int qkvBits() {
+        return qkvBits;
     }
 
     public LlamaConfig config() {
@@ -85,6 +103,12 @@ public final class LlamaModel {
             lin[2].apply(arena, xb, v, 0f);
             NnKernels.rope(q, config.heads(), pos0, m, config.ropeTheta());
             NnKernels.rope(k, config.kvHeads(), pos0, m, config.ropeTheta());
+            if (qkvBits < 16) {
+                int headDim = dim / config.heads();
+                Kernels.fakeQuantGroups(q, headDim, qkvBits, q);
+                Kernels.fakeQuantGroups(k, headDim, qkvBits, k);
+                Kernels.fakeQuantGroups(v, headDim, qkvBits, v);
+            }
             cache.store(l, k, v);
             NnKernels.attention(q, cache.keys(l), cache.values(l), pos0, config.heads(), config.kvHeads(), att);
             lin[3].apply(arena, att, x, 1f);

@@ -58,25 +58,41 @@ public final class ChannelReassembly {
     }
 
     /**
-     * What the plans at one site need from calibration: max|x_c| per channel and the Euclidean
-     * distance over the calibration tokens between each even channel 2i and odd channel 2j + 1
-     * (computed once, as every theta of the search reuses them).
+     * What the plans at one site need from calibration, computed once for every theta of the
+     * search: max|x_c| per channel, and the candidate pairs (even channel a, odd channel b) sorted
+     * by their score (dist(x_a, x_b) * (sum_o W[o, a] + sum_o W[o, b]))^2, lowest first.
      */
-    public record SiteStats(float[] maxAbs, double[][] evenOddDistance) {
-        /** From calibration activations tokens [n][C]. */
-        public static SiteStats of(float[][] tokens) {
+    public record SiteStats(float[] maxAbs, int[] pairA, int[] pairB) {
+        /** From calibration activations tokens [n][C] and weightColumnSums[c] = sum_o W[o, c] over every linear reading the site. */
+        public static SiteStats of(float[][] tokens, float[] weightColumnSums) {
             if (tokens.length == 0) throw new LowbitException("channel reassembly needs calibration tokens");
-            int c = tokens[0].length;
+            int c = tokens[0].length, evens = (c + 1) / 2, odds = c / 2;
+            if (weightColumnSums.length != c) throw new LowbitException(weightColumnSums.length + " weight column sums for " + c + " channels");
             float[] maxAbs = new float[c];
-            double[][] d = new double[(c + 1) / 2][c / 2];
+            double[] d = new double[evens * odds];
             for (float[] x : tokens) {
                 if (x.length != c) throw new LowbitException("calibration tokens of " + x.length + " and " + c + " channels");
                 for (int i = 0; i < c; i++) maxAbs[i] = Math.max(maxAbs[i], Math.abs(x[i]));
-                for (int a = 0; a < c; a += 2)
-                    for (int b = 1; b < c; b += 2) d[a / 2][b / 2] += (double) (x[a] - x[b]) * (x[a] - x[b]);
+                for (int a = 0; a < evens; a++)
+                    for (int b = 0; b < odds; b++) {
+                        double diff = x[2 * a] - x[2 * b + 1];
+                        d[a * odds + b] += diff * diff;
+                    }
             }
-            for (double[] row : d) for (int j = 0; j < row.length; j++) row[j] = Math.sqrt(row[j]);
-            return new SiteStats(maxAbs, d);
+            Integer[] order = new Integer[d.length];
+            double[] score = new double[d.length];
+            for (int i = 0; i < d.length; i++) {
+                order[i] = i;
+                double s = Math.sqrt(d[i]) * (weightColumnSums[2 * (i / odds)] + weightColumnSums[2 * (i % odds) + 1]);
+                score[i] = s * s;
+            }
+            Arrays.sort(order, Comparator.comparingDouble(i -> score[i]));
+            int[] pa = new int[d.length], pb = new int[d.length];
+            for (int i = 0; i < d.length; i++) {
+                pa[i] = 2 * (order[i] / odds);
+                pb[i] = 2 * (order[i] % odds) + 1;
+            }
+            return new SiteStats(maxAbs, pa, pb);
         }
 
         public int channels() {
@@ -84,12 +100,11 @@ public final class ChannelReassembly {
         }
     }
 
-    /** The plan at theta; weightColumnSums[c] = sum_o W[o, c] over every linear reading the site. */
-    public static Plan plan(SiteStats stats, float theta, float[] weightColumnSums) {
+    /** The plan at theta. */
+    public static Plan plan(SiteStats stats, float theta) {
         float[] maxAbs = stats.maxAbs();
         int c = maxAbs.length;
         if (!(theta > 0)) throw new LowbitException("the reassembly threshold must be positive, got " + theta);
-        if (weightColumnSums.length != c) throw new LowbitException(weightColumnSums.length + " weight column sums for " + c + " channels");
         int[] t = new int[c];
         int added = 0;
         for (int i = 0; i < c; i++) {
@@ -99,23 +114,12 @@ public final class ChannelReassembly {
         if (added == 0) return identity(c, theta);
         int[] partner = new int[c];
         Arrays.fill(partner, -1);
-        record Pair(int a, int b, double score) {}
-        List<Pair> pairs = new ArrayList<>();
-        for (int a = 0; a < c; a += 2) {
-            if (t[a] > 1) continue;
-            for (int b = 1; b < c; b += 2) {
-                if (t[b] > 1) continue;
-                double s = stats.evenOddDistance()[a / 2][b / 2] * (weightColumnSums[a] + weightColumnSums[b]);
-                pairs.add(new Pair(a, b, s * s));
-            }
-        }
-        pairs.sort(Comparator.comparingDouble(Pair::score));
         int merged = 0;
-        for (Pair p : pairs) {
-            if (merged == added) break;
-            if (partner[p.a()] >= 0 || partner[p.b()] >= 0) continue;
-            partner[p.a()] = p.b();
-            partner[p.b()] = p.a();
+        for (int i = 0; i < stats.pairA().length && merged < added; i++) {
+            int a = stats.pairA()[i], b = stats.pairB()[i];
+            if (t[a] > 1 || t[b] > 1 || partner[a] >= 0 || partner[b] >= 0) continue; // split channels are never merged
+            partner[a] = b;
+            partner[b] = a;
             merged++;
         }
         int k = c + added - merged;
@@ -175,12 +179,18 @@ public final class ChannelReassembly {
         return new Plan(ia, ia.clone(), sa, new float[channels], channels, theta, 0);
     }
 
-    /** The plan over the grid with the lowest error (ties go to the larger theta, the smaller change). */
-    public static Plan search(SiteStats stats, float[] weightColumnSums, ToDoubleFunction<Plan> error) {
-        Plan best = null;
+    /**
+     * The plan over the grid with the lowest error (ties go to the larger theta, the smaller change);
+     * neighbouring thetas that give the same plan are evaluated once.
+     */
+    public static Plan search(SiteStats stats, ToDoubleFunction<Plan> error) {
+        Plan best = null, previous = null;
         double bestError = Double.POSITIVE_INFINITY;
         for (float theta : thresholdGrid(stats.maxAbs())) {
-            Plan p = plan(stats, theta, weightColumnSums);
+            Plan p = plan(stats, theta);
+            if (previous != null && Arrays.equals(p.ia(), previous.ia()) && Arrays.equals(p.ib(), previous.ib())
+                    && Arrays.equals(p.sa(), previous.sa())) continue;
+            previous = p;
             double e = error.applyAsDouble(p);
             if (e < bestError) {
                 bestError = e;

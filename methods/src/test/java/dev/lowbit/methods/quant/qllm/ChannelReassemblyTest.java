@@ -65,7 +65,7 @@ class ChannelReassemblyTest {
         float[][] x = tokens(rnd);
         float[] w = weights(rnd);
         float[] m = maxAbs(x);
-        ChannelReassembly.Plan p = ChannelReassembly.plan(ChannelReassembly.SiteStats.of(x), 6f, columnSums(w));
+        ChannelReassembly.Plan p = ChannelReassembly.plan(ChannelReassembly.SiteStats.of(x, columnSums(w)), 6f);
         assertTrue(p.split() >= 6, "the outliers split: " + p.split() + " channels added");
         assertEquals(C, p.outChannels(), "assembly merges as many pairs as disassembly added");
         boolean mergedEqualPair = false;
@@ -87,7 +87,7 @@ class ChannelReassemblyTest {
                 assertEquals(y[o] + predicted, y2[o], 1e-4 * (1 + Math.abs(y[o])), "output " + o);
             }
         }
-        ChannelReassembly.Plan none = ChannelReassembly.plan(ChannelReassembly.SiteStats.of(x), 1000f, columnSums(w));
+        ChannelReassembly.Plan none = ChannelReassembly.plan(ChannelReassembly.SiteStats.of(x, columnSums(w)), 1000f);
         assertEquals(0, none.split());
         for (int j = 0; j < C; j++) assertEquals(j, none.ia()[j], "nothing to split, nothing merged");
     }
@@ -97,7 +97,7 @@ class ChannelReassemblyTest {
         Random rnd = new Random(4);
         float[][] x = tokens(rnd);
         float[] w = weights(rnd);
-        ChannelReassembly.Plan p = ChannelReassembly.plan(ChannelReassembly.SiteStats.of(x), 4f, columnSums(w));
+        ChannelReassembly.Plan p = ChannelReassembly.plan(ChannelReassembly.SiteStats.of(x, columnSums(w)), 4f);
         try (Arena arena = Arena.ofConfined()) {
             float[] flat = new float[TOKENS * C];
             for (int t = 0; t < TOKENS; t++) System.arraycopy(x[t], 0, flat, t * C, C);
@@ -132,13 +132,13 @@ class ChannelReassemblyTest {
         float[][] x = tokens(rnd);
         float[] w = weights(rnd);
         float[] m = maxAbs(x), sums = columnSums(w);
-        ChannelReassembly.SiteStats stats = ChannelReassembly.SiteStats.of(x);
+        ChannelReassembly.SiteStats stats = ChannelReassembly.SiteStats.of(x, sums);
         assertArrayEquals(m, stats.maxAbs());
         float[] grid = ChannelReassembly.thresholdGrid(m);
         float max = 0;
         for (float v : m) max = Math.max(max, v);
         assertEquals(max, grid[0]);
-        for (float theta : grid) assertTrue(ChannelReassembly.plan(stats, theta, sums).split() <= 0.2 * C);
+        for (float theta : grid) assertTrue(ChannelReassembly.plan(stats, theta).split() <= 0.2 * C);
         assertTrue(grid.length > 3);
 
         // the error of 3-bit per-token activation quantization of the reassembled layer, in plain Java
@@ -163,13 +163,13 @@ class ChannelReassemblyTest {
         double best = Double.POSITIVE_INFINITY;
         float bestTheta = Float.NaN;
         for (float theta : grid) {
-            double e = error.applyAsDouble(ChannelReassembly.plan(stats, theta, sums));
+            double e = error.applyAsDouble(ChannelReassembly.plan(stats, theta));
             if (e < best) {
                 best = e;
                 bestTheta = theta;
             }
         }
-        ChannelReassembly.Plan chosen = ChannelReassembly.search(stats, sums, error);
+        ChannelReassembly.Plan chosen = ChannelReassembly.search(stats, error);
         assertEquals(bestTheta, chosen.theta());
         assertTrue(bestTheta < max, "splitting the outliers pays at 3 bits");
     }

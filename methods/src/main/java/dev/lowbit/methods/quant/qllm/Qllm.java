@@ -1,0 +1,295 @@
+package dev.lowbit.methods.quant.qllm;
+
+import dev.lowbit.runtime.ChannelMap;
+import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.Kernels;
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.model.AdamW;
+import dev.lowbit.runtime.model.BlockPass;
+import dev.lowbit.runtime.model.Linear;
+import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.LlamaParameters;
+import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.model.TrainLinear;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * QLLM post-training quantization, block by block over calibration sequences: for each round of
+ * blocksPerRound blocks, (1) channel reassembly at each block's three sites with the threshold that
+ * minimises the quantized layers' output error, (2) the weight and activation quantizers in place,
+ * (3) low-rank error correction of the round against the full-precision blocks' outputs, (4) the
+ * corrections merged into the weights, Q(W + BA); the next round's inputs are the merged round's
+ * outputs. Embedding, final norm and head stay fp32.
+ */
+public final class Qllm {
+    /** The linears reading each reassembly site, as LlamaModel.LINEARS indices: q/k/v, gate/up, down. */
+    private static final int[][] SITE_LINEARS = {{0, 1, 2}, {4, 6}, {5}};
+    private static final String[] SITE_NAMES = {"q/k/v", "gate/up", "down"};
+
+    private final LlamaWeights fp;
+    private final QllmConfig cfg;
+    private final LlamaConfig c;
+    private final PrintStream progress;
+    /** Per layer and site, the channels disassembly added (0 without reassembly). */
+    private final int[][] added;
+    private long trainable;
+
+    public Qllm(LlamaWeights fp, QllmConfig cfg, PrintStream progress) {
+        this.fp = fp;
+        this.cfg = cfg;
+        this.c = fp.config();
+        this.progress = progress;
+        this.added = new int[c.layers()][SITE_LINEARS.length];
+        if (cfg.seqLen() > c.maxSeqLen()) throw new LowbitException("calibration sequences of " + cfg.seqLen() + " tokens exceed the context " + c.maxSeqLen());
+    }
+
+    /** Quantizes the model over calibration sequences [samples][seqLen]; tensors of the result live in arena. */
+    public LlamaModel quantize(Arena arena, int[][] calibration) {
+        if (calibration.length != cfg.samples()) throw new LowbitException("expected " + cfg.samples() + " calibration sequences, got " + calibration.length);
+        int rows = cfg.samples() * cfg.seqLen();
+        LlamaParameters model = LlamaParameters.copyOf(arena, fp);
+        Linear[][] linears = new Linear[c.layers()][];
+        try (Arena work = Arena.ofConfined()) {
+            Tensor xq = embed(work, calibration, rows), xfp = Tensor.allocate(work, DType.F32, rows, c.dim());
+            copy(xq, xfp);
+            BlockPass.Scratch scratch = new BlockPass.Scratch(work, c, cfg.batch() * cfg.seqLen());
+            for (int r0 = 0; r0 < c.layers(); r0 += cfg.blocksPerRound()) {
+                int r1 = Math.min(c.layers(), r0 + cfg.blocksPerRound());
+                try (Arena round = Arena.ofConfined()) {
+                    runRound(arena, round, model, scratch, r0, r1, xq, xfp, linears);
+                }
+            }
+        }
+        return new LlamaModel(model.weights(), (layer, name, w) -> linears[layer][LlamaModel.LINEARS.indexOf(name)], cfg.qkvBits());
+    }
+
+    /** Channels the reassembly added per layer and site, over the site's width. */
+    public double[][] expansionRatios() {
+        double[][] r = new double[c.layers()][SITE_LINEARS.length];
+        for (int l = 0; l < c.layers(); l++)
+            for (int s = 0; s < SITE_LINEARS.length; s++) r[l][s] = (double) added[l][s] / (s == 2 ? c.hiddenDim() : c.dim());
+        return r;
+    }
+
+    /** Trainable parameters of the error correction over all parameters of the model. */
+    public double trainableFraction() {
+        return (double) trainable / c.parameterCount();
+    }
+
+    private void runRound(Arena arena, Arena round, LlamaParameters model, BlockPass.Scratch scratch, int r0, int r1, Tensor xq, Tensor xfp,
+                          Linear[][] linears) {
+        int blocks = r1 - r0;
+        Tensor roundIn = Tensor.allocate(round, DType.F32, xq.shape());
+        copy(xq, roundIn);
+        for (int l = r0; l < r1; l++) propagate(fpBlock(round, l, scratch), xfp); // xfp: the fp round's outputs, the targets
+        RoundParameters params = new RoundParameters(round, blocks);
+        LoraQuantLinear[][] lin = new LoraQuantLinear[blocks][];
+        BlockPass[] passes = new BlockPass[blocks];
+        for (int i = 0; i < blocks; i++) {
+            int l = r0 + i;
+            ChannelReassembly.Plan[] plans = plans(arena, round, l, scratch, xq);
+            lin[i] = params.linears(round, arena, i, l, plans);
+            LlamaWeights.Layer p = model.weights().layers().get(l);
+            params.initNorms(i, p.attentionNorm(), p.ffnNorm());
+            passes[i] = new BlockPass(round, c, cfg.batch(), cfg.seqLen(), params.attentionNorm(i), params.ffnNorm(i),
+                    cfg.trainNorms() ? params.attentionNormGrad(i) : null, cfg.trainNorms() ? params.ffnNormGrad(i) : null, lin[i], cfg.qkvBits(),
+                    scratch);
+            propagate(passes[i], xq);
+        }
+        trainable += params.trainableCount(cfg.trainNorms());
+        if (cfg.errorCorrection() && cfg.steps() > 0) new ErrorCorrection(round, passes, c.dim(), params, cfg, progress).train(roundIn, xfp, r0, r1);
+        for (int i = 0; i < blocks; i++) {
+            for (LoraQuantLinear q : lin[i]) q.merge();
+            LlamaWeights.Layer p = model.weights().layers().get(r0 + i);
+            copy(params.attentionNorm(i), p.attentionNorm());
+            copy(params.ffnNorm(i), p.ffnNorm());
+            linears[r0 + i] = new Linear[lin[i].length];
+            for (int j = 0; j < lin[i].length; j++) linears[r0 + i][j] = lin[i][j].export(arena);
+        }
+        copy(roundIn, xq);
+        for (BlockPass b : passes) propagate(b, xq); // the merged round's outputs: the next round's inputs
+    }
+
+    /** The reassembly plan per site of layer l (null: none), searched on the fp block's activations for the quantized model's inputs x. */
+    private ChannelReassembly.Plan[] plans(Arena arena, Arena round, int l, BlockPass.Scratch scratch, Tensor x) {
+        ChannelReassembly.Plan[] plans = new ChannelReassembly.Plan[SITE_LINEARS.length];
+        if (!cfg.reassembly() || cfg.abits() == 16) return plans;
+        BlockPass block = fpBlock(round, l, scratch);
+        int chunkRows = cfg.batch() * cfg.seqLen(), chunks = Math.max(1, Math.min(cfg.samples() / cfg.batch(), cfg.searchTokens() / chunkRows));
+        List<float[][]> siteTokens = new ArrayList<>();
+        for (int s = 0; s < SITE_LINEARS.length; s++) siteTokens.add(new float[chunks * chunkRows][]);
+        Tensor out = Tensor.allocate(round, DType.F32, chunkRows, c.dim());
+        for (int k = 0; k < chunks; k++) {
+            block.forward(rows(x, (long) k * chunkRows, chunkRows), out);
+            Tensor[] sites = block.siteInputs();
+            for (int s = 0; s < sites.length; s++) {
+                float[] flat = sites[s].toFloatArray();
+                int width = (int) sites[s].dim(1);
+                for (int t = 0; t < chunkRows; t++) siteTokens.get(s)[k * chunkRows + t] = java.util.Arrays.copyOfRange(flat, t * width, (t + 1) * width);
+            }
+        }
+        LlamaWeights.Layer p = fp.layers().get(l);
+        Tensor[] w = {p.wq(), p.wk(), p.wv(), p.wo(), p.w1(), p.w2(), p.w3()};
+        StringBuilder report = new StringBuilder();
+        for (int s = 0; s < SITE_LINEARS.length; s++) {
+            List<Tensor> ws = new ArrayList<>();
+            for (int j : SITE_LINEARS[s]) ws.add(w[j]);
+            SiteSearch search = new SiteSearch(round, siteTokens.get(s), ws, cfg);
+            plans[s] = search.best();
+            added[l][s] = plans[s].split();
+            report.append(String.format("  %s theta %.3g (+%d channels, error %.4g -> %.4g)", SITE_NAMES[s], plans[s].theta(), plans[s].split(),
+                    search.identityError(), search.bestError()));
+        }
+        progress.printf("block %d reassembly:%s%n", l, report);
+        return plans;
+    }
+
+    /** The full-precision block l with frozen dense weights. */
+    private BlockPass fpBlock(Arena arena, int l, BlockPass.Scratch scratch) {
+        LlamaWeights.Layer p = fp.layers().get(l);
+        Tensor[] ws = {p.wq(), p.wk(), p.wv(), p.wo(), p.w1(), p.w2(), p.w3()};
+        TrainLinear[] lin = new TrainLinear[ws.length];
+        for (int i = 0; i < ws.length; i++) lin[i] = new TrainLinear.Dense(ws[i], null);
+        return new BlockPass(arena, c, cfg.batch(), cfg.seqLen(), p.attentionNorm(), p.ffnNorm(), null, null, lin, 16, scratch);
+    }
+
+    /** x <- block(x), batch by batch. */
+    private void propagate(BlockPass block, Tensor x) {
+        int chunkRows = cfg.batch() * cfg.seqLen();
+        try (Arena tmp = Arena.ofConfined()) {
+            Tensor out = Tensor.allocate(tmp, DType.F32, chunkRows, c.dim());
+            for (long r = 0; r < x.dim(0); r += chunkRows) {
+                Tensor in = rows(x, r, chunkRows);
+                block.forward(in, out);
+                copy(out, in);
+            }
+        }
+    }
+
+    private Tensor embed(Arena arena, int[][] calibration, int rows) {
+        Tensor x = Tensor.allocate(arena, DType.F32, rows, c.dim());
+        long row = (long) c.dim() * 4;
+        int i = 0;
+        for (int[] seq : calibration) {
+            if (seq.length != cfg.seqLen()) throw new LowbitException("a calibration sequence has " + seq.length + " tokens, expected " + cfg.seqLen());
+            for (int t : seq) {
+                if (t < 0 || t >= c.vocabSize()) throw new LowbitException("calibration token " + t + " is outside the vocabulary [0, " + c.vocabSize() + ")");
+                MemorySegment.copy(fp.tokenEmbedding().segment(), t * row, x.segment(), i++ * row, row);
+            }
+        }
+        return x;
+    }
+
+    static Tensor rows(Tensor x, long from, long count) {
+        long w = x.dim(1);
+        return Tensor.wrap(x.segment().asSlice(from * w * 4, count * w * 4), DType.F32, count, w);
+    }
+
+    static void copy(Tensor from, Tensor to) {
+        MemorySegment.copy(from.segment(), 0, to.segment(), 0, to.numel() * 4);
+    }
+
+    /** The LoRA factors (and norm copies) of one round in one flat buffer, as AdamW takes them. */
+    final class RoundParameters {
+        final Tensor values, grads;
+        final List<LlamaParameters.Slot> slots = new ArrayList<>();
+        private final long[][] offsets; // [block][linear] offset of A, then B
+        private final long normOffset;
+        private final SplittableRandom rnd;
+
+        RoundParameters(Arena arena, int blocks) {
+            offsets = new long[blocks][LlamaModel.LINEARS.size()];
+            long at = 0;
+            long[][] shapes = shapes();
+            for (int i = 0; i < blocks; i++)
+                for (int j = 0; j < shapes.length; j++) {
+                    offsets[i][j] = at;
+                    long n = cfg.rank() * (shapes[j][0] + shapes[j][1]);
+                    slots.add(new LlamaParameters.Slot("lora." + i + "." + j, at, new long[] {n}, false));
+                    at += n;
+                }
+            normOffset = at;
+            slots.add(new LlamaParameters.Slot("norms", at, new long[] {2L * blocks * c.dim()}, false));
+            at += 2L * blocks * c.dim();
+            values = Tensor.allocate(arena, DType.F32, at);
+            grads = Tensor.allocate(arena, DType.F32, at);
+            rnd = new SplittableRandom(cfg.seed() + 7919L * blocks);
+        }
+
+        /** [out, in] per linear; reassembly keeps each site's width (assembly merges what disassembly adds). */
+        private long[][] shapes() {
+            long d = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
+            return new long[][] {{d, d}, {kv, d}, {kv, d}, {d, d}, {h, d}, {d, h}, {h, d}};
+        }
+
+        LoraQuantLinear[] linears(Arena round, Arena arena, int block, int layer, ChannelReassembly.Plan[] plans) {
+            LlamaWeights.Layer p = fp.layers().get(layer);
+            Tensor[] ws = {p.wq(), p.wk(), p.wv(), p.wo(), p.w1(), p.w2(), p.w3()};
+            LoraQuantLinear[] out = new LoraQuantLinear[ws.length];
+            long rowsPerBatch = (long) cfg.batch() * cfg.seqLen();
+            for (int s = 0; s < SITE_LINEARS.length; s++) {
+                ChannelMap map = plans[s] == null ? null : plans[s].toMap(arena);
+                for (int j : SITE_LINEARS[s]) out[j] = linear(round, block, j, ws[j], plans[s], map, rowsPerBatch);
+            }
+            out[3] = linear(round, block, 3, ws[3], null, null, rowsPerBatch);
+            return out;
+        }
+
+        private LoraQuantLinear linear(Arena round, int block, int j, Tensor w, ChannelReassembly.Plan plan, ChannelMap map, long rowsPerBatch) {
+            Tensor relaid = w;
+            if (plan != null) {
+                if (plan.outChannels() != w.dim(1))
+                    throw new LowbitException("reassembly changed the width of " + LlamaModel.LINEARS.get(j) + " (" + w.dim(1) + " -> " + plan.outChannels() + ")");
+                relaid = Tensor.of(round, plan.reassembleWeights(w.toFloatArray(), (int) w.dim(0)), w.dim(0), plan.outChannels());
+            }
+            long out = w.dim(0), in = relaid.dim(1), at = offsets[block][j];
+            Tensor a = view(values, at, cfg.rank(), in), b = view(values, at + cfg.rank() * in, out, cfg.rank());
+            double bound = 1 / Math.sqrt(in); // A ~ U(-1/sqrt(in), 1/sqrt(in)) (Kaiming-uniform, a = sqrt 5), B = 0
+            for (long i = 0; i < a.numel(); i++) a.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) ((rnd.nextDouble() * 2 - 1) * bound));
+            return new LoraQuantLinear(round, map, relaid, a, b, view(grads, at, cfg.rank(), in), view(grads, at + cfg.rank() * in, out, cfg.rank()),
+                    cfg.loraScale(), cfg.weightSpec(), cfg.abits(), rowsPerBatch);
+        }
+
+        void initNorms(int block, Tensor attention, Tensor ffn) {
+            copy(attention, attentionNorm(block));
+            copy(ffn, ffnNorm(block));
+        }
+
+        Tensor attentionNorm(int block) {
+            return view(values, normOffset + 2L * block * c.dim(), 1, c.dim()).reshape(c.dim());
+        }
+
+        Tensor ffnNorm(int block) {
+            return view(values, normOffset + (2L * block + 1) * c.dim(), 1, c.dim()).reshape(c.dim());
+        }
+
+        Tensor attentionNormGrad(int block) {
+            return view(grads, normOffset + 2L * block * c.dim(), 1, c.dim()).reshape(c.dim());
+        }
+
+        Tensor ffnNormGrad(int block) {
+            return view(grads, normOffset + (2L * block + 1) * c.dim(), 1, c.dim()).reshape(c.dim());
+        }
+
+        long trainableCount(boolean norms) {
+            return norms ? values.numel() : normOffset;
+        }
+
+        AdamW optimizer(Arena arena) {
+            return new AdamW(values, slots, Tensor.allocate(arena, DType.F32, values.numel()), Tensor.allocate(arena, DType.F32, values.numel()),
+                    0.9f, 0.999f, 1e-8f, 0f);
+        }
+    }
+
+    private static Tensor view(Tensor flat, long offset, long rows, long cols) {
+        return Tensor.wrap(flat.segment().asSlice(offset * 4, rows * cols * 4), DType.F32, rows, cols);
+    }
+}
