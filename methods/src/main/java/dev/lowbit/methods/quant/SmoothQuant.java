@@ -9,7 +9,6 @@ import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaParameters;
 import dev.lowbit.runtime.model.LlamaWeights;
-import dev.lowbit.runtime.model.TrainLinear;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -59,13 +58,7 @@ public final class SmoothQuant {
         try (Arena arena = Arena.ofConfined()) {
             BlockPass.Scratch scratch = new BlockPass.Scratch(arena, c, seqLen);
             BlockPass[] blocks = new BlockPass[c.layers()];
-            for (int l = 0; l < c.layers(); l++) {
-                LlamaWeights.Layer w = fp.layers().get(l);
-                Tensor[] ws = {w.wq(), w.wk(), w.wv(), w.wo(), w.w1(), w.w2(), w.w3()};
-                TrainLinear[] lin = new TrainLinear[ws.length];
-                for (int i = 0; i < ws.length; i++) lin[i] = new TrainLinear.Dense(ws[i], null);
-                blocks[l] = new BlockPass(arena, c, 1, seqLen, w.attentionNorm(), w.ffnNorm(), null, null, lin, 16, scratch);
-            }
+            for (int l = 0; l < c.layers(); l++) blocks[l] = BlockPass.frozen(arena, c, 1, seqLen, fp.layers().get(l), scratch);
             Tensor a = Tensor.allocate(arena, DType.F32, seqLen, c.dim()), b = Tensor.allocate(arena, DType.F32, seqLen, c.dim());
             long row = (long) c.dim() * 4;
             for (int[] seq : calibration) {

@@ -76,6 +76,14 @@ public final class BlockPass {
         gated = f32(arena, n, h);
     }
 
+    /** The full-precision block with every weight frozen (for calibration: activations and fp targets). */
+    public static BlockPass frozen(Arena arena, LlamaConfig c, int batch, int seqLen, LlamaWeights.Layer p, Scratch scratch) {
+        Tensor[] ws = p.linears();
+        TrainLinear[] lin = new TrainLinear[ws.length];
+        for (int i = 0; i < ws.length; i++) lin[i] = new TrainLinear.Dense(ws[i], null);
+        return new BlockPass(arena, c, batch, seqLen, p.attentionNorm(), p.ffnNorm(), null, null, lin, 16, scratch);
+    }
+
     private static Tensor f32(Arena arena, long rows, long cols) {
         return Tensor.allocate(arena, DType.F32, rows, cols);
     }

@@ -47,7 +47,7 @@ public final class LlamaModel {
         this.linears = new Linear[config.layers()][];
         for (int l = 0; l < config.layers(); l++) {
             LlamaWeights.Layer p = weights.layers().get(l);
-            Tensor[] w = {p.wq(), p.wk(), p.wv(), p.wo(), p.w1(), p.w2(), p.w3()};
+            Tensor[] w = p.linears();
             linears[l] = new Linear[w.length];
             for (int i = 0; i < w.length; i++) linears[l][i] = make.create(l, LINEARS.get(i), w[i]);
         }

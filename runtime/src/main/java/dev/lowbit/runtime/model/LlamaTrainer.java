@@ -67,7 +67,7 @@ public final class LlamaTrainer {
         blocks = new BlockPass[c.layers()];
         for (int l = 0; l < c.layers(); l++) {
             LlamaWeights.Layer p = w.layers().get(l), gp = g.layers().get(l);
-            Tensor[] ws = {p.wq(), p.wk(), p.wv(), p.wo(), p.w1(), p.w2(), p.w3()}, gs = {gp.wq(), gp.wk(), gp.wv(), gp.wo(), gp.w1(), gp.w2(), gp.w3()};
+            Tensor[] ws = p.linears(), gs = gp.linears();
             TrainLinear[] lin = new TrainLinear[ws.length];
             for (int i = 0; i < ws.length; i++) lin[i] = new TrainLinear.Dense(ws[i], gradOrNull(gs[i]));
             blockInputs[l] = f32(arena, n, d);

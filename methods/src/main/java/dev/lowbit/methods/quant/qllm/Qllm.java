@@ -12,7 +12,6 @@ import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaParameters;
 import dev.lowbit.runtime.model.LlamaWeights;
-import dev.lowbit.runtime.model.TrainLinear;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -137,7 +136,7 @@ public final class Qllm {
             }
         }
         LlamaWeights.Layer p = fp.layers().get(l);
-        Tensor[] w = {p.wq(), p.wk(), p.wv(), p.wo(), p.w1(), p.w2(), p.w3()};
+        Tensor[] w = p.linears();
         StringBuilder report = new StringBuilder();
         for (int s = 0; s < SITE_LINEARS.length; s++) {
             List<Tensor> ws = new ArrayList<>();
@@ -154,11 +153,7 @@ public final class Qllm {
 
     /** The full-precision block l with frozen dense weights. */
     private BlockPass fpBlock(Arena arena, int l, BlockPass.Scratch scratch) {
-        LlamaWeights.Layer p = fp.layers().get(l);
-        Tensor[] ws = {p.wq(), p.wk(), p.wv(), p.wo(), p.w1(), p.w2(), p.w3()};
-        TrainLinear[] lin = new TrainLinear[ws.length];
-        for (int i = 0; i < ws.length; i++) lin[i] = new TrainLinear.Dense(ws[i], null);
-        return new BlockPass(arena, c, cfg.batch(), cfg.seqLen(), p.attentionNorm(), p.ffnNorm(), null, null, lin, 16, scratch);
+        return BlockPass.frozen(arena, c, cfg.batch(), cfg.seqLen(), fp.layers().get(l), scratch);
     }
 
     /** x <- block(x), batch by batch. */
@@ -232,7 +227,7 @@ public final class Qllm {
 
         LoraQuantLinear[] linears(Arena round, Arena arena, int block, int layer, ChannelReassembly.Plan[] plans) {
             LlamaWeights.Layer p = fp.layers().get(layer);
-            Tensor[] ws = {p.wq(), p.wk(), p.wv(), p.wo(), p.w1(), p.w2(), p.w3()};
+            Tensor[] ws = p.linears();
             LoraQuantLinear[] out = new LoraQuantLinear[ws.length];
             long rowsPerBatch = (long) cfg.batch() * cfg.seqLen();
             for (int s = 0; s < SITE_LINEARS.length; s++) {
