@@ -60,13 +60,9 @@ public final class SmoothQuant {
             BlockPass[] blocks = new BlockPass[c.layers()];
             for (int l = 0; l < c.layers(); l++) blocks[l] = BlockPass.frozen(arena, c, 1, seqLen, fp.layers().get(l), scratch);
             Tensor a = Tensor.allocate(arena, DType.F32, seqLen, c.dim()), b = Tensor.allocate(arena, DType.F32, seqLen, c.dim());
-            long row = (long) c.dim() * 4;
             for (int[] seq : calibration) {
                 if (seq.length != seqLen) throw new LowbitException("calibration sequences of " + seq.length + " and " + seqLen + " tokens");
-                for (int t = 0; t < seqLen; t++) {
-                    if (seq[t] < 0 || seq[t] >= c.vocabSize()) throw new LowbitException("calibration token " + seq[t] + " is outside the vocabulary");
-                    MemorySegment.copy(fp.tokenEmbedding().segment(), seq[t] * row, a.segment(), t * row, row);
-                }
+                fp.embed(seq, a);
                 for (int l = 0; l < c.layers(); l++) {
                     blocks[l].forward(l % 2 == 0 ? a : b, l % 2 == 0 ? b : a);
                     Tensor[] sites = blocks[l].siteInputs();

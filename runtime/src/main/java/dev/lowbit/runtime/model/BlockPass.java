@@ -31,7 +31,8 @@ public final class BlockPass {
 
     /** Backward scratch for one batch shape, shared by every block of a model. */
     public static final class Scratch {
-        final Tensor dxb, dtmp, dq, dk, dv, datt, dh1, dh3, normGrad;
+        final Tensor dxb, dtmp, dq, dk, dv, datt, dh1, dh3;
+        private final Tensor normGrad;
 
         public Scratch(Arena arena, LlamaConfig c, int rows) {
             dxb = f32(arena, rows, c.dim());
@@ -43,6 +44,13 @@ public final class BlockPass {
             dh1 = f32(arena, rows, c.hiddenDim());
             dh3 = f32(arena, rows, c.hiddenDim());
             normGrad = Tensor.allocate(arena, DType.F32, c.dim());
+        }
+
+        /** Where a norm weight's gradient goes: its gradient, or zeroed scratch when frozen (null). */
+        Tensor normGrad(Tensor grad) {
+            if (grad != null) return grad;
+            normGrad.segment().fill((byte) 0);
+            return normGrad;
         }
     }
 
@@ -130,7 +138,7 @@ public final class BlockPass {
         NnKernels.siluGateBackward(h1, h3, d.dh1, d.dh1, d.dh3);
         lin[4].backward(xb2, d.dh1, d.dxb, 0f);
         lin[6].backward(xb2, d.dh3, d.dxb, 1f);
-        NnKernels.rmsNormBackward(mid, ffnNorm, inv2, d.dxb, d.dtmp, normGrad(ffnNormGrad));
+        NnKernels.rmsNormBackward(mid, ffnNorm, inv2, d.dxb, d.dtmp, d.normGrad(ffnNormGrad));
         Elementwise.addInto(d.dtmp, dx); // dx is now d mid
         // attention branch: mid = in + o(att)
         lin[3].backward(att, dx, d.datt, 0f);
@@ -140,14 +148,7 @@ public final class BlockPass {
         lin[0].backward(xb1, d.dq, d.dxb, 0f);
         lin[1].backward(xb1, d.dk, d.dxb, 1f);
         lin[2].backward(xb1, d.dv, d.dxb, 1f);
-        NnKernels.rmsNormBackward(in, attentionNorm, inv1, d.dxb, d.dtmp, normGrad(attentionNormGrad));
+        NnKernels.rmsNormBackward(in, attentionNorm, inv1, d.dxb, d.dtmp, d.normGrad(attentionNormGrad));
         Elementwise.addInto(d.dtmp, dx); // dx is now d in
-    }
-
-    /** Where a norm weight's gradient goes: its gradient, or zeroed scratch when frozen. */
-    private Tensor normGrad(Tensor grad) {
-        if (grad != null) return grad;
-        d.normGrad.segment().fill((byte) 0);
-        return d.normGrad;
     }
 }

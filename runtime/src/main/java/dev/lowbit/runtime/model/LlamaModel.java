@@ -6,7 +6,6 @@ import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.NnKernels;
 import dev.lowbit.runtime.Tensor;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 
 /**
  * LLaMA inference over the kernel facade: token embedding, then per block RMSNorm -> q/k/v ->
@@ -127,12 +126,7 @@ public final class LlamaModel {
 
     private Tensor embed(Arena arena, int[] tokens) {
         Tensor x = Tensor.allocate(arena, DType.F32, tokens.length, config.dim());
-        long rowBytes = (long) config.dim() * Float.BYTES;
-        for (int i = 0; i < tokens.length; i++) {
-            if (tokens[i] < 0 || tokens[i] >= config.vocabSize())
-                throw new LowbitException("token id " + tokens[i] + " at " + i + " is outside the vocabulary [0, " + config.vocabSize() + ")");
-            MemorySegment.copy(weights.tokenEmbedding().segment(), tokens[i] * rowBytes, x.segment(), i * rowBytes, rowBytes);
-        }
+        weights.embed(tokens, x);
         return x;
     }
 }

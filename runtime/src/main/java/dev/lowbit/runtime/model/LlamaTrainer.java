@@ -33,7 +33,7 @@ public final class LlamaTrainer {
     private final BlockPass[] blocks;
     private final Tensor dx;
     private final Tensor dxb;
-    private final Tensor normScratch;
+    private final BlockPass.Scratch scratch;
 
     /** Every parameter trainable. */
     public LlamaTrainer(Arena arena, LlamaParameters params, LlamaParameters grads, int batch, int seqLen) {
@@ -62,7 +62,7 @@ public final class LlamaTrainer {
         finalIn = f32(arena, n, d);
         finalNormed = f32(arena, n, d);
         finalInv = Tensor.allocate(arena, DType.F32, n);
-        BlockPass.Scratch scratch = new BlockPass.Scratch(arena, c, n);
+        scratch = new BlockPass.Scratch(arena, c, n);
         blockInputs = new Tensor[c.layers()];
         blocks = new BlockPass[c.layers()];
         for (int l = 0; l < c.layers(); l++) {
@@ -76,7 +76,6 @@ public final class LlamaTrainer {
         }
         dx = f32(arena, n, d);
         dxb = f32(arena, n, d);
-        normScratch = Tensor.allocate(arena, DType.F32, d);
     }
 
     private Tensor gradOrNull(Tensor grad) {
@@ -102,8 +101,7 @@ public final class LlamaTrainer {
         MemorySegment.copy(inputs, 0, tokens.segment(), ValueLayout.JAVA_INT, 0, n);
         MemorySegment.copy(nextTokens, 0, targets.segment(), ValueLayout.JAVA_INT, 0, n);
         Tensor x = blocks.length > 0 ? blockInputs[0] : finalIn;
-        long row = (long) c.dim() * 4;
-        for (int i = 0; i < n; i++) MemorySegment.copy(w.tokenEmbedding().segment(), inputs[i] * row, x.segment(), i * row, row);
+        w.embed(inputs, x);
         for (int l = 0; l < blocks.length; l++) blocks[l].forward(blockInputs[l], l + 1 < blocks.length ? blockInputs[l + 1] : finalIn);
         NnKernels.rmsNorm(finalIn, w.finalNorm(), c.normEps(), finalNormed, finalInv);
         linear(finalNormed, w.output(), logits);
@@ -169,7 +167,7 @@ public final class LlamaTrainer {
     private void backward(int[] inputs) {
         if (trainable.contains(g.output())) Kernels.matmul(logits.transpose(), finalNormed, g.output(), 1f, 1f);
         Kernels.matmul(logits, w.output(), dxb, 1f, 0f);
-        NnKernels.rmsNormBackward(finalIn, w.finalNorm(), finalInv, dxb, dx, normGrad(g.finalNorm()));
+        NnKernels.rmsNormBackward(finalIn, w.finalNorm(), finalInv, dxb, dx, scratch.normGrad(gradOrNull(g.finalNorm())));
         for (int l = blocks.length - 1; l >= 0; l--) blocks[l].backward(dx);
         if (!trainable.contains(g.tokenEmbedding())) return;
         long row = (long) c.dim() * 4;
@@ -181,13 +179,6 @@ public final class LlamaTrainer {
                 ge.set(ValueLayout.JAVA_FLOAT, at, ge.get(ValueLayout.JAVA_FLOAT, at) + dx.segment().getAtIndex(ValueLayout.JAVA_FLOAT, (long) i * c.dim() + j));
             }
         }
-    }
-
-    /** Where a norm weight's gradient goes: its gradient, or scratch when frozen. */
-    private Tensor normGrad(Tensor grad) {
-        if (trainable.contains(grad)) return grad;
-        normScratch.segment().fill((byte) 0);
-        return normScratch;
     }
 
     private void checkToken(int t, int i) {

@@ -17,4 +17,15 @@ public record LlamaWeights(LlamaConfig config, Tensor tokenEmbedding, List<Layer
             return new Tensor[] {wq, wk, wv, wo, w1, w2, w3};
         }
     }
+
+    /** out[i] = the embedding of tokens[i] (out: [tokens.length, dim] fp32, or a view of such rows); ids are checked first. */
+    public void embed(int[] tokens, Tensor out) {
+        long row = (long) config.dim() * Float.BYTES;
+        for (int i = 0; i < tokens.length; i++)
+            if (tokens[i] < 0 || tokens[i] >= config.vocabSize())
+                throw new dev.lowbit.runtime.LowbitException("token id " + tokens[i] + " at " + i + " is outside the vocabulary [0, "
+                        + config.vocabSize() + ")");
+        for (int i = 0; i < tokens.length; i++)
+            java.lang.foreign.MemorySegment.copy(tokenEmbedding.segment(), tokens[i] * row, out.segment(), i * row, row);
+    }
 }

@@ -22,7 +22,6 @@ final class ErrorCorrection {
     private final PrintStream progress;
     private final Tensor[] acts;
     private final Tensor target;
-    private double mseBefore = Double.NaN, mseAfter = Double.NaN;
 
     /** width: the model dimension, the rows' length between blocks. */
     ErrorCorrection(Arena arena, BlockPass[] blocks, long width, Qllm.RoundParameters params, QllmConfig cfg, PrintStream progress) {
@@ -38,9 +37,9 @@ final class ErrorCorrection {
 
     /** Trains on inputs and targets [samples * seqLen, dim] for blocks first..last - 1 (for the progress lines). */
     void train(Tensor inputs, Tensor targets, int first, int last) {
-        AdamW opt;
+        double mseBefore, mseAfter;
         try (Arena arena = Arena.ofConfined()) {
-            opt = params.optimizer(arena);
+            AdamW opt = params.optimizer(arena);
             mseBefore = mse(inputs, targets);
             SplittableRandom rnd = new SplittableRandom(cfg.seed() + first);
             int batches = cfg.samples() / cfg.batch();
@@ -68,14 +67,6 @@ final class ErrorCorrection {
             mseAfter = mse(inputs, targets);
         }
         progress.printf("  error correction, blocks %d-%d: calibration mse %.5g -> %.5g%n", first, last - 1, mseBefore, mseAfter);
-    }
-
-    double mseBefore() {
-        return mseBefore;
-    }
-
-    double mseAfter() {
-        return mseAfter;
     }
 
     /** Mean squared error of the round's output over all calibration sequences (forward only). */

@@ -99,11 +99,6 @@ final class LoraQuantLinear implements TrainLinear {
         return map == null ? inner : new Linear.Reassembled(map, inner);
     }
 
-    /** The re-laid full-precision weights W + scale B A (for checkpoints). */
-    Tensor weights() {
-        return w;
-    }
-
     private void effectiveWeights(Tensor out) {
         MemorySegment.copy(w.segment(), 0, out.segment(), 0, w.numel() * 4);
         Kernels.matmul(b, a, out, scale, 1f);

@@ -2,7 +2,6 @@ package dev.lowbit.methods.quant.qllm;
 
 import dev.lowbit.runtime.ChannelMap;
 import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Kernels;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.Tensor;
 import dev.lowbit.runtime.model.AdamW;
@@ -171,14 +170,10 @@ public final class Qllm {
 
     private Tensor embed(Arena arena, int[][] calibration, int rows) {
         Tensor x = Tensor.allocate(arena, DType.F32, rows, c.dim());
-        long row = (long) c.dim() * 4;
-        int i = 0;
-        for (int[] seq : calibration) {
-            if (seq.length != cfg.seqLen()) throw new LowbitException("a calibration sequence has " + seq.length + " tokens, expected " + cfg.seqLen());
-            for (int t : seq) {
-                if (t < 0 || t >= c.vocabSize()) throw new LowbitException("calibration token " + t + " is outside the vocabulary [0, " + c.vocabSize() + ")");
-                MemorySegment.copy(fp.tokenEmbedding().segment(), t * row, x.segment(), i++ * row, row);
-            }
+        for (int i = 0; i < calibration.length; i++) {
+            if (calibration[i].length != cfg.seqLen())
+                throw new LowbitException("a calibration sequence has " + calibration[i].length + " tokens, expected " + cfg.seqLen());
+            fp.embed(calibration[i], rows(x, (long) i * cfg.seqLen(), cfg.seqLen()));
         }
         return x;
     }
