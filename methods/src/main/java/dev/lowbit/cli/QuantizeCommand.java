@@ -32,6 +32,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -45,6 +46,7 @@ final class QuantizeCommand implements Callable<Integer> {
 
     /** Where an interrupted DL-QAT run leaves its state; removed once the model is written. */
     static final String DLQAT_CHECKPOINT = "dlqat-checkpoint.safetensors";
+    static final String QLLM_CHECKPOINT = "qllm-checkpoint.safetensors";
 
     @Spec
     CommandSpec spec;
@@ -111,7 +113,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--checkpoint-every", description = "DL-QAT steps between resumable checkpoints in DIR (default: ${DEFAULT-VALUE})")
     int checkpointEvery = DlQatConfig.defaults(4, 128).checkpointEvery();
 
-    @Option(names = "--stop-after", hidden = true, description = "stop DL-QAT after this step, leaving a checkpoint to resume from")
+    @Option(names = "--stop-after", hidden = true, description = "stop DL-QAT after this step, or QLLM after the round that finishes this many blocks, leaving a checkpoint to resume from")
     int stopAfter = Integer.MAX_VALUE;
 
     @Option(names = "--calib-samples", description = "qllm / smoothquant calibration sequences from the training text (default: ${DEFAULT-VALUE})")
@@ -185,7 +187,11 @@ final class QuantizeCommand implements Callable<Integer> {
                     QllmConfig cfg = new QllmConfig(wbits, abits, g, reassembly, errorCorrection, orElse(rank, d.rank()), d.loraScale(), blocksPerRound,
                             calibSamples, seqLen, orElse(steps, d.steps()), batch, orElse(lr, d.lr()), trainNorms, quantizeQkv, searchTokens, seed);
                     Qllm qllm = new Qllm(fp.weights(), cfg, System.err);
-                    q = qllm.quantize(arena, calibration(fp, fpModel, calibSamples));
+                    Path checkpoint = out.resolve(QLLM_CHECKPOINT);
+                    Optional<LlamaModel> done = qllm.quantize(arena, calibration(fp, fpModel, calibSamples), checkpoint, stopAfter);
+                    if (done.isEmpty()) return 0;
+                    q = done.get();
+                    deleteAfterSuccess = checkpoint;
                     trainableFraction = qllm.trainableFraction();
                     details = qllmDetails(qllm, cfg);
                 }

@@ -16,6 +16,7 @@ import java.lang.foreign.Arena;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** generate and eval as a user runs them, on stories260K and on the committed default model. */
@@ -124,6 +125,45 @@ class CliModelTest {
         assertEquals(0, back.code(), back.err());
         assertEquals(j.get("kl_to_fp").asDouble(), new ObjectMapper().readTree(back.out()).get("kl_to_reference").asDouble(), 1e-6,
                 "the saved model (channel maps, q/k/v bits) reproduces the KL measured before saving");
+    }
+
+    /**
+     * An interrupted QLLM run (stories260K: rounds of blocks 0-3 and 4) leaves only its checkpoint; other settings are
+     * refused; the same command resumes and writes the same model an uninterrupted run does.
+     */
+    @Test
+    void qllmResumesFromTheLastFinishedRound(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin not found at " + STORIES);
+        Path out = dir.resolve("resumed"), straight = dir.resolve("straight");
+        List<String> args = List.of("quantize", "--method", "qllm", "--wbits", "4", "--abits", "8", "--model", STORIES.toString(), "--calib-samples",
+                "4", "--batch", "2", "--steps", "3", "--seq-len", "16", "--search-tokens", "32", "--json");
+        Result first = run(with(args, "--out", out.toString(), "--stop-after", "1"));
+        assertEquals(0, first.code(), first.err());
+        assertTrue(first.err().contains("stopped after block 3"), first.err());
+        assertTrue(Files.isRegularFile(out.resolve("qllm-checkpoint.safetensors")), first.err());
+        assertTrue(Files.notExists(out.resolve("model.safetensors")), "no model before the run finishes");
+
+        Result other = run(with(args, "--out", out.toString(), "--rank", "2"));
+        assertEquals(1, other.code(), other.err());
+        assertTrue(other.err().contains("other settings"), other.err());
+
+        Result resumed = run(with(args, "--out", out.toString()));
+        assertEquals(0, resumed.code(), resumed.err());
+        assertTrue(resumed.err().contains("resuming QLLM from") && !resumed.err().contains("block 0 reassembly"), resumed.err());
+        assertTrue(Files.notExists(out.resolve("qllm-checkpoint.safetensors")), "the checkpoint is removed once the model is written");
+        Result whole = run(with(args, "--out", straight.toString()));
+        assertEquals(0, whole.code(), whole.err());
+        ObjectMapper json = new ObjectMapper();
+        assertEquals(json.readTree(whole.out()).get("kl_to_fp").asDouble(), json.readTree(resumed.out()).get("kl_to_fp").asDouble(), 0,
+                "resuming gives the uninterrupted run's model");
+        assertEquals(json.readTree(whole.out()).get("trainable_fraction"), json.readTree(resumed.out()).get("trainable_fraction"));
+        assertEquals(json.readTree(whole.out()).get("qllm"), json.readTree(resumed.out()).get("qllm"), "the same channel counts per site");
+    }
+
+    private static String[] with(List<String> args, String... more) {
+        List<String> all = new java.util.ArrayList<>(args);
+        all.addAll(List.of(more));
+        return all.toArray(String[]::new);
     }
 
     /** An interrupted DL-QAT run leaves only its checkpoint; the same command again resumes and finishes. */

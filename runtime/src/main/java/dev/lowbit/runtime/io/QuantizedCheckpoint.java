@@ -60,11 +60,7 @@ public final class QuantizedCheckpoint {
                 QuantizedTensor q = Linear.quantizedWeight(model.linear(layer, linear));
                 if (q.bits() != first.bits() || q.groupSize() != first.groupSize() && q.groupSize() != q.cols())
                     throw new LowbitException("all block linears must share bits and group size to be saved together");
-                String base = slot.name().substring(0, slot.name().length() - ".weight".length());
-                writer.put(base + ".qweight", q.codes()).put(base + ".scales", q.scales()).put(base + ".zeros", q.zeros());
-                if (model.linear(layer, linear) instanceof Linear.Reassembled r)
-                    writer.put(base + ".reassembly.ia", r.map().ia()).put(base + ".reassembly.ib", r.map().ib())
-                            .put(base + ".reassembly.sa", r.map().sa()).put(base + ".reassembly.sb", r.map().sb());
+                putLinear(writer, slot.name().substring(0, slot.name().length() - ".weight".length()), model.linear(layer, linear));
             }
             writer.write(dir.resolve("model.safetensors"));
         }
@@ -94,16 +90,36 @@ public final class QuantizedCheckpoint {
             for (LlamaParameters.Slot slot : fp.slots()) {
                 if (linearName(slot.name()) == null) continue;
                 String base = slot.name().substring(0, slot.name().length() - ".weight".length());
-                Tensor codes = own(arena, st.tensor(base + ".qweight")), scales = own(arena, st.tensor(base + ".scales"));
-                Tensor zeros = own(arena, st.tensor(base + ".zeros"));
-                ChannelMap map = st.contains(base + ".reassembly.ia") ? reassembly(st, base, slot.shape()[1], file, arena) : null;
-                long k = map != null ? map.outChannels() : slot.shape()[1];
-                QuantizedTensor q = QuantizedTensor.of(arena, codes, scales, zeros, k, bits, group < 0 ? (int) k : group);
-                Linear l = abits == 16 ? new Linear.Quantized(q) : new Linear.ActQuantized(q, abits);
-                linears.put(slot.name(), map != null ? new Linear.Reassembled(map, l) : l);
+                linears.put(slot.name(), readLinear(st, base, slot.shape()[1], bits, group, abits, file, arena));
             }
             return new LlamaModel(fp.weights(), (layer, name, w) -> linears.get("model.layers." + layer + "." + prefix(name) + name + ".weight"), qkvBits);
         }
+    }
+
+    /**
+     * Stores one quantized linear under base: {@code base.qweight / .scales / .zeros}, and its QLLM
+     * channel map ({@code base.reassembly.ia / ib / sa / sb}) when it has one.
+     */
+    public static void putLinear(SafetensorsWriter writer, String base, Linear linear) {
+        QuantizedTensor q = Linear.quantizedWeight(linear);
+        writer.put(base + ".qweight", q.codes()).put(base + ".scales", q.scales()).put(base + ".zeros", q.zeros());
+        if (linear instanceof Linear.Reassembled r)
+            writer.put(base + ".reassembly.ia", r.map().ia()).put(base + ".reassembly.ib", r.map().ib())
+                    .put(base + ".reassembly.sa", r.map().sa()).put(base + ".reassembly.sb", r.map().sb());
+    }
+
+    /**
+     * Reads the linear putLinear stored under base, with inChannels input features before any
+     * reassembly, as a weight-only (abits 16) or activation-quantized layer; copied into arena.
+     */
+    public static Linear readLinear(SafetensorsFile st, String base, long inChannels, int bits, int group, int abits, Path file, Arena arena) {
+        Tensor codes = own(arena, st.tensor(base + ".qweight")), scales = own(arena, st.tensor(base + ".scales"));
+        Tensor zeros = own(arena, st.tensor(base + ".zeros"));
+        ChannelMap map = st.contains(base + ".reassembly.ia") ? reassembly(st, base, inChannels, file, arena) : null;
+        long k = map != null ? map.outChannels() : inChannels;
+        QuantizedTensor q = QuantizedTensor.of(arena, codes, scales, zeros, k, bits, group < 0 ? (int) k : group);
+        Linear l = abits == 16 ? new Linear.Quantized(q) : new Linear.ActQuantized(q, abits);
+        return map != null ? new Linear.Reassembled(map, l) : l;
     }
 
     /** A linear's stored QLLM channel map (checked like any map built in memory). */

@@ -15,8 +15,11 @@ import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.SplittableRandom;
 
 /**
@@ -51,6 +54,15 @@ public final class Qllm {
 
     /** Quantizes the model over calibration sequences [samples][seqLen]; tensors of the result live in arena. */
     public LlamaModel quantize(Arena arena, int[][] calibration) {
+        return quantize(arena, calibration, null, Integer.MAX_VALUE).orElseThrow();
+    }
+
+    /**
+     * As {@link #quantize(Arena, int[][])}, resuming from checkpoint when it holds a run with the
+     * same settings and calibration, and writing it after every round but the last (null: none).
+     * Empty when the run stopped after the round that finished block stopAfter - 1, to be resumed.
+     */
+    public Optional<LlamaModel> quantize(Arena arena, int[][] calibration, Path checkpoint, int stopAfter) {
         if (calibration.length != cfg.samples()) throw new LowbitException("expected " + cfg.samples() + " calibration sequences, got " + calibration.length);
         int rows = cfg.samples() * cfg.seqLen();
         LlamaParameters model = LlamaParameters.copyOf(arena, fp);
@@ -58,15 +70,28 @@ public final class Qllm {
         try (Arena work = Arena.ofConfined()) {
             Tensor xq = embed(work, calibration, rows), xfp = Tensor.allocate(work, DType.F32, rows, c.dim());
             copy(xq, xfp);
+            int start = 0;
+            if (checkpoint != null && Files.isRegularFile(checkpoint)) {
+                QllmCheckpoint.Position at = QllmCheckpoint.restore(checkpoint, cfg, calibration, arena, model.weights(), linears, xq, xfp, added);
+                start = at.nextBlock();
+                trainable = at.trainable();
+                progress.printf("resuming QLLM from %s at block %d%n", checkpoint, start);
+            }
             BlockPass.Scratch scratch = new BlockPass.Scratch(work, c, cfg.batch() * cfg.seqLen());
-            for (int r0 = 0; r0 < c.layers(); r0 += cfg.blocksPerRound()) {
+            for (int r0 = start; r0 < c.layers(); r0 += cfg.blocksPerRound()) {
                 int r1 = Math.min(c.layers(), r0 + cfg.blocksPerRound());
                 try (Arena round = Arena.ofConfined()) {
                     runRound(arena, round, model, scratch, r0, r1, xq, xfp, linears);
                 }
+                if (r1 == c.layers() || checkpoint == null) continue;
+                QllmCheckpoint.save(checkpoint, cfg, calibration, new QllmCheckpoint.Position(r1, trainable), model.weights(), linears, xq, xfp, added);
+                if (r1 >= stopAfter) {
+                    progress.printf("stopped after block %d; run again with the same arguments to resume%n", r1 - 1);
+                    return Optional.empty();
+                }
             }
         }
-        return new LlamaModel(model.weights(), (layer, name, w) -> linears[layer][LlamaModel.LINEARS.indexOf(name)], cfg.qkvBits());
+        return Optional.of(new LlamaModel(model.weights(), (layer, name, w) -> linears[layer][LlamaModel.LINEARS.indexOf(name)], cfg.qkvBits()));
     }
 
     /** Channels the reassembly added per layer and site, over the site's width. */
