@@ -132,11 +132,16 @@ lb_status lb_cpu_channel_reassemble(const float *x, int64_t m, int64_t k_in, con
 lb_status lb_cpu_channel_reassemble_backward(const float *dout, int64_t m, int64_t k_out, const int32_t *ia,
                                              const int32_t *ib, const float *sa, const float *sb, int64_t k_in, float *dx);
 
+/* Per row and group, the sum of w's codes: sums [n, k / group_size]. lb_cpu_int_gemm needs them
+ * for the activations' zero point; compute them once per weight matrix and pass them along. */
+lb_status lb_cpu_weight_code_sums(const lb_qweight *w, int32_t *sums);
+
 /* Integer GEMM of quantized activations (codes [m, k], from lb_cpu_quantize_activations)
  * with 4- or 8-bit weights: y [m, n] = sa (qa - za) . (sw (qw - zw))^T + bias, products
- * summed exactly in int32 per group, fp32 out. bias may be NULL. */
+ * summed exactly in int32 per group, fp32 out. w_sums: lb_cpu_weight_code_sums of w, or NULL to
+ * have them computed on every call (an extra pass over the codes). bias may be NULL. */
 lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros,
-                          int64_t m, const lb_qweight *w, const float *bias, float *y);
+                          int64_t m, const lb_qweight *w, const int32_t *w_sums, const float *bias, float *y);
 
 /* ---- fake quantization (training) ------------------------------------------------- */
 

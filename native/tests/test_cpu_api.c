@@ -46,6 +46,31 @@ int main(void) {
         CHECK(fabs(ref - y[r]) < 1e-3, "gemv row %d: %g vs %g", r, y[r], ref);
     }
 
+    /* W4A8 with groups of 64 (the AVX2 kernel where the CPU has it): code sums, then the integer GEMM
+     * with them and without (summed by the kernel) against a double reference from the codes */
+    uint32_t codes64[N * K / 8];
+    float scales64[N], zeros64[N], as, az;
+    int32_t sums[N];
+    uint8_t acodes[K];
+    lb_qweight q64 = {codes64, scales64, zeros64, N, K, 4, 64, LB_DTYPE_F32, 0};
+    CHECK(lb_cpu_quantize_weights(w, K, &q64, 0, LB_RANGE_MINMAX) == LB_OK, "quantize g64: %s", lb_last_error());
+    CHECK(lb_cpu_weight_code_sums(&q64, sums) == LB_OK, "code sums: %s", lb_last_error());
+    CHECK(lb_cpu_quantize_activations(x, 1, K, 8, acodes, &as, &az) == LB_OK, "quantize activations: %s", lb_last_error());
+    for (int pass = 0; pass < 2; pass++) {
+        CHECK(lb_cpu_int_gemm(acodes, &as, &az, 1, &q64, pass ? NULL : sums, NULL, y) == LB_OK, "int gemm: %s", lb_last_error());
+        for (int r = 0; r < N; r++) {
+            double ref = 0;
+            int64_t sum = 0;
+            for (int j = 0; j < K; j++) {
+                int code = (int)(codes64[r * K / 8 + j / 8] >> (4 * (j % 8))) & 15;
+                sum += code;
+                ref += (double)as * ((double)acodes[j] - az) * (double)scales64[r] * ((double)code - zeros64[r]);
+            }
+            if (!pass) CHECK(sums[r] == sum, "code sum of row %d: %d vs %lld", r, sums[r], (long long)sum);
+            CHECK(fabs(ref - y[r]) < 1e-4, "int gemm row %d (%s): %g vs %g", r, pass ? "kernel's sums" : "given sums", y[r], ref);
+        }
+    }
+
     lb_qweight bad = q;
     bad.bits = 5;
     CHECK(lb_cpu_quantize_weights(w, K, &bad, 0, LB_RANGE_MINMAX) == LB_ERR_UNSUPPORTED, "5 bits accepted");

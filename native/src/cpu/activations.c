@@ -52,41 +52,79 @@ static int64_t sum_u8(const uint8_t *a, int64_t len) {
     return acc;
 }
 
+/* Per row and group, the sum of the weight codes (4-bit, groups a multiple of 64: AVX2). */
+static void code_sums(const lb_qweight *w, int32_t *sums) {
+    const int64_t k = w->k, gs = w->group_size, groups = k / gs, wpr = lb_words_per_row(k, w->bits);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < w->n; r++) {
+#ifdef LB_HAVE_AVX2
+        if (lb_simd_active >= LB_SIMD_AVX2 && w->bits == 4 && gs % 64 == 0) {
+            lb_avx2_code_sums4(w->codes + r * wpr, k, gs, sums + r * groups);
+            continue;
+        }
+#endif
+        uint8_t chunk[256];
+        for (int64_t g = 0; g < groups; g++) {
+            int64_t acc = 0;
+            for (int64_t j = g * gs; j < (g + 1) * gs; j += 256) {
+                const int64_t len = (g + 1) * gs - j < 256 ? (g + 1) * gs - j : 256;
+                lb_unpack_codes(w->codes + r * wpr, j, len, w->bits, chunk);
+                acc += sum_u8(chunk, len);
+            }
+            sums[r * groups + g] = (int32_t)acc;
+        }
+    }
+}
+
+lb_status lb_cpu_weight_code_sums(const lb_qweight *w, int32_t *sums) {
+    lb_status st = lb_check_qweight(w, "weight_code_sums", 1);
+    if (st) return st;
+    if (!sums) return lb_fail(LB_ERR_INVALID_ARGUMENT, "weight_code_sums: NULL buffer");
+    code_sums(w, sums);
+    return LB_OK;
+}
+
 #ifdef LB_HAVE_AVX2
 #define W4A8_BLOCK_ROWS 64 /* weight rows per OpenMP work item */
+#define W4A8_MAX_K (1 << 19) /* za * (sum of a row's codes) stays below 2^31 */
 
-/* The AVX2 path: one pass over the weights per activation row; returns 1 when out of memory. */
-static int w4a8_gemv(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w,
-                     const float *bias, float *y, const int64_t *asum) {
+/* The AVX2 path: each weight row read once per 4 activation rows; returns 1 when out of memory. */
+static int w4a8_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w,
+                     const int32_t *w_sums, const float *bias, float *y, const int64_t *asum) {
     const int64_t n = w->n, k = w->k, gs = w->group_size, groups = k / gs;
-    uint8_t *split = malloc((size_t)k);
-    float *c = malloc((size_t)groups * sizeof(float));
-    if (!split || !c) {
+    uint8_t *split = malloc((size_t)(m * k));
+    float *c = malloc((size_t)(m * groups) * sizeof(float));
+    int32_t *own_sums = w_sums ? NULL : malloc((size_t)(n * groups) * sizeof(int32_t));
+    if (!split || !c || (!w_sums && !own_sums)) {
         free(split);
         free(c);
+        free(own_sums);
         return 1;
     }
+    if (!w_sums) code_sums(w, own_sums);
+    const int32_t *sums = w_sums ? w_sums : own_sums;
     for (int64_t i = 0; i < m; i++) {
-        lb_avx2_split_even_odd(a_codes + i * k, k, split);
-        for (int64_t g = 0; g < groups; g++) c[g] = (float)(asum[i * groups + g] - gs * (int64_t)a_zeros[i]);
-        const int64_t blocks = (n + W4A8_BLOCK_ROWS - 1) / W4A8_BLOCK_ROWS;
+        lb_avx2_split_even_odd(a_codes + i * k, k, split + i * k);
+        for (int64_t g = 0; g < groups; g++) c[i * groups + g] = (float)(asum[i * groups + g] - gs * (int64_t)a_zeros[i]);
+    }
+    const int64_t blocks = (n + W4A8_BLOCK_ROWS - 1) / W4A8_BLOCK_ROWS;
 #pragma omp parallel for schedule(static)
-        for (int64_t b = 0; b < blocks; b++) {
-            const int64_t r0 = b * W4A8_BLOCK_ROWS, nr = n - r0 < W4A8_BLOCK_ROWS ? n - r0 : W4A8_BLOCK_ROWS;
-            float *out = y + i * n + r0;
-            lb_avx2_w4a8_gemv_rows(split, c, a_scales[i], a_zeros[i], w, r0, nr, out);
-            if (bias)
-                for (int64_t r = 0; r < nr; r++) out[r] += bias[r0 + r];
-        }
+    for (int64_t b = 0; b < blocks; b++) {
+        const int64_t r0 = b * W4A8_BLOCK_ROWS, nr = n - r0 < W4A8_BLOCK_ROWS ? n - r0 : W4A8_BLOCK_ROWS;
+        lb_avx2_w4a8_rows(split, m, c, a_scales, a_zeros, w, sums, r0, nr, y);
+        if (bias)
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t r = r0; r < r0 + nr; r++) y[i * n + r] += bias[r];
     }
     free(split);
     free(c);
+    free(own_sums);
     return 0;
 }
 #endif
 
 lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m,
-                          const lb_qweight *w, const float *bias, float *y) {
+                          const lb_qweight *w, const int32_t *w_sums, const float *bias, float *y) {
     lb_status st = lb_check_qweight(w, "int_gemm", 1);
     if (st) return st;
     if (w->bits != 4 && w->bits != 8)
@@ -104,8 +142,8 @@ lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const f
         for (int64_t g = 0; g < groups; g++) asum[i * groups + g] = sum_u8(a_codes + i * k + g * gs, gs);
     int nomem = 0;
 #ifdef LB_HAVE_AVX2
-    if (lb_simd_active >= LB_SIMD_AVX2 && w->bits == 4 && gs % 64 == 0) {
-        nomem = w4a8_gemv(a_codes, a_scales, a_zeros, m, w, bias, y, asum);
+    if (lb_simd_active >= LB_SIMD_AVX2 && w->bits == 4 && gs % 64 == 0 && k <= W4A8_MAX_K) {
+        nomem = w4a8_gemm(a_codes, a_scales, a_zeros, m, w, w_sums, bias, y, asum);
         free(asum);
         return nomem ? lb_fail(LB_ERR_OUT_OF_MEMORY, "int_gemm: out of memory") : LB_OK;
     }

@@ -319,56 +319,114 @@ void lb_avx2_split_even_odd(const uint8_t *a, int64_t k, uint8_t *out) {
         }
 }
 
-/* ROWS rows of the W4A8 GEMV. Per group, in integer lanes: dot = sum qa * qw (maddubs on u8
- * activations x 4-bit weights cannot saturate: 2 * 255 * 15 < 2^15) and wsum = sum qw (16-bit
- * lanes, at most 60 per step, widened once per group); t = dot - za * wsum exactly, then scaled
- * into float lanes. out[r] = sa * (sum_g s_g (t_g - zw_g c_g)), c_g = sum_g qa - g za. */
-static inline __attribute__((always_inline)) void w4a8_block(const uint8_t *ap, const float *c, float sa, float za,
-                                                             const lb_qweight *w, int64_t r0, float *out, const int rows) {
-    const int64_t gs = w->group_size, groups = w->k / gs, wpr = lb_words_per_row(w->k, 4);
-    const __m256i nib = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-    const __m256i vza = _mm256_set1_epi32((int)za);
-    __m256 accf[2];
-    float zterm[2];
-    for (int r = 0; r < rows; r++) {
-        accf[r] = _mm256_setzero_ps();
-        zterm[r] = 0.0f;
-    }
+/* ROWS weight rows x ACTS activation rows of the W4A8 GEMM, STEP (64 or 128) columns at a time;
+ * F16: fp16 scales and zeros (a compile-time constant keeps the dtype test out of the per-group
+ * epilogue, which runs as often as the inner loop at groups of 128). Per group, in int32 lanes: dot = sum qa * qw (a maddubs of u8 activations and 4-bit weights
+ * cannot saturate, 2 * 255 * 15 < 2^15, nor can four of them added, 8 * 255 * 15 < 2^15), then
+ * t = dot - za * wsum with the precomputed weight code sums; scaled into float lanes.
+ * out[a][r] = sa * (sum_g s_g (t_g - zw_g c_g)), c_g = sum_g qa - g za. */
+static inline __attribute__((always_inline)) void w4a8_tile(const uint8_t *ap, int64_t k, const float *c, int64_t groups,
+                                                            const float *sa, const float *za, const lb_qweight *w,
+                                                            const int32_t *wsums, int64_t r0, float *out, int64_t ldo,
+                                                            const int rows, const int acts, const int step, const int f16) {
+    const int64_t gs = w->group_size, wpr = lb_words_per_row(w->k, 4);
+    const __m256i nib = _mm256_set1_epi8(0x0F), ones16 = _mm256_set1_epi16(1);
+    __m256 accf[2][4];
+    float zterm[2][4];
+    for (int r = 0; r < rows; r++)
+        for (int a = 0; a < acts; a++) {
+            accf[r][a] = _mm256_setzero_ps();
+            zterm[r][a] = 0.0f;
+        }
     for (int64_t g = 0; g < groups; g++) {
-        __m256i dot[2], sum[2], sum16[2];
-        for (int r = 0; r < rows; r++) dot[r] = sum[r] = sum16[r] = _mm256_setzero_si256();
-        for (int64_t j = g * gs; j < (g + 1) * gs; j += 64) {
-            if (((j - g * gs) & 16383) == 16320) /* keep the 16-bit weight sums below 2^15 */
-                for (int r = 0; r < rows; r++) {
-                    sum[r] = _mm256_add_epi32(sum[r], _mm256_madd_epi16(sum16[r], ones16));
-                    sum16[r] = _mm256_setzero_si256();
-                }
-            const __m256i ae = _mm256_loadu_si256((const __m256i *)(ap + j));
-            const __m256i ao = _mm256_loadu_si256((const __m256i *)(ap + j + 32));
+        __m256i dot[2][4];
+        for (int r = 0; r < rows; r++)
+            for (int a = 0; a < acts; a++) dot[r][a] = _mm256_setzero_si256();
+        for (int64_t j = g * gs; j < (g + 1) * gs; j += step) {
+            /* one activation row: its codes loaded once for all weight rows; else one weight row
+             * unpacked once for all activation rows */
+            __m256i x[4], lo[2], hi[2];
+            if (acts == 1)
+                for (int h = 0; h < step / 32; h++) x[h] = _mm256_loadu_si256((const __m256i *)(ap + j) + h);
             for (int r = 0; r < rows; r++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)((const uint8_t *)(w->codes + (r0 + r) * wpr) + j / 2));
-                const __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
-                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(ae, lo), _mm256_maddubs_epi16(ao, hi));
-                const __m256i q = _mm256_maddubs_epi16(ones8, _mm256_add_epi8(lo, hi));
-                dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(p, ones16));
-                sum16[r] = _mm256_add_epi16(sum16[r], q);
+                for (int h = 0; h < step / 64; h++) {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)((const uint8_t *)(w->codes + (r0 + r) * wpr) + j / 2) + h);
+                    lo[h] = _mm256_and_si256(v, nib);
+                    hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+                }
+                for (int a = 0; a < acts; a++) {
+                    if (acts > 1)
+                        for (int h = 0; h < step / 32; h++) x[h] = _mm256_loadu_si256((const __m256i *)(ap + a * k + j) + h);
+                    __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(x[0], lo[0]), _mm256_maddubs_epi16(x[1], hi[0]));
+                    if (step == 128)
+                        p = _mm256_add_epi16(p, _mm256_add_epi16(_mm256_maddubs_epi16(x[2], lo[1]), _mm256_maddubs_epi16(x[3], hi[1])));
+                    dot[r][a] = _mm256_add_epi32(dot[r][a], _mm256_madd_epi16(p, ones16));
+                }
             }
         }
         for (int r = 0; r < rows; r++) {
-            const float s = lb_load_param(w->scales, w->scale_dtype, (r0 + r) * groups + g);
-            const float zw = lb_load_param(w->zeros, w->scale_dtype, (r0 + r) * groups + g);
-            const __m256i wsum = _mm256_add_epi32(sum[r], _mm256_madd_epi16(sum16[r], ones16));
-            const __m256i t = _mm256_sub_epi32(dot[r], _mm256_mullo_epi32(vza, wsum));
-            accf[r] = _mm256_fmadd_ps(_mm256_set1_ps(s), _mm256_cvtepi32_ps(t), accf[r]);
-            zterm[r] += s * zw * c[g];
+            const int64_t at = (r0 + r) * groups + g;
+            const float s = f16 ? _cvtsh_ss(((const uint16_t *)w->scales)[at]) : ((const float *)w->scales)[at];
+            const float zw = f16 ? _cvtsh_ss(((const uint16_t *)w->zeros)[at]) : ((const float *)w->zeros)[at];
+            for (int a = 0; a < acts; a++) {
+                /* the zero-point term za * wsum, exactly: za * (wsum / 8) from each int32 lane, so that
+                 * the lanes stay centred (exact in fp32, little cancellation when summed), the
+                 * remainder za * (wsum % 8) with zw * c in the scalar term */
+                const int32_t zai = (int32_t)za[a], ws = wsums[at];
+                const __m256i t = _mm256_sub_epi32(dot[r][a], _mm256_set1_epi32(zai * (ws >> 3)));
+                accf[r][a] = _mm256_fmadd_ps(_mm256_set1_ps(s), _mm256_cvtepi32_ps(t), accf[r][a]);
+                zterm[r][a] += s * (zw * c[a * groups + g] + (float)(zai * (ws & 7)));
+            }
         }
     }
-    for (int r = 0; r < rows; r++) out[r] = sa * (hsum(accf[r]) - zterm[r]);
+    for (int r = 0; r < rows; r++)
+        for (int a = 0; a < acts; a++) out[a * ldo + r] = sa[a] * (hsum(accf[r][a]) - zterm[r][a]);
 }
 
-void lb_avx2_w4a8_gemv_rows(const uint8_t *a_split, const float *c, float sa, float za, const lb_qweight *w, int64_t r0,
-                            int64_t nr, float *out) {
-    int64_t r = 0;
-    for (; r + 2 <= nr; r += 2) w4a8_block(a_split, c, sa, za, w, r0 + r, out + r, 2);
-    for (; r < nr; r++) w4a8_block(a_split, c, sa, za, w, r0 + r, out + r, 1);
+/* All tiles of weight rows [r0, r0 + nr) against m activation rows: pairs of weight rows for a
+ * single activation row (M = 1), else single weight rows against up to 4 activation rows, so the
+ * weight row is read once per 4 activation rows. */
+#define W4A8_TILES(step, f16)                                                                                              \
+    do {                                                                                                              \
+        if (m == 1) {                                                                                                 \
+            int64_t r = 0;                                                                                            \
+            for (; r + 2 <= nr; r += 2) w4a8_tile(a_split, k, c, groups, sa, za, w, wsums, r0 + r, y + r0 + r, n, 2, 1, step, f16); \
+            for (; r < nr; r++) w4a8_tile(a_split, k, c, groups, sa, za, w, wsums, r0 + r, y + r0 + r, n, 1, 1, step, f16);        \
+            break;                                                                                                    \
+        }                                                                                                             \
+        for (int64_t r = r0; r < r0 + nr; r++) {                                                                      \
+            int64_t i = 0;                                                                                            \
+            for (; i + 4 <= m; i += 4)                                                                                \
+                w4a8_tile(a_split + i * k, k, c + i * groups, groups, sa + i, za + i, w, wsums, r, y + i * n + r, n, 1, 4, step, f16); \
+            for (; i < m; i++)                                                                                        \
+                w4a8_tile(a_split + i * k, k, c + i * groups, groups, sa + i, za + i, w, wsums, r, y + i * n + r, n, 1, 1, step, f16); \
+        }                                                                                                             \
+    } while (0)
+
+void lb_avx2_w4a8_rows(const uint8_t *a_split, int64_t m, const float *c, const float *sa, const float *za, const lb_qweight *w,
+                       const int32_t *wsums, int64_t r0, int64_t nr, float *y) {
+    const int64_t k = w->k, n = w->n, groups = k / w->group_size;
+    const int f16 = w->scale_dtype == LB_DTYPE_F16;
+    if (w->group_size % 128 == 0) {
+        if (f16) W4A8_TILES(128, 1);
+        else W4A8_TILES(128, 0);
+    } else {
+        if (f16) W4A8_TILES(64, 1);
+        else W4A8_TILES(64, 0);
+    }
+}
+
+/* Per group, the sum of one row's 4-bit codes (groups a multiple of 64). */
+void lb_avx2_code_sums4(const uint32_t *row, int64_t k, int64_t gs, int32_t *sums) {
+    const __m256i nib = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
+    for (int64_t g = 0; g < k / gs; g++) {
+        __m256i acc = zero;
+        for (int64_t j = g * gs; j < (g + 1) * gs; j += 64) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)((const uint8_t *)row + j / 2));
+            const __m256i both = _mm256_add_epi8(_mm256_and_si256(v, nib), _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+            acc = _mm256_add_epi64(acc, _mm256_sad_epu8(both, zero));
+        }
+        const __m128i s = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        sums[g] = (int32_t)(_mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1));
+    }
 }

@@ -115,11 +115,13 @@ public class MatMulBench {
         public int group;
 
         QuantizedTensor weights;
+        Tensor codeSums;
         QuantizedActivations activations;
 
         @Setup(Level.Trial)
         public void setup(Problem p) {
             weights = Kernels.quantize(p.arena, p.dense, QuantSpec.of(bits, group));
+            codeSums = Kernels.weightCodeSums(p.arena, weights); // once per weight matrix, as Linear.ActQuantized does
             activations = new QuantizedActivations(Tensor.allocate(p.arena, DType.U8, p.m, p.k), Tensor.allocate(p.arena, DType.F32, p.m),
                     Tensor.allocate(p.arena, DType.F32, p.m), 8);
             Kernels.dequantGemm(p.x, weights, null, p.y);
@@ -132,7 +134,7 @@ public class MatMulBench {
 
         void w4a8(Problem p) {
             Kernels.quantizeActivations(p.x, activations);
-            Kernels.intGemm(activations, weights, null, p.y);
+            Kernels.intGemm(activations, weights, codeSums, null, p.y);
         }
     }
 

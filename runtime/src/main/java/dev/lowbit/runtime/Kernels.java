@@ -138,13 +138,29 @@ public final class Kernels {
     }
 
     /** y [m, n] from quantized activations and 4- or 8-bit weights, with integer dot products. */
-    public static Tensor intGemm(Arena arena, QuantizedActivations a, QuantizedTensor w, Tensor bias) {
+    /**
+     * Per row and group, the sum of w's codes (I32 [n, k / groupSize]): the integer GEMM's zero-point
+     * term. Compute once per weight matrix and pass to every {@link #intGemm} with it.
+     */
+    public static Tensor weightCodeSums(Arena arena, QuantizedTensor w) {
+        Check.quantized(w, "weights");
+        Tensor sums = Tensor.allocate(arena, DType.I32, w.rows(), w.cols() / w.groupSize());
+        check(lowbit_h.lb_cpu_weight_code_sums(w.descriptor(), sums.segment()), "weight code sums");
+        return sums;
+    }
+
+    public static Tensor intGemm(Arena arena, QuantizedActivations a, QuantizedTensor w, Tensor codeSums, Tensor bias) {
         Tensor y = Tensor.allocate(arena, DType.F32, a.rows(), w.rows());
-        intGemm(a, w, bias, y);
+        intGemm(a, w, codeSums, bias, y);
         return y;
     }
 
-    public static void intGemm(QuantizedActivations a, QuantizedTensor w, Tensor bias, Tensor y) {
+    /**
+     * y = dequant(a) . dequant(w)^T + bias with integer dot products. codeSums: {@link
+     * #weightCodeSums} of w, or null to have the kernel sum the codes on every call (an extra pass
+     * over the weights).
+     */
+    public static void intGemm(QuantizedActivations a, QuantizedTensor w, Tensor codeSums, Tensor bias, Tensor y) {
         Check.quantized(w, "weights");
         if (w.bits() != 4 && w.bits() != 8)
             throw new LowbitException("the integer GEMM takes 4- or 8-bit weights, got " + w.bits() + "-bit; use dequantGemm");
@@ -153,9 +169,10 @@ public final class Kernels {
         long m = Check.rowsOf(a.codes(), w.cols(), "activation codes");
         Check.shape(Check.hostTensor(a.scales(), "activation scales", DType.F32), "activation scales", m);
         Check.shape(Check.hostTensor(a.zeros(), "activation zeros", DType.F32), "activation zeros", m);
+        if (codeSums != null) Check.shape(Check.hostTensor(codeSums, "weight code sums", DType.I32), "weight code sums", w.rows(), w.cols() / w.groupSize());
         checkOutput(y, bias, m, w.rows());
         check(lowbit_h.lb_cpu_int_gemm(a.codes().segment(), a.scales().segment(), a.zeros().segment(), m, w.descriptor(),
-                biasSegment(bias), y.segment()), "integer GEMM");
+                optional(codeSums), biasSegment(bias), y.segment()), "integer GEMM");
     }
 
     /** Fake-quantized weights magnitude * scale * (clamp(rint(w / s) + z) - z); magnitude may be null. */

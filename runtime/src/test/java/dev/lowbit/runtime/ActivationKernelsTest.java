@@ -1,5 +1,6 @@
 package dev.lowbit.runtime;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -53,32 +54,62 @@ class ActivationKernelsTest {
             for (int wbits : new int[] {4, 8})
                 for (int abits : new int[] {4, 8})
                     for (int[] shape : new int[][] {{1, 7, 256, 32}, {1, 9, 1024, 128}, {1, 5, 640, -1}, {3, 5, 512, 128}, {17, 9, 384, 64}, {2, 6, 75, -1},
-                            {4, 3, 1024, 256}, {1, 2, 16448, -1}})
-                        out.add(Arguments.of(level, wbits, abits, shape));
+                            {4, 3, 1024, 256}, {1, 2, 16448, -1}, {6, 4, 8192, -1}, {5, 3, 256, 64}})
+                        for (DType scales : new DType[] {DType.F32, DType.F16})
+                            out.add(Arguments.of(level, wbits, abits, shape, scales));
         return out.stream();
     }
 
-    @ParameterizedTest(name = "{0} W{1}A{2} {3}")
+    /** Against the plain-Java reference, with the weight code sums passed in and with the kernel summing them itself. */
+    @ParameterizedTest(name = "{0} W{1}A{2} {3} {4} scales")
     @MethodSource("intGemmCases")
-    void intGemmMatchesReference(SimdLevel level, int wbits, int abits, int[] shape) {
+    void intGemmMatchesReference(SimdLevel level, int wbits, int abits, int[] shape, DType scaleType) {
         int m = shape[0], n = shape[1], k = shape[2], group = shape[3];
         Random rnd = new Random(m * 31L + n * 17L + k + wbits * 5L + abits);
         float[] w = TestData.weights(rnd, n * k), x = TestData.gaussian(rnd, m * k, 1f);
         float[] bias = TestData.gaussian(rnd, n, 1f);
-        QuantSpec spec = QuantSpec.of(wbits, group);
-        QuantRef.Quantized wr = QuantRef.quantize(w, n, k, wbits, spec.groupSizeFor(k), false, false, false);
+        QuantSpec spec = new QuantSpec(wbits, group, false, QuantSpec.Range.MINMAX, scaleType);
+        QuantRef.Quantized wr = QuantRef.quantize(w, n, k, wbits, spec.groupSizeFor(k), false, false, scaleType == DType.F16);
         QuantRef.Quantized ar = QuantRef.quantizeActivations(x, m, k, abits);
         double[][] ref = QuantRef.intGemm(ar, wr, bias), abs = QuantRef.absIntGemm(ar, wr);
         TestData.withSimd(level, () -> {
             try (Arena arena = Arena.ofConfined()) {
                 QuantizedTensor q = Kernels.quantize(arena, Tensor.of(arena, w, n, k), spec);
                 QuantizedActivations a = Kernels.quantizeActivations(arena, Tensor.of(arena, x, m, k), abits);
-                float[] y = Kernels.intGemm(arena, a, q, Tensor.of(arena, bias, n)).toFloatArray();
-                for (int i = 0; i < m; i++)
-                    for (int r = 0; r < n; r++) {
-                        // integer sums are exact; what remains is fp32 accumulation across groups
-                        double err = Math.abs(y[i * n + r] - ref[i][r]), tol = 1e-5 * abs[i][r] + 1e-6 * Math.abs(ref[i][r]) + 1e-6;
-                        assertTrue(err <= tol, "y[" + i + ", " + r + "] = " + y[i * n + r] + " vs " + ref[i][r] + " (error " + err + " > " + tol + ")");
+                for (Tensor sums : new Tensor[] {Kernels.weightCodeSums(arena, q), null}) {
+                    float[] y = Kernels.intGemm(arena, a, q, sums, Tensor.of(arena, bias, n)).toFloatArray();
+                    for (int i = 0; i < m; i++)
+                        for (int r = 0; r < n; r++) {
+                            // integer sums are exact; what remains is fp32 accumulation across groups
+                            double err = Math.abs(y[i * n + r] - ref[i][r]), tol = 1e-5 * abs[i][r] + 1e-6 * Math.abs(ref[i][r]) + 1e-6;
+                            assertTrue(err <= tol, "y[" + i + ", " + r + "] = " + y[i * n + r] + " vs " + ref[i][r] + " (error " + err + " > " + tol
+                                    + (sums == null ? ", sums computed by the kernel)" : ")"));
+                        }
+                }
+            }
+        });
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.lowbit.runtime.TestData#simdLevels")
+    void weightCodeSumsAreThePerGroupSumsOfTheCodes(SimdLevel level) {
+        Random rnd = new Random(11);
+        TestData.withSimd(level, () -> {
+            try (Arena arena = Arena.ofConfined()) {
+                for (int bits : new int[] {2, 3, 4, 6, 8})
+                    for (int[] kg : new int[][] {{256, 32}, {640, 128}, {384, 64}, {75, -1}, {4096, -1}}) {
+                        int n = 3, k = kg[0];
+                        QuantizedTensor q = Kernels.quantize(arena, Tensor.of(arena, TestData.weights(rnd, n * k), n, k), QuantSpec.of(bits, kg[1]));
+                        int g = q.groupSize();
+                        Tensor sums = Kernels.weightCodeSums(arena, q);
+                        assertArrayEquals(new long[] {n, k / g}, sums.shape());
+                        for (int r = 0; r < n; r++)
+                            for (int grp = 0; grp < k / g; grp++) {
+                                int expected = 0;
+                                for (int j = grp * g; j < (grp + 1) * g; j++) expected += q.code(r, j);
+                                assertEquals(expected, sums.segment().getAtIndex(ValueLayout.JAVA_INT, (long) r * (k / g) + grp),
+                                        bits + "-bit k " + k + " row " + r + " group " + grp);
+                            }
                     }
             }
         });

@@ -29,7 +29,7 @@ class BadInputTest {
             fails("does not match weights", () -> Kernels.quantizeInto(Tensor.allocate(arena, DType.F32, 4, 256), QuantSpec.of(4, 128), q8));
             QuantizedTensor q3 = Kernels.quantize(arena, Tensor.allocate(arena, DType.F32, 4, 64), QuantSpec.of(3, 32));
             QuantizedActivations a = Kernels.quantizeActivations(arena, Tensor.allocate(arena, DType.F32, 2, 64), 8);
-            fails("takes 4- or 8-bit weights, got 3-bit", () -> Kernels.intGemm(arena, a, q3, null));
+            fails("takes 4- or 8-bit weights, got 3-bit", () -> Kernels.intGemm(arena, a, q3, null, null));
         }
     }
 

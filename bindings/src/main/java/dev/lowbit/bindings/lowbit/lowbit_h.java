@@ -1164,6 +1164,65 @@ public class lowbit_h {
         }
     }
 
+    private static class lb_cpu_weight_code_sums {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_weight_code_sums");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_weight_code_sums(const lb_qweight *w, int32_t *sums)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_weight_code_sums$descriptor() {
+        return lb_cpu_weight_code_sums.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_weight_code_sums(const lb_qweight *w, int32_t *sums)
+     * }
+     */
+    public static MethodHandle lb_cpu_weight_code_sums$handle() {
+        return lb_cpu_weight_code_sums.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_weight_code_sums(const lb_qweight *w, int32_t *sums)
+     * }
+     */
+    public static MemorySegment lb_cpu_weight_code_sums$address() {
+        return lb_cpu_weight_code_sums.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_weight_code_sums(const lb_qweight *w, int32_t *sums)
+     * }
+     */
+    public static int lb_cpu_weight_code_sums(MemorySegment w, MemorySegment sums) {
+        var mh$ = lb_cpu_weight_code_sums.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_weight_code_sums", w, sums);
+            }
+            return (int)mh$.invokeExact(w, sums);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class lb_cpu_int_gemm {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             lowbit_h.C_INT,
@@ -1171,6 +1230,7 @@ public class lowbit_h {
             lowbit_h.C_POINTER,
             lowbit_h.C_POINTER,
             lowbit_h.C_LONG,
+            lowbit_h.C_POINTER,
             lowbit_h.C_POINTER,
             lowbit_h.C_POINTER,
             lowbit_h.C_POINTER
@@ -1184,7 +1244,7 @@ public class lowbit_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w, const float *bias, float *y)
+     * lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w, const int32_t *w_sums, const float *bias, float *y)
      * }
      */
     public static FunctionDescriptor lb_cpu_int_gemm$descriptor() {
@@ -1194,7 +1254,7 @@ public class lowbit_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w, const float *bias, float *y)
+     * lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w, const int32_t *w_sums, const float *bias, float *y)
      * }
      */
     public static MethodHandle lb_cpu_int_gemm$handle() {
@@ -1204,7 +1264,7 @@ public class lowbit_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w, const float *bias, float *y)
+     * lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w, const int32_t *w_sums, const float *bias, float *y)
      * }
      */
     public static MemorySegment lb_cpu_int_gemm$address() {
@@ -1213,16 +1273,16 @@ public class lowbit_h {
 
     /**
      * {@snippet lang=c :
-     * lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w, const float *bias, float *y)
+     * lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w, const int32_t *w_sums, const float *bias, float *y)
      * }
      */
-    public static int lb_cpu_int_gemm(MemorySegment a_codes, MemorySegment a_scales, MemorySegment a_zeros, long m, MemorySegment w, MemorySegment bias, MemorySegment y) {
+    public static int lb_cpu_int_gemm(MemorySegment a_codes, MemorySegment a_scales, MemorySegment a_zeros, long m, MemorySegment w, MemorySegment w_sums, MemorySegment bias, MemorySegment y) {
         var mh$ = lb_cpu_int_gemm.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("lb_cpu_int_gemm", a_codes, a_scales, a_zeros, m, w, bias, y);
+                traceDowncall("lb_cpu_int_gemm", a_codes, a_scales, a_zeros, m, w, w_sums, bias, y);
             }
-            return (int)mh$.invokeExact(a_codes, a_scales, a_zeros, m, w, bias, y);
+            return (int)mh$.invokeExact(a_codes, a_scales, a_zeros, m, w, w_sums, bias, y);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

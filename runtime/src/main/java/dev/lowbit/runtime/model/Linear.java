@@ -61,7 +61,15 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
      * combinations (e.g. W6A6) are simulated: the activations are fake-quantized (quantized and
      * dequantized) and multiplied through the dequant-GEMM.
      */
-    record ActQuantized(QuantizedTensor weight, int activationBits) implements Linear {
+    record ActQuantized(QuantizedTensor weight, int activationBits, Tensor codeSums) implements Linear {
+        /**
+         * The weights must not change afterwards: their code sums (the integer kernel's zero-point
+         * term) are taken here, once, into memory the garbage collector frees with the layer.
+         */
+        public ActQuantized(QuantizedTensor weight, int activationBits) {
+            this(weight, activationBits, integerKernel(weight, activationBits) ? Kernels.weightCodeSums(Arena.ofAuto(), weight) : null);
+        }
+
         public ActQuantized {
             if (activationBits < 2 || activationBits > 8)
                 throw new dev.lowbit.runtime.LowbitException(activationBits + "-bit activations are not supported: use 2 to 8 (16 keeps them fp32)");
@@ -69,6 +77,10 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
 
         /** Whether an integer kernel runs this layer (else fake-quantized activations simulate it). */
         public boolean integerKernel() {
+            return integerKernel(weight, activationBits);
+        }
+
+        private static boolean integerKernel(QuantizedTensor weight, int activationBits) {
             return (activationBits == 4 || activationBits == 8) && (weight.bits() == 4 || weight.bits() == 8);
         }
 
@@ -76,7 +88,7 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
         public void apply(Arena arena, Tensor in, Tensor out, float beta) {
             if (integerKernel()) {
                 dev.lowbit.runtime.QuantizedActivations a = Kernels.quantizeActivations(arena, in, activationBits);
-                intoOrAdded(arena, out, beta, y -> Kernels.intGemm(a, weight, null, y));
+                intoOrAdded(arena, out, beta, y -> Kernels.intGemm(a, weight, codeSums, null, y));
             } else {
                 Tensor fq = Tensor.allocate(arena, DType.F32, in.shape());
                 Kernels.fakeQuantGroups(in, (int) in.dim(-1), activationBits, fq);
