@@ -86,18 +86,18 @@ lb_status lb_cpu_weight_code_sums(const lb_qweight *w, int32_t *sums) {
 
 #ifdef LB_HAVE_AVX2
 #define W4A8_BLOCK_ROWS 64 /* weight rows per OpenMP work item */
-#define W4A8_MAX_K (1 << 19) /* za * (sum of a row's codes) stays below 2^31 */
+#define W4A8_MAX_GROUP (1 << 15) /* a group's lane sums stay exact in fp32 (below 2^24) */
 
 /* The AVX2 path: each weight row read once per 4 activation rows; returns 1 when out of memory. */
 static int w4a8_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w,
-                     const int32_t *w_sums, const float *bias, float *y, const int64_t *asum) {
+                     const int32_t *w_sums, const float *bias, float *y) {
     const int64_t n = w->n, k = w->k, gs = w->group_size, groups = k / gs;
     uint8_t *split = malloc((size_t)(m * k));
-    float *c = malloc((size_t)(m * groups) * sizeof(float));
+    float *lanes = malloc((size_t)(m * groups * 8) * sizeof(float));
     int32_t *own_sums = w_sums ? NULL : malloc((size_t)(n * groups) * sizeof(int32_t));
-    if (!split || !c || (!w_sums && !own_sums)) {
+    if (!split || !lanes || (!w_sums && !own_sums)) {
         free(split);
-        free(c);
+        free(lanes);
         free(own_sums);
         return 1;
     }
@@ -105,19 +105,19 @@ static int w4a8_gemm(const uint8_t *a_codes, const float *a_scales, const float 
     const int32_t *sums = w_sums ? w_sums : own_sums;
     for (int64_t i = 0; i < m; i++) {
         lb_avx2_split_even_odd(a_codes + i * k, k, split + i * k);
-        for (int64_t g = 0; g < groups; g++) c[i * groups + g] = (float)(asum[i * groups + g] - gs * (int64_t)a_zeros[i]);
+        lb_avx2_lane_sums(split + i * k, k, gs, a_zeros[i], lanes + i * groups * 8);
     }
     const int64_t blocks = (n + W4A8_BLOCK_ROWS - 1) / W4A8_BLOCK_ROWS;
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < blocks; b++) {
         const int64_t r0 = b * W4A8_BLOCK_ROWS, nr = n - r0 < W4A8_BLOCK_ROWS ? n - r0 : W4A8_BLOCK_ROWS;
-        lb_avx2_w4a8_rows(split, m, c, a_scales, a_zeros, w, sums, r0, nr, y);
+        lb_avx2_w4a8_rows(split, m, lanes, a_scales, a_zeros, w, sums, r0, nr, y);
         if (bias)
             for (int64_t i = 0; i < m; i++)
                 for (int64_t r = r0; r < r0 + nr; r++) y[i * n + r] += bias[r];
     }
     free(split);
-    free(c);
+    free(lanes);
     free(own_sums);
     return 0;
 }
@@ -136,18 +136,16 @@ lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const f
         if (!(a_scales[i] > 0.0f) || !isfinite(a_scales[i]) || !isfinite(a_zeros[i]))
             return lb_fail(LB_ERR_INVALID_ARGUMENT, "int_gemm: activation row %lld has scale %g, zero %g", (long long)i,
                            (double)a_scales[i], (double)a_zeros[i]);
+#ifdef LB_HAVE_AVX2
+    if (lb_simd_active >= LB_SIMD_AVX2 && w->bits == 4 && gs % 64 == 0 && gs <= W4A8_MAX_GROUP)
+        return w4a8_gemm(a_codes, a_scales, a_zeros, m, w, w_sums, bias, y) ? lb_fail(LB_ERR_OUT_OF_MEMORY, "int_gemm: out of memory")
+                                                                            : LB_OK;
+#endif
     int64_t *asum = malloc((size_t)(m * groups) * sizeof(int64_t));
     if (!asum) return lb_fail(LB_ERR_OUT_OF_MEMORY, "int_gemm: out of memory");
     for (int64_t i = 0; i < m; i++)
         for (int64_t g = 0; g < groups; g++) asum[i * groups + g] = sum_u8(a_codes + i * k + g * gs, gs);
     int nomem = 0;
-#ifdef LB_HAVE_AVX2
-    if (lb_simd_active >= LB_SIMD_AVX2 && w->bits == 4 && gs % 64 == 0 && k <= W4A8_MAX_K) {
-        nomem = w4a8_gemm(a_codes, a_scales, a_zeros, m, w, w_sums, bias, y, asum);
-        free(asum);
-        return nomem ? lb_fail(LB_ERR_OUT_OF_MEMORY, "int_gemm: out of memory") : LB_OK;
-    }
-#endif
 #pragma omp parallel
     {
         uint8_t *wrow = malloc((size_t)k);

@@ -321,23 +321,23 @@ void lb_avx2_split_even_odd(const uint8_t *a, int64_t k, uint8_t *out) {
 
 /* ROWS weight rows x ACTS activation rows of the W4A8 GEMM, STEP (64 or 128) columns at a time;
  * F16: fp16 scales and zeros (a compile-time constant keeps the dtype test out of the per-group
- * epilogue, which runs as often as the inner loop at groups of 128). Per group, in int32 lanes: dot = sum qa * qw (a maddubs of u8 activations and 4-bit weights
- * cannot saturate, 2 * 255 * 15 < 2^15, nor can four of them added, 8 * 255 * 15 < 2^15), then
- * t = dot - za * wsum with the precomputed weight code sums; scaled into float lanes.
- * out[a][r] = sa * (sum_g s_g (t_g - zw_g c_g)), c_g = sum_g qa - g za. */
-static inline __attribute__((always_inline)) void w4a8_tile(const uint8_t *ap, int64_t k, const float *c, int64_t groups,
+ * epilogue, which runs as often as the inner loop at groups of 128).
+ * Per group, in 8 int32 lanes: dot = sum qa * qw (a maddubs of u8 activations and 4-bit weights
+ * cannot saturate, 2 * 255 * 15 < 2^15, nor can four of them added, 8 * 255 * 15 < 2^15). Then in
+ * fp32, each lane centred on both zero points before it is scaled and summed:
+ *   t = dot - (za / 8) wsum - zw A,
+ * A the lane's sum of (qa - za) (lb_avx2_lane_sums) and wsum the group's weight code sum; summed
+ * over the lanes that is sum (qa - za)(qw - zw) exactly. Every term is an integer below 2^24 and
+ * each fused step rounds once, so nothing large cancels. out[a][r] = sa sum_g s_g sum_lanes t. */
+static inline __attribute__((always_inline)) void w4a8_tile(const uint8_t *ap, int64_t k, const float *lanes, int64_t groups,
                                                             const float *sa, const float *za, const lb_qweight *w,
                                                             const int32_t *wsums, int64_t r0, float *out, int64_t ldo,
                                                             const int rows, const int acts, const int step, const int f16) {
     const int64_t gs = w->group_size, wpr = lb_words_per_row(w->k, 4);
     const __m256i nib = _mm256_set1_epi8(0x0F), ones16 = _mm256_set1_epi16(1);
     __m256 accf[2][4];
-    float zterm[2][4];
     for (int r = 0; r < rows; r++)
-        for (int a = 0; a < acts; a++) {
-            accf[r][a] = _mm256_setzero_ps();
-            zterm[r][a] = 0.0f;
-        }
+        for (int a = 0; a < acts; a++) accf[r][a] = _mm256_setzero_ps();
     for (int64_t g = 0; g < groups; g++) {
         __m256i dot[2][4];
         for (int r = 0; r < rows; r++)
@@ -368,19 +368,16 @@ static inline __attribute__((always_inline)) void w4a8_tile(const uint8_t *ap, i
             const int64_t at = (r0 + r) * groups + g;
             const float s = f16 ? _cvtsh_ss(((const uint16_t *)w->scales)[at]) : ((const float *)w->scales)[at];
             const float zw = f16 ? _cvtsh_ss(((const uint16_t *)w->zeros)[at]) : ((const float *)w->zeros)[at];
+            const __m256 ws = _mm256_cvtepi32_ps(_mm256_set1_epi32(wsums[at])), vzw = _mm256_set1_ps(zw);
             for (int a = 0; a < acts; a++) {
-                /* the zero-point term za * wsum, exactly: za * (wsum / 8) from each int32 lane, so that
-                 * the lanes stay centred (exact in fp32, little cancellation when summed), the
-                 * remainder za * (wsum % 8) with zw * c in the scalar term */
-                const int32_t zai = (int32_t)za[a], ws = wsums[at];
-                const __m256i t = _mm256_sub_epi32(dot[r][a], _mm256_set1_epi32(zai * (ws >> 3)));
-                accf[r][a] = _mm256_fmadd_ps(_mm256_set1_ps(s), _mm256_cvtepi32_ps(t), accf[r][a]);
-                zterm[r][a] += s * (zw * c[a * groups + g] + (float)(zai * (ws & 7)));
+                __m256 t = _mm256_fnmadd_ps(_mm256_set1_ps(za[a] * 0.125f), ws, _mm256_cvtepi32_ps(dot[r][a]));
+                t = _mm256_fnmadd_ps(vzw, _mm256_loadu_ps(lanes + (a * groups + g) * 8), t);
+                accf[r][a] = _mm256_fmadd_ps(_mm256_set1_ps(s), t, accf[r][a]);
             }
         }
     }
     for (int r = 0; r < rows; r++)
-        for (int a = 0; a < acts; a++) out[a * ldo + r] = sa[a] * (hsum(accf[r][a]) - zterm[r][a]);
+        for (int a = 0; a < acts; a++) out[a * ldo + r] = sa[a] * hsum(accf[r][a]);
 }
 
 /* All tiles of weight rows [r0, r0 + nr) against m activation rows: pairs of weight rows for a
@@ -390,20 +387,20 @@ static inline __attribute__((always_inline)) void w4a8_tile(const uint8_t *ap, i
     do {                                                                                                              \
         if (m == 1) {                                                                                                 \
             int64_t r = 0;                                                                                            \
-            for (; r + 2 <= nr; r += 2) w4a8_tile(a_split, k, c, groups, sa, za, w, wsums, r0 + r, y + r0 + r, n, 2, 1, step, f16); \
-            for (; r < nr; r++) w4a8_tile(a_split, k, c, groups, sa, za, w, wsums, r0 + r, y + r0 + r, n, 1, 1, step, f16);        \
+            for (; r + 2 <= nr; r += 2) w4a8_tile(a_split, k, lanes, groups, sa, za, w, wsums, r0 + r, y + r0 + r, n, 2, 1, step, f16); \
+            for (; r < nr; r++) w4a8_tile(a_split, k, lanes, groups, sa, za, w, wsums, r0 + r, y + r0 + r, n, 1, 1, step, f16);        \
             break;                                                                                                    \
         }                                                                                                             \
         for (int64_t r = r0; r < r0 + nr; r++) {                                                                      \
             int64_t i = 0;                                                                                            \
             for (; i + 4 <= m; i += 4)                                                                                \
-                w4a8_tile(a_split + i * k, k, c + i * groups, groups, sa + i, za + i, w, wsums, r, y + i * n + r, n, 1, 4, step, f16); \
+                w4a8_tile(a_split + i * k, k, lanes + i * groups * 8, groups, sa + i, za + i, w, wsums, r, y + i * n + r, n, 1, 4, step, f16); \
             for (; i < m; i++)                                                                                        \
-                w4a8_tile(a_split + i * k, k, c + i * groups, groups, sa + i, za + i, w, wsums, r, y + i * n + r, n, 1, 1, step, f16); \
+                w4a8_tile(a_split + i * k, k, lanes + i * groups * 8, groups, sa + i, za + i, w, wsums, r, y + i * n + r, n, 1, 1, step, f16); \
         }                                                                                                             \
     } while (0)
 
-void lb_avx2_w4a8_rows(const uint8_t *a_split, int64_t m, const float *c, const float *sa, const float *za, const lb_qweight *w,
+void lb_avx2_w4a8_rows(const uint8_t *a_split, int64_t m, const float *lanes, const float *sa, const float *za, const lb_qweight *w,
                        const int32_t *wsums, int64_t r0, int64_t nr, float *y) {
     const int64_t k = w->k, n = w->n, groups = k / w->group_size;
     const int f16 = w->scale_dtype == LB_DTYPE_F16;
@@ -428,5 +425,18 @@ void lb_avx2_code_sums4(const uint32_t *row, int64_t k, int64_t gs, int32_t *sum
         }
         const __m128i s = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
         sums[g] = (int32_t)(_mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1));
+    }
+}
+
+/* Per group, the sums of (qa - za) over the split activation codes that meet in each int32 lane of
+ * the W4A8 dot products: lane l takes bytes 4l..4l+3 of every 32-byte vector; out [k / gs][8]. */
+void lb_avx2_lane_sums(const uint8_t *a_split, int64_t k, int64_t gs, float za, float *out) {
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    const __m256i centre = _mm256_set1_epi32((int32_t)za * (int32_t)(gs / 8));
+    for (int64_t g = 0; g < k / gs; g++) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int64_t j = g * gs; j < (g + 1) * gs; j += 32)
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(a_split + j)), ones8), ones16));
+        _mm256_storeu_ps(out + g * 8, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, centre)));
     }
 }

@@ -42,11 +42,12 @@ int lb_avx2_gemv_supported(const lb_qweight *w);
 void lb_avx2_gemv_rows(const float *x, const float *xsum, const lb_qweight *w, int64_t r0, int64_t nr, float *out);
 
 /* The W4A8 GEMM for 4-bit weights with groups a multiple of 64: activation codes [m, k] reordered
- * row by row by lb_avx2_split_even_odd, c [m, groups] = (sum of the group's activation codes) -
- * group_size * za, wsums [n, groups] the weight code sums (lb_avx2_code_sums4 per row);
+ * row by row by lb_avx2_split_even_odd, lanes [m, groups, 8] their centred sums per dot-product
+ * lane (lb_avx2_lane_sums), wsums [n, groups] the weight code sums (lb_avx2_code_sums4 per row);
  * y [m, n] without bias for the weight rows [r0, r0 + nr). */
 void lb_avx2_split_even_odd(const uint8_t *a, int64_t k, uint8_t *out);
-void lb_avx2_w4a8_rows(const uint8_t *a_split, int64_t m, const float *c, const float *sa, const float *za, const lb_qweight *w,
+void lb_avx2_lane_sums(const uint8_t *a_split, int64_t k, int64_t gs, float za, float *out);
+void lb_avx2_w4a8_rows(const uint8_t *a_split, int64_t m, const float *lanes, const float *sa, const float *za, const lb_qweight *w,
                        const int32_t *wsums, int64_t r0, int64_t nr, float *y);
 void lb_avx2_code_sums4(const uint32_t *row, int64_t k, int64_t gs, int32_t *sums);
 
