@@ -18,7 +18,7 @@ lb_status lb_cpu_quantize_activations(const float *x, int64_t m, int64_t k, int3
         if (!LB_DISPATCH(minmax, x + i * k, k, &lo, &hi)) bad = i;
     }
     if (bad >= 0) return lb_fail(LB_ERR_NON_FINITE, "quantize_activations: NaN or Inf in row %lld", (long long)bad);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (m * k > LB_OMP_MIN_WORK)
     for (int64_t i = 0; i < m; i++) {
         const float *xr = x + i * k;
         float lo, hi;
@@ -55,7 +55,7 @@ static int64_t sum_u8(const uint8_t *a, int64_t len) {
 /* Per row and group, the sum of the weight codes (4-bit, groups a multiple of 64: AVX2). */
 static void code_sums(const lb_qweight *w, int32_t *sums) {
     const int64_t k = w->k, gs = w->group_size, groups = k / gs, wpr = lb_words_per_row(k, w->bits);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (w->n * k > LB_OMP_MIN_WORK)
     for (int64_t r = 0; r < w->n; r++) {
 #ifdef LB_HAVE_AVX2
         if (lb_simd_active >= LB_SIMD_AVX2 && w->bits == 4 && gs % 64 == 0) {
@@ -108,7 +108,7 @@ static int w4a8_gemm(const uint8_t *a_codes, const float *a_scales, const float 
         lb_avx2_lane_sums(split + i * k, k, gs, a_zeros[i], lanes + i * groups * 8);
     }
     const int64_t blocks = (n + W4A8_BLOCK_ROWS - 1) / W4A8_BLOCK_ROWS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (m * n * k > LB_OMP_MIN_WORK)
     for (int64_t b = 0; b < blocks; b++) {
         const int64_t r0 = b * W4A8_BLOCK_ROWS, nr = n - r0 < W4A8_BLOCK_ROWS ? n - r0 : W4A8_BLOCK_ROWS;
         lb_avx2_w4a8_rows(split, m, lanes, a_scales, a_zeros, w, sums, r0, nr, y);
@@ -146,7 +146,7 @@ lb_status lb_cpu_int_gemm(const uint8_t *a_codes, const float *a_scales, const f
     for (int64_t i = 0; i < m; i++)
         for (int64_t g = 0; g < groups; g++) asum[i * groups + g] = sum_u8(a_codes + i * k + g * gs, gs);
     int nomem = 0;
-#pragma omp parallel
+#pragma omp parallel if (m * n * k > LB_OMP_MIN_WORK)
     {
         uint8_t *wrow = malloc((size_t)k);
         double *acc = malloc((size_t)m * sizeof(double));

@@ -15,6 +15,10 @@ void lb_clear_error(void);
 /* Active SIMD level (LB_SIMD_*), chosen at load time, lowered by lb_cpu_set_simd_level. */
 extern int32_t lb_simd_active;
 
+/* Below this many multiply-adds a kernel runs on the calling thread: an OpenMP fork/join costs
+ * microseconds, more than such work (a small model's token step), and far more on busy cores. */
+#define LB_OMP_MIN_WORK ((int64_t)1 << 16)
+
 static inline int lb_is_finite(float x) { return isfinite(x); }
 
 /* IEEE binary16 <-> binary32, round to nearest even (matches F16C and Java's Float16). */

@@ -42,7 +42,7 @@ static void gemv(const float *x, const lb_qweight *w, const float *bias, float *
             x = xp;
         }
         const int64_t blocks = (n + GEMV_BLOCK_ROWS - 1) / GEMV_BLOCK_ROWS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * w->k > LB_OMP_MIN_WORK)
         for (int64_t b = 0; b < blocks; b++) {
             const int64_t r0 = b * GEMV_BLOCK_ROWS, nr = n - r0 < GEMV_BLOCK_ROWS ? n - r0 : GEMV_BLOCK_ROWS;
             lb_avx2_gemv_rows(x, xsum, w, r0, nr, y + r0);
@@ -53,7 +53,7 @@ static void gemv(const float *x, const lb_qweight *w, const float *bias, float *
         return;
     }
 #endif
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * w->k > LB_OMP_MIN_WORK)
     for (int64_t r = 0; r < n; r++) {
         const uint32_t *row = w->codes + r * wpr;
         float acc = bias ? bias[r] : 0.0f;
@@ -75,7 +75,7 @@ static void gemm_tiled(const float *x, int64_t m, const lb_qweight *w, const flo
     for (int64_t i = 0; i < m; i++)
         for (int64_t r = 0; r < n; r++) y[i * n + r] = bias ? bias[r] : 0.0f;
     const int64_t tiles = (n + TILE_ROWS - 1) / TILE_ROWS;
-#pragma omp parallel
+#pragma omp parallel if (m * n * k > LB_OMP_MIN_WORK)
     {
         float *wbuf = malloc((size_t)(TILE_ROWS * kc) * sizeof(float));
         if (!wbuf) {

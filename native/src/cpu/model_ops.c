@@ -57,7 +57,7 @@ lb_status lb_cpu_attention(const float *q, const float *k, const float *v, int64
     const int64_t group = heads / kv_heads, len = pos0 + m;
     const float scale = (float)(1.0 / sqrt((double)head_dim));
     int nomem = 0;
-#pragma omp parallel
+#pragma omp parallel if (m * heads * len * head_dim > LB_OMP_MIN_WORK)
     {
         float *w = malloc((size_t)len * sizeof(float));
         if (!w) {
