@@ -327,8 +327,9 @@ void lb_avx2_split_even_odd(const uint8_t *a, int64_t k, uint8_t *out) {
  * fp32, each lane centred on both zero points before it is scaled and summed:
  *   t = dot - (za / 8) wsum - zw A,
  * A the lane's sum of (qa - za) (lb_avx2_lane_sums) and wsum the group's weight code sum; summed
- * over the lanes that is sum (qa - za)(qw - zw) exactly. Every term is an integer below 2^24 and
- * each fused step rounds once, so nothing large cancels. out[a][r] = sa sum_g s_g sum_lanes t. */
+ * over the lanes that is sum (qa - za)(qw - zw). Every input is exact in fp32 (integers below 2^24,
+ * za / 8), each fused step rounds once, and the lanes stay small, so nothing large cancels.
+ * out[a][r] = sa sum_g s_g sum_lanes t. */
 static inline __attribute__((always_inline)) void w4a8_tile(const uint8_t *ap, int64_t k, const float *lanes, int64_t groups,
                                                             const float *sa, const float *za, const lb_qweight *w,
                                                             const int32_t *wsums, int64_t r0, float *out, int64_t ldo,
