@@ -5,6 +5,7 @@ import dev.lowbit.runtime.io.AtomicFiles;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDate;
 import java.util.ArrayList;
@@ -46,7 +47,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--m", split = ",", description = "override the values of M, e.g. 1,16,256")
     List<Integer> ms;
 
-    @Option(names = "--out", description = "report folder (default: bench/results/DATE-HOST)")
+    @Option(names = "--out", description = "report folder (default: bench/results/DATE-HOST, or DATE-HOST-2, -3, ... when that holds an earlier run)")
     Path out;
 
     @Option(names = "--json", description = "print the figures as JSON on stdout")
@@ -89,7 +90,7 @@ public final class BenchCommand implements Callable<Integer> {
             return 1;
         }
         Report report = new Report(results);
-        Path dir = out != null ? out : home().resolve("bench/results").resolve(LocalDate.now() + "-" + host());
+        Path dir = out != null ? out : unused(home().resolve("bench/results"), LocalDate.now() + "-" + host());
         String command = "./lowbit bench --suite " + suite + (quick ? " --quick" : "") + (shapes != null ? " --shapes " + String.join(",", shapes) : "")
                 + (ms != null ? " --m " + ms.stream().map(String::valueOf).collect(Collectors.joining(",")) : "");
         String title = "lowbit benchmarks on " + host() + ", " + LocalDate.now() + " (" + Runtime.getRuntime().availableProcessors() + " threads)";
@@ -103,6 +104,13 @@ public final class BenchCommand implements Callable<Integer> {
             System.out.println("wrote " + dir.resolve("report.md") + ", results.json" + (plots.isEmpty() ? "" : " and " + plots.size() + " plot(s)"));
         }
         return 0;
+    }
+
+    /** parent/name, or parent/name-2, -3, ... : the first that does not exist yet, so a later run never overwrites an earlier one. */
+    static Path unused(Path parent, String name) {
+        Path dir = parent.resolve(name);
+        for (int i = 2; Files.exists(dir); i++) dir = parent.resolve(name + "-" + i);
+        return dir;
     }
 
     private static double msPer(TimeUnit unit) {

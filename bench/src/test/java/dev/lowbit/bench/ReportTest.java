@@ -49,4 +49,13 @@ class ReportTest {
         byte[] png = Files.readAllBytes(plots.get(0));
         assertTrue(png.length > 1000 && png[1] == 'P' && png[2] == 'N' && png[3] == 'G');
     }
+
+    @Test
+    void aLaterRunGetsItsOwnFolder(@TempDir Path dir) throws Exception {
+        assertEquals(dir.resolve("2026-11-23-vm"), BenchCommand.unused(dir, "2026-11-23-vm"));
+        Files.createDirectories(dir.resolve("2026-11-23-vm"));
+        assertEquals(dir.resolve("2026-11-23-vm-2"), BenchCommand.unused(dir, "2026-11-23-vm"));
+        Files.createDirectories(dir.resolve("2026-11-23-vm-2"));
+        assertEquals(dir.resolve("2026-11-23-vm-3"), BenchCommand.unused(dir, "2026-11-23-vm"));
+    }
 }
