@@ -14,7 +14,6 @@ import dev.lowbit.runtime.tokenizer.BpeTrainer;
 import dev.lowbit.runtime.tokenizer.TokenizerJson;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -120,12 +119,9 @@ public final class Pretrainer {
     private static int resume(Path file, LlamaParameters p, LlamaParameters m, LlamaParameters v, AdamW opt) {
         try (Arena arena = Arena.ofConfined()) {
             SafetensorsFile f = SafetensorsFile.open(file, arena);
-            for (var e : Map.of("params", p, "adam_m", m, "adam_v", v).entrySet()) {
-                var src = f.tensor(e.getKey());
-                if (src.numel() != e.getValue().flat().numel())
+            for (var e : Map.of("params", p, "adam_m", m, "adam_v", v).entrySet())
+                if (!f.copyInto(e.getKey(), e.getValue().flat()))
                     throw new LowbitException(file + " was written for another model size; delete it to start over");
-                MemorySegment.copy(src.segment(), 0, e.getValue().flat().segment(), 0, src.numel() * 4);
-            }
             int step = Integer.parseInt(f.metadata().getOrDefault("step", "0"));
             opt.setStep(step);
             return step;

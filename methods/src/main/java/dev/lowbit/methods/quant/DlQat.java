@@ -202,12 +202,9 @@ public final class DlQat {
                         + "); delete it to start over, or use another --out");
             Map<String, Tensor> state = Map.of("lora", lora, "magnitude", mags, "lora.adam_m", loraM, "lora.adam_v", loraV,
                     "magnitude.adam_m", magM, "magnitude.adam_v", magV);
-            for (var e : state.entrySet()) {
-                Tensor src = f.tensor(e.getKey());
-                if (src.dtype() != DType.F32 || src.numel() != e.getValue().numel())
+            for (var e : state.entrySet())
+                if (!f.copyInto(e.getKey(), e.getValue()))
                     throw new LowbitException(file + ": " + e.getKey() + " does not fit this model; delete the file to start over");
-                MemorySegment.copy(src.segment(), 0, e.getValue().segment(), 0, src.numel() * 4);
-            }
             int step = Integer.parseInt(f.metadata().getOrDefault("step", "-1"));
             if (step < 1 || step >= cfg.steps()) throw new LowbitException(file + ": bad step " + step + "; delete it to start over");
             loraOpt.setStep(step);

@@ -85,7 +85,8 @@ public final class QuantizedCheckpoint {
         try (Arena mapping = Arena.ofConfined()) {
             SafetensorsFile st = SafetensorsFile.open(file, mapping);
             for (LlamaParameters.Slot slot : fp.slots())
-                if (linearName(slot.name()) == null) copy(st.tensor(slot.name()), fp.get(slot.name()), file, slot.name());
+                if (linearName(slot.name()) == null && !st.copyInto(slot.name(), fp.get(slot.name())))
+                    throw new CheckpointException(file + ": tensor '" + slot.name() + "' must be F32 with " + fp.get(slot.name()).numel() + " values");
             java.util.Map<String, Linear> linears = new java.util.HashMap<>();
             for (LlamaParameters.Slot slot : fp.slots()) {
                 if (linearName(slot.name()) == null) continue;
@@ -156,9 +157,4 @@ public final class QuantizedCheckpoint {
         return out;
     }
 
-    private static void copy(Tensor src, Tensor dst, Path file, String name) {
-        if (src.dtype() != DType.F32 || src.numel() != dst.numel())
-            throw new CheckpointException(file + ": tensor '" + name + "' must be F32 with " + dst.numel() + " values");
-        MemorySegment.copy(src.segment(), 0, dst.segment(), 0, dst.numel() * 4);
-    }
 }

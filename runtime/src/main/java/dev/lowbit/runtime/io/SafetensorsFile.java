@@ -169,4 +169,15 @@ public final class SafetensorsFile {
         if (e.numel() == 0) throw new CheckpointException(path + ": tensor '" + name + "' is empty");
         return Tensor.wrap(data.asSlice(e.begin(), e.end() - e.begin()), type, shape);
     }
+
+    /**
+     * Copies tensor name into dst (F32) when it is F32 with dst's element count and returns true;
+     * returns false, dst untouched, when it does not fit, so each caller can say what to do.
+     */
+    public boolean copyInto(String name, Tensor dst) {
+        Tensor src = tensor(name);
+        if (src.dtype() != DType.F32 || dst.dtype() != DType.F32 || src.numel() != dst.numel()) return false;
+        MemorySegment.copy(src.segment(), 0, dst.segment(), 0, dst.numel() * 4);
+        return true;
+    }
 }

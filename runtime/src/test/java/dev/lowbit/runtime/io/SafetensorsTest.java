@@ -48,6 +48,28 @@ class SafetensorsTest {
         }
     }
 
+    /** copyInto fills a tensor of the same F32 size and reports, without copying, one that does not fit. */
+    @Test
+    void copyIntoTakesOnlyAnF32TensorOfTheSameSize() throws IOException {
+        Path file = dir.resolve("state.safetensors");
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor half = Tensor.of(arena, new float[] {1f, 2f, 3f}, 3).to(arena, DType.F16);
+            new SafetensorsWriter().put("w", Tensor.of(arena, new float[] {1f, -2f, 3f}, 3)).put("h", half).write(file);
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            SafetensorsFile f = SafetensorsFile.open(file, arena);
+            Tensor three = Tensor.of(arena, new float[] {9f, 9f, 9f}, 3), four = Tensor.of(arena, new float[] {9f, 9f, 9f, 9f}, 4);
+            assertTrue(f.copyInto("w", three));
+            assertArrayEquals(new float[] {1f, -2f, 3f}, three.toFloatArray());
+            Tensor other = Tensor.of(arena, new float[] {7f, 7f, 7f}, 3);
+            assertFalse(f.copyInto("w", four), "another size");
+            assertFalse(f.copyInto("h", other), "F16 in the file");
+            assertArrayEquals(new float[] {9f, 9f, 9f, 9f}, four.toFloatArray(), "a tensor that does not fit is left as it was");
+            assertArrayEquals(new float[] {7f, 7f, 7f}, other.toFloatArray());
+            assertThrows(CheckpointException.class, () -> f.copyInto("missing", three));
+        }
+    }
+
     /** A file assembled by hand to the format's specification reads back. */
     @Test
     void readsAHandWrittenFile() throws IOException {

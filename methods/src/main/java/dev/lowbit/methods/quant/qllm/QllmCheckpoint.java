@@ -1,6 +1,5 @@
 package dev.lowbit.methods.quant.qllm;
 
-import dev.lowbit.runtime.DType;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.Tensor;
 import dev.lowbit.runtime.io.QuantizedCheckpoint;
@@ -10,7 +9,6 @@ import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaWeights;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
@@ -93,9 +91,6 @@ final class QllmCheckpoint {
 
     private static void copy(SafetensorsFile f, String name, Tensor to) {
         if (!f.contains(name)) throw new LowbitException(f.path() + " has no tensor " + name + "; delete it to start over");
-        Tensor src = f.tensor(name);
-        if (src.dtype() != DType.F32 || src.numel() != to.numel())
-            throw new LowbitException(f.path() + ": " + name + " does not fit this model; delete it to start over");
-        MemorySegment.copy(src.segment(), 0, to.segment(), 0, to.numel() * 4);
+        if (!f.copyInto(name, to)) throw new LowbitException(f.path() + ": " + name + " does not fit this model; delete it to start over");
     }
 }
