@@ -100,10 +100,14 @@ class CliModelTest {
         assertTrue(j.get("kl_to_fp").asDouble() > 0);
         assertTrue(j.get("fp_perplexity").isNull(), "stories260K has no tokenizer, so no perplexity");
         assertEquals(j, new ObjectMapper().readTree(out.resolve("metrics.json").toFile()));
+        assertReloadsToTheSameKl(out, j, "the saved model reproduces the KL measured before saving");
+    }
+
+    /** `eval` of the saved model against stories260K gives the KL quantize measured before saving (its windows: 32 tokens, 16 sequences). */
+    private static void assertReloadsToTheSameKl(Path out, JsonNode metrics, String message) throws Exception {
         Result back = run("eval", "--model", out.toString(), "--reference", STORIES.toString(), "--seq-len", "32", "--kl-sequences", "16", "--json");
         assertEquals(0, back.code(), back.err());
-        assertEquals(j.get("kl_to_fp").asDouble(), new ObjectMapper().readTree(back.out()).get("kl_to_reference").asDouble(), 1e-6,
-                "the saved model reproduces the KL measured before saving");
+        assertEquals(metrics.get("kl_to_fp").asDouble(), new ObjectMapper().readTree(back.out()).get("kl_to_reference").asDouble(), 1e-6, message);
     }
 
     /** QLLM end to end on a real checkpoint: reassembled, corrected, saved with its channel maps, and reloaded to the same KL. */
@@ -121,10 +125,7 @@ class CliModelTest {
         assertEquals("integer", j.get("activation_kernel").asText());
         assertEquals(5, j.get("qllm").get("expansion_ratio").size(), "one entry per block");
         assertTrue(j.get("trainable_fraction").asDouble() > 0);
-        Result back = run("eval", "--model", out.toString(), "--reference", STORIES.toString(), "--seq-len", "32", "--kl-sequences", "16", "--json");
-        assertEquals(0, back.code(), back.err());
-        assertEquals(j.get("kl_to_fp").asDouble(), new ObjectMapper().readTree(back.out()).get("kl_to_reference").asDouble(), 1e-6,
-                "the saved model (channel maps, q/k/v bits) reproduces the KL measured before saving");
+        assertReloadsToTheSameKl(out, j, "the saved model (channel maps, q/k/v bits) reproduces the KL measured before saving");
     }
 
     /**
@@ -173,10 +174,7 @@ class CliModelTest {
         Path out = dir.resolve("q3");
         String[] args = {"quantize", "--method", "dlqat", "--wbits", "3", "--group", "-1", "--model", STORIES.toString(), "--out",
                 out.toString(), "--steps", "4", "--batch", "2", "--seq-len", "16", "--json"};
-        String[] interrupted = java.util.Arrays.copyOf(args, args.length + 2);
-        interrupted[args.length] = "--stop-after";
-        interrupted[args.length + 1] = "2";
-        Result first = run(interrupted);
+        Result first = run(with(List.of(args), "--stop-after", "2"));
         assertEquals(0, first.code(), first.err());
         assertTrue(Files.isRegularFile(out.resolve("dlqat-checkpoint.safetensors")), first.err());
         assertTrue(Files.notExists(out.resolve("model.safetensors")), "no model before the run finishes");

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import dev.lowbit.runtime.DType;
 import dev.lowbit.runtime.Kernels;
 import dev.lowbit.runtime.QuantSpec;
+import dev.lowbit.runtime.TestData;
 import dev.lowbit.runtime.Tensor;
 import java.lang.foreign.Arena;
 import java.util.Random;
@@ -26,7 +27,8 @@ class LoraQuantLinearTest {
         ChannelReassembly.Plan plan = ChannelReassembly.plan(ChannelReassembly.SiteStats.of(tokens, ChannelReassemblyTest.columnSums(w)), 6f);
         int k = plan.outChannels(); // the reassembled width
         try (Arena arena = Arena.ofConfined()) {
-            float[] x = gaussian(rnd, M * C), dy = gaussian(rnd, M * OUT), av = gaussian(rnd, R * k), bv = gaussian(rnd, OUT * R);
+            float[] x = TestData.gaussian(rnd, M * C, 1f), dy = TestData.gaussian(rnd, M * OUT, 1f);
+            float[] av = TestData.gaussian(rnd, R * k, 1f), bv = TestData.gaussian(rnd, OUT * R, 1f);
             Tensor a = Tensor.of(arena, av, R, k), b = Tensor.of(arena, bv, OUT, R);
             Tensor ga = Tensor.allocate(arena, DType.F32, R, k), gb = Tensor.allocate(arena, DType.F32, OUT, R);
             Tensor relaid = Tensor.of(arena, plan.reassembleWeights(w, OUT), OUT, k);
@@ -85,11 +87,11 @@ class LoraQuantLinearTest {
         ChannelReassembly.Plan plan = ChannelReassembly.plan(ChannelReassembly.SiteStats.of(tokens, ChannelReassemblyTest.columnSums(w)), 6f);
         int k = plan.outChannels();
         try (Arena arena = Arena.ofConfined()) {
-            Tensor a = Tensor.of(arena, gaussian(rnd, R * k), R, k), b = Tensor.of(arena, gaussian(rnd, OUT * R), OUT, R);
+            Tensor a = Tensor.of(arena, TestData.gaussian(rnd, R * k, 1f), R, k), b = Tensor.of(arena, TestData.gaussian(rnd, OUT * R, 1f), OUT, R);
             Tensor ga = Tensor.allocate(arena, DType.F32, R, k), gb = Tensor.allocate(arena, DType.F32, OUT, R);
             LoraQuantLinear lin = new LoraQuantLinear(arena, plan.toMap(arena), Tensor.of(arena, plan.reassembleWeights(w, OUT), OUT, k), a, b, ga, gb,
                     SCALE, QuantSpec.of(4, QuantSpec.PER_CHANNEL), 8, M);
-            Tensor x = Tensor.of(arena, gaussian(rnd, M * C), M, C), before = Tensor.allocate(arena, DType.F32, M, OUT);
+            Tensor x = Tensor.of(arena, TestData.gaussian(rnd, M * C, 1f), M, C), before = Tensor.allocate(arena, DType.F32, M, OUT);
             Tensor after = Tensor.allocate(arena, DType.F32, M, OUT), exported = Tensor.allocate(arena, DType.F32, M, OUT);
             lin.forward(x, before);
             lin.merge();
@@ -102,11 +104,5 @@ class LoraQuantLinearTest {
                 assertEquals(y1[i], y2[i], 1e-4f * (1 + Math.abs(y1[i])), "the integer W4A8 layer computes the fake-quantized product");
             }
         }
-    }
-
-    static float[] gaussian(Random rnd, int n) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) v[i] = (float) rnd.nextGaussian();
-        return v;
     }
 }
