@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the FFM bindings in src/main/java with jextract (https://jdk.java.net/jextract/),
-# where it is installed: lowbit.h -> dev.lowbit.bindings.lowbit, cblas.h -> dev.lowbit.bindings.cblas.
+# where it is installed: lowbit.h -> dev.lowbit.bindings.lowbit (lb_cpu_*) and .lowbit_cuda (lb_cuda_*),
+# cblas.h -> dev.lowbit.bindings.cblas, and where the CUDA toolkit's headers are (CUDA_HOME, default
+# /usr/local/cuda) the cudart and cuBLAS subsets -> dev.lowbit.bindings.cudart and .cublas.
 # No --library option: the generated code looks symbols up in libraries already loaded, and
 # NativeLibraries (hand-written, not generated) loads them from the jar, LOWBIT_NATIVE_DIR or the
 # system. Afterwards run ./test: BindingsSymbolsTest checks the bindings against the built library.
@@ -12,14 +14,33 @@ cblas_header="${CBLAS_HEADER:-/usr/include/x86_64-linux-gnu/cblas.h}"
 [ -f "$cblas_header" ] || cblas_header=/usr/include/cblas.h
 [ -f "$cblas_header" ] || { echo "regenerate.sh: cblas.h not found; install libopenblas-dev or set CBLAS_HEADER" >&2; exit 2; }
 
-rm -rf "$out/dev/lowbit/bindings/lowbit" "$out/dev/lowbit/bindings/cblas"
+cuda_include="${CUDA_HOME:-/usr/local/cuda}/include"
+[ -f "$cuda_include/cublas_api.h" ] || { echo "regenerate.sh: $cuda_include/cublas_api.h not found; set CUDA_HOME to a CUDA toolkit with cuBLAS" >&2; exit 2; }
+
+rm -rf "$out/dev/lowbit/bindings/"{lowbit,lowbit_cuda,cblas,cudart,cublas}
 jextract --output "$out" --target-package dev.lowbit.bindings.lowbit --header-class-name lowbit_h \
-  --include-function 'lb_.*' --include-struct lb_qweight --include-constant 'LB_.*' \
+  --include-function 'lb_(cpu_.*|last_error|version|nop)' --include-struct lb_qweight --include-constant 'LB_.*' \
   "$here/../native/include/lowbit.h"
+jextract --output "$out" --target-package dev.lowbit.bindings.lowbit_cuda --header-class-name lowbit_cuda_h \
+  --include-function 'lb_cuda_.*' "$here/../native/include/lowbit.h"
+jextract --output "$out" --target-package dev.lowbit.bindings.cudart --header-class-name cudart_h -I "$cuda_include" \
+  $(for f in cudaGetDeviceCount cudaSetDevice cudaGetDevice cudaDeviceGetAttribute cudaMemGetInfo cudaDriverGetVersion \
+      cudaRuntimeGetVersion cudaGetErrorString cudaGetErrorName cudaGetLastError cudaMalloc cudaFree cudaHostAlloc cudaFreeHost \
+      cudaMemcpy cudaMemcpyAsync cudaMemsetAsync cudaStreamCreate cudaStreamDestroy cudaStreamSynchronize cudaDeviceSynchronize \
+      cudaEventCreate cudaEventDestroy cudaEventRecord cudaEventSynchronize cudaEventElapsedTime; do echo --include-function $f; done) \
+  --include-constant cudaSuccess --include-constant 'cudaMemcpy(HostToDevice|DeviceToHost|DeviceToDevice|Default)' \
+  --include-constant cudaHostAllocDefault --include-constant 'cudaDevAttr(MultiProcessorCount|ComputeCapabilityMajor|ComputeCapabilityMinor)' \
+  "$cuda_include/cuda_runtime_api.h"
+jextract --output "$out" --target-package dev.lowbit.bindings.cublas --header-class-name cublas_h -I "$cuda_include" \
+  $(for f in cublasCreate_v2 cublasDestroy_v2 cublasSetStream_v2 cublasGetVersion_v2 cublasSetMathMode cublasGetStatusString \
+      cublasGemmEx; do echo --include-function $f; done) \
+  --include-constant CUBLAS_STATUS_SUCCESS --include-constant 'CUBLAS_OP_[NT]' --include-constant 'CUDA_R_(32F|16F|16BF|8I|32I)' \
+  --include-constant 'CUBLAS_COMPUTE_(32F|32I|32F_FAST_TF32)' --include-constant CUBLAS_GEMM_DEFAULT \
+  "$cuda_include/cublas_api.h"
 jextract --output "$out" --target-package dev.lowbit.bindings.cblas --header-class-name cblas_h \
   --include-function cblas_sgemm --include-function cblas_sgemv \
   --include-function openblas_set_num_threads --include-function openblas_get_num_threads \
   --include-function openblas_get_config --include-function openblas_get_corename \
   --include-constant 'Cblas(RowMajor|ColMajor|NoTrans|Trans|ConjTrans)' \
   "$cblas_header"
-echo "regenerated bindings under $out/dev/lowbit/bindings/{lowbit,cblas}"
+echo "regenerated bindings under $out/dev/lowbit/bindings/{lowbit,lowbit_cuda,cblas,cudart,cublas}"

@@ -220,6 +220,59 @@ lb_status lb_cpu_silu_gate_backward(const float *gate, const float *up, const fl
 lb_status lb_cpu_cross_entropy_backward(const float *logits, const int32_t *targets, int64_t m, int64_t vocab,
                                         float scale, float *dlogits);
 
+/* ---- CUDA backend (liblowbit_cuda) ----------------------------------------------------
+ * The same kernels on an NVIDIA GPU (sm_80 and newer). Every pointer, including those inside
+ * lb_qweight, is device memory; the lb_qweight struct itself is read on the host. Work is queued
+ * on `stream` (NULL: the legacy default stream) and runs asynchronously, except where a function
+ * says it synchronizes: those that must report a property of the data (NaN, a bad scale, an index
+ * out of range) copy one flag back and wait for the stream. Errors are read with
+ * lb_cuda_last_error(). Results equal the CPU kernels' bit for bit where stated, otherwise up to
+ * fp32 summation order (and the tensor-core input precision of the GEMM, see below). */
+struct CUstream_st;
+typedef struct CUstream_st *lb_cuda_stream; /* = cudaStream_t */
+
+const char *lb_cuda_last_error(void);
+/* "MAJOR.MINOR.PATCH" of liblowbit_cuda. */
+const char *lb_cuda_version(void);
+/* The CUDA runtime version liblowbit_cuda was built with (e.g. 13000); it links cudart statically. */
+int32_t lb_cuda_runtime_version(void);
+/* GPUs the driver reports (0 without a driver or GPU: not an error). */
+int32_t lb_cuda_device_count(void);
+
+/* Synchronizes; codes, scales and zeros bit-identical to lb_cpu_quantize_weights. */
+lb_status lb_cuda_quantize_weights(const float *w, int64_t ldw, const lb_qweight *out, int32_t symmetric,
+                                   int32_t range, lb_cuda_stream stream);
+/* Synchronizes (checks the given scales and zeros, and the weights); bit-identical codes. */
+lb_status lb_cuda_quantize_weights_with_params(const float *w, int64_t ldw, const lb_qweight *q, lb_cuda_stream stream);
+/* Bit-identical to lb_cpu_dequantize_weights. */
+lb_status lb_cuda_dequantize_weights(const lb_qweight *q, float *w, int64_t ldw, lb_cuda_stream stream);
+/* y [m, n] = x [m, k] . dequant(W)^T + bias, x fp32, fp16 or bf16, fp32 accumulation. m <= 16: one pass
+ * over the weights on CUDA cores, any bits; larger m: tensor cores, with x and the dequantized weights
+ * rounded to x's dtype (fp32 x: to TF32). Does not check x for NaN (it propagates to y). */
+lb_status lb_cuda_dequant_gemm(const void *x, int32_t x_dtype, int64_t m, const lb_qweight *w, const float *bias,
+                               float *y, lb_cuda_stream stream);
+/* Per-token quantization as lb_cpu_quantize_activations (bit-identical); a row holding NaN or Inf gets
+ * a NaN scale instead of an error (no synchronization on this hot path). */
+lb_status lb_cuda_quantize_activations(const float *x, int64_t m, int64_t k, int32_t bits, uint8_t *codes,
+                                       float *scales, float *zeros, lb_cuda_stream stream);
+/* Synchronizes (NaN check); bit-identical to lb_cpu_fake_quant_groups. */
+lb_status lb_cuda_fake_quant_groups(const float *x, int64_t m, int64_t k, int64_t group, int32_t bits, float *out,
+                                    lb_cuda_stream stream);
+/* As lb_cpu_weight_code_sums. */
+lb_status lb_cuda_weight_code_sums(const lb_qweight *w, int32_t *sums, lb_cuda_stream stream);
+/* As lb_cpu_int_gemm (exact int32 products per group, dp4a); w_sums may be NULL. */
+lb_status lb_cuda_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m,
+                           const lb_qweight *w, const int32_t *w_sums, const float *bias, float *y, lb_cuda_stream stream);
+/* Synchronizes (checks scales and weights); forward bit-identical to lb_cpu_fake_quant_forward. */
+lb_status lb_cuda_fake_quant_forward(const float *w, int64_t n, int64_t k, int32_t bits, int32_t group_size,
+                                     const float *scales, const float *zeros, const float *magnitude, float *out,
+                                     lb_cuda_stream stream);
+/* Synchronizes; grad_w bit-identical, the group sums up to summation order. */
+lb_status lb_cuda_fake_quant_backward(const float *w, int64_t n, int64_t k, int32_t bits, int32_t group_size,
+                                      const float *scales, const float *zeros, const float *magnitude,
+                                      const float *grad_out, float *grad_w, float *grad_scales, float *grad_magnitude,
+                                      lb_cuda_stream stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,15 +2,11 @@
 #ifndef LB_CPU_COMMON_H
 #define LB_CPU_COMMON_H
 
-#include "lowbit.h"
+#include "checks.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-
-/* Records the message for lb_last_error() on this thread and returns status. */
-lb_status lb_fail(lb_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void lb_clear_error(void);
 
 /* Active SIMD level (LB_SIMD_*), chosen at load time, lowered by lb_cpu_set_simd_level. */
 extern int32_t lb_simd_active;
@@ -99,26 +95,10 @@ static inline lb_status lb_check_targets(const char *what, const int32_t *target
     return LB_OK;
 }
 
-static inline int64_t lb_words_per_row(int64_t k, int32_t bits) { return (k * bits + 31) / 32; }
-
-/* Code j of a row's bit stream. */
-static inline uint32_t lb_get_code(const uint32_t *row, int64_t j, int32_t bits) {
-    int64_t bit = j * bits;
-    uint64_t lo = row[bit >> 5];
-    uint32_t off = (uint32_t)(bit & 31);
-    if (off + (uint32_t)bits > 32) lo |= (uint64_t)row[(bit >> 5) + 1] << 32;
-    return (uint32_t)(lo >> off) & ((1u << bits) - 1u);
-}
-
 /* Packs count codes (one per byte) into a row's stream starting at code index j0; the
  * stream words it touches must start zeroed. */
 void lb_pack_codes(const uint8_t *codes, int64_t count, int32_t bits, uint32_t *row, int64_t j0);
 /* Unpacks count codes from code index j0 of a row's stream, one per byte. */
 void lb_unpack_codes(const uint32_t *row, int64_t j0, int64_t count, int32_t bits, uint8_t *codes);
-
-/* Checks the fields of a quantized weight descriptor; returns LB_OK or records an error. */
-lb_status lb_check_qweight(const lb_qweight *q, const char *what, int need_params);
-
-static inline int lb_bits_supported(int32_t bits) { return bits == 2 || bits == 3 || bits == 4 || bits == 6 || bits == 8; }
 
 #endif

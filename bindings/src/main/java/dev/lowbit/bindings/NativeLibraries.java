@@ -21,13 +21,25 @@ import java.util.Optional;
  * CBLAS comes from {@code -Dlowbit.blas} or {@code LOWBIT_BLAS} (a file path) when set, otherwise
  * from the first of libopenblas.so.0, libopenblas.so, libcblas.so.3, libblas.so.3 found on the
  * library search path.
+ *
+ * <p>The CUDA backend: liblowbit_cuda from the same place as liblowbit; the CUDA runtime and cuBLAS
+ * (any installed major version) from {@code -Dlowbit.cuda.libs} or {@code LOWBIT_CUDA_LIBS} (folders,
+ * colon-separated) when set, then LD_LIBRARY_PATH, CUDA_HOME, /usr/local/cuda*, the system library
+ * folders and the {@code nvidia/*}{@code /lib} folders of Python's site-packages (PyTorch's wheels carry
+ * libcublas there). Nothing CUDA is linked: a machine without it never loads these.
  */
 public final class NativeLibraries {
     private static final String[] BLAS_NAMES = {"libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"};
     private static final String[] SYSTEM_LIB_DIRS = {
         "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib", "/lib64"};
 
+    private static final String[] CUDART_NAMES = {"libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0"};
+    private static final String[] CUBLAS_NAMES = {"libcublas.so", "libcublas.so.13", "libcublas.so.12", "libcublas.so.11"};
+
     private static Path lowbit;
+    private static Path lowbitCuda;
+    private static Path cudart;
+    private static Path cublas;
     private static String lowbitOrigin;
     private static Path blas;
     private static Path extractedDir;
@@ -98,20 +110,88 @@ public final class NativeLibraries {
             if (!Files.isRegularFile(p)) throw new UnsatisfiedLinkError("LOWBIT_BLAS / -Dlowbit.blas names " + p + ", which is not a file");
             return p.toAbsolutePath();
         }
-        List<String> dirs = new ArrayList<>();
-        String ld = System.getenv("LD_LIBRARY_PATH");
-        if (ld != null) dirs.addAll(List.of(ld.split(":")));
+        List<String> dirs = new ArrayList<>(ldLibraryPath());
         dirs.addAll(List.of(SYSTEM_LIB_DIRS));
-        for (String name : BLAS_NAMES) {
+        return findFirst(BLAS_NAMES, dirs).orElseThrow(() -> new UnsatisfiedLinkError("no CBLAS library found (looked for "
+                + String.join(", ", BLAS_NAMES) + " in " + String.join(":", dirs) + "). Install OpenBLAS (Debian/Ubuntu: "
+                + "apt-get install libopenblas0-pthread) or set LOWBIT_BLAS to the library file"));
+    }
+
+    /** Loads liblowbit_cuda once (after liblowbit) and returns its file. */
+    public static synchronized Path loadLowbitCuda() {
+        if (lowbitCuda == null) {
+            loadLowbit();
+            Path file = locate(System.mapLibraryName("lowbit_cuda")).orElseThrow(() -> new UnsatisfiedLinkError(
+                    "liblowbit_cuda was not built: the build makes it where nvcc (the CUDA toolkit) is installed"));
+            System.load(file.toString());
+            lowbitCuda = file;
+        }
+        return lowbitCuda;
+    }
+
+    /** Loads the CUDA runtime library once and returns its file. */
+    public static synchronized Path loadCudart() {
+        if (cudart == null) cudart = loadCudaLibrary(CUDART_NAMES, "cuda_runtime", "the CUDA runtime");
+        return cudart;
+    }
+
+    /** Loads cuBLAS once and returns its file. */
+    public static synchronized Path loadCublas() {
+        if (cublas == null) cublas = loadCudaLibrary(CUBLAS_NAMES, "cublas", "cuBLAS");
+        return cublas;
+    }
+
+    private static Path loadCudaLibrary(String[] names, String wheel, String what) {
+        List<String> dirs = cudaLibraryDirs(wheel);
+        Path file = findFirst(names, dirs).orElseThrow(() -> new UnsatisfiedLinkError(what + " not found (looked for "
+                + String.join(", ", names) + " in " + String.join(":", dirs) + "). Install the CUDA toolkit or point "
+                + "LOWBIT_CUDA_LIBS at the folder holding it"));
+        System.load(file.toString());
+        return file;
+    }
+
+    private static List<String> cudaLibraryDirs(String wheel) {
+        List<String> dirs = new ArrayList<>();
+        String configured = firstNonBlank(System.getProperty("lowbit.cuda.libs"), System.getenv("LOWBIT_CUDA_LIBS"));
+        if (configured != null) dirs.addAll(List.of(configured.split(":")));
+        dirs.addAll(ldLibraryPath());
+        for (String env : new String[] {"CUDA_HOME", "CUDA_PATH"}) {
+            String home = System.getenv(env);
+            if (home != null && !home.isBlank()) dirs.add(home + "/lib64");
+        }
+        dirs.add("/usr/local/cuda/lib64");
+        dirs.addAll(children("/usr/local", "cuda-", "/lib64"));
+        dirs.addAll(List.of(SYSTEM_LIB_DIRS));
+        for (String prefix : new String[] {"/usr/lib", "/usr/local/lib", "/opt/conda/lib", System.getProperty("user.home") + "/.local/lib"})
+            for (String python : children(prefix, "python3", ""))
+                for (String packages : new String[] {"/site-packages", "/dist-packages"})
+                    dirs.add(python + packages + "/nvidia/" + wheel + "/lib");
+        return dirs;
+    }
+
+    /** Folders under parent whose names start with prefix (newest version first), each + suffix. */
+    private static List<String> children(String parent, String prefix, String suffix) {
+        try (var list = Files.list(Path.of(parent))) {
+            return list.filter(p -> p.getFileName().toString().startsWith(prefix) && Files.isDirectory(p))
+                    .map(p -> p + suffix).sorted(java.util.Comparator.reverseOrder()).toList();
+        } catch (IOException | UncheckedIOException e) {
+            return List.of();
+        }
+    }
+
+    private static List<String> ldLibraryPath() {
+        String ld = System.getenv("LD_LIBRARY_PATH");
+        return ld == null ? List.of() : List.of(ld.split(":"));
+    }
+
+    private static Optional<Path> findFirst(String[] names, List<String> dirs) {
+        for (String name : names)
             for (String d : dirs) {
                 if (d.isBlank()) continue;
                 Path p = Path.of(d, name);
-                if (Files.isRegularFile(p)) return p.toAbsolutePath();
+                if (Files.isRegularFile(p)) return Optional.of(p.toAbsolutePath());
             }
-        }
-        throw new UnsatisfiedLinkError("no CBLAS library found (looked for " + String.join(", ", BLAS_NAMES) + " in "
-                + String.join(":", dirs) + "). Install OpenBLAS (Debian/Ubuntu: apt-get install libopenblas0-pthread) "
-                + "or set LOWBIT_BLAS to the library file");
+        return Optional.empty();
     }
 
     private static String configuredNativeDir() {

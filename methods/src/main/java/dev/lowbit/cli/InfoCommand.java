@@ -2,7 +2,8 @@ package dev.lowbit.cli;
 
 import dev.lowbit.bindings.NativeLibraries;
 import dev.lowbit.runtime.Blas;
-import dev.lowbit.runtime.CudaProbe;
+import dev.lowbit.runtime.Cuda;
+import dev.lowbit.runtime.Device;
 import dev.lowbit.runtime.Native;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -14,7 +15,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
 /** {@code lowbit info}: what this installation runs on. */
-@Command(name = "info", description = "Show the JDK, CPU SIMD level, native libraries, CUDA status and BLAS in use.")
+@Command(name = "info", description = "Show the JDK, CPU SIMD level, native libraries, CUDA status (GPUs, cuBLAS) and BLAS in use.")
 final class InfoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -28,8 +29,13 @@ final class InfoCommand implements Callable<Integer> {
         out.printf("SIMD:      %s in use (best available: %s)%n", Native.simdLevel(), Native.maxSimdLevel());
         out.printf("liblowbit: %s, %s (version %s, %d OpenMP threads)%n", Native.libraryPath(),
                 NativeLibraries.lowbitOrigin(), Native.version(), Native.threads());
-        CudaProbe.Status cuda = CudaProbe.probe();
-        out.printf("CUDA:      %s — %s%n", cuda.usable() ? "available" : "not available", cuda.detail());
+        if (Cuda.available()) {
+            out.printf("CUDA:      available — %s%n", Cuda.versions());
+            for (Cuda.Gpu gpu : Cuda.gpus()) out.printf("GPU:       %s%n", gpu);
+            out.printf("cuBLAS:    %s%n", cublasVersion());
+        } else {
+            out.printf("CUDA:      not available — %s%n", Cuda.unavailableReason());
+        }
         String blas;
         try {
             blas = Blas.libraryPath() + Blas.describe().map(d -> " — " + d).orElse("");
@@ -39,6 +45,15 @@ final class InfoCommand implements Callable<Integer> {
         out.printf("BLAS:      %s%n", blas);
         out.flush();
         return 0;
+    }
+
+    private static String cublasVersion() {
+        try {
+            int v = Cuda.cublasVersion(Device.cuda(0));
+            return v / 10000 + "." + (v / 100) % 100 + "." + v % 100;
+        } catch (RuntimeException e) {
+            return "not usable — " + e.getMessage();
+        }
     }
 
     private static String cpuModel() {

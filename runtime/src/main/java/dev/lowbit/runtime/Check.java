@@ -8,9 +8,15 @@ final class Check {
 
     /** A live, contiguous host tensor of one of the allowed dtypes. */
     static Tensor hostTensor(Tensor t, String name, DType... allowed) {
+        return on(Device.CPU, t, name, allowed);
+    }
+
+    /** A live, contiguous tensor on device of one of the allowed dtypes. */
+    static Tensor on(Device device, Tensor t, String name, DType... allowed) {
         if (t == null) throw new LowbitException(name + " is null");
-        if (t.device().kind() != Device.Kind.CPU)
-            throw new LowbitException(name + " is on " + t.device() + " but this call runs on the CPU; copy it to the host first");
+        if (!t.device().equals(device))
+            throw new LowbitException(name + " is on " + t.device() + " but this call runs on " + device
+                    + "; copy it there first (Tensor.to(arena, device))");
         if (!t.segment().scope().isAlive()) throw new LowbitException(name + "'s arena is already closed");
         if (!t.isContiguous()) throw new LowbitException(name + " must be contiguous (row-major), got strides " + Arrays.toString(t.strides()));
         if (allowed.length > 0 && !Arrays.asList(allowed).contains(t.dtype()))
@@ -23,11 +29,19 @@ final class Check {
             throw new LowbitException(name + " has shape " + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(expected));
     }
 
-    static void quantized(QuantizedTensor w, String name) {
+    /** A quantized matrix whose parts all live on device. */
+    static void quantized(Device device, QuantizedTensor w, String name) {
         if (w == null) throw new LowbitException(name + " is null");
-        hostTensor(w.codes(), name + ".codes", DType.I32);
-        hostTensor(w.scales(), name + ".scales", DType.F32, DType.F16);
-        hostTensor(w.zeros(), name + ".zeros", DType.F32, DType.F16);
+        on(device, w.codes(), name + ".codes", DType.I32);
+        on(device, w.scales(), name + ".scales", DType.F32, DType.F16);
+        on(device, w.zeros(), name + ".zeros", DType.F32, DType.F16);
+    }
+
+    /** As {@link #quantized(Device, QuantizedTensor, String)} on the device of w's codes. */
+    static Device quantized(QuantizedTensor w, String name) {
+        if (w == null) throw new LowbitException(name + " is null");
+        quantized(w.device(), w, name);
+        return w.device();
     }
 
     /** Rows of a [rows, cols] matrix (a 1-D tensor of cols counts as one row). */

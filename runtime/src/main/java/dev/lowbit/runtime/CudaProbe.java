@@ -42,6 +42,23 @@ public final class CudaProbe {
         }
     }
 
+    /** The driver's name of GPU ordinal ("NVIDIA H100 80GB HBM3"), or "GPU n" if it cannot tell. */
+    static String deviceName(int ordinal) {
+        try (Arena arena = Arena.ofConfined()) {
+            SymbolLookup driver = SymbolLookup.libraryLookup("libcuda.so.1", arena);
+            MemorySegment dev = arena.allocate(ValueLayout.JAVA_INT), name = arena.allocate(256);
+            MethodHandle get = Linker.nativeLinker().downcallHandle(driver.find("cuDeviceGet").orElseThrow(),
+                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+            MethodHandle getName = Linker.nativeLinker().downcallHandle(driver.find("cuDeviceGetName").orElseThrow(),
+                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+            if ((int) get.invokeExact(dev, ordinal) != 0) return "GPU " + ordinal;
+            if ((int) getName.invokeExact(name, 256, dev.get(ValueLayout.JAVA_INT, 0)) != 0) return "GPU " + ordinal;
+            return name.getString(0);
+        } catch (Throwable t) {
+            return "GPU " + ordinal;
+        }
+    }
+
     private static int call(SymbolLookup lib, String name, int arg) throws Throwable {
         MethodHandle h = Linker.nativeLinker().downcallHandle(lib.find(name).orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));

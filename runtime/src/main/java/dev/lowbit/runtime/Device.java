@@ -6,6 +6,11 @@ public record Device(Kind kind, int index) {
 
     public static final Device CPU = new Device(Kind.CPU, 0);
 
+    /** GPU number index (as CUDA numbers them). */
+    public static Device cuda(int index) {
+        return new Device(Kind.CUDA, index);
+    }
+
     public Device {
         if (index < 0) throw new LowbitException("device index must be >= 0, got " + index);
         if (kind == Kind.CPU && index != 0) throw new LowbitException("there is one CPU device (index 0), got " + index);

@@ -5,16 +5,20 @@ package dev.lowbit.runtime;
  * trainable magnitudes (null = 1), each F32 [n, k / groupSize].
  */
 public record FakeQuantParams(Tensor scales, Tensor zeros, Tensor magnitude, int bits, int groupSize) {
-    void check(Tensor w) {
-        Check.hostTensor(w, "weights", DType.F32);
+    /** Checks w and these parameters against each other; returns the device they share. */
+    Device check(Tensor w) {
+        if (w == null) throw new LowbitException("weights are null");
+        Device d = w.device();
+        Check.on(d, w, "weights", DType.F32);
         if (w.rank() != 2) throw new LowbitException("weights must be 2-D [out, in], got rank " + w.rank());
         if (bits != 2 && bits != 3 && bits != 4 && bits != 6 && bits != 8)
             throw new LowbitException(bits + "-bit weights are not supported: use 2, 3, 4, 6 or 8");
         if (groupSize <= 0 || w.dim(1) % groupSize != 0)
             throw new LowbitException("group size " + groupSize + " does not divide the " + w.dim(1) + " input features");
         long[] groups = {w.dim(0), w.dim(1) / groupSize};
-        Check.shape(Check.hostTensor(scales, "scales", DType.F32), "scales", groups);
-        Check.shape(Check.hostTensor(zeros, "zeros", DType.F32), "zeros", groups);
-        if (magnitude != null) Check.shape(Check.hostTensor(magnitude, "magnitude", DType.F32), "magnitude", groups);
+        Check.shape(Check.on(d, scales, "scales", DType.F32), "scales", groups);
+        Check.shape(Check.on(d, zeros, "zeros", DType.F32), "zeros", groups);
+        if (magnitude != null) Check.shape(Check.on(d, magnitude, "magnitude", DType.F32), "magnitude", groups);
+        return d;
     }
 }

@@ -47,9 +47,29 @@ public final class QuantizedTensor {
         return new QuantizedTensor(arena, codes, scales, zeros, spec.bits(), g, k);
     }
 
+    /** Zeroed storage for an [n, k] matrix quantized as spec says, on device. */
+    public static QuantizedTensor allocate(Arena arena, Device device, long n, long k, QuantSpec spec) {
+        if (device.kind() == Device.Kind.CPU) return allocate(arena, n, k, spec);
+        if (n <= 0 || k <= 0) throw new LowbitException("weight shape [" + n + ", " + k + "] must be positive");
+        int g = spec.groupSizeFor(k);
+        Tensor codes = Tensor.allocate(arena, device, DType.I32, n, wordsPerRow(k, spec.bits()));
+        Tensor scales = Tensor.allocate(arena, device, spec.scaleType(), n, k / g);
+        Tensor zeros = Tensor.allocate(arena, device, spec.scaleType(), n, k / g);
+        return new QuantizedTensor(arena, codes, scales, zeros, spec.bits(), g, k);
+    }
+
+    /** A copy of this matrix on device. */
+    public QuantizedTensor to(Arena arena, Device device) {
+        return new QuantizedTensor(arena, codes.to(arena, device), scales.to(arena, device), zeros.to(arena, device), bits,
+                groupSize, cols());
+    }
+
     /** Wraps existing codes [n, words], scales and zeros [n, k / groupSize] after checking their shapes. */
     public static QuantizedTensor of(Arena arena, Tensor codes, Tensor scales, Tensor zeros, long k, int bits, int groupSize) {
         QuantSpec.of(bits, groupSize == k ? QuantSpec.PER_CHANNEL : groupSize).groupSizeFor(k);
+        if (!scales.device().equals(codes.device()) || !zeros.device().equals(codes.device()))
+            throw new LowbitException("codes, scales and zeros must be on one device, got " + codes.device() + ", "
+                    + scales.device() + ", " + zeros.device());
         if (codes.dtype() != DType.I32 || codes.rank() != 2 || !codes.isContiguous())
             throw new LowbitException("codes must be a contiguous I32 [n, words] tensor, got " + codes);
         long n = codes.dim(0);
@@ -111,6 +131,7 @@ public final class QuantizedTensor {
 
     /** Code j of row r, unpacked from the bit stream. */
     public int code(long r, long j) {
+        if (device().kind() != Device.Kind.CPU) throw new LowbitException("code(r, j) reads host memory; " + this + " is on " + device());
         long bit = j * bits;
         long word = r * codes.dim(1) + (bit >>> 5);
         long lo = Integer.toUnsignedLong(codes.segment().getAtIndex(ValueLayout.JAVA_INT, word));
@@ -132,6 +153,6 @@ public final class QuantizedTensor {
     @Override
     public String toString() {
         return "QuantizedTensor(" + bits + "-bit, g" + groupSize + ", [" + rows() + ", " + cols() + "], " + scales.dtype()
-                + " scales)";
+                + " scales" + (device().kind() == Device.Kind.CPU ? "" : ", " + device()) + ")";
     }
 }

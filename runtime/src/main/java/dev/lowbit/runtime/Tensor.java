@@ -8,7 +8,8 @@ import java.util.Arrays;
 /**
  * An n-dimensional array: shape, strides (in elements), dtype and the memory segment holding it,
  * owned by the arena it was allocated in (closing the arena frees it). Host tensors live on
- * {@link Device#CPU}.
+ * {@link Device#CPU}; CUDA tensors hold device memory, which only kernels and {@link #to(Arena,
+ * Device)} touch (element access on them is an error, never a read of device addresses).
  */
 public final class Tensor {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
@@ -33,6 +34,25 @@ public final class Tensor {
         long[] s = checkShape(shape);
         long bytes = Math.multiplyExact(count(s), (long) dtype.byteSize());
         return new Tensor(dtype, s, contiguousStrides(s), arena.allocate(Math.max(bytes, 1), 64), Device.CPU);
+    }
+
+    /** A zero-filled contiguous tensor on device. */
+    public static Tensor allocate(Arena arena, Device device, DType dtype, long... shape) {
+        if (device.kind() == Device.Kind.CPU) return allocate(arena, dtype, shape);
+        long[] s = checkShape(shape);
+        long bytes = Math.multiplyExact(count(s), (long) dtype.byteSize());
+        return new Tensor(dtype, s, contiguousStrides(s), Cuda.allocate(arena, device, bytes), device);
+    }
+
+    /** A contiguous copy of this tensor on device (host to GPU, GPU to host, or between GPUs). */
+    public Tensor to(Arena arena, Device target) {
+        if (!isContiguous()) throw new LowbitException("copy a contiguous tensor to another device, got strides " + Arrays.toString(strides));
+        if (!data.scope().isAlive()) throw new LowbitException(this + "'s arena is already closed");
+        Tensor out = allocate(arena, target, dtype, shape);
+        long bytes = Math.multiplyExact(numel(), (long) dtype.byteSize());
+        if (device.kind() == Device.Kind.CPU && target.kind() == Device.Kind.CPU) MemorySegment.copy(data, 0, out.data, 0, bytes);
+        else Cuda.copy(out.data, target, data, device, bytes);
+        return out;
     }
 
     /** A host fp32 tensor holding a copy of values. */
@@ -106,6 +126,7 @@ public final class Tensor {
     }
 
     public float getFloat(long... index) {
+        requireHost("getFloat");
         long off = offset(index);
         return switch (dtype) {
             case F32 -> data.getAtIndex(F32, off);
@@ -116,6 +137,7 @@ public final class Tensor {
     }
 
     public void setFloat(float value, long... index) {
+        requireHost("setFloat");
         long off = offset(index);
         switch (dtype) {
             case F32 -> data.setAtIndex(F32, off, value);
@@ -127,6 +149,7 @@ public final class Tensor {
 
     /** The elements in row-major order as floats. */
     public float[] toFloatArray() {
+        requireHost("toFloatArray");
         float[] out = new float[Math.toIntExact(numel())];
         if (dtype == DType.F32 && isContiguous()) {
             MemorySegment.copy(data, F32, 0, out, 0, out.length);
@@ -142,6 +165,7 @@ public final class Tensor {
 
     /** A new contiguous tensor of another floating dtype holding the converted values. */
     public Tensor to(Arena arena, DType target) {
+        requireHost("a dtype conversion");
         Tensor out = allocate(arena, target, shape);
         float[] values = toFloatArray();
         long[] idx = new long[rank()];
@@ -155,6 +179,11 @@ public final class Tensor {
     @Override
     public String toString() {
         return "Tensor(" + dtype + ", " + Arrays.toString(shape) + ", " + device + ")";
+    }
+
+    private void requireHost(String what) {
+        if (device.kind() != Device.Kind.CPU)
+            throw new LowbitException(what + " reads host memory, but " + this + " is on " + device + "; copy it with to(arena, Device.CPU) first");
     }
 
     private long offset(long[] index) {

@@ -1,0 +1,17 @@
+# LOWBIT_CUDA: ON when nvcc is found, then liblowbit_cuda is built (no GPU needed to build it).
+# -DLOWBIT_CUDA=OFF skips it; CMAKE_CUDA_ARCHITECTURES defaults to Ampere and Hopper.
+include(CheckLanguage)
+option(LOWBIT_CUDA "Build liblowbit_cuda when nvcc is found" ON)
+if(LOWBIT_CUDA)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 80 90)
+    endif()
+    enable_language(CUDA)
+    message(STATUS "lowbit: building liblowbit_cuda with ${CMAKE_CUDA_COMPILER} for sm ${CMAKE_CUDA_ARCHITECTURES}")
+  else()
+    message(STATUS "lowbit: nvcc not found; liblowbit_cuda is not built (the CPU library is)")
+    set(LOWBIT_CUDA OFF)
+  endif()
+endif()

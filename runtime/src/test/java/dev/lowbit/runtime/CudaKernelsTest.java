@@ -1,0 +1,181 @@
+package dev.lowbit.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Every CUDA kernel against the CPU kernel on the same inputs (JUnit tag gpu; skipped with the reason
+ * where no GPU can be used). Tolerances: quantization, dequantization, activation codes and fake
+ * quantization are bit-identical (lowbit.h promises it); sums are compared relative to the sum of
+ * absolute products: 1e-5 for fp32 accumulation on CUDA cores, 2e-3 for tensor cores with TF32 or
+ * fp16 inputs (10-bit mantissas), 1e-2 for bf16 (7 bits).
+ */
+@Tag("gpu")
+class CudaKernelsTest {
+    static final Device GPU = Device.cuda(0);
+
+    @BeforeEach // per test, so that each one is reported as skipped with the reason
+    void needsGpu() {
+        Assumptions.assumeTrue(Cuda.available(), () -> "no usable GPU here: " + Cuda.unavailableReason());
+    }
+
+    @ParameterizedTest(name = "{0}-bit g{2} [{1}] {3} {4}")
+    @CsvSource({"2,96x256,32,MINMAX,F32", "3,64x512,64,MSE,F32", "4,130x1024,128,MINMAX,F16", "4,33x4096,4096,MSE,F32",
+            "6,40x768,256,MINMAX,F32", "8,17x1000,1000,MINMAX,F16", "4,64x256,32,MSE,F16"})
+    void quantizeDequantizeAndGemmMatchTheCpu(int bits, String shape, int group, QuantSpec.Range range, DType scaleType) {
+        int n = Integer.parseInt(shape.split("x")[0]), k = Integer.parseInt(shape.split("x")[1]);
+        QuantSpec spec = new QuantSpec(bits, group == k ? QuantSpec.PER_CHANNEL : group, false, range, scaleType);
+        Random rnd = new Random(bits * 31L + k);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor w = Tensor.of(arena, TestData.weights(rnd, n * k), n, k);
+            QuantizedTensor cpu = Kernels.quantize(arena, w, spec);
+            QuantizedTensor gpu = Kernels.quantize(arena, w.to(arena, GPU), spec);
+            QuantizedTensor back = gpu.to(arena, Device.CPU);
+            assertArrayEquals(bytes(cpu.codes()), bytes(back.codes()), "codes");
+            assertArrayEquals(cpu.scales().toFloatArray(), back.scales().toFloatArray(), "scales");
+            assertArrayEquals(cpu.zeros().toFloatArray(), back.zeros().toFloatArray(), "zeros");
+            assertArrayEquals(Kernels.dequantize(arena, cpu).toFloatArray(), host(arena, Kernels.dequantize(arena, gpu)), "dequantized");
+
+            Tensor redone = Kernels.quantizeWithParams(arena, w.to(arena, GPU), gpu.scales(), gpu.zeros(), bits, spec.groupSizeFor(k)).codes();
+            assertArrayEquals(bytes(cpu.codes()), bytes(redone.to(arena, Device.CPU)), "codes under given scales");
+
+            Tensor bias = Tensor.of(arena, TestData.gaussian(rnd, n, 0.5f), n);
+            for (int m : new int[] {1, 5, 16, 17, 130})
+                for (DType xType : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+                    Tensor x = Tensor.of(arena, TestData.gaussian(rnd, m * k, 1f), m, k).to(arena, xType);
+                    float[] want = Kernels.dequantGemm(arena, x, cpu, bias).toFloatArray();
+                    float[] got = host(arena, Kernels.dequantGemm(arena, x.to(arena, GPU), gpu, bias.to(arena, GPU)));
+                    double tol = m <= 16 ? 1e-5 : xType == DType.BF16 ? 1e-2 : 2e-3;
+                    assertClose(want, got, absProducts(arena, x, cpu, m), tol, xType + " x, m = " + m);
+                }
+        }
+    }
+
+    @Test
+    void activationQuantizationAndIntegerGemmMatchTheCpu() {
+        Random rnd = new Random(7);
+        int m = 11, n = 70, k = 512;
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = Tensor.of(arena, TestData.gaussian(rnd, m * k, 2f), m, k);
+            Tensor w = Tensor.of(arena, TestData.weights(rnd, n * k), n, k);
+            for (int bits : new int[] {4, 8}) {
+                QuantizedActivations cpu = Kernels.quantizeActivations(arena, x, bits);
+                QuantizedActivations gpu = Kernels.quantizeActivations(arena, x.to(arena, GPU), bits);
+                assertArrayEquals(bytes(cpu.codes()), bytes(gpu.codes().to(arena, Device.CPU)), bits + "-bit activation codes");
+                assertArrayEquals(cpu.scales().toFloatArray(), host(arena, gpu.scales()), "activation scales");
+                assertArrayEquals(cpu.zeros().toFloatArray(), host(arena, gpu.zeros()), "activation zeros");
+                QuantizedTensor qw = Kernels.quantize(arena, w, new QuantSpec(bits, 128, false, QuantSpec.Range.MINMAX, DType.F32));
+                QuantizedTensor qwGpu = qw.to(arena, GPU);
+                assertArrayEquals(bytes(Kernels.weightCodeSums(arena, qw)), bytes(Kernels.weightCodeSums(arena, qwGpu).to(arena, Device.CPU)),
+                        "code sums");
+                float[] want = Kernels.intGemm(arena, cpu, qw, null, null).toFloatArray();
+                float[] got = host(arena, Kernels.intGemm(arena, gpu, qwGpu, null, null));
+                double[] scale = new double[want.length];
+                for (int i = 0; i < want.length; i++) scale[i] = Math.abs(want[i]) + 1e-3;
+                assertClose(want, got, scale, 1e-5, "W" + bits + "A" + bits + " integer GEMM");
+            }
+        }
+    }
+
+    @Test
+    void fakeQuantizationMatchesTheCpu() {
+        Random rnd = new Random(11);
+        int n = 24, k = 256, g = 64;
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = Tensor.of(arena, TestData.gaussian(rnd, n * k, 1f), n, k);
+            Tensor out = Tensor.allocate(arena, DType.F32, n, k), outGpu = Tensor.allocate(arena, GPU, DType.F32, n, k);
+            Kernels.fakeQuantGroups(x, g, 3, out);
+            Kernels.fakeQuantGroups(x.to(arena, GPU), g, 3, outGpu);
+            assertArrayEquals(out.toFloatArray(), host(arena, outGpu), "fake-quantized groups");
+
+            QuantizedTensor q = Kernels.quantize(arena, x, new QuantSpec(4, g, false, QuantSpec.Range.MINMAX, DType.F32));
+            Tensor mag = Tensor.of(arena, TestData.gaussian(rnd, n * k / g, 0.1f), n, k / g);
+            FakeQuantParams p = new FakeQuantParams(q.scales(), q.zeros(), mag, 4, g);
+            FakeQuantParams pg = new FakeQuantParams(q.scales().to(arena, GPU), q.zeros().to(arena, GPU), mag.to(arena, GPU), 4, g);
+            Tensor moved = Tensor.of(arena, TestData.gaussian(rnd, n * k, 1.3f), n, k); // some codes clip
+            assertArrayEquals(Kernels.fakeQuantForward(arena, moved, p).toFloatArray(),
+                    host(arena, Kernels.fakeQuantForward(arena, moved.to(arena, GPU), pg)), "fake-quant forward");
+            Tensor grad = Tensor.of(arena, TestData.gaussian(rnd, n * k, 1f), n, k);
+            FakeQuantGrads want = Kernels.fakeQuantBackward(arena, moved, p, grad);
+            FakeQuantGrads got = Kernels.fakeQuantBackward(arena, moved.to(arena, GPU), pg, grad.to(arena, GPU));
+            assertArrayEquals(want.weights().toFloatArray(), host(arena, got.weights()), "weight gradient");
+            assertClose(want.scales().toFloatArray(), host(arena, got.scales()), ones(n * k / g), 1e-5, "scale gradient");
+            assertClose(want.magnitude().toFloatArray(), host(arena, got.magnitude()), ones(n * k / g), 1e-5, "magnitude gradient");
+        }
+    }
+
+    @Test
+    void cublasGemmMatchesCblas() {
+        Random rnd = new Random(3);
+        int m = 37, k = 300, n = 53;
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor a = Tensor.of(arena, TestData.gaussian(rnd, m * k, 1f), m, k);
+            Tensor bt = Tensor.of(arena, TestData.gaussian(rnd, n * k, 1f), n, k); // used as b = bt^T
+            float[] want = Kernels.matmul(arena, a, bt.transpose()).toFloatArray();
+            for (DType type : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+                Tensor ag = a.to(arena, type).to(arena, GPU), bg = bt.to(arena, type).to(arena, GPU);
+                float[] got = host(arena, Kernels.matmul(arena, ag, bg.transpose()));
+                double[] scale = new double[want.length];
+                java.util.Arrays.fill(scale, Math.sqrt(k)); // |a| and |b| ~ 1: the sum of |products| ~ k, its spread ~ sqrt(k)
+                assertClose(want, got, scale, type == DType.F32 ? 1e-5 : type == DType.F16 ? 2e-3 : 1e-2, "cuBLAS " + type);
+            }
+        }
+    }
+
+    @Test
+    void devicesDoNotMixAndDeviceMemoryIsNotReadAsHost() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor w = Tensor.of(arena, TestData.weights(new Random(1), 64 * 128), 64, 128);
+            QuantizedTensor q = Kernels.quantize(arena, w.to(arena, GPU), QuantSpec.of(4, 64));
+            LowbitException mixed = assertThrows(LowbitException.class, () -> Kernels.dequantGemm(arena, Tensor.allocate(arena, DType.F32, 1, 128), q, null));
+            assertTrue(mixed.getMessage().contains("x is on cpu but this call runs on cuda:0"), mixed.getMessage());
+            LowbitException read = assertThrows(LowbitException.class, () -> q.codes().toFloatArray());
+            assertTrue(read.getMessage().contains("copy it with to(arena, Device.CPU)"), read.getMessage());
+        }
+    }
+
+    private static float[] host(Arena arena, Tensor t) {
+        return t.to(arena, Device.CPU).toFloatArray();
+    }
+
+    private static byte[] bytes(Tensor t) {
+        return t.segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+    }
+
+    private static double[] ones(int n) {
+        double[] v = new double[n];
+        java.util.Arrays.fill(v, 1.0);
+        return v;
+    }
+
+    /** Per output, the sum of |x_j w_j|: the scale of fp32 summation error. */
+    private static double[] absProducts(Arena arena, Tensor x, QuantizedTensor q, int m) {
+        float[] xv = x.toFloatArray(), wv = Kernels.dequantize(arena, q).toFloatArray();
+        int n = (int) q.rows(), k = (int) q.cols();
+        double[] out = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int r = 0; r < n; r++) {
+                double s = 0;
+                for (int j = 0; j < k; j++) s += Math.abs((double) xv[i * k + j] * wv[r * k + j]);
+                out[i * n + r] = s + 1e-6;
+            }
+        return out;
+    }
+
+    private static void assertClose(float[] want, float[] got, double[] scale, double tol, String what) {
+        for (int i = 0; i < want.length; i++) {
+            double err = Math.abs((double) want[i] - got[i]) / scale[i];
+            assertTrue(err <= tol, what + ": element " + i + " is " + got[i] + ", CPU " + want[i] + " (error " + err + " > " + tol + ")");
+        }
+    }
+}
