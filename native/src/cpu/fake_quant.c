@@ -11,7 +11,7 @@ static lb_status check_fake_quant(const char *what, const float *w, int64_t n, i
                                   const float *scales, const float *zeros, fq_shape *sh) {
     if (!w || !scales || !zeros) return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: NULL buffer", what);
     if (n <= 0 || k <= 0) return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: shape [%lld, %lld] must be positive", what, (long long)n, (long long)k);
-    if (!lb_bits_supported(bits)) return lb_fail(LB_ERR_UNSUPPORTED, "%s: %d bits not supported (2, 3, 4 or 8)", what, (int)bits);
+    if (!lb_bits_supported(bits)) return lb_fail(LB_ERR_UNSUPPORTED, "%s: %d bits not supported (2, 3, 4, 6 or 8)", what, (int)bits);
     if (gs <= 0 || k % gs != 0)
         return lb_fail(LB_ERR_UNSUPPORTED, "%s: group size %d does not divide k = %lld", what, (int)gs, (long long)k);
     sh->n = n;
