@@ -1,5 +1,6 @@
 /* C-level checks of liblowbit's contract: status codes and messages on bad input, and a
  * small quantize -> dequantize -> GEMM round trip. The numerics are tested in depth from Java. */
+#include "check.h"
 #include "lowbit.h"
 
 #include <math.h>
@@ -11,18 +12,6 @@
 _Static_assert(sizeof(lb_qweight) == 56, "lb_qweight size");
 _Static_assert(offsetof(lb_qweight, n) == 24 && offsetof(lb_qweight, bits) == 40 && offsetof(lb_qweight, reserved) == 52,
                "lb_qweight field offsets");
-
-static int failures = 0;
-
-#define CHECK(cond, ...)                                 \
-    do {                                                 \
-        if (!(cond)) {                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                \
-            fprintf(stderr, "\n");                       \
-            failures++;                                  \
-        }                                                \
-    } while (0)
 
 enum { N = 5, K = 64, G = 32 };
 

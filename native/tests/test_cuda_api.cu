@@ -1,6 +1,7 @@
 /* C-level smoke test of liblowbit_cuda: each kernel against the CPU kernel on the same inputs
  * (bit-identical where lowbit.h says so), and a status code with a message on bad input. Exits 77
  * (ctest: skipped) where no GPU is present. The numerics are tested in depth from Java (tag gpu). */
+#include "check.h"
 #include "lowbit.h"
 
 #include <cuda_runtime.h>
@@ -8,18 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures = 0;
-
-#define CHECK(cond, ...)                                         \
-    do {                                                         \
-        if (!(cond)) {                                           \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fprintf(stderr, "\n");                               \
-            failures++;                                          \
-        }                                                        \
-    } while (0)
 
 enum { N = 37, K = 256, G = 64, M = 3, BIG_M = 70 };
 

@@ -29,7 +29,8 @@ typedef struct {
     unsigned long long *dev;
 } lb_flag;
 lb_status lb_flag_open(lb_flag *f, cudaStream_t stream, const char *what);
-/* Waits for the stream and returns the smallest reported index, or UINT64_MAX; frees the flag. */
+/* After the checking kernel's launch: frees the flag, waits for the stream and returns the launch's
+ * or the wait's error, else LB_OK with *first the smallest reported index (UINT64_MAX: none). */
 lb_status lb_flag_close(lb_flag *f, cudaStream_t stream, unsigned long long *first, const char *what);
 
 __device__ __forceinline__ void lb_flag_report(unsigned long long *flag, unsigned long long index) { atomicMin(flag, index); }

@@ -44,7 +44,8 @@ lb_status lb_flag_open(lb_flag *f, cudaStream_t stream, const char *what) {
 }
 
 lb_status lb_flag_close(lb_flag *f, cudaStream_t stream, unsigned long long *first, const char *what) {
-    cudaError_t err = cudaMemcpyAsync(first, f->dev, sizeof *first, cudaMemcpyDeviceToHost, stream);
+    cudaError_t err = cudaGetLastError(); /* the checking kernel's launch */
+    if (err == cudaSuccess) err = cudaMemcpyAsync(first, f->dev, sizeof *first, cudaMemcpyDeviceToHost, stream);
     cudaError_t freed = cudaFreeAsync(f->dev, stream);
     cudaError_t synced = cudaStreamSynchronize(stream);
     if (err == cudaSuccess) err = freed;

@@ -127,10 +127,8 @@ extern "C" lb_status lb_cuda_quantize_weights(const float *w, int64_t ldw, const
     if ((st = lb_flag_open(&flag, stream, what))) return st;
     const int64_t blocks = out->n * (out->k / out->group_size);
     quantize_kernel<<<(unsigned)blocks, GROUP_THREADS, 0, stream>>>(w, ldw, *out, symmetric, range, flag.dev);
-    lb_status launched = lb_cuda_launched(what);
     unsigned long long first;
     if ((st = lb_flag_close(&flag, stream, &first, what))) return st;
-    if (launched) return launched;
     if (first != ~0ULL) {
         const unsigned long long at = first / 2;
         if (first % 2 == BAD_NON_FINITE)
@@ -178,9 +176,7 @@ extern "C" lb_status lb_cuda_quantize_weights_with_params(const float *w, int64_
     unsigned long long first;
     if ((st = lb_flag_open(&flag, stream, what))) return st;
     check_params_kernel<<<lb_blocks(groups < (1 << 20) ? groups : (1 << 20), 256), 256, 0, stream>>>(*q, flag.dev);
-    lb_status launched = lb_cuda_launched(what);
     if ((st = lb_flag_close(&flag, stream, &first, what))) return st;
-    if (launched) return launched;
     if (first != ~0ULL) {
         const size_t bytes = q->scale_dtype == LB_DTYPE_F16 ? 2 : 4;
         unsigned char s[4] = {0}, z[4] = {0};
@@ -201,9 +197,7 @@ extern "C" lb_status lb_cuda_quantize_weights_with_params(const float *w, int64_
     }
     if ((st = lb_flag_open(&flag, stream, what))) return st;
     quantize_with_params_kernel<<<(unsigned)groups, GROUP_THREADS, 0, stream>>>(w, ldw, *q, flag.dev);
-    launched = lb_cuda_launched(what);
     if ((st = lb_flag_close(&flag, stream, &first, what))) return st;
-    if (launched) return launched;
     if (first != ~0ULL) return lb_fail(LB_ERR_NON_FINITE, "%s: NaN or Inf in weight row %lld", what, (long long)first);
     lb_clear_error();
     return LB_OK;

@@ -36,6 +36,13 @@ class BindingsSymbolsTest {
         }
     }
 
+    /** Every function header binds resolves, and library exports each of them. */
+    static void assertBindsOnlyExports(Class<?> header, Path library) throws Exception {
+        resolveAll(header);
+        assertTrue(ElfSymbols.exportedFunctions(library).containsAll(boundFunctions(header)),
+                library + " exports every function " + header.getSimpleName() + " binds");
+    }
+
     @Test
     void lowbitBindingsAndLibraryExportTheSameFunctions() throws Exception {
         Path lib = NativeLibraries.loadLowbit();
@@ -48,11 +55,8 @@ class BindingsSymbolsTest {
 
     @Test
     void cblasBindingsResolve() throws Exception {
-        Path lib = NativeLibraries.loadBlas();
-        resolveAll(cblas_h.class);
+        assertBindsOnlyExports(cblas_h.class, NativeLibraries.loadBlas());
         assertTrue(boundFunctions(cblas_h.class).contains("cblas_sgemm"));
-        assertTrue(ElfSymbols.exportedFunctions(lib).containsAll(boundFunctions(cblas_h.class)),
-                "CBLAS library " + lib + " exports every function cblas_h binds");
     }
 
     @Test

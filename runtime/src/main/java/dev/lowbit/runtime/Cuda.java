@@ -128,8 +128,8 @@ public final class Cuda {
             MemorySegment out = tmp.allocate(ValueLayout.ADDRESS);
             check(cudart_h.cudaMalloc(out, bytes), "allocate " + bytes + " bytes on " + device);
             MemorySegment ptr = out.get(ValueLayout.ADDRESS, 0);
+            // queued on the default stream, before every kernel and copy the runtime issues: no need to wait
             int zeroed = cudart_h.cudaMemsetAsync(ptr, 0, bytes, MemorySegment.NULL);
-            if (zeroed == 0) zeroed = cudart_h.cudaStreamSynchronize(MemorySegment.NULL);
             if (zeroed != 0) {
                 cudart_h.cudaFree(ptr);
                 check(zeroed, "zero " + bytes + " bytes on " + device);

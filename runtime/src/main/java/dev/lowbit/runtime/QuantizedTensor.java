@@ -39,17 +39,11 @@ public final class QuantizedTensor {
 
     /** Zeroed storage for an [n, k] matrix quantized as spec says. */
     public static QuantizedTensor allocate(Arena arena, long n, long k, QuantSpec spec) {
-        if (n <= 0 || k <= 0) throw new LowbitException("weight shape [" + n + ", " + k + "] must be positive");
-        int g = spec.groupSizeFor(k);
-        Tensor codes = Tensor.allocate(arena, DType.I32, n, wordsPerRow(k, spec.bits()));
-        Tensor scales = Tensor.allocate(arena, spec.scaleType(), n, k / g);
-        Tensor zeros = Tensor.allocate(arena, spec.scaleType(), n, k / g);
-        return new QuantizedTensor(arena, codes, scales, zeros, spec.bits(), g, k);
+        return allocate(arena, Device.CPU, n, k, spec);
     }
 
     /** Zeroed storage for an [n, k] matrix quantized as spec says, on device. */
     public static QuantizedTensor allocate(Arena arena, Device device, long n, long k, QuantSpec spec) {
-        if (device.kind() == Device.Kind.CPU) return allocate(arena, n, k, spec);
         if (n <= 0 || k <= 0) throw new LowbitException("weight shape [" + n + ", " + k + "] must be positive");
         int g = spec.groupSizeFor(k);
         Tensor codes = Tensor.allocate(arena, device, DType.I32, n, wordsPerRow(k, spec.bits()));

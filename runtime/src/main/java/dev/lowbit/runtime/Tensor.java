@@ -31,17 +31,16 @@ public final class Tensor {
 
     /** A zero-filled contiguous host tensor. */
     public static Tensor allocate(Arena arena, DType dtype, long... shape) {
-        long[] s = checkShape(shape);
-        long bytes = Math.multiplyExact(count(s), (long) dtype.byteSize());
-        return new Tensor(dtype, s, contiguousStrides(s), arena.allocate(Math.max(bytes, 1), 64), Device.CPU);
+        return allocate(arena, Device.CPU, dtype, shape);
     }
 
     /** A zero-filled contiguous tensor on device. */
     public static Tensor allocate(Arena arena, Device device, DType dtype, long... shape) {
-        if (device.kind() == Device.Kind.CPU) return allocate(arena, dtype, shape);
         long[] s = checkShape(shape);
         long bytes = Math.multiplyExact(count(s), (long) dtype.byteSize());
-        return new Tensor(dtype, s, contiguousStrides(s), Cuda.allocate(arena, device, bytes), device);
+        MemorySegment data = device.kind() == Device.Kind.CPU ? arena.allocate(Math.max(bytes, 1), 64)
+                : Cuda.allocate(arena, device, bytes);
+        return new Tensor(dtype, s, contiguousStrides(s), data, device);
     }
 
     /** A contiguous copy of this tensor on device (host to GPU, GPU to host, or between GPUs). */
