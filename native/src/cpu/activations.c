@@ -103,15 +103,28 @@ static int w4a8_gemm(const uint8_t *a_codes, const float *a_scales, const float 
     }
     if (!w_sums) code_sums(w, own_sums);
     const int32_t *sums = w_sums ? w_sums : own_sums;
+#ifdef LB_HAVE_AVX512
+    const int vnni = lb_simd_active >= LB_SIMD_AVX512 && lb_avx512_w4a8_supported(w);
+#else
+    const int vnni = 0;
+#endif
     for (int64_t i = 0; i < m; i++) {
-        lb_avx2_split_even_odd(a_codes + i * k, k, split + i * k);
+#ifdef LB_HAVE_AVX512
+        if (vnni) lb_avx512_split_even_odd(a_codes + i * k, k, split + i * k);
+        else
+#endif
+            lb_avx2_split_even_odd(a_codes + i * k, k, split + i * k);
         lb_avx2_lane_sums(split + i * k, k, gs, a_zeros[i], lanes + i * groups * 8);
     }
     const int64_t blocks = (n + W4A8_BLOCK_ROWS - 1) / W4A8_BLOCK_ROWS;
 #pragma omp parallel for schedule(static) if (m * n * k > LB_OMP_MIN_WORK)
     for (int64_t b = 0; b < blocks; b++) {
         const int64_t r0 = b * W4A8_BLOCK_ROWS, nr = n - r0 < W4A8_BLOCK_ROWS ? n - r0 : W4A8_BLOCK_ROWS;
-        lb_avx2_w4a8_rows(split, m, lanes, a_scales, a_zeros, w, sums, r0, nr, y);
+#ifdef LB_HAVE_AVX512
+        if (vnni) lb_avx512_w4a8_rows(split, m, lanes, a_scales, a_zeros, w, sums, r0, nr, y);
+        else
+#endif
+            lb_avx2_w4a8_rows(split, m, lanes, a_scales, a_zeros, w, sums, r0, nr, y);
         if (bias)
             for (int64_t i = 0; i < m; i++)
                 for (int64_t r = r0; r < r0 + nr; r++) y[i * n + r] += bias[r];

@@ -3,15 +3,9 @@
  * floating-point summation; codes and dequantized values are bit-identical. */
 #include "common.h"
 #include "kernels_simd.h"
+#include "w4a8_epilogue.h"
 
 #include <immintrin.h>
-
-static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 int lb_avx2_minmax(const float *w, int64_t len, float *mn, float *mx) {
     if (len < 8) return lb_scalar_minmax(w, len, mn, mx);
@@ -114,7 +108,7 @@ float lb_avx2_dot_codes(const float *x, const uint32_t *row, int64_t j0, int64_t
             }
         }
     }
-    float r = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    float r = lb_hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
     if (i < len) r += lb_scalar_dot_codes(x + i, row, j0 + i, len - i, bits);
     return r;
 }
@@ -181,7 +175,7 @@ void lb_avx2_dot_tile(const float *x, int64_t ldx, int64_t mi, const float *w, i
             }
             for (int64_t a = 0; a < ib; a++)
                 for (int64_t b = 0; b < rb; b++) {
-                    float t = hsum(acc[a][b]);
+                    float t = lb_hsum256(acc[a][b]);
                     const float *xa = x + (i0 + a) * ldx, *wb = w + (r0 + b) * ldw;
                     for (int64_t j = len8; j < len; j++) t += xa[j] * wb[j];
                     out[(i0 + a) * ldo + r0 + b] += t;
@@ -283,7 +277,7 @@ static inline __attribute__((always_inline)) void gemv_block(const float *x, con
             zterm[r] += s * z * xsum[g];
         }
     }
-    for (int r = 0; r < rows; r++) out[r] = hsum(acc[r]) - zterm[r];
+    for (int r = 0; r < rows; r++) out[r] = lb_hsum256(acc[r]) - zterm[r];
 }
 
 int lb_avx2_gemv_supported(const lb_qweight *w) {
@@ -320,15 +314,9 @@ void lb_avx2_split_even_odd(const uint8_t *a, int64_t k, uint8_t *out) {
 }
 
 /* ROWS weight rows x ACTS activation rows of the W4A8 GEMM, STEP (64 or 128) columns at a time;
- * F16: fp16 scales and zeros (a compile-time constant keeps the dtype test out of the per-group
- * epilogue, which runs as often as the inner loop at groups of 128).
- * Per group, in 8 int32 lanes: dot = sum qa * qw (a maddubs of u8 activations and 4-bit weights
- * cannot saturate, 2 * 255 * 15 < 2^15, nor can four of them added, 8 * 255 * 15 < 2^15). Then in
- * fp32, each lane centred on both zero points before it is scaled and summed:
- *   t = dot - (za / 8) wsum - zw A,
- * A the lane's sum of (qa - za) (lb_avx2_lane_sums) and wsum the group's weight code sum; summed
- * over the lanes that is sum (qa - za)(qw - zw). Every input is exact in fp32 (integers below 2^24,
- * za / 8), each fused step rounds once, and the lanes stay small, so nothing large cancels.
+ * F16: fp16 scales and zeros. Per group, in 8 int32 lanes: dot = sum qa * qw (a maddubs of u8
+ * activations and 4-bit weights cannot saturate, 2 * 255 * 15 < 2^15, nor can four of them added,
+ * 8 * 255 * 15 < 2^15); then lb_w4a8_group centres, scales and accumulates the lanes in fp32.
  * out[a][r] = sa sum_g s_g sum_lanes t. */
 static inline __attribute__((always_inline)) void w4a8_tile(const uint8_t *ap, int64_t k, const float *lanes, int64_t groups,
                                                             const float *sa, const float *za, const lb_qweight *w,
@@ -367,18 +355,12 @@ static inline __attribute__((always_inline)) void w4a8_tile(const uint8_t *ap, i
         }
         for (int r = 0; r < rows; r++) {
             const int64_t at = (r0 + r) * groups + g;
-            const float s = f16 ? _cvtsh_ss(((const uint16_t *)w->scales)[at]) : ((const float *)w->scales)[at];
-            const float zw = f16 ? _cvtsh_ss(((const uint16_t *)w->zeros)[at]) : ((const float *)w->zeros)[at];
-            const __m256 ws = _mm256_cvtepi32_ps(_mm256_set1_epi32(wsums[at])), vzw = _mm256_set1_ps(zw);
-            for (int a = 0; a < acts; a++) {
-                __m256 t = _mm256_fnmadd_ps(_mm256_set1_ps(za[a] * 0.125f), ws, _mm256_cvtepi32_ps(dot[r][a]));
-                t = _mm256_fnmadd_ps(vzw, _mm256_loadu_ps(lanes + (a * groups + g) * 8), t);
-                accf[r][a] = _mm256_fmadd_ps(_mm256_set1_ps(s), t, accf[r][a]);
-            }
+            const float s = lb_w4a8_param(w->scales, at, f16), zw = lb_w4a8_param(w->zeros, at, f16);
+            for (int a = 0; a < acts; a++) accf[r][a] = lb_w4a8_group(dot[r][a], lanes + (a * groups + g) * 8, za[a], wsums[at], s, zw, accf[r][a]);
         }
     }
     for (int r = 0; r < rows; r++)
-        for (int a = 0; a < acts; a++) out[a * ldo + r] = sa[a] * hsum(accf[r][a]);
+        for (int a = 0; a < acts; a++) out[a * ldo + r] = sa[a] * lb_hsum256(accf[r][a]);
 }
 
 /* All tiles of weight rows [r0, r0 + nr) against m activation rows: pairs of weight rows for a

@@ -51,6 +51,14 @@ void lb_avx2_w4a8_rows(const uint8_t *a_split, int64_t m, const float *lanes, co
                        const int32_t *wsums, int64_t r0, int64_t nr, float *y);
 void lb_avx2_code_sums4(const uint32_t *row, int64_t k, int64_t gs, int32_t *sums);
 
+/* The AVX-512 VNNI W4A8 GEMM, as lb_avx2_w4a8_rows with the same results, for groups a multiple
+ * of 128 (lb_avx512_w4a8_supported); its activation codes are split by lb_avx512_split_even_odd,
+ * the lane sums are lb_avx2_lane_sums' of that split. */
+void lb_avx512_split_even_odd(const uint8_t *a, int64_t k, uint8_t *out);
+int lb_avx512_w4a8_supported(const lb_qweight *w);
+void lb_avx512_w4a8_rows(const uint8_t *a_split, int64_t m, const float *lanes, const float *sa, const float *za, const lb_qweight *w,
+                         const int32_t *wsums, int64_t r0, int64_t nr, float *y);
+
 /* fp16 -> fp32 for n values. */
 void lb_scalar_f16_to_f32(const uint16_t *src, int64_t n, float *dst);
 void lb_avx2_f16_to_f32(const uint16_t *src, int64_t n, float *dst);

@@ -34,6 +34,11 @@ int32_t lb_nop(int32_t x) { return x; }
 static int32_t detect_simd(void) {
 #if defined(__x86_64__) && defined(LB_HAVE_AVX2)
     __builtin_cpu_init();
+#ifdef LB_HAVE_AVX512
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        return LB_SIMD_AVX512;
+#endif
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
         return LB_SIMD_AVX2;
 #endif
@@ -49,6 +54,7 @@ __attribute__((constructor)) static void lb_init(void) {
     lb_simd_active = simd_max;
     const char *env = getenv("LOWBIT_SIMD");
     if (env && strcmp(env, "scalar") == 0) lb_simd_active = LB_SIMD_SCALAR;
+    if (env && strcmp(env, "avx2") == 0 && simd_max > LB_SIMD_AVX2) lb_simd_active = LB_SIMD_AVX2;
 }
 
 int32_t lb_cpu_simd_level(void) { return lb_simd_active; }

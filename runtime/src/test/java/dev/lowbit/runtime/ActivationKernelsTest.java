@@ -3,14 +3,17 @@ package dev.lowbit.runtime;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.lowbit.runtime.ref.QuantRef;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -54,7 +57,7 @@ class ActivationKernelsTest {
             for (int wbits : new int[] {4, 8})
                 for (int abits : new int[] {4, 8})
                     for (int[] shape : new int[][] {{1, 7, 256, 32}, {1, 9, 1024, 128}, {1, 5, 640, -1}, {3, 5, 512, 128}, {17, 9, 384, 64}, {2, 6, 75, -1},
-                            {4, 3, 1024, 256}, {1, 2, 16448, -1}, {6, 4, 8192, -1}, {5, 3, 256, 64}})
+                            {4, 3, 1024, 256}, {1, 2, 16448, -1}, {6, 4, 8192, -1}, {5, 3, 256, 64}, {9, 7, 384, 128}})
                         for (DType scales : new DType[] {DType.F32, DType.F16})
                             out.add(Arguments.of(level, wbits, abits, shape, scales));
         return out.stream();
@@ -88,6 +91,27 @@ class ActivationKernelsTest {
                 }
             }
         });
+    }
+
+    /** The AVX-512 VNNI W4A8 kernel sums the same exact int32 lanes as the AVX2 one and shares its fp32 steps: the same bits. */
+    @Test
+    void intGemmAvx512GivesTheAvx2Bits() {
+        assumeTrue(Native.maxSimdLevel() == SimdLevel.AVX512,
+                "this CPU has no AVX-512 VNNI (best SIMD level " + Native.maxSimdLevel() + "), so the AVX-512 W4A8 kernel cannot run here");
+        Random rnd = new Random(5);
+        for (int[] shape : new int[][] {{1, 70, 4096, 128}, {1, 9, 1024, 256}, {8, 66, 2048, 128}, {7, 5, 1024, 128}, {3, 2, 640, 128}})
+            for (DType scaleType : new DType[] {DType.F32, DType.F16})
+                try (Arena arena = Arena.ofConfined()) {
+                    int m = shape[0], n = shape[1], k = shape[2];
+                    QuantizedTensor q = Kernels.quantize(arena, Tensor.of(arena, TestData.weights(rnd, n * k), n, k),
+                            new QuantSpec(4, shape[3], false, QuantSpec.Range.MINMAX, scaleType));
+                    QuantizedActivations a = Kernels.quantizeActivations(arena, Tensor.of(arena, TestData.gaussian(rnd, m * k, 1f), m, k), 8);
+                    Tensor sums = Kernels.weightCodeSums(arena, q);
+                    float[][] y = new float[2][];
+                    TestData.withSimd(SimdLevel.AVX2, () -> y[0] = Kernels.intGemm(arena, a, q, sums, null).toFloatArray());
+                    TestData.withSimd(SimdLevel.AVX512, () -> y[1] = Kernels.intGemm(arena, a, q, sums, null).toFloatArray());
+                    assertArrayEquals(y[0], y[1], Arrays.toString(shape) + " " + scaleType + " scales");
+                }
     }
 
     @ParameterizedTest(name = "{0}")

@@ -1,6 +1,5 @@
 package dev.lowbit.runtime;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Consumer;
@@ -22,11 +21,9 @@ public final class TestData {
         return v;
     }
 
-    /** The SIMD levels this CPU can run: scalar, and the best one when it is better. */
+    /** Every SIMD level this CPU can run, scalar first. */
     public static List<SimdLevel> simdLevels() {
-        List<SimdLevel> levels = new ArrayList<>(List.of(SimdLevel.SCALAR));
-        if (Native.maxSimdLevel() != SimdLevel.SCALAR) levels.add(Native.maxSimdLevel());
-        return levels;
+        return List.of(SimdLevel.values()).subList(0, Native.maxSimdLevel().ordinal() + 1);
     }
 
     /** Runs body under the given SIMD level, restoring the best level afterwards. */
