@@ -75,6 +75,9 @@ const char *lb_last_error(void);
 const char *lb_version(void);
 /* Does nothing and returns x: the cost of a bare downcall. */
 int32_t lb_nop(int32_t x);
+/* Reads words 64-bit words once on the kernels' threads, doing nothing else with them, and
+ * stores their sum (wrapping) in *sum: the read-bandwidth floor the benchmarks measure against. */
+lb_status lb_cpu_read_sum(const uint64_t *p, int64_t words, uint64_t *sum);
 
 /* SIMD level in use (LB_SIMD_*); the best the CPU supports unless lowered. */
 int32_t lb_cpu_simd_level(void);

@@ -93,6 +93,10 @@ int main(void) {
     CHECK(lb_cpu_fake_quant_groups(fq, 1, 4, 3, 2, fo) == LB_ERR_INVALID_ARGUMENT, "group 3 of 4 accepted");
     CHECK(lb_cpu_fake_quant_groups(fq, 1, 4, 4, 9, fo) == LB_ERR_UNSUPPORTED, "9 bits accepted");
     CHECK(lb_nop(7) == 7, "nop");
+    const uint64_t words[3] = {1, 2, UINT64_MAX};
+    uint64_t total = 0;
+    CHECK(lb_cpu_read_sum(words, 3, &total) == LB_OK && total == 2, "read_sum %llu, wrapping gives 2", (unsigned long long)total);
+    CHECK(lb_cpu_read_sum(words, -1, &total) == LB_ERR_INVALID_ARGUMENT, "negative length accepted");
 
     if (failures) {
         fprintf(stderr, "%d failed\n", failures);

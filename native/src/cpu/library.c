@@ -31,6 +31,16 @@ const char *lb_version(void) { return LB_VERSION_STRING; }
 
 int32_t lb_nop(int32_t x) { return x; }
 
+lb_status lb_cpu_read_sum(const uint64_t *p, int64_t words, uint64_t *sum) {
+    if (!p || !sum) return lb_fail(LB_ERR_INVALID_ARGUMENT, "read_sum: NULL buffer");
+    if (words < 0) return lb_fail(LB_ERR_INVALID_ARGUMENT, "read_sum: %lld words", (long long)words);
+    uint64_t total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total) if (words > LB_OMP_MIN_WORK)
+    for (int64_t i = 0; i < words; i++) total += p[i];
+    *sum = total;
+    return LB_OK;
+}
+
 static int32_t detect_simd(void) {
 #if defined(__x86_64__) && defined(LB_HAVE_AVX2)
     __builtin_cpu_init();

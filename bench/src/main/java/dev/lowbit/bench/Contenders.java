@@ -21,7 +21,13 @@ final class Contenders {
         switch (method) {
             case "lowbitDequantGemm", "lowbitW4A8" -> {
                 suite = "matmul";
-                bytes = n * QuantizedTensor.wordsPerRow(k, bits) * 4 + 2 * n * (k / group) * 4; // codes + fp32 scales and zeros
+                bytes = lowbitWeightBytes(n, k, bits, group);
+            }
+            case "readFloor" -> {
+                suite = "matmul";
+                bits = 4;
+                group = 128;
+                bytes = lowbitWeightBytes(n, k, bits, group);
             }
             case "openblasDense" -> {
                 suite = "matmul";
@@ -66,5 +72,10 @@ final class Contenders {
             }
         }
         return new Result(name, suite, shape, m, bits, group, medianMs, minMs, maxMs, bytes);
+    }
+
+    /** Bytes of lowbit's quantized weights: the packed codes and fp32 scales and zeros per group. */
+    static long lowbitWeightBytes(long n, long k, int bits, int group) {
+        return n * QuantizedTensor.wordsPerRow(k, bits) * 4 + 2 * n * (k / group) * 4;
     }
 }

@@ -33,7 +33,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * random weights (each quantized to its own format) and inputs: lowbit's fused dequant-GEMM and its
  * W4A8 integer path, dense fp32 OpenBLAS (sgemv at m = 1, sgemm above), ggml's mul_mat on Q4_0,
  * Q4_K and Q8_0 (llama.cpp's CPU kernels, through FFM) and Jlama's Q4 x I8 matmul. Before timing,
- * each contender's output is checked against the fp32 product of the unquantized weights.
+ * each contender's output is checked against the fp32 product of the unquantized weights. The read
+ * floor ({@link ReadFloor}) times reading the W4 g128 weights' bytes and nothing else.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -138,6 +139,27 @@ public class MatMulBench {
         }
     }
 
+    /** As many bytes as lowbit's W4 g128 weights of the shape hold, for the read floor. */
+    @State(Scope.Benchmark)
+    public static class FloorBytes {
+        @Param({"4096x4096", "11008x4096", "4096x11008", "8192x16384"})
+        public String shape;
+
+        ReadFloor reader;
+
+        @Setup(Level.Trial)
+        public void setup() {
+            reader = new ReadFloor(Contenders.lowbitWeightBytes(Shapes.n(shape), Shapes.k(shape), 4, 128));
+            long expected = reader.bytes() / 8 * (reader.bytes() / 8 - 1) / 2; // the buffer holds 0, 1, 2, ... as longs
+            if (reader.read() != expected) throw new IllegalStateException("the read floor summed its buffer wrongly; not timing it");
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            reader.close();
+        }
+    }
+
     @State(Scope.Benchmark)
     public static class GgmlWeights {
         @Param({"Q4_0", "Q4_K", "Q8_0"})
@@ -190,6 +212,12 @@ public class MatMulBench {
     public Tensor openblasDense(Problem p) {
         Kernels.matmul(p.x, p.dense.transpose(), p.y, 1f, 0f);
         return p.y;
+    }
+
+    /** The read-bandwidth floor: the W4 g128 weight bytes of the shape read on the kernels' threads, no compute. */
+    @Benchmark
+    public long readFloor(FloorBytes f) {
+        return f.reader.read();
     }
 
     @Benchmark

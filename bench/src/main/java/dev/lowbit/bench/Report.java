@@ -8,15 +8,18 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.IntSummaryStatistics;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.TreeMap;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.style.lines.SeriesLines;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
@@ -43,6 +46,20 @@ public final class Report {
                 .map(best -> best / r.medianMs()).findFirst();
     }
 
+    /**
+     * How many times the read floor this one's time is: the floor's GB/s at the same shape over this
+     * one's, so each contender is held to reading its own bytes at the floor's rate (1.00x: as fast
+     * as bytes can be read at all).
+     */
+    public OptionalDouble timesFloor(Result r) {
+        if (r.bytes() == 0) return OptionalDouble.empty();
+        return floor(r).map(f -> OptionalDouble.of(f.gbps() / r.gbps())).orElse(OptionalDouble.empty());
+    }
+
+    private Optional<Result> floor(Result r) {
+        return results.stream().filter(o -> o.isFloor() && o.suite().equals(r.suite()) && o.shape().equals(r.shape())).findFirst();
+    }
+
     private static boolean same(Result a, Result b) {
         return a.suite().equals(b.suite()) && a.shape().equals(b.shape()) && a.m() == b.m();
     }
@@ -51,14 +68,15 @@ public final class Report {
         StringBuilder sb = new StringBuilder("# ").append(title).append("\n\n`").append(command).append("`\n\n");
         sb.append("Times are per call: the median, minimum and maximum over the measured iterations of each one's mean; GB/s counts the bytes one call reads "
                 + "(weights for the matmuls, the fp32 input for the quantizers); ratios > 1 mean faster than the dense fp32 "
-                + "baseline / than the fastest peer (ggml, Jlama) at the same shape and M.\n\n");
-        sb.append("| contender | shape (N x K) | M | bits | group | median ms | min - max ms | GB/s | vs dense | vs best peer |\n");
-        sb.append("|---|---|---|---|---|---|---|---|---|---|\n");
+                + "baseline / than the fastest peer (ggml, Jlama) at the same shape and M. readFloor reads the W4 g128 weights' bytes "
+                + "and computes nothing; x floor is how many times longer a contender takes than reading its own bytes at that rate.\n\n");
+        sb.append("| contender | shape (N x K) | M | bits | group | median ms | min - max ms | GB/s | vs dense | vs best peer | x floor |\n");
+        sb.append("|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (Result r : results)
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s - %s | %s | %s | %s |%n", r.name(), r.shape().isEmpty() ? "-" : r.shape(),
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s - %s | %s | %s | %s | %s |%n", r.name(), r.shape().isEmpty() ? "-" : r.shape(),
                     r.m() == 0 ? "-" : r.m(), r.bits() == 0 ? "-" : r.bits(), r.group() == 0 ? "-" : r.group(), num(r.medianMs()),
                     num(r.minMs()), num(r.maxMs()), Double.isNaN(r.gbps()) ? "-" : String.format(Locale.ROOT, "%.2f", r.gbps()),
-                    ratio(vsDense(r)), ratio(vsBestPeer(r))));
+                    ratio(vsDense(r)), ratio(vsBestPeer(r)), ratio(timesFloor(r))));
         return sb.toString();
     }
 
@@ -80,12 +98,15 @@ public final class Report {
         }
     }
 
-    /** One PNG per matmul shape with at least two values of M: GB/s against M, a line per contender. Returns the files. */
+    /**
+     * One PNG per matmul shape with at least two values of M: GB/s against M, a line per contender,
+     * and the read floor as a flat line. Returns the files.
+     */
     public List<Path> plots(Path dir) throws IOException {
         System.setProperty("java.awt.headless", "true");
         Map<String, Map<String, TreeMap<Integer, Double>>> byShape = new LinkedHashMap<>();
         for (Result r : results)
-            if (r.suite().equals("matmul"))
+            if (r.suite().equals("matmul") && !r.isFloor())
                 byShape.computeIfAbsent(r.shape(), s -> new LinkedHashMap<>()).computeIfAbsent(r.name(), s -> new TreeMap<>()).put(r.m(), r.gbps());
         List<Path> files = new ArrayList<>();
         for (var e : byShape.entrySet()) {
@@ -96,6 +117,10 @@ public final class Report {
             for (var s : e.getValue().entrySet())
                 chart.addSeries(s.getKey(), s.getValue().keySet().stream().map(Integer::doubleValue).toList(), new ArrayList<>(s.getValue().values()))
                         .setMarker(SeriesMarkers.CIRCLE);
+            IntSummaryStatistics ms = e.getValue().values().stream().flatMap(series -> series.keySet().stream()).mapToInt(Integer::intValue).summaryStatistics();
+            results.stream().filter(r -> r.isFloor() && r.suite().equals("matmul") && r.shape().equals(e.getKey())).findFirst()
+                    .ifPresent(f -> chart.addSeries("read floor", List.of((double) ms.getMin(), (double) ms.getMax()), List.of(f.gbps(), f.gbps()))
+                            .setMarker(SeriesMarkers.NONE).setLineStyle(SeriesLines.DASH_DASH));
             Path file = dir.resolve("gbps-" + e.getKey() + ".png");
             Files.createDirectories(dir);
             BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);

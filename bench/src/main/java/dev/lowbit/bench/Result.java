@@ -17,6 +17,11 @@ public record Result(String name, String suite, String shape, int m, int bits, i
         return name.startsWith("ggml") || name.startsWith("jlama");
     }
 
+    /** Whether this is the read-bandwidth floor. */
+    public boolean isFloor() {
+        return name.equals("readFloor");
+    }
+
     /** Whether this is the dense fp32 baseline. */
     public boolean isDense() {
         return name.equals("openblasDense");

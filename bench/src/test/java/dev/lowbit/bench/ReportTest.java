@@ -25,7 +25,8 @@ class ReportTest {
         Result lowbit = r("lowbitDequantGemm", p1, 2.0), dense = r("openblasDense", p1, 4.0);
         Result q40 = r("ggml", Map.of("shape", "4096x4096", "m", "1", "ggmlType", "Q4_0"), 3.0);
         Result jlama = r("jlamaQ4", p1, 5.0), lowbit8 = r("lowbitDequantGemm", p8, 10.0), dense8 = r("openblasDense", p8, 30.0);
-        Report report = new Report(List.of(jlama, dense, q40, lowbit, lowbit8, dense8));
+        Result floor = r("readFloor", Map.of("shape", "4096x4096"), 0.5);
+        Report report = new Report(List.of(jlama, dense, q40, lowbit, lowbit8, dense8, floor));
 
         assertEquals(4096L * 4096 / 2 + 2L * 4096 * 32 * 4, lowbit.bytes(), "4-bit codes + fp32 scales and zeros per group of 128");
         assertEquals(4096L * 4096 / 32 * 18, q40.bytes());
@@ -34,13 +35,19 @@ class ReportTest {
         assertEquals(1.5, report.vsBestPeer(lowbit).getAsDouble(), 1e-12, "Q4_0 at 3 ms is the best peer");
         assertEquals(3.0, report.vsDense(lowbit8).getAsDouble(), 1e-12, "ratios compare the same M only");
         assertTrue(report.vsBestPeer(lowbit8).isEmpty(), "no peer ran at M = 8");
+        assertEquals(lowbit.bytes(), floor.bytes(), "the floor reads the W4 g128 weights' bytes");
+        assertEquals(4.0, report.timesFloor(lowbit).getAsDouble(), 1e-12, "the same bytes in 2 ms against 0.5 ms");
+        assertEquals(20.0, report.timesFloor(lowbit8).getAsDouble(), 1e-12, "the floor holds at every M");
+        assertEquals(floor.gbps() / dense.gbps(), report.timesFloor(dense).getAsDouble(), 1e-12, "dense is held to its own fp32 bytes");
+        assertEquals(1.0, report.timesFloor(floor).getAsDouble(), 1e-12);
 
         String md = report.markdown("t", "cmd");
-        assertTrue(md.contains("| lowbitDequantGemm | 4096x4096 | 1 | 4 | 128 | 2.000 | 1.800 - 2.400 |"), md);
+        assertTrue(md.contains("| lowbitDequantGemm | 4096x4096 | 1 | 4 | 128 | 2.000 | 1.800 - 2.400 | 4.72 | 2.00x | 1.50x | 4.00x |"), md);
+        assertTrue(md.contains("| readFloor | 4096x4096 | - | 4 | 128 | 0.500 |"), md);
         assertTrue(md.indexOf("lowbitDequantGemm | 4096x4096 | 1") < md.indexOf("ggmlQ4_0"), "fastest first within a shape and M");
 
         JsonNode j = new ObjectMapper().readTree(report.json()).get("results");
-        assertEquals(6, j.size());
+        assertEquals(7, j.size());
         for (JsonNode o : j)
             for (String key : new String[] {"name", "shape", "m", "bits", "group", "median_ms", "gbps"}) assertTrue(o.has(key), key);
 

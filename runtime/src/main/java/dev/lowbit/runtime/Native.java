@@ -2,6 +2,9 @@ package dev.lowbit.runtime;
 
 import dev.lowbit.bindings.NativeLibraries;
 import dev.lowbit.bindings.lowbit.lowbit_h;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 
 /** liblowbit itself: loading, status checks, version and CPU dispatch settings. */
@@ -52,6 +55,22 @@ public final class Native {
     /** Lowers (or restores) the SIMD level the CPU kernels use; process-wide. */
     public static void setSimdLevel(SimdLevel level) {
         check(lowbit_h.lb_cpu_set_simd_level(level.ordinal()), "set SIMD level " + level);
+    }
+
+    /**
+     * Reads the buffer once on the kernels' threads and returns the sum of its 64-bit words
+     * (wrapping): the benchmarks' read-bandwidth floor. The buffer must be native memory of whole
+     * 64-bit words.
+     */
+    public static long readSum(MemorySegment words) {
+        if (!words.isNative() || words.byteSize() % 8 != 0)
+            throw new LowbitException("readSum needs native memory of whole 64-bit words, got " + (words.isNative() ? "" : "heap memory of ")
+                    + words.byteSize() + " bytes");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sum = arena.allocate(ValueLayout.JAVA_LONG);
+            check(lowbit_h.lb_cpu_read_sum(words, words.byteSize() / 8, sum), "read sum");
+            return sum.get(ValueLayout.JAVA_LONG, 0);
+        }
     }
 
     public static int threads() {

@@ -34,6 +34,15 @@ class BadInputTest {
     }
 
     @Test
+    void readSumTakesWholeWordsOfNativeMemory() {
+        try (Arena arena = Arena.ofConfined()) {
+            fails("whole 64-bit words, got 12 bytes", () -> Native.readSum(arena.allocate(12)));
+            fails("got heap memory of 16 bytes", () -> Native.readSum(MemorySegment.ofArray(new long[2])));
+            assertEquals(0L, Native.readSum(arena.allocate(0)), "nothing to read sums to 0");
+        }
+    }
+
+    @Test
     void shapeMismatches() {
         try (Arena arena = Arena.ofConfined()) {
             QuantizedTensor q = Kernels.quantize(arena, Tensor.allocate(arena, DType.F32, 8, 64), QuantSpec.of(4, 32));

@@ -373,6 +373,66 @@ public class lowbit_h {
         }
     }
 
+    private static class lb_cpu_read_sum {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_read_sum");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_read_sum(const uint64_t *p, int64_t words, uint64_t *sum)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_read_sum$descriptor() {
+        return lb_cpu_read_sum.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_read_sum(const uint64_t *p, int64_t words, uint64_t *sum)
+     * }
+     */
+    public static MethodHandle lb_cpu_read_sum$handle() {
+        return lb_cpu_read_sum.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_read_sum(const uint64_t *p, int64_t words, uint64_t *sum)
+     * }
+     */
+    public static MemorySegment lb_cpu_read_sum$address() {
+        return lb_cpu_read_sum.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_read_sum(const uint64_t *p, int64_t words, uint64_t *sum)
+     * }
+     */
+    public static int lb_cpu_read_sum(MemorySegment p, long words, MemorySegment sum) {
+        var mh$ = lb_cpu_read_sum.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_read_sum", p, words, sum);
+            }
+            return (int)mh$.invokeExact(p, words, sum);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class lb_cpu_simd_level {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             lowbit_h.C_INT
