@@ -1,6 +1,8 @@
 package dev.lowbit.bench;
 
 import dev.lowbit.bench.peers.Ggml;
+import dev.lowbit.runtime.Cuda;
+import dev.lowbit.runtime.Native;
 import dev.lowbit.runtime.io.AtomicFiles;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
@@ -61,6 +63,10 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         ChainedOptionsBuilder opt = new OptionsBuilder().forks(1).shouldFailOnError(false).verbosity(json ? VerboseMode.SILENT : VerboseMode.NORMAL);
         if (suite == Suite.matmul || suite == Suite.all) opt.include(MatMulBench.class.getName() + "\\.");
+        if (suite == Suite.matmul || suite == Suite.all || suite == Suite.ffm) {
+            if (Cuda.available()) opt.include(CudaMatMulBench.class.getName() + (suite == Suite.ffm ? "\\.cudaLaunch$" : "\\."));
+            else System.err.println("skipping the GPU benchmarks: " + Cuda.unavailableReason());
+        }
         if (suite == Suite.quantize || suite == Suite.all) opt.include(QuantizeBench.class.getName() + "\\.");
         if (suite == Suite.quantize || suite == Suite.all) opt.include(ActivationQuantizeBench.class.getName() + "\\.");
         if (suite == Suite.ffm || suite == Suite.all) opt.include(FfmCallBench.class.getName() + "\\.");
@@ -93,7 +99,8 @@ public final class BenchCommand implements Callable<Integer> {
         Path dir = out != null ? out : unused(home().resolve("bench/results"), LocalDate.now() + "-" + host());
         String command = "./lowbit bench --suite " + suite + (quick ? " --quick" : "") + (shapes != null ? " --shapes " + String.join(",", shapes) : "")
                 + (ms != null ? " --m " + ms.stream().map(String::valueOf).collect(Collectors.joining(",")) : "");
-        String title = "lowbit benchmarks on " + host() + ", " + LocalDate.now() + " (" + Runtime.getRuntime().availableProcessors() + " threads)";
+        String title = "lowbit benchmarks on " + host() + ", " + LocalDate.now() + " (" + Runtime.getRuntime().availableProcessors() + " threads, "
+                + Native.simdLevel() + " kernels)";
         write(dir.resolve("report.md"), report.markdown(title, command));
         write(dir.resolve("results.json"), report.json());
         List<Path> plots = report.plots(dir);

@@ -23,6 +23,18 @@ final class Contenders {
                 suite = "matmul";
                 bytes = lowbitWeightBytes(n, k, bits, group);
             }
+            case "cudaDequantGemm", "cudaW4A8" -> {
+                suite = "matmul-gpu";
+                bits = 4;
+                group = 128;
+                bytes = lowbitWeightBytes(n, k, bits, group);
+            }
+            case "cublasFp16", "cublasBf16" -> {
+                suite = "matmul-gpu";
+                bits = 16;
+                group = 0;
+                bytes = n * k * 2;
+            }
             case "readFloor" -> {
                 suite = "matmul";
                 bits = 4;

@@ -89,7 +89,7 @@ public class MatMulBench {
                         + " against the fp32 product; its output is wrong, not timing it");
         }
 
-        private static Tensor random(Arena arena, long seed, float range, long rows, long cols) {
+        static Tensor random(Arena arena, long seed, float range, long rows, long cols) {
             Tensor t = Tensor.allocate(arena, DType.F32, rows, cols);
             SplittableRandom rnd = new SplittableRandom(seed);
             MemorySegment s = t.segment();

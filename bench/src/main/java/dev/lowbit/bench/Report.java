@@ -53,12 +53,14 @@ public final class Report {
      */
     public OptionalDouble timesFloor(Result r) {
         if (r.bytes() == 0) return OptionalDouble.empty();
-        return floor(r).map(f -> OptionalDouble.of(f.gbps() / r.gbps())).orElse(OptionalDouble.empty());
+        return floor(r.suite(), r.shape()).map(f -> OptionalDouble.of(f.gbps() / r.gbps())).orElse(OptionalDouble.empty());
     }
 
-    private Optional<Result> floor(Result r) {
-        return results.stream().filter(o -> o.isFloor() && o.suite().equals(r.suite()) && o.shape().equals(r.shape())).findFirst();
+    private Optional<Result> floor(String suite, String shape) {
+        return results.stream().filter(o -> o.isFloor() && o.suite().equals(suite) && o.shape().equals(shape)).findFirst();
     }
+
+    private record Plot(String suite, String shape) {}
 
     private static boolean same(Result a, Result b) {
         return a.suite().equals(b.suite()) && a.shape().equals(b.shape()) && a.m() == b.m();
@@ -67,8 +69,8 @@ public final class Report {
     public String markdown(String title, String command) {
         StringBuilder sb = new StringBuilder("# ").append(title).append("\n\n`").append(command).append("`\n\n");
         sb.append("Times are per call: the median, minimum and maximum over the measured iterations of each one's mean; GB/s counts the bytes one call reads "
-                + "(weights for the matmuls, the fp32 input for the quantizers); ratios > 1 mean faster than the dense fp32 "
-                + "baseline / than the fastest peer (ggml, Jlama) at the same shape and M. readFloor reads the W4 g128 weights' bytes "
+                + "(weights for the matmuls, the fp32 input for the quantizers); ratios > 1 mean faster than the dense baseline "
+                + "(OpenBLAS fp32 on the CPU, cuBLAS fp16 on the GPU) / than the fastest peer (ggml, Jlama) at the same shape and M. readFloor reads the W4 g128 weights' bytes "
                 + "and computes nothing; x floor is how many times longer a contender takes than reading its own bytes at that rate.\n\n");
         sb.append("| contender | shape (N x K) | M | bits | group | median ms | min - max ms | GB/s | vs dense | vs best peer | x floor |\n");
         sb.append("|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -99,29 +101,31 @@ public final class Report {
     }
 
     /**
-     * One PNG per matmul shape with at least two values of M: GB/s against M, a line per contender,
-     * and the read floor as a flat line. Returns the files.
+     * One PNG per matmul suite (CPU, GPU) and shape with at least two values of M: GB/s against M, a
+     * line per contender, and the read floor as a flat line where it ran. Returns the files.
      */
     public List<Path> plots(Path dir) throws IOException {
         System.setProperty("java.awt.headless", "true");
-        Map<String, Map<String, TreeMap<Integer, Double>>> byShape = new LinkedHashMap<>();
+        Map<Plot, Map<String, TreeMap<Integer, Double>>> byPlot = new LinkedHashMap<>();
         for (Result r : results)
-            if (r.suite().equals("matmul") && !r.isFloor())
-                byShape.computeIfAbsent(r.shape(), s -> new LinkedHashMap<>()).computeIfAbsent(r.name(), s -> new TreeMap<>()).put(r.m(), r.gbps());
+            if (r.suite().startsWith("matmul") && !r.isFloor())
+                byPlot.computeIfAbsent(new Plot(r.suite(), r.shape()), s -> new LinkedHashMap<>()).computeIfAbsent(r.name(), s -> new TreeMap<>())
+                        .put(r.m(), r.gbps());
         List<Path> files = new ArrayList<>();
-        for (var e : byShape.entrySet()) {
+        for (var e : byPlot.entrySet()) {
             if (e.getValue().values().stream().allMatch(series -> series.size() < 2)) continue;
-            XYChart chart = new XYChartBuilder().width(900).height(560).title("y = x W^T, W " + e.getKey() + ": weight GB/s vs M")
+            Plot key = e.getKey();
+            boolean gpu = key.suite().equals("matmul-gpu");
+            XYChart chart = new XYChartBuilder().width(900).height(560).title("y = x W^T, W " + key.shape() + (gpu ? " on the GPU" : "") + ": weight GB/s vs M")
                     .xAxisTitle("M (rows of x)").yAxisTitle("GB/s of weight bytes").build();
             chart.getStyler().setXAxisLogarithmic(true);
             for (var s : e.getValue().entrySet())
                 chart.addSeries(s.getKey(), s.getValue().keySet().stream().map(Integer::doubleValue).toList(), new ArrayList<>(s.getValue().values()))
                         .setMarker(SeriesMarkers.CIRCLE);
             IntSummaryStatistics ms = e.getValue().values().stream().flatMap(series -> series.keySet().stream()).mapToInt(Integer::intValue).summaryStatistics();
-            results.stream().filter(r -> r.isFloor() && r.suite().equals("matmul") && r.shape().equals(e.getKey())).findFirst()
-                    .ifPresent(f -> chart.addSeries("read floor", List.of((double) ms.getMin(), (double) ms.getMax()), List.of(f.gbps(), f.gbps()))
-                            .setMarker(SeriesMarkers.NONE).setLineStyle(SeriesLines.DASH_DASH));
-            Path file = dir.resolve("gbps-" + e.getKey() + ".png");
+            floor(key.suite(), key.shape()).ifPresent(f -> chart.addSeries("read floor", List.of((double) ms.getMin(), (double) ms.getMax()), List.of(f.gbps(), f.gbps()))
+                    .setMarker(SeriesMarkers.NONE).setLineStyle(SeriesLines.DASH_DASH));
+            Path file = dir.resolve("gbps-" + (gpu ? "gpu-" : "") + key.shape() + ".png");
             Files.createDirectories(dir);
             BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
             files.add(file);

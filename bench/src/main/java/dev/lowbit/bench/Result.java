@@ -22,8 +22,8 @@ public record Result(String name, String suite, String shape, int m, int bits, i
         return name.equals("readFloor");
     }
 
-    /** Whether this is the dense fp32 baseline. */
+    /** Whether this is the dense baseline: OpenBLAS fp32 on the CPU, cuBLAS fp16 on the GPU. */
     public boolean isDense() {
-        return name.equals("openblasDense");
+        return name.equals("openblasDense") || name.equals("cublasFp16");
     }
 }

@@ -58,6 +58,23 @@ class ReportTest {
     }
 
     @Test
+    void gpuContendersAreComparedWithCublasFp16Only(@TempDir Path dir) throws Exception {
+        Map<String, String> p1 = Map.of("shape", "8192x8192", "m", "1"), p16 = Map.of("shape", "8192x8192", "m", "16");
+        Result lowbit = r("cudaDequantGemm", p1, 0.025), fp16 = r("cublasFp16", p1, 0.1), bf16 = r("cublasBf16", p1, 0.11);
+        Result lowbit16 = r("cudaDequantGemm", p16, 0.03), fp16m16 = r("cublasFp16", p16, 0.105);
+        Result cpuDense = r("openblasDense", p1, 20.0);
+        Report report = new Report(List.of(lowbit, fp16, bf16, lowbit16, fp16m16, cpuDense));
+
+        assertEquals(8192L * 8192 * 2, fp16.bytes(), "fp16 weights");
+        assertEquals(8192L * 8192 / 2 + 2L * 8192 * 64 * 4, lowbit.bytes(), "W4 g128 with fp32 scales and zeros");
+        assertEquals(4.0, report.vsDense(lowbit).getAsDouble(), 1e-12, "against cuBLAS fp16, not the CPU's OpenBLAS");
+        assertEquals(3.5, report.vsDense(lowbit16).getAsDouble(), 1e-12);
+        assertEquals(1.0, report.vsDense(cpuDense).getAsDouble(), 1e-12, "the CPU baseline stays its own");
+        assertTrue(report.timesFloor(lowbit).isEmpty(), "no floor ran on the GPU");
+        assertEquals(List.of(dir.resolve("gbps-gpu-8192x8192.png")), report.plots(dir));
+    }
+
+    @Test
     void aLaterRunGetsItsOwnFolder(@TempDir Path dir) throws Exception {
         assertEquals(dir.resolve("2026-11-23-vm"), BenchCommand.unused(dir, "2026-11-23-vm"));
         Files.createDirectories(dir.resolve("2026-11-23-vm"));
