@@ -327,6 +327,9 @@ static inline __attribute__((always_inline)) void w4a8_tile(const uint8_t *ap, i
     __m256 accf[2][4];
     for (int r = 0; r < rows; r++)
         for (int a = 0; a < acts; a++) accf[r][a] = _mm256_setzero_ps();
+    /* the next tile's rows, into L1 while this one computes (as the AVX-512 kernel) */
+    const uint8_t *next[2];
+    for (int r = 0; r < rows; r++) next[r] = (const uint8_t *)(w->codes + (r0 + r + (r0 + r + rows < w->n ? rows : 0)) * wpr);
     for (int64_t g = 0; g < groups; g++) {
         __m256i dot[2][4];
         for (int r = 0; r < rows; r++)
@@ -340,6 +343,7 @@ static inline __attribute__((always_inline)) void w4a8_tile(const uint8_t *ap, i
             for (int r = 0; r < rows; r++) {
                 for (int h = 0; h < step / 64; h++) {
                     const __m256i v = _mm256_loadu_si256((const __m256i *)((const uint8_t *)(w->codes + (r0 + r) * wpr) + j / 2) + h);
+                    _mm_prefetch((const char *)(next[r] + j / 2 + 32 * h), _MM_HINT_T0);
                     lo[h] = _mm256_and_si256(v, nib);
                     hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
                 }
