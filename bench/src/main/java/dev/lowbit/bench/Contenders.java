@@ -23,8 +23,8 @@ final class Contenders {
                 suite = "matmul";
                 bytes = lowbitWeightBytes(n, k, bits, group);
             }
-            case "cudaDequantGemm", "cudaW4A8" -> {
-                suite = "matmul-gpu";
+            case "cudaDequantGemm", "cudaW4A8", "readFloor" -> { // W4 g128 fixed: no weight parameters
+                suite = method.equals("readFloor") ? "matmul" : "matmul-gpu";
                 bits = 4;
                 group = 128;
                 bytes = lowbitWeightBytes(n, k, bits, group);
@@ -34,12 +34,6 @@ final class Contenders {
                 bits = 16;
                 group = 0;
                 bytes = n * k * 2;
-            }
-            case "readFloor" -> {
-                suite = "matmul";
-                bits = 4;
-                group = 128;
-                bytes = lowbitWeightBytes(n, k, bits, group);
             }
             case "openblasDense" -> {
                 suite = "matmul";
