@@ -103,28 +103,25 @@ static int w4a8_gemm(const uint8_t *a_codes, const float *a_scales, const float 
     }
     if (!w_sums) code_sums(w, own_sums);
     const int32_t *sums = w_sums ? w_sums : own_sums;
+    /* the AVX-512 kernel where it runs, with its own activation split; same results either way */
+    void (*split_codes)(const uint8_t *, int64_t, uint8_t *) = lb_avx2_split_even_odd;
+    void (*rows)(const uint8_t *, int64_t, const float *, const float *, const float *, const lb_qweight *, const int32_t *, int64_t,
+                 int64_t, float *) = lb_avx2_w4a8_rows;
 #ifdef LB_HAVE_AVX512
-    const int vnni = lb_simd_active >= LB_SIMD_AVX512 && lb_avx512_w4a8_supported(w);
-#else
-    const int vnni = 0;
+    if (lb_simd_active >= LB_SIMD_AVX512 && lb_avx512_w4a8_supported(w)) {
+        split_codes = lb_avx512_split_even_odd;
+        rows = lb_avx512_w4a8_rows;
+    }
 #endif
     for (int64_t i = 0; i < m; i++) {
-#ifdef LB_HAVE_AVX512
-        if (vnni) lb_avx512_split_even_odd(a_codes + i * k, k, split + i * k);
-        else
-#endif
-            lb_avx2_split_even_odd(a_codes + i * k, k, split + i * k);
+        split_codes(a_codes + i * k, k, split + i * k);
         lb_avx2_lane_sums(split + i * k, k, gs, a_zeros[i], lanes + i * groups * 8);
     }
     const int64_t blocks = (n + W4A8_BLOCK_ROWS - 1) / W4A8_BLOCK_ROWS;
 #pragma omp parallel for schedule(static) if (m * n * k > LB_OMP_MIN_WORK)
     for (int64_t b = 0; b < blocks; b++) {
         const int64_t r0 = b * W4A8_BLOCK_ROWS, nr = n - r0 < W4A8_BLOCK_ROWS ? n - r0 : W4A8_BLOCK_ROWS;
-#ifdef LB_HAVE_AVX512
-        if (vnni) lb_avx512_w4a8_rows(split, m, lanes, a_scales, a_zeros, w, sums, r0, nr, y);
-        else
-#endif
-            lb_avx2_w4a8_rows(split, m, lanes, a_scales, a_zeros, w, sums, r0, nr, y);
+        rows(split, m, lanes, a_scales, a_zeros, w, sums, r0, nr, y);
         if (bias)
             for (int64_t i = 0; i < m; i++)
                 for (int64_t r = r0; r < r0 + nr; r++) y[i * n + r] += bias[r];

@@ -3,7 +3,7 @@
  * floating-point summation; codes and dequantized values are bit-identical. */
 #include "common.h"
 #include "kernels_simd.h"
-#include "w4a8_epilogue.h"
+#include "w4a8_common.h"
 
 #include <immintrin.h>
 
@@ -327,9 +327,8 @@ static inline __attribute__((always_inline)) void w4a8_tile(const uint8_t *ap, i
     __m256 accf[2][4];
     for (int r = 0; r < rows; r++)
         for (int a = 0; a < acts; a++) accf[r][a] = _mm256_setzero_ps();
-    /* the next tile's rows, into L1 while this one computes (as the AVX-512 kernel) */
     const uint8_t *next[2];
-    for (int r = 0; r < rows; r++) next[r] = (const uint8_t *)(w->codes + (r0 + r + (r0 + r + rows < w->n ? rows : 0)) * wpr);
+    for (int r = 0; r < rows; r++) next[r] = lb_w4a8_next_row(w, r0 + r, rows);
     for (int64_t g = 0; g < groups; g++) {
         __m256i dot[2][4];
         for (int r = 0; r < rows; r++)

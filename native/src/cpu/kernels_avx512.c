@@ -7,7 +7,7 @@
  * steps are the same (lb_w4a8_group). */
 #include "common.h"
 #include "kernels_simd.h"
-#include "w4a8_epilogue.h"
+#include "w4a8_common.h"
 
 #include <immintrin.h>
 
@@ -34,10 +34,8 @@ static inline __attribute__((always_inline)) void w4a8_tile(const uint8_t *ap, i
     __m256 accf[4][4];
     for (int r = 0; r < rows; r++)
         for (int a = 0; a < acts; a++) accf[r][a] = _mm256_setzero_ps();
-    /* The next tile's rows are fetched into L1 while this one computes: rows of a few KB end before
-     * the hardware prefetcher ramps up (a third faster at k = 4096). The last tile fetches itself. */
     const uint8_t *next[4];
-    for (int r = 0; r < rows; r++) next[r] = (const uint8_t *)(w->codes + (r0 + r + (r0 + r + rows < w->n ? rows : 0)) * wpr);
+    for (int r = 0; r < rows; r++) next[r] = lb_w4a8_next_row(w, r0 + r, rows);
     for (int64_t g = 0; g < groups; g++) {
         __m512i dot[4][4];
         for (int r = 0; r < rows; r++)

@@ -44,15 +44,16 @@ lb_status lb_cpu_read_sum(const uint64_t *p, int64_t words, uint64_t *sum) {
 static int32_t detect_simd(void) {
 #if defined(__x86_64__) && defined(LB_HAVE_AVX2)
     __builtin_cpu_init();
-#ifdef LB_HAVE_AVX512
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c")) return LB_SIMD_SCALAR;
+#ifdef LB_HAVE_AVX512 /* the AVX-512 level also runs every AVX2 kernel */
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
-        && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        && __builtin_cpu_supports("avx512vnni"))
         return LB_SIMD_AVX512;
 #endif
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-        return LB_SIMD_AVX2;
-#endif
+    return LB_SIMD_AVX2;
+#else
     return LB_SIMD_SCALAR;
+#endif
 }
 
 static int32_t simd_max = -1;

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
-/** The read floor reads every byte of its buffer: its sum against a plain loop over the same buffer. */
+/** The read floor reads every byte of its buffer: its sum against the closed form of 0 + 1 + ... + (n - 1). */
 class ReadFloorTest {
     @Test
     void sumsEveryLongOfTheBuffer() {
