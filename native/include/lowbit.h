@@ -276,6 +276,48 @@ lb_status lb_cuda_fake_quant_backward(const float *w, int64_t n, int64_t k, int3
                                       const float *grad_out, float *grad_w, float *grad_scales, float *grad_magnitude,
                                       lb_cuda_stream stream);
 
+/* QLLM channel reassembly and its gradient as the lb_cpu_ ones. Both synchronize (the map's indices
+ * and factors are checked on the GPU first). The forward is bit-identical; the backward adds with
+ * atomics, so its sums may differ from the CPU's in the order of additions. */
+lb_status lb_cuda_channel_reassemble(const float *x, int64_t m, int64_t k_in, const int32_t *ia, const int32_t *ib,
+                                     const float *sa, const float *sb, int64_t k_out, float *out, lb_cuda_stream stream);
+lb_status lb_cuda_channel_reassemble_backward(const float *dout, int64_t m, int64_t k_out, const int32_t *ia,
+                                              const int32_t *ib, const float *sa, const float *sb, int64_t k_in, float *dx,
+                                              lb_cuda_stream stream);
+
+/* The model ops and their backward passes as the lb_cpu_ ones, same arguments plus the stream. Row
+ * sums run in parallel (in double where the CPU sums in double), and expf/exp/pow/sin/cos are CUDA's,
+ * so results agree with the CPU's to fp32 rounding, not bit for bit, except where noted.
+ * Attention keeps a row's scores in shared memory: contexts up to the GPU's per-block limit (about
+ * 12k positions at 48 KB, more where the GPU allows it). */
+lb_status lb_cuda_rmsnorm(const float *x, const float *w, int64_t m, int64_t d, float eps, float *y, float *inv_rms,
+                          lb_cuda_stream stream);
+lb_status lb_cuda_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta,
+                       lb_cuda_stream stream);
+lb_status lb_cuda_attention(const float *q, const float *k, const float *v, int64_t m, int64_t pos0, int64_t heads,
+                            int64_t kv_heads, int64_t head_dim, float *out, lb_cuda_stream stream);
+lb_status lb_cuda_silu_gate(const float *gate, const float *up, int64_t n, float *out, lb_cuda_stream stream);
+lb_status lb_cuda_log_softmax(const float *x, int64_t m, int64_t n, float *out, lb_cuda_stream stream);
+/* Synchronizes (checks the targets). */
+lb_status lb_cuda_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses,
+                                lb_cuda_stream stream);
+/* dw is accumulated in the CPU's order: bit-identical given the same inv_rms. */
+lb_status lb_cuda_rmsnorm_backward(const float *x, const float *w, const float *inv_rms, const float *dy, int64_t m,
+                                   int64_t d, float *dx, float *dw, lb_cuda_stream stream);
+lb_status lb_cuda_rope_backward(float *dx, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period,
+                                float theta, lb_cuda_stream stream);
+lb_status lb_cuda_attention_train(const float *q, const float *k, const float *v, int64_t b, int64_t t, int64_t heads,
+                                  int64_t kv_heads, int64_t head_dim, float *out, float *probs, lb_cuda_stream stream);
+/* Needs b * heads * t * t floats of device scratch for a moment (stream-ordered allocation). */
+lb_status lb_cuda_attention_backward(const float *q, const float *k, const float *v, const float *probs,
+                                     const float *dout, int64_t b, int64_t t, int64_t heads, int64_t kv_heads,
+                                     int64_t head_dim, float *dq, float *dk, float *dv, lb_cuda_stream stream);
+lb_status lb_cuda_silu_gate_backward(const float *gate, const float *up, const float *dout, int64_t n, float *dgate,
+                                     float *dup, lb_cuda_stream stream);
+/* Synchronizes (checks the targets). */
+lb_status lb_cuda_cross_entropy_backward(const float *logits, const int32_t *targets, int64_t m, int64_t vocab,
+                                         float scale, float *dlogits, lb_cuda_stream stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -74,6 +74,112 @@ static void check_weights(const float *w, int bits, int range, float *x, float *
     cudaFree(dout);
 }
 
+/* Copies count floats back from dev and compares them with the CPU's, relative to the largest |cpu|. */
+static void compare(const char *what, const float *cpu, const float *dev, int count, double tol) {
+    float *back = (float *)malloc(sizeof(float) * count);
+    to_host(back, dev, sizeof(float) * count);
+    double d = max_rel_diff(back, cpu, count);
+    CHECK(d <= tol, "%s differs from the CPU's: %g > %g", what, d, tol);
+    free(back);
+}
+
+/* The model ops and the channel reassembly, each once against the CPU (depth: the Java gpu tests). */
+static void check_model_ops(void) {
+    enum { B = 2, T = 5, H = 4, KVH = 2, HD = 16, R = B * T, W = H * HD, KVW = KVH * HD, V = 50 };
+    static float x[R * W], nw[W], y[R * W], inv[R], k[R * KVW], v[R * KVW], out[R * W], probs[B * H * T * T], g[R * W];
+    static float dq[R * W], dk[R * KVW], dv[R * KVW], dw[W], logits[R * V], losses[R];
+    int32_t targets[R];
+    for (int i = 0; i < R * W; i++) x[i] = sinf((float)i * 0.3f), g[i] = cosf((float)i * 0.7f);
+    for (int i = 0; i < W; i++) nw[i] = 1.0f + 0.01f * (float)i;
+    for (int i = 0; i < R * KVW; i++) k[i] = cosf((float)i * 0.2f), v[i] = sinf((float)i * 0.5f);
+    for (int i = 0; i < R * V; i++) logits[i] = 3.0f * sinf((float)i * 1.3f);
+    for (int i = 0; i < R; i++) targets[i] = (i * 7) % V;
+    float *d_x = (float *)to_device(x, sizeof x), *d_nw = (float *)to_device(nw, sizeof nw), *d_g = (float *)to_device(g, sizeof g);
+    float *d_k = (float *)to_device(k, sizeof k), *d_v = (float *)to_device(v, sizeof v), *d_inv = (float *)to_device(NULL, sizeof inv);
+    float *d_y = (float *)to_device(NULL, sizeof y), *d_probs = (float *)to_device(NULL, sizeof probs);
+    float *d_dq = (float *)to_device(NULL, sizeof dq), *d_dk = (float *)to_device(NULL, sizeof dk), *d_dv = (float *)to_device(NULL, sizeof dv);
+    float *d_logits = (float *)to_device(logits, sizeof logits), *d_dl = (float *)to_device(NULL, sizeof logits);
+    int32_t *d_targets = (int32_t *)to_device(targets, sizeof targets);
+
+    lb_cpu_rmsnorm(x, nw, R, W, 1e-5f, y, inv);
+    CHECK(lb_cuda_rmsnorm(d_x, d_nw, R, W, 1e-5f, d_y, d_inv, NULL) == LB_OK, "rmsnorm: %s", lb_cuda_last_error());
+    compare("rmsnorm", y, d_y, R * W, 1e-6);
+    memset(dw, 0, sizeof dw);
+    float *d_dw = (float *)to_device(dw, sizeof dw);
+    lb_cpu_rmsnorm_backward(x, nw, inv, g, R, W, out, dw);
+    CHECK(lb_cuda_rmsnorm_backward(d_x, d_nw, d_inv, d_g, R, W, d_y, d_dw, NULL) == LB_OK, "rmsnorm_backward: %s", lb_cuda_last_error());
+    compare("rmsnorm dx", out, d_y, R * W, 1e-5);
+    compare("rmsnorm dw", dw, d_dw, W, 1e-6);
+
+    memcpy(y, x, sizeof y);
+    cudaMemcpy(d_y, x, sizeof y, cudaMemcpyHostToDevice);
+    lb_cpu_rope(y, R, H, HD, 2, T, 10000.0f);
+    CHECK(lb_cuda_rope(d_y, R, H, HD, 2, T, 10000.0f, NULL) == LB_OK, "rope: %s", lb_cuda_last_error());
+    compare("rope", y, d_y, R * W, 1e-6);
+    lb_cpu_rope_backward(y, R, H, HD, 2, T, 10000.0f);
+    CHECK(lb_cuda_rope_backward(d_y, R, H, HD, 2, T, 10000.0f, NULL) == LB_OK, "rope_backward: %s", lb_cuda_last_error());
+    compare("rope backward", y, d_y, R * W, 1e-6);
+
+    lb_cpu_attention(x, k, v, 3, 4, H, KVH, HD, out); /* 3 rows at positions 4..6 over a cache of 7 */
+    CHECK(lb_cuda_attention(d_x, d_k, d_v, 3, 4, H, KVH, HD, d_y, NULL) == LB_OK, "attention: %s", lb_cuda_last_error());
+    compare("attention", out, d_y, 3 * W, 1e-5);
+    lb_cpu_attention_train(x, k, v, B, T, H, KVH, HD, out, probs);
+    CHECK(lb_cuda_attention_train(d_x, d_k, d_v, B, T, H, KVH, HD, d_y, d_probs, NULL) == LB_OK, "attention_train: %s",
+          lb_cuda_last_error());
+    compare("attention (training)", out, d_y, R * W, 1e-5);
+    compare("attention weights", probs, d_probs, B * H * T * T, 1e-5);
+    lb_cpu_attention_backward(x, k, v, probs, g, B, T, H, KVH, HD, dq, dk, dv);
+    CHECK(lb_cuda_attention_backward(d_x, d_k, d_v, d_probs, d_g, B, T, H, KVH, HD, d_dq, d_dk, d_dv, NULL) == LB_OK,
+          "attention_backward: %s", lb_cuda_last_error());
+    compare("attention dq", dq, d_dq, R * W, 1e-5);
+    compare("attention dk", dk, d_dk, R * KVW, 1e-5);
+    compare("attention dv", dv, d_dv, R * KVW, 1e-5);
+
+    lb_cpu_silu_gate(x, g, R * W, out);
+    CHECK(lb_cuda_silu_gate(d_x, d_g, R * W, d_y, NULL) == LB_OK, "silu_gate: %s", lb_cuda_last_error());
+    compare("silu gate", out, d_y, R * W, 1e-6);
+    lb_cpu_silu_gate_backward(x, g, g, R * W, out, y);
+    CHECK(lb_cuda_silu_gate_backward(d_x, d_g, d_g, R * W, d_dq, d_y, NULL) == LB_OK, "silu_gate_backward: %s", lb_cuda_last_error());
+    compare("silu gate dgate", out, d_dq, R * W, 1e-6);
+    compare("silu gate dup", y, d_y, R * W, 1e-6);
+
+    static float ls[R * V];
+    lb_cpu_log_softmax(logits, R, V, ls);
+    CHECK(lb_cuda_log_softmax(d_logits, R, V, d_dl, NULL) == LB_OK, "log_softmax: %s", lb_cuda_last_error());
+    compare("log-softmax", ls, d_dl, R * V, 1e-6);
+    lb_cpu_cross_entropy(logits, targets, R, V, losses);
+    CHECK(lb_cuda_cross_entropy(d_logits, d_targets, R, V, d_inv, NULL) == LB_OK, "cross_entropy: %s", lb_cuda_last_error());
+    compare("cross-entropy", losses, d_inv, R, 1e-6);
+    lb_cpu_cross_entropy_backward(logits, targets, R, V, 0.5f, ls);
+    CHECK(lb_cuda_cross_entropy_backward(d_logits, d_targets, R, V, 0.5f, d_dl, NULL) == LB_OK, "cross_entropy_backward: %s",
+          lb_cuda_last_error());
+    compare("cross-entropy backward", ls, d_dl, R * V, 1e-6);
+    targets[4] = V;
+    cudaMemcpy(d_targets, targets, sizeof targets, cudaMemcpyHostToDevice);
+    CHECK(lb_cuda_cross_entropy(d_logits, d_targets, R, V, d_inv, NULL) == LB_ERR_INVALID_ARGUMENT, "bad target accepted");
+    CHECK(strstr(lb_cuda_last_error(), "row 4") != NULL, "bad target message: %s", lb_cuda_last_error());
+
+    /* reassembly: W outputs from W / 2 inputs (each twice: halves of a split channel) */
+    int32_t ia[W], ib[W];
+    float sa[W], sb[W];
+    for (int j = 0; j < W; j++) ia[j] = ib[j] = j / 2, sa[j] = 0.5f, sb[j] = 0.0f;
+    int32_t *d_ia = (int32_t *)to_device(ia, sizeof ia), *d_ib = (int32_t *)to_device(ib, sizeof ib);
+    float *d_sa = (float *)to_device(sa, sizeof sa), *d_sb = (float *)to_device(sb, sizeof sb);
+    lb_cpu_channel_reassemble(x, R, W / 2, ia, ib, sa, sb, W, out);
+    CHECK(lb_cuda_channel_reassemble(d_x, R, W / 2, d_ia, d_ib, d_sa, d_sb, W, d_y, NULL) == LB_OK, "channel_reassemble: %s",
+          lb_cuda_last_error());
+    compare("channel reassembly", out, d_y, R * W, 0.0);
+    lb_cpu_channel_reassemble_backward(g, R, W, ia, ib, sa, sb, W / 2, out);
+    CHECK(lb_cuda_channel_reassemble_backward(d_g, R, W, d_ia, d_ib, d_sa, d_sb, W / 2, d_y, NULL) == LB_OK,
+          "channel_reassemble_backward: %s", lb_cuda_last_error());
+    compare("channel reassembly backward", out, d_y, R * W / 2, 1e-6);
+    ia[7] = W;
+    cudaMemcpy(d_ia, ia, sizeof ia, cudaMemcpyHostToDevice);
+    CHECK(lb_cuda_channel_reassemble(d_x, R, W / 2, d_ia, d_ib, d_sa, d_sb, W, d_y, NULL) == LB_ERR_INVALID_ARGUMENT,
+          "bad map accepted");
+    CHECK(strstr(lb_cuda_last_error(), "output channel 7") != NULL, "bad map message: %s", lb_cuda_last_error());
+}
+
 int main(void) {
     if (lb_cuda_device_count() == 0) {
         printf("no CUDA GPU here: liblowbit_cuda's test is skipped\n");
@@ -112,6 +218,8 @@ int main(void) {
     CHECK(lb_cuda_int_gemm(dacodes, dasc, dazc, M, &dq, NULL, NULL, dy, NULL) == LB_OK, "cuda int gemm: %s", lb_cuda_last_error());
     to_host(dy_host, dy, sizeof y);
     CHECK(max_rel_diff(dy_host, y, M * N) < 1e-5, "int gemm differs: %g", max_rel_diff(dy_host, y, M * N));
+
+    check_model_ops();
 
     /* bad input: a status and a message, nothing launched */
     lb_qweight bad = dq;

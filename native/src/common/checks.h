@@ -35,6 +35,15 @@ static inline LB_HOST_DEVICE uint32_t lb_get_code(const uint32_t *row, int64_t j
 /* Checks the fields of a quantized weight descriptor; returns LB_OK or records an error. */
 lb_status lb_check_qweight(const lb_qweight *q, const char *what, int need_params);
 
+/* Argument checks of the model ops and the channel reassembly, the same for both backends. */
+lb_status lb_check_rows(const char *what, const void *a, const void *b, int64_t m, int64_t n);
+lb_status lb_check_rope(const char *what, const void *x, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0,
+                        int64_t period, float theta);
+lb_status lb_check_attention(const char *what, int64_t m, int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim);
+lb_status lb_check_attention_train(const char *what, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim);
+/* Output channel j of a reassembly map reads input channels ia and ib (of k_in) with factors sa and sb. */
+lb_status lb_check_channel(const char *what, int64_t j, int32_t ia, int32_t ib, float sa, float sb, int64_t k_in);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,9 +25,8 @@ lb_status lb_cpu_rmsnorm_backward(const float *x, const float *w, const float *i
 
 lb_status lb_cpu_rope_backward(float *dx, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period,
                                float theta) {
-    if (!dx) return lb_fail(LB_ERR_INVALID_ARGUMENT, "rope_backward: NULL buffer");
-    if (m <= 0 || heads <= 0 || head_dim <= 0 || head_dim % 2 || period <= 0 || pos0 < 0 || !(theta > 0.0f))
-        return lb_fail(LB_ERR_INVALID_ARGUMENT, "rope_backward: invalid shape or position");
+    lb_status st = lb_check_rope("rope_backward", dx, m, heads, head_dim, pos0, period, theta);
+    if (st) return st;
     for (int64_t r = 0; r < m; r++) {
         const double pos = (double)(pos0 + r % period);
         for (int64_t i = 0; i < head_dim; i += 2) {
@@ -44,17 +43,10 @@ lb_status lb_cpu_rope_backward(float *dx, int64_t m, int64_t heads, int64_t head
     return LB_OK;
 }
 
-static lb_status check_attention(const char *what, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t hd) {
-    if (b <= 0 || t <= 0 || heads <= 0 || kv_heads <= 0 || hd <= 0 || heads % kv_heads)
-        return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: invalid b %lld, t %lld, heads %lld, kv_heads %lld, head_dim %lld", what,
-                       (long long)b, (long long)t, (long long)heads, (long long)kv_heads, (long long)hd);
-    return LB_OK;
-}
-
 lb_status lb_cpu_attention_train(const float *q, const float *k, const float *v, int64_t b, int64_t t, int64_t heads,
                                  int64_t kv_heads, int64_t head_dim, float *out, float *probs) {
     if (!q || !k || !v || !out) return lb_fail(LB_ERR_INVALID_ARGUMENT, "attention_train: NULL buffer");
-    lb_status st = check_attention("attention_train", b, t, heads, kv_heads, head_dim);
+    lb_status st = lb_check_attention_train("attention_train", b, t, heads, kv_heads, head_dim);
     if (st) return st;
     const int64_t group = heads / kv_heads, qw = heads * head_dim, kw = kv_heads * head_dim;
     const float scale = (float)(1.0 / sqrt((double)head_dim));
@@ -108,7 +100,7 @@ lb_status lb_cpu_attention_backward(const float *q, const float *k, const float 
                                     int64_t head_dim, float *dq, float *dk, float *dv) {
     if (!q || !k || !v || !probs || !dout || !dq || !dk || !dv)
         return lb_fail(LB_ERR_INVALID_ARGUMENT, "attention_backward: NULL buffer");
-    lb_status st = check_attention("attention_backward", b, t, heads, kv_heads, head_dim);
+    lb_status st = lb_check_attention_train("attention_backward", b, t, heads, kv_heads, head_dim);
     if (st) return st;
     const int64_t group = heads / kv_heads, qw = heads * head_dim, kw = kv_heads * head_dim;
     const float scale = (float)(1.0 / sqrt((double)head_dim));

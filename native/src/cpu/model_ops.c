@@ -3,14 +3,8 @@
 
 #include <stdlib.h>
 
-static lb_status check_rows(const char *what, const void *a, const void *b, int64_t m, int64_t n) {
-    if (!a || !b) return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: NULL buffer", what);
-    if (m <= 0 || n <= 0) return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: shape [%lld, %lld] must be positive", what, (long long)m, (long long)n);
-    return LB_OK;
-}
-
 lb_status lb_cpu_rmsnorm(const float *x, const float *w, int64_t m, int64_t d, float eps, float *y, float *inv_rms) {
-    lb_status st = check_rows("rmsnorm", x, y, m, d);
+    lb_status st = lb_check_rows("rmsnorm", x, y, m, d);
     if (st) return st;
     if (!w) return lb_fail(LB_ERR_INVALID_ARGUMENT, "rmsnorm: weight is NULL");
     if (!(eps > 0.0f)) return lb_fail(LB_ERR_INVALID_ARGUMENT, "rmsnorm: eps must be positive, got %g", (double)eps);
@@ -27,10 +21,8 @@ lb_status lb_cpu_rmsnorm(const float *x, const float *w, int64_t m, int64_t d, f
 }
 
 lb_status lb_cpu_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta) {
-    if (!x) return lb_fail(LB_ERR_INVALID_ARGUMENT, "rope: NULL buffer");
-    if (m <= 0 || heads <= 0 || head_dim <= 0 || head_dim % 2 || period <= 0 || pos0 < 0 || !(theta > 0.0f))
-        return lb_fail(LB_ERR_INVALID_ARGUMENT, "rope: invalid m %lld, heads %lld, head_dim %lld (even), pos0 %lld, period %lld, theta %g",
-                       (long long)m, (long long)heads, (long long)head_dim, (long long)pos0, (long long)period, (double)theta);
+    lb_status st = lb_check_rope("rope", x, m, heads, head_dim, pos0, period, theta);
+    if (st) return st;
 #pragma omp parallel for schedule(static) if (m > 16)
     for (int64_t r = 0; r < m; r++) {
         const double pos = (double)(pos0 + r % period);
@@ -51,9 +43,8 @@ lb_status lb_cpu_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int6
 lb_status lb_cpu_attention(const float *q, const float *k, const float *v, int64_t m, int64_t pos0, int64_t heads,
                            int64_t kv_heads, int64_t head_dim, float *out) {
     if (!q || !k || !v || !out) return lb_fail(LB_ERR_INVALID_ARGUMENT, "attention: NULL buffer");
-    if (m <= 0 || pos0 < 0 || heads <= 0 || kv_heads <= 0 || head_dim <= 0 || heads % kv_heads)
-        return lb_fail(LB_ERR_INVALID_ARGUMENT, "attention: invalid m %lld, pos0 %lld, heads %lld, kv_heads %lld, head_dim %lld",
-                       (long long)m, (long long)pos0, (long long)heads, (long long)kv_heads, (long long)head_dim);
+    lb_status st = lb_check_attention("attention", m, pos0, heads, kv_heads, head_dim);
+    if (st) return st;
     const int64_t group = heads / kv_heads, len = pos0 + m;
     const float scale = (float)(1.0 / sqrt((double)head_dim));
     int nomem = 0;
@@ -99,7 +90,7 @@ lb_status lb_cpu_attention(const float *q, const float *k, const float *v, int64
 }
 
 lb_status lb_cpu_silu_gate(const float *gate, const float *up, int64_t n, float *out) {
-    lb_status st = check_rows("silu_gate", gate, up, 1, n);
+    lb_status st = lb_check_rows("silu_gate", gate, up, 1, n);
     if (st) return st;
     if (!out) return lb_fail(LB_ERR_INVALID_ARGUMENT, "silu_gate: output is NULL");
 #pragma omp parallel for schedule(static) if (n > 65536)
@@ -111,7 +102,7 @@ lb_status lb_cpu_silu_gate(const float *gate, const float *up, int64_t n, float 
 }
 
 lb_status lb_cpu_log_softmax(const float *x, int64_t m, int64_t n, float *out) {
-    lb_status st = check_rows("log_softmax", x, out, m, n);
+    lb_status st = lb_check_rows("log_softmax", x, out, m, n);
     if (st) return st;
 #pragma omp parallel for schedule(static) if (m > 16)
     for (int64_t i = 0; i < m; i++) {
@@ -124,7 +115,7 @@ lb_status lb_cpu_log_softmax(const float *x, int64_t m, int64_t n, float *out) {
 }
 
 lb_status lb_cpu_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses) {
-    lb_status st = check_rows("cross_entropy", logits, losses, m, vocab);
+    lb_status st = lb_check_rows("cross_entropy", logits, losses, m, vocab);
     if (st) return st;
     if (!targets) return lb_fail(LB_ERR_INVALID_ARGUMENT, "cross_entropy: targets are NULL");
     st = lb_check_targets("cross_entropy", targets, m, vocab);

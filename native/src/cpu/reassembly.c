@@ -1,19 +1,14 @@
 /* QLLM's channel reassembly at inference: one fused gather + scale + average per activation row. */
 #include "common.h"
 
-#include <math.h>
 #include <string.h>
 
 /* Checks the map's indices against k_in and its factors for finiteness. */
 static lb_status check_map(const char *fn, int64_t k_in, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb,
                            int64_t k_out) {
     for (int64_t j = 0; j < k_out; j++) {
-        if (ia[j] < 0 || ia[j] >= k_in || ib[j] < 0 || ib[j] >= k_in)
-            return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: output channel %lld reads channels %d and %d of %lld", fn, (long long)j,
-                           (int)ia[j], (int)ib[j], (long long)k_in);
-        if (!isfinite(sa[j]) || !isfinite(sb[j]))
-            return lb_fail(LB_ERR_NON_FINITE, "%s: output channel %lld has factors %g, %g", fn, (long long)j, (double)sa[j],
-                           (double)sb[j]);
+        lb_status st = lb_check_channel(fn, j, ia[j], ib[j], sa[j], sb[j], k_in);
+        if (st) return st;
     }
     return LB_OK;
 }

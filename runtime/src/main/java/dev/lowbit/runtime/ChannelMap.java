@@ -25,6 +25,12 @@ public record ChannelMap(Tensor ia, Tensor ib, Tensor sa, Tensor sb, int inChann
         return new ChannelMap(tia, tib, Tensor.of(arena, sa, k), Tensor.of(arena, sb, k), inChannels);
     }
 
+    /** This map with its indices and factors copied to device (itself if already there). */
+    public ChannelMap to(Arena arena, Device device) {
+        return ia.device().equals(device) ? this
+                : new ChannelMap(ia.to(arena, device), ib.to(arena, device), sa.to(arena, device), sb.to(arena, device), inChannels);
+    }
+
     public int outChannels() {
         return (int) ia.numel();
     }

@@ -69,6 +69,16 @@ public final class Cuda {
         return devices > 0 ? new State(true, devices, "") : new State(false, 0, "the CUDA runtime sees no GPU");
     }
 
+    /** The stream kernels are queued on: the legacy default stream, ordered with every copy and cuBLAS call. */
+    static final MemorySegment DEFAULT_STREAM = MemorySegment.NULL;
+
+    /** Whether d is a GPU (then made current, or an exception saying why it cannot be used). */
+    static boolean onGpu(Device d) {
+        if (d.kind() == Device.Kind.CPU) return false;
+        use(d);
+        return true;
+    }
+
     /** Throws unless device is a CUDA device present here; makes it the current one on this thread. */
     static void use(Device device) {
         if (device.kind() != Device.Kind.CUDA) throw new LowbitException(device + " is not a CUDA device");

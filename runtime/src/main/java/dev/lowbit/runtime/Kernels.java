@@ -1,5 +1,7 @@
 package dev.lowbit.runtime;
 
+import static dev.lowbit.runtime.Cuda.DEFAULT_STREAM;
+import static dev.lowbit.runtime.Cuda.onGpu;
 import static dev.lowbit.runtime.Native.check;
 
 import dev.lowbit.bindings.lowbit.lowbit_h;
@@ -16,8 +18,6 @@ import java.lang.foreign.MemorySegment;
  * CUDA calls are queued on the device's default stream; {@link Tensor#to} to the host waits for them.
  */
 public final class Kernels {
-    private static final MemorySegment DEFAULT_STREAM = MemorySegment.NULL;
-
     static {
         Native.ensureLoaded(); // the bindings resolve symbols in libraries already loaded
     }
@@ -139,22 +139,42 @@ public final class Kernels {
         Check.shape(Check.on(d, a.zeros(), "activation zeros", DType.F32), "activation zeros", m);
     }
 
-    /** QLLM's channel reassembly of activations x [m, map.inChannels()] into out [m, map.outChannels()] (CPU). */
+    /** QLLM's channel reassembly of activations x [m, map.inChannels()] into out [m, map.outChannels()]; the map on x's device. */
     public static void channelReassemble(Tensor x, ChannelMap map, Tensor out) {
-        Check.hostTensor(x, "x", DType.F32);
+        Device d = checkMap(x, map, "x");
         long m = Check.rowsOf(x, map.inChannels(), "x");
-        Check.shape(Check.hostTensor(out, "out", DType.F32), "out", m, map.outChannels());
-        check(lowbit_h.lb_cpu_channel_reassemble(x.segment(), m, map.inChannels(), map.ia().segment(), map.ib().segment(),
-                map.sa().segment(), map.sb().segment(), map.outChannels(), out.segment()), "channel reassembly");
+        Check.shape(Check.on(d, out, "out", DType.F32), "out", m, map.outChannels());
+        String what = "channel reassembly";
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_channel_reassemble(x.segment(), m, map.inChannels(), map.ia().segment(),
+                map.ib().segment(), map.sa().segment(), map.sb().segment(), map.outChannels(), out.segment(), DEFAULT_STREAM), what);
+        else check(lowbit_h.lb_cpu_channel_reassemble(x.segment(), m, map.inChannels(), map.ia().segment(), map.ib().segment(),
+                map.sa().segment(), map.sb().segment(), map.outChannels(), out.segment()), what);
     }
 
     /** The gradient of {@link #channelReassemble}: dx [m, map.inChannels()] (overwritten) from dout [m, map.outChannels()]. */
     public static void channelReassembleBackward(Tensor dout, ChannelMap map, Tensor dx) {
-        Check.hostTensor(dout, "dout", DType.F32);
+        Device d = checkMap(dout, map, "dout");
         long m = Check.rowsOf(dout, map.outChannels(), "dout");
-        Check.shape(Check.hostTensor(dx, "dx", DType.F32), "dx", m, map.inChannels());
-        check(lowbit_h.lb_cpu_channel_reassemble_backward(dout.segment(), m, map.outChannels(), map.ia().segment(), map.ib().segment(),
-                map.sa().segment(), map.sb().segment(), map.inChannels(), dx.segment()), "channel reassembly backward");
+        Check.shape(Check.on(d, dx, "dx", DType.F32), "dx", m, map.inChannels());
+        String what = "channel reassembly backward";
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_channel_reassemble_backward(dout.segment(), m, map.outChannels(),
+                map.ia().segment(), map.ib().segment(), map.sa().segment(), map.sb().segment(), map.inChannels(), dx.segment(),
+                DEFAULT_STREAM), what);
+        else check(lowbit_h.lb_cpu_channel_reassemble_backward(dout.segment(), m, map.outChannels(), map.ia().segment(),
+                map.ib().segment(), map.sa().segment(), map.sb().segment(), map.inChannels(), dx.segment()), what);
+    }
+
+    /** The device of x (F32), with the map's four parts checked to be there. */
+    private static Device checkMap(Tensor x, ChannelMap map, String name) {
+        if (x == null) throw new LowbitException(name + " is null");
+        if (map == null) throw new LowbitException("the channel map is null");
+        Device d = x.device();
+        Check.on(d, x, name, DType.F32);
+        Check.on(d, map.ia(), "channel map ia", DType.I32);
+        Check.on(d, map.ib(), "channel map ib", DType.I32);
+        Check.on(d, map.sa(), "channel map sa", DType.F32);
+        Check.on(d, map.sb(), "channel map sb", DType.F32);
+        return d;
     }
 
     /**
@@ -279,13 +299,6 @@ public final class Kernels {
         }
     }
 
-    /** Whether d is a GPU (then made current, or an exception saying why it cannot be used). */
-    private static boolean onGpu(Device d) {
-        if (d.kind() == Device.Kind.CPU) return false;
-        Cuda.use(d);
-        return true;
-    }
-
     private static void checkOutput(Device d, Tensor y, Tensor bias, long m, long n) {
         Check.on(d, y, "y", DType.F32);
         if (y.numel() != m * n || y.dim(-1) != n)
@@ -293,7 +306,7 @@ public final class Kernels {
         if (bias != null) Check.shape(Check.on(d, bias, "bias", DType.F32), "bias", n);
     }
 
-    private static MemorySegment optional(Tensor t) {
+    static MemorySegment optional(Tensor t) {
         return t == null ? MemorySegment.NULL : t.segment();
     }
 }

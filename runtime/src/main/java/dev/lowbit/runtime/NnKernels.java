@@ -1,15 +1,20 @@
 package dev.lowbit.runtime;
 
+import static dev.lowbit.runtime.Cuda.DEFAULT_STREAM;
+import static dev.lowbit.runtime.Cuda.onGpu;
+import static dev.lowbit.runtime.Kernels.optional;
 import static dev.lowbit.runtime.Native.check;
 
 import dev.lowbit.bindings.lowbit.lowbit_h;
+import dev.lowbit.bindings.lowbit_cuda.lowbit_cuda_h;
 import java.lang.foreign.MemorySegment;
 
 /**
  * The element-wise and attention operations of the transformer (RMSNorm, rotary embedding,
- * grouped-query attention, SiLU gate, log-softmax, cross-entropy), validated on the Java side and
- * run by liblowbit. Activations are fp32 [rows, features] tensors; heads are laid out
- * [rows, heads * head_dim].
+ * grouped-query attention, SiLU gate, log-softmax, cross-entropy) and their backward passes,
+ * validated on the Java side and run by liblowbit for host tensors or liblowbit_cuda for CUDA
+ * tensors (all tensors of a call on one device). Activations are fp32 [rows, features] tensors;
+ * heads are laid out [rows, heads * head_dim].
  */
 public final class NnKernels {
     static {
@@ -20,20 +25,38 @@ public final class NnKernels {
 
     /** y = x * w / rms(x) per row; invRms [m] (may be null) receives 1 / rms. y may be x. */
     public static void rmsNorm(Tensor x, Tensor w, float eps, Tensor y, Tensor invRms) {
-        long m = rows(x, "x"), d = x.dim(-1);
-        Check.shape(Check.hostTensor(w, "norm weight", DType.F32), "norm weight", d);
+        Device d = device(x, "x");
+        long m = rows(x, "x"), dim = x.dim(-1);
+        Check.shape(Check.on(d, w, "norm weight", DType.F32), "norm weight", dim);
         sameShape(y, x, "y");
-        if (invRms != null) Check.shape(Check.hostTensor(invRms, "invRms", DType.F32), "invRms", m);
-        check(lowbit_h.lb_cpu_rmsnorm(x.segment(), w.segment(), m, d, eps, y.segment(),
-                invRms == null ? MemorySegment.NULL : invRms.segment()), "RMSNorm");
+        if (invRms != null) Check.shape(Check.on(d, invRms, "invRms", DType.F32), "invRms", m);
+        MemorySegment inv = optional(invRms);
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rmsnorm(x.segment(), w.segment(), m, dim, eps, y.segment(), inv,
+                DEFAULT_STREAM), "RMSNorm");
+        else check(lowbit_h.lb_cpu_rmsnorm(x.segment(), w.segment(), m, dim, eps, y.segment(), inv), "RMSNorm");
     }
 
     /** Rotates x [m, heads * headDim] in place; row r has position pos0 + r % period. */
     public static void rope(Tensor x, int heads, long pos0, long period, float theta) {
-        long m = rows(x, "x"), width = x.dim(-1);
+        Device d = device(x, "x");
+        long m = rows(x, "x"), hd = headDim(x.dim(-1), heads);
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rope(x.segment(), m, heads, hd, pos0, period, theta, DEFAULT_STREAM), "RoPE");
+        else check(lowbit_h.lb_cpu_rope(x.segment(), m, heads, hd, pos0, period, theta), "RoPE");
+    }
+
+    /** The gradient of {@link #rope}, in place. */
+    public static void ropeBackward(Tensor dx, int heads, long pos0, long period, float theta) {
+        Device d = device(dx, "dx");
+        long m = rows(dx, "dx"), hd = headDim(dx.dim(-1), heads);
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rope_backward(dx.segment(), m, heads, hd, pos0, period, theta,
+                DEFAULT_STREAM), "RoPE backward");
+        else check(lowbit_h.lb_cpu_rope_backward(dx.segment(), m, heads, hd, pos0, period, theta), "RoPE backward");
+    }
+
+    private static long headDim(long width, int heads) {
         if (heads <= 0 || width % heads != 0 || (width / heads) % 2 != 0)
             throw new LowbitException("rope: " + width + " features do not split into " + heads + " heads of even size");
-        check(lowbit_h.lb_cpu_rope(x.segment(), m, heads, width / heads, pos0, period, theta), "RoPE");
+        return width / heads;
     }
 
     /**
@@ -41,63 +64,23 @@ public final class NnKernels {
      * [T, kvHeads * hd] (T >= pos0 + m) into out [m, heads * hd].
      */
     public static void attention(Tensor q, Tensor k, Tensor v, long pos0, int heads, int kvHeads, Tensor out) {
+        Device d = device(q, "q");
         long m = rows(q, "q"), width = q.dim(-1);
         if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0 || width % heads != 0)
             throw new LowbitException("attention: " + heads + " heads / " + kvHeads + " key-value heads do not fit " + width + " features");
         long hd = width / heads, kvWidth = kvHeads * hd;
         for (Tensor t : new Tensor[] {k, v}) {
+            Check.on(d, t, "key/value cache", DType.F32);
             long cached = rows(t, "key/value cache");
             if (t.dim(-1) != kvWidth || cached < pos0 + m)
                 throw new LowbitException("attention: key/value cache " + java.util.Arrays.toString(t.shape()) + " must be [>= "
                         + (pos0 + m) + ", " + kvWidth + "]");
         }
         sameShape(out, q, "out");
-        check(lowbit_h.lb_cpu_attention(q.segment(), k.segment(), v.segment(), m, pos0, heads, kvHeads, hd, out.segment()),
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_attention(q.segment(), k.segment(), v.segment(), m, pos0, heads, kvHeads,
+                hd, out.segment(), DEFAULT_STREAM), "attention");
+        else check(lowbit_h.lb_cpu_attention(q.segment(), k.segment(), v.segment(), m, pos0, heads, kvHeads, hd, out.segment()),
                 "attention");
-    }
-
-    /** out = silu(gate) * up; out may be gate or up. */
-    public static void siluGate(Tensor gate, Tensor up, Tensor out) {
-        rows(gate, "gate");
-        sameShape(up, gate, "up");
-        sameShape(out, gate, "out");
-        check(lowbit_h.lb_cpu_silu_gate(gate.segment(), up.segment(), gate.numel(), out.segment()), "SiLU gate");
-    }
-
-    /** out = log softmax of each row of x; out may be x. */
-    public static void logSoftmax(Tensor x, Tensor out) {
-        long m = rows(x, "x");
-        sameShape(out, x, "out");
-        check(lowbit_h.lb_cpu_log_softmax(x.segment(), m, x.dim(-1), out.segment()), "log-softmax");
-    }
-
-    /** losses [m] = -log softmax(logits)[target] per row; targets I32 [m]. */
-    public static void crossEntropy(Tensor logits, Tensor targets, Tensor losses) {
-        long m = rows(logits, "logits");
-        Check.shape(Check.hostTensor(targets, "targets", DType.I32), "targets", m);
-        Check.shape(Check.hostTensor(losses, "losses", DType.F32), "losses", m);
-        check(lowbit_h.lb_cpu_cross_entropy(logits.segment(), targets.segment(), m, logits.dim(-1), losses.segment()),
-                "cross-entropy");
-    }
-
-    /** dx (overwritten) and dw (accumulated) of {@link #rmsNorm} from its input, weight, saved invRms and dy. */
-    public static void rmsNormBackward(Tensor x, Tensor w, Tensor invRms, Tensor dy, Tensor dx, Tensor dw) {
-        long m = rows(x, "x"), d = x.dim(-1);
-        Check.shape(Check.hostTensor(w, "norm weight", DType.F32), "norm weight", d);
-        Check.shape(Check.hostTensor(invRms, "invRms", DType.F32), "invRms", m);
-        sameShape(dy, x, "dy");
-        sameShape(dx, x, "dx");
-        Check.shape(Check.hostTensor(dw, "dw", DType.F32), "dw", d);
-        check(lowbit_h.lb_cpu_rmsnorm_backward(x.segment(), w.segment(), invRms.segment(), dy.segment(), m, d, dx.segment(),
-                dw.segment()), "RMSNorm backward");
-    }
-
-    /** The gradient of {@link #rope}, in place. */
-    public static void ropeBackward(Tensor dx, int heads, long pos0, long period, float theta) {
-        long m = rows(dx, "dx"), width = dx.dim(-1);
-        if (heads <= 0 || width % heads != 0 || (width / heads) % 2 != 0)
-            throw new LowbitException("rope: " + width + " features do not split into " + heads + " heads of even size");
-        check(lowbit_h.lb_cpu_rope_backward(dx.segment(), m, heads, width / heads, pos0, period, theta), "RoPE backward");
     }
 
     /**
@@ -107,63 +90,129 @@ public final class NnKernels {
      */
     public static void attentionTrain(Tensor q, Tensor k, Tensor v, int batch, int t, int heads, int kvHeads, Tensor out,
                                       Tensor probs) {
-        long hd = attentionShapes(q, k, v, batch, t, heads, kvHeads);
+        Device d = device(q, "q");
+        long hd = attentionShapes(d, q, k, v, batch, t, heads, kvHeads);
         sameShape(out, q, "out");
-        if (probs != null) Check.shape(Check.hostTensor(probs, "probs", DType.F32), "probs", batch, heads, t, t);
-        check(lowbit_h.lb_cpu_attention_train(q.segment(), k.segment(), v.segment(), batch, t, heads, kvHeads, hd,
-                out.segment(), probs == null ? MemorySegment.NULL : probs.segment()), "attention (training)");
+        if (probs != null) Check.shape(Check.on(d, probs, "probs", DType.F32), "probs", batch, heads, t, t);
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_attention_train(q.segment(), k.segment(), v.segment(), batch, t, heads,
+                kvHeads, hd, out.segment(), optional(probs), DEFAULT_STREAM), "attention (training)");
+        else check(lowbit_h.lb_cpu_attention_train(q.segment(), k.segment(), v.segment(), batch, t, heads, kvHeads, hd,
+                out.segment(), optional(probs)), "attention (training)");
     }
 
     /** dq, dk, dv (overwritten) of {@link #attentionTrain} from dout and the saved probs. */
     public static void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dout, int batch, int t,
                                          int heads, int kvHeads, Tensor dq, Tensor dk, Tensor dv) {
-        long hd = attentionShapes(q, k, v, batch, t, heads, kvHeads);
-        Check.shape(Check.hostTensor(probs, "probs", DType.F32), "probs", batch, heads, t, t);
+        Device d = device(q, "q");
+        long hd = attentionShapes(d, q, k, v, batch, t, heads, kvHeads);
+        Check.shape(Check.on(d, probs, "probs", DType.F32), "probs", batch, heads, t, t);
         sameShape(dout, q, "dout");
         sameShape(dq, q, "dq");
         sameShape(dk, k, "dk");
         sameShape(dv, v, "dv");
-        check(lowbit_h.lb_cpu_attention_backward(q.segment(), k.segment(), v.segment(), probs.segment(), dout.segment(),
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_attention_backward(q.segment(), k.segment(), v.segment(), probs.segment(),
+                dout.segment(), batch, t, heads, kvHeads, hd, dq.segment(), dk.segment(), dv.segment(), DEFAULT_STREAM),
+                "attention backward");
+        else check(lowbit_h.lb_cpu_attention_backward(q.segment(), k.segment(), v.segment(), probs.segment(), dout.segment(),
                 batch, t, heads, kvHeads, hd, dq.segment(), dk.segment(), dv.segment()), "attention backward");
     }
 
-    private static long attentionShapes(Tensor q, Tensor k, Tensor v, int batch, int t, int heads, int kvHeads) {
+    private static long attentionShapes(Device d, Tensor q, Tensor k, Tensor v, int batch, int t, int heads, int kvHeads) {
         long m = rows(q, "q"), width = q.dim(-1);
         if (batch <= 0 || t <= 0 || m != (long) batch * t)
             throw new LowbitException("attention: q has " + m + " rows, not " + batch + " sequences of " + t);
         if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0 || width % heads != 0)
             throw new LowbitException("attention: " + heads + " heads / " + kvHeads + " key-value heads do not fit " + width + " features");
         long hd = width / heads;
-        Check.shape(Check.hostTensor(k, "k", DType.F32), "k", m, kvHeads * hd);
-        Check.shape(Check.hostTensor(v, "v", DType.F32), "v", m, kvHeads * hd);
+        Check.shape(Check.on(d, k, "k", DType.F32), "k", m, kvHeads * hd);
+        Check.shape(Check.on(d, v, "v", DType.F32), "v", m, kvHeads * hd);
         return hd;
+    }
+
+    /** out = silu(gate) * up; out may be gate or up. */
+    public static void siluGate(Tensor gate, Tensor up, Tensor out) {
+        Device d = device(gate, "gate");
+        rows(gate, "gate");
+        sameShape(up, gate, "up");
+        sameShape(out, gate, "out");
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_silu_gate(gate.segment(), up.segment(), gate.numel(), out.segment(),
+                DEFAULT_STREAM), "SiLU gate");
+        else check(lowbit_h.lb_cpu_silu_gate(gate.segment(), up.segment(), gate.numel(), out.segment()), "SiLU gate");
     }
 
     /** dgate and dup (overwritten) of {@link #siluGate}; they may be dout. */
     public static void siluGateBackward(Tensor gate, Tensor up, Tensor dout, Tensor dgate, Tensor dup) {
+        Device d = device(gate, "gate");
         rows(gate, "gate");
         for (Tensor t : new Tensor[] {up, dout, dgate, dup}) sameShape(t, gate, "gradient");
-        check(lowbit_h.lb_cpu_silu_gate_backward(gate.segment(), up.segment(), dout.segment(), gate.numel(), dgate.segment(),
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_silu_gate_backward(gate.segment(), up.segment(), dout.segment(),
+                gate.numel(), dgate.segment(), dup.segment(), DEFAULT_STREAM), "SiLU gate backward");
+        else check(lowbit_h.lb_cpu_silu_gate_backward(gate.segment(), up.segment(), dout.segment(), gate.numel(), dgate.segment(),
                 dup.segment()), "SiLU gate backward");
+    }
+
+    /** out = log softmax of each row of x; out may be x. */
+    public static void logSoftmax(Tensor x, Tensor out) {
+        Device d = device(x, "x");
+        long m = rows(x, "x");
+        sameShape(out, x, "out");
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_log_softmax(x.segment(), m, x.dim(-1), out.segment(), DEFAULT_STREAM),
+                "log-softmax");
+        else check(lowbit_h.lb_cpu_log_softmax(x.segment(), m, x.dim(-1), out.segment()), "log-softmax");
+    }
+
+    /** losses [m] = -log softmax(logits)[target] per row; targets I32 [m]. */
+    public static void crossEntropy(Tensor logits, Tensor targets, Tensor losses) {
+        Device d = device(logits, "logits");
+        long m = rows(logits, "logits");
+        Check.shape(Check.on(d, targets, "targets", DType.I32), "targets", m);
+        Check.shape(Check.on(d, losses, "losses", DType.F32), "losses", m);
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_cross_entropy(logits.segment(), targets.segment(), m, logits.dim(-1),
+                losses.segment(), DEFAULT_STREAM), "cross-entropy");
+        else check(lowbit_h.lb_cpu_cross_entropy(logits.segment(), targets.segment(), m, logits.dim(-1), losses.segment()),
+                "cross-entropy");
     }
 
     /** dlogits = scale * (softmax(logits) - onehot(targets)); dlogits may be logits. */
     public static void crossEntropyBackward(Tensor logits, Tensor targets, float scale, Tensor dlogits) {
+        Device d = device(logits, "logits");
         long m = rows(logits, "logits");
-        Check.shape(Check.hostTensor(targets, "targets", DType.I32), "targets", m);
+        Check.shape(Check.on(d, targets, "targets", DType.I32), "targets", m);
         sameShape(dlogits, logits, "dlogits");
-        check(lowbit_h.lb_cpu_cross_entropy_backward(logits.segment(), targets.segment(), m, logits.dim(-1), scale,
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_cross_entropy_backward(logits.segment(), targets.segment(), m,
+                logits.dim(-1), scale, dlogits.segment(), DEFAULT_STREAM), "cross-entropy backward");
+        else check(lowbit_h.lb_cpu_cross_entropy_backward(logits.segment(), targets.segment(), m, logits.dim(-1), scale,
                 dlogits.segment()), "cross-entropy backward");
     }
 
+    /** dx (overwritten) and dw (accumulated) of {@link #rmsNorm} from its input, weight, saved invRms and dy. */
+    public static void rmsNormBackward(Tensor x, Tensor w, Tensor invRms, Tensor dy, Tensor dx, Tensor dw) {
+        Device d = device(x, "x");
+        long m = rows(x, "x"), dim = x.dim(-1);
+        Check.shape(Check.on(d, w, "norm weight", DType.F32), "norm weight", dim);
+        Check.shape(Check.on(d, invRms, "invRms", DType.F32), "invRms", m);
+        sameShape(dy, x, "dy");
+        sameShape(dx, x, "dx");
+        Check.shape(Check.on(d, dw, "dw", DType.F32), "dw", dim);
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rmsnorm_backward(x.segment(), w.segment(), invRms.segment(), dy.segment(),
+                m, dim, dx.segment(), dw.segment(), DEFAULT_STREAM), "RMSNorm backward");
+        else check(lowbit_h.lb_cpu_rmsnorm_backward(x.segment(), w.segment(), invRms.segment(), dy.segment(), m, dim, dx.segment(),
+                dw.segment()), "RMSNorm backward");
+    }
+
+    /** The device of the call: that of its first tensor, which must be a live contiguous fp32 tensor. */
+    private static Device device(Tensor t, String name) {
+        if (t == null) throw new LowbitException(name + " is null");
+        return Check.on(t.device(), t, name, DType.F32).device();
+    }
+
     private static long rows(Tensor t, String name) {
-        Check.hostTensor(t, name, DType.F32);
         if (t.rank() == 1) return 1;
         if (t.rank() != 2) throw new LowbitException(name + " must be [rows, features], got rank " + t.rank());
         return t.dim(0);
     }
 
     private static void sameShape(Tensor t, Tensor like, String name) {
-        Check.shape(Check.hostTensor(t, name, DType.F32), name, like.shape());
+        Check.shape(Check.on(like.device(), t, name, DType.F32), name, like.shape());
     }
 }

@@ -18,7 +18,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  * where no GPU can be used). Tolerances: quantization, dequantization, activation codes and fake
  * quantization are bit-identical (lowbit.h promises it); sums are compared relative to the sum of
  * absolute products: 1e-5 for fp32 accumulation on CUDA cores, 2e-3 for tensor cores with TF32 or
- * fp16 inputs (10-bit mantissas), 1e-2 for bf16 (7 bits).
+ * fp16 inputs (10-bit mantissas), 1e-2 for bf16 (7 bits). The model ops are compared relative to the
+ * largest magnitude of the CPU's result: 1e-6 element-wise (CUDA's expf, sin, cos are within 2 ulp),
+ * 1e-5 where rows are summed in another order (attention, RMSNorm's dx).
  */
 @Tag("gpu")
 class CudaKernelsTest {
@@ -115,6 +117,133 @@ class CudaKernelsTest {
     }
 
     @Test
+    void modelOpsMatchTheCpu() {
+        Random rnd = new Random(23);
+        int b = 2, t = 9, heads = 6, kvHeads = 2, hd = 48, width = heads * hd, kvWidth = kvHeads * hd, m = b * t, vocab = 1000;
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = Tensor.of(arena, TestData.gaussian(rnd, m * width, 2f), m, width);
+            Tensor nw = Tensor.of(arena, TestData.gaussian(rnd, width, 1f), width);
+            Tensor y = Tensor.allocate(arena, DType.F32, m, width), inv = Tensor.allocate(arena, DType.F32, m);
+            Tensor yg = gpuLike(arena, y), invg = gpuLike(arena, inv);
+            NnKernels.rmsNorm(x, nw, 1e-5f, y, inv);
+            NnKernels.rmsNorm(gpu(arena, x), gpu(arena, nw), 1e-5f, yg, invg);
+            near(inv, invg, 1e-6, "RMSNorm 1/rms");
+            near(y, yg, 1e-6, "RMSNorm");
+
+            Tensor dy = Tensor.of(arena, TestData.gaussian(rnd, m * width, 1f), m, width);
+            Tensor dx = Tensor.allocate(arena, DType.F32, m, width), dxg = gpuLike(arena, dx);
+            Tensor dw = Tensor.of(arena, TestData.gaussian(rnd, width, 1f), width), dwg = gpu(arena, dw); // accumulated into
+            NnKernels.rmsNormBackward(x, nw, inv, dy, dx, dw);
+            NnKernels.rmsNormBackward(gpu(arena, x), gpu(arena, nw), gpu(arena, inv), gpu(arena, dy), dxg, dwg);
+            near(dx, dxg, 1e-5, "RMSNorm dx");
+            assertArrayEquals(dw.toFloatArray(), host(arena, dwg), "RMSNorm dw (the CPU's order of additions)");
+
+            Tensor r = Tensor.of(arena, x.toFloatArray(), m, width), rg = gpu(arena, r);
+            NnKernels.rope(r, heads, 3, t, 10000f);
+            NnKernels.rope(rg, heads, 3, t, 10000f);
+            near(r, rg, 1e-6, "RoPE");
+            NnKernels.ropeBackward(r, heads, 3, t, 10000f);
+            NnKernels.ropeBackward(rg, heads, 3, t, 10000f);
+            near(r, rg, 1e-6, "RoPE backward");
+
+            Tensor q = Tensor.of(arena, TestData.gaussian(rnd, m * width, 1f), m, width);
+            Tensor k = Tensor.of(arena, TestData.gaussian(rnd, m * kvWidth, 1f), m, kvWidth);
+            Tensor v = Tensor.of(arena, TestData.gaussian(rnd, m * kvWidth, 1f), m, kvWidth);
+            Tensor qg = gpu(arena, q), kg = gpu(arena, k), vg = gpu(arena, v);
+            Tensor out = Tensor.allocate(arena, DType.F32, 5, width), outg = gpuLike(arena, out); // 5 rows at positions 13..17
+            Tensor q5 = Tensor.of(arena, java.util.Arrays.copyOf(q.toFloatArray(), 5 * width), 5, width);
+            NnKernels.attention(q5, k, v, 13, heads, kvHeads, out);
+            NnKernels.attention(gpu(arena, q5), kg, vg, 13, heads, kvHeads, outg);
+            near(out, outg, 1e-5, "attention over a cache");
+
+            Tensor att = Tensor.allocate(arena, DType.F32, m, width), probs = Tensor.allocate(arena, DType.F32, b, heads, t, t);
+            Tensor attg = gpuLike(arena, att), probsg = gpuLike(arena, probs);
+            NnKernels.attentionTrain(q, k, v, b, t, heads, kvHeads, att, probs);
+            NnKernels.attentionTrain(qg, kg, vg, b, t, heads, kvHeads, attg, probsg);
+            near(att, attg, 1e-5, "attention (training)");
+            near(probs, probsg, 1e-5, "attention weights");
+            Tensor dout = Tensor.of(arena, TestData.gaussian(rnd, m * width, 1f), m, width);
+            Tensor dq = Tensor.allocate(arena, DType.F32, m, width), dk = Tensor.allocate(arena, DType.F32, m, kvWidth);
+            Tensor dv = Tensor.allocate(arena, DType.F32, m, kvWidth);
+            Tensor dqg = gpuLike(arena, dq), dkg = gpuLike(arena, dk), dvg = gpuLike(arena, dv);
+            NnKernels.attentionBackward(q, k, v, probs, dout, b, t, heads, kvHeads, dq, dk, dv);
+            NnKernels.attentionBackward(qg, kg, vg, probsg, gpu(arena, dout), b, t, heads, kvHeads, dqg, dkg, dvg);
+            near(dq, dqg, 1e-5, "attention dq");
+            near(dk, dkg, 1e-5, "attention dk");
+            near(dv, dvg, 1e-5, "attention dv");
+
+            Tensor up = Tensor.of(arena, TestData.gaussian(rnd, m * width, 1f), m, width);
+            Tensor s = Tensor.allocate(arena, DType.F32, m, width), sg = gpuLike(arena, s);
+            NnKernels.siluGate(x, up, s);
+            NnKernels.siluGate(gpu(arena, x), gpu(arena, up), sg);
+            near(s, sg, 1e-6, "SiLU gate");
+            Tensor dgate = Tensor.allocate(arena, DType.F32, m, width), dup = Tensor.allocate(arena, DType.F32, m, width);
+            Tensor dgateg = gpuLike(arena, dgate), dupg = gpuLike(arena, dup);
+            NnKernels.siluGateBackward(x, up, dout, dgate, dup);
+            NnKernels.siluGateBackward(gpu(arena, x), gpu(arena, up), gpu(arena, dout), dgateg, dupg);
+            near(dgate, dgateg, 1e-6, "SiLU gate dgate");
+            near(dup, dupg, 1e-6, "SiLU gate dup");
+
+            Tensor logits = Tensor.of(arena, TestData.gaussian(rnd, m * vocab, 3f), m, vocab), logitsg = gpu(arena, logits);
+            int[] ids = new int[m];
+            for (int i = 0; i < m; i++) ids[i] = rnd.nextInt(vocab);
+            Tensor targets = Tensor.allocate(arena, DType.I32, m);
+            targets.segment().copyFrom(java.lang.foreign.MemorySegment.ofArray(ids));
+            Tensor targetsg = gpu(arena, targets);
+            Tensor ls = Tensor.allocate(arena, DType.F32, m, vocab), lsg = gpuLike(arena, ls);
+            NnKernels.logSoftmax(logits, ls);
+            NnKernels.logSoftmax(logitsg, lsg);
+            near(ls, lsg, 1e-6, "log-softmax");
+            Tensor loss = Tensor.allocate(arena, DType.F32, m), lossg = gpuLike(arena, loss);
+            NnKernels.crossEntropy(logits, targets, loss);
+            NnKernels.crossEntropy(logitsg, targetsg, lossg);
+            near(loss, lossg, 1e-6, "cross-entropy");
+            Tensor dl = Tensor.allocate(arena, DType.F32, m, vocab), dlg = gpuLike(arena, dl);
+            NnKernels.crossEntropyBackward(logits, targets, 0.25f, dl);
+            NnKernels.crossEntropyBackward(logitsg, targetsg, 0.25f, dlg);
+            near(dl, dlg, 1e-6, "cross-entropy backward");
+
+            ids[3] = vocab; // out of range: an error naming the row, not a read past the logits
+            targets.segment().copyFrom(java.lang.foreign.MemorySegment.ofArray(ids));
+            LowbitException bad = assertThrows(LowbitException.class, () -> NnKernels.crossEntropy(logitsg, gpu(arena, targets), lossg));
+            assertTrue(bad.getMessage().contains("target 1000 of row 3 is outside [0, 1000)"), bad.getMessage());
+        }
+    }
+
+    @Test
+    void channelReassemblyMatchesTheCpu() {
+        Random rnd = new Random(29);
+        int m = 7, kIn = 300;
+        int[] ia = new int[kIn + 40], ib = new int[kIn + 40];
+        float[] sa = new float[ia.length], sb = new float[ia.length];
+        for (int j = 0; j < ia.length; j++) { // every channel once, then 40 more reading random ones (repeats: scattered adds collide)
+            ia[j] = j < kIn ? j : rnd.nextInt(kIn);
+            ib[j] = rnd.nextInt(kIn);
+            sa[j] = 0.5f + rnd.nextFloat();
+            sb[j] = j % 3 == 0 ? 0f : rnd.nextFloat();
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            ChannelMap map = ChannelMap.of(arena, ia, ib, sa, sb, kIn), mapg = map.to(arena, GPU);
+            Tensor x = Tensor.of(arena, TestData.gaussian(rnd, m * kIn, 1f), m, kIn);
+            Tensor out = Tensor.allocate(arena, DType.F32, m, ia.length), outg = gpuLike(arena, out);
+            Kernels.channelReassemble(x, map, out);
+            Kernels.channelReassemble(gpu(arena, x), mapg, outg);
+            assertArrayEquals(out.toFloatArray(), host(arena, outg), "reassembled activations");
+            Tensor dx = Tensor.allocate(arena, DType.F32, m, kIn), dxg = gpuLike(arena, dx);
+            Kernels.channelReassembleBackward(out, map, dx);
+            Kernels.channelReassembleBackward(outg, mapg, dxg);
+            near(dx, dxg, 1e-6, "reassembly gradient");
+
+            ia[5] = kIn; // a map the record's constructor accepts unchecked: refused on the GPU, not read out of bounds
+            Tensor badIa = Tensor.allocate(arena, DType.I32, ia.length);
+            badIa.segment().copyFrom(java.lang.foreign.MemorySegment.ofArray(ia));
+            ChannelMap bad = new ChannelMap(gpu(arena, badIa), mapg.ib(), mapg.sa(), mapg.sb(), kIn);
+            LowbitException e = assertThrows(LowbitException.class, () -> Kernels.channelReassemble(gpu(arena, x), bad, outg));
+            assertTrue(e.getMessage().contains("output channel 5 reads channels 300 and"), e.getMessage());
+        }
+    }
+
+    @Test
     void cublasGemmMatchesCblas() {
         Random rnd = new Random(3);
         int m = 37, k = 300, n = 53;
@@ -142,6 +271,24 @@ class CudaKernelsTest {
             LowbitException read = assertThrows(LowbitException.class, () -> q.codes().toFloatArray());
             assertTrue(read.getMessage().contains("copy it with to(arena, Device.CPU)"), read.getMessage());
         }
+    }
+
+    private static Tensor gpu(Arena arena, Tensor t) {
+        return t.to(arena, GPU);
+    }
+
+    private static Tensor gpuLike(Arena arena, Tensor t) {
+        return Tensor.allocate(arena, GPU, t.dtype(), t.shape());
+    }
+
+    /** Every element of the GPU's result within tol of the CPU's, relative to the CPU result's largest magnitude. */
+    private static void near(Tensor cpu, Tensor gpu, double tol, String what) {
+        float[] want = cpu.toFloatArray(), got = gpu.to(Arena.ofAuto(), Device.CPU).toFloatArray();
+        double scale = 1e-6;
+        for (float w : want) scale = Math.max(scale, Math.abs(w));
+        double[] scales = new double[want.length];
+        java.util.Arrays.fill(scales, scale);
+        assertClose(want, got, scales, tol, what);
     }
 
     private static float[] host(Arena arena, Tensor t) {

@@ -907,4 +907,907 @@ public class lowbit_cuda_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class lb_cuda_channel_reassemble {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_channel_reassemble");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_channel_reassemble(const float *x, int64_t m, int64_t k_in, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_out, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_channel_reassemble$descriptor() {
+        return lb_cuda_channel_reassemble.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_channel_reassemble(const float *x, int64_t m, int64_t k_in, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_out, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_channel_reassemble$handle() {
+        return lb_cuda_channel_reassemble.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_channel_reassemble(const float *x, int64_t m, int64_t k_in, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_out, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_channel_reassemble$address() {
+        return lb_cuda_channel_reassemble.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_channel_reassemble(const float *x, int64_t m, int64_t k_in, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_out, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_channel_reassemble(MemorySegment x, long m, long k_in, MemorySegment ia, MemorySegment ib, MemorySegment sa, MemorySegment sb, long k_out, MemorySegment out, MemorySegment stream) {
+        var mh$ = lb_cuda_channel_reassemble.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_channel_reassemble", x, m, k_in, ia, ib, sa, sb, k_out, out, stream);
+            }
+            return (int)mh$.invokeExact(x, m, k_in, ia, ib, sa, sb, k_out, out, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_channel_reassemble_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_channel_reassemble_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_channel_reassemble_backward(const float *dout, int64_t m, int64_t k_out, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_in, float *dx, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_channel_reassemble_backward$descriptor() {
+        return lb_cuda_channel_reassemble_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_channel_reassemble_backward(const float *dout, int64_t m, int64_t k_out, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_in, float *dx, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_channel_reassemble_backward$handle() {
+        return lb_cuda_channel_reassemble_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_channel_reassemble_backward(const float *dout, int64_t m, int64_t k_out, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_in, float *dx, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_channel_reassemble_backward$address() {
+        return lb_cuda_channel_reassemble_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_channel_reassemble_backward(const float *dout, int64_t m, int64_t k_out, const int32_t *ia, const int32_t *ib, const float *sa, const float *sb, int64_t k_in, float *dx, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_channel_reassemble_backward(MemorySegment dout, long m, long k_out, MemorySegment ia, MemorySegment ib, MemorySegment sa, MemorySegment sb, long k_in, MemorySegment dx, MemorySegment stream) {
+        var mh$ = lb_cuda_channel_reassemble_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_channel_reassemble_backward", dout, m, k_out, ia, ib, sa, sb, k_in, dx, stream);
+            }
+            return (int)mh$.invokeExact(dout, m, k_out, ia, ib, sa, sb, k_in, dx, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_rmsnorm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_FLOAT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_rmsnorm");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rmsnorm(const float *x, const float *w, int64_t m, int64_t d, float eps, float *y, float *inv_rms, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_rmsnorm$descriptor() {
+        return lb_cuda_rmsnorm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rmsnorm(const float *x, const float *w, int64_t m, int64_t d, float eps, float *y, float *inv_rms, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_rmsnorm$handle() {
+        return lb_cuda_rmsnorm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rmsnorm(const float *x, const float *w, int64_t m, int64_t d, float eps, float *y, float *inv_rms, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_rmsnorm$address() {
+        return lb_cuda_rmsnorm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rmsnorm(const float *x, const float *w, int64_t m, int64_t d, float eps, float *y, float *inv_rms, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_rmsnorm(MemorySegment x, MemorySegment w, long m, long d, float eps, MemorySegment y, MemorySegment inv_rms, MemorySegment stream) {
+        var mh$ = lb_cuda_rmsnorm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_rmsnorm", x, w, m, d, eps, y, inv_rms, stream);
+            }
+            return (int)mh$.invokeExact(x, w, m, d, eps, y, inv_rms, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_rope {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_FLOAT,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_rope");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_rope$descriptor() {
+        return lb_cuda_rope.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_rope$handle() {
+        return lb_cuda_rope.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_rope$address() {
+        return lb_cuda_rope.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_rope(MemorySegment x, long m, long heads, long head_dim, long pos0, long period, float theta, MemorySegment stream) {
+        var mh$ = lb_cuda_rope.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_rope", x, m, heads, head_dim, pos0, period, theta, stream);
+            }
+            return (int)mh$.invokeExact(x, m, heads, head_dim, pos0, period, theta, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_attention {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_attention");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_attention(const float *q, const float *k, const float *v, int64_t m, int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_attention$descriptor() {
+        return lb_cuda_attention.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_attention(const float *q, const float *k, const float *v, int64_t m, int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_attention$handle() {
+        return lb_cuda_attention.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_attention(const float *q, const float *k, const float *v, int64_t m, int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_attention$address() {
+        return lb_cuda_attention.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_attention(const float *q, const float *k, const float *v, int64_t m, int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_attention(MemorySegment q, MemorySegment k, MemorySegment v, long m, long pos0, long heads, long kv_heads, long head_dim, MemorySegment out, MemorySegment stream) {
+        var mh$ = lb_cuda_attention.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_attention", q, k, v, m, pos0, heads, kv_heads, head_dim, out, stream);
+            }
+            return (int)mh$.invokeExact(q, k, v, m, pos0, heads, kv_heads, head_dim, out, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_silu_gate {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_silu_gate");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_silu_gate(const float *gate, const float *up, int64_t n, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_silu_gate$descriptor() {
+        return lb_cuda_silu_gate.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_silu_gate(const float *gate, const float *up, int64_t n, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_silu_gate$handle() {
+        return lb_cuda_silu_gate.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_silu_gate(const float *gate, const float *up, int64_t n, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_silu_gate$address() {
+        return lb_cuda_silu_gate.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_silu_gate(const float *gate, const float *up, int64_t n, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_silu_gate(MemorySegment gate, MemorySegment up, long n, MemorySegment out, MemorySegment stream) {
+        var mh$ = lb_cuda_silu_gate.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_silu_gate", gate, up, n, out, stream);
+            }
+            return (int)mh$.invokeExact(gate, up, n, out, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_log_softmax {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_log_softmax");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_log_softmax(const float *x, int64_t m, int64_t n, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_log_softmax$descriptor() {
+        return lb_cuda_log_softmax.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_log_softmax(const float *x, int64_t m, int64_t n, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_log_softmax$handle() {
+        return lb_cuda_log_softmax.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_log_softmax(const float *x, int64_t m, int64_t n, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_log_softmax$address() {
+        return lb_cuda_log_softmax.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_log_softmax(const float *x, int64_t m, int64_t n, float *out, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_log_softmax(MemorySegment x, long m, long n, MemorySegment out, MemorySegment stream) {
+        var mh$ = lb_cuda_log_softmax.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_log_softmax", x, m, n, out, stream);
+            }
+            return (int)mh$.invokeExact(x, m, n, out, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_cross_entropy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_cross_entropy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_cross_entropy$descriptor() {
+        return lb_cuda_cross_entropy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_cross_entropy$handle() {
+        return lb_cuda_cross_entropy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_cross_entropy$address() {
+        return lb_cuda_cross_entropy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_cross_entropy(MemorySegment logits, MemorySegment targets, long m, long vocab, MemorySegment losses, MemorySegment stream) {
+        var mh$ = lb_cuda_cross_entropy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_cross_entropy", logits, targets, m, vocab, losses, stream);
+            }
+            return (int)mh$.invokeExact(logits, targets, m, vocab, losses, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_rmsnorm_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_rmsnorm_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rmsnorm_backward(const float *x, const float *w, const float *inv_rms, const float *dy, int64_t m, int64_t d, float *dx, float *dw, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_rmsnorm_backward$descriptor() {
+        return lb_cuda_rmsnorm_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rmsnorm_backward(const float *x, const float *w, const float *inv_rms, const float *dy, int64_t m, int64_t d, float *dx, float *dw, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_rmsnorm_backward$handle() {
+        return lb_cuda_rmsnorm_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rmsnorm_backward(const float *x, const float *w, const float *inv_rms, const float *dy, int64_t m, int64_t d, float *dx, float *dw, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_rmsnorm_backward$address() {
+        return lb_cuda_rmsnorm_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rmsnorm_backward(const float *x, const float *w, const float *inv_rms, const float *dy, int64_t m, int64_t d, float *dx, float *dw, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_rmsnorm_backward(MemorySegment x, MemorySegment w, MemorySegment inv_rms, MemorySegment dy, long m, long d, MemorySegment dx, MemorySegment dw, MemorySegment stream) {
+        var mh$ = lb_cuda_rmsnorm_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_rmsnorm_backward", x, w, inv_rms, dy, m, d, dx, dw, stream);
+            }
+            return (int)mh$.invokeExact(x, w, inv_rms, dy, m, d, dx, dw, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_rope_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_FLOAT,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_rope_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rope_backward(float *dx, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_rope_backward$descriptor() {
+        return lb_cuda_rope_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rope_backward(float *dx, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_rope_backward$handle() {
+        return lb_cuda_rope_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rope_backward(float *dx, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_rope_backward$address() {
+        return lb_cuda_rope_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_rope_backward(float *dx, int64_t m, int64_t heads, int64_t head_dim, int64_t pos0, int64_t period, float theta, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_rope_backward(MemorySegment dx, long m, long heads, long head_dim, long pos0, long period, float theta, MemorySegment stream) {
+        var mh$ = lb_cuda_rope_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_rope_backward", dx, m, heads, head_dim, pos0, period, theta, stream);
+            }
+            return (int)mh$.invokeExact(dx, m, heads, head_dim, pos0, period, theta, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_attention_train {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_attention_train");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_attention_train(const float *q, const float *k, const float *v, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out, float *probs, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_attention_train$descriptor() {
+        return lb_cuda_attention_train.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_attention_train(const float *q, const float *k, const float *v, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out, float *probs, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_attention_train$handle() {
+        return lb_cuda_attention_train.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_attention_train(const float *q, const float *k, const float *v, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out, float *probs, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_attention_train$address() {
+        return lb_cuda_attention_train.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_attention_train(const float *q, const float *k, const float *v, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *out, float *probs, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_attention_train(MemorySegment q, MemorySegment k, MemorySegment v, long b, long t, long heads, long kv_heads, long head_dim, MemorySegment out, MemorySegment probs, MemorySegment stream) {
+        var mh$ = lb_cuda_attention_train.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_attention_train", q, k, v, b, t, heads, kv_heads, head_dim, out, probs, stream);
+            }
+            return (int)mh$.invokeExact(q, k, v, b, t, heads, kv_heads, head_dim, out, probs, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_attention_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_attention_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_attention_backward(const float *q, const float *k, const float *v, const float *probs, const float *dout, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *dq, float *dk, float *dv, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_attention_backward$descriptor() {
+        return lb_cuda_attention_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_attention_backward(const float *q, const float *k, const float *v, const float *probs, const float *dout, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *dq, float *dk, float *dv, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_attention_backward$handle() {
+        return lb_cuda_attention_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_attention_backward(const float *q, const float *k, const float *v, const float *probs, const float *dout, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *dq, float *dk, float *dv, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_attention_backward$address() {
+        return lb_cuda_attention_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_attention_backward(const float *q, const float *k, const float *v, const float *probs, const float *dout, int64_t b, int64_t t, int64_t heads, int64_t kv_heads, int64_t head_dim, float *dq, float *dk, float *dv, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_attention_backward(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment probs, MemorySegment dout, long b, long t, long heads, long kv_heads, long head_dim, MemorySegment dq, MemorySegment dk, MemorySegment dv, MemorySegment stream) {
+        var mh$ = lb_cuda_attention_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_attention_backward", q, k, v, probs, dout, b, t, heads, kv_heads, head_dim, dq, dk, dv, stream);
+            }
+            return (int)mh$.invokeExact(q, k, v, probs, dout, b, t, heads, kv_heads, head_dim, dq, dk, dv, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_silu_gate_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_silu_gate_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_silu_gate_backward(const float *gate, const float *up, const float *dout, int64_t n, float *dgate, float *dup, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_silu_gate_backward$descriptor() {
+        return lb_cuda_silu_gate_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_silu_gate_backward(const float *gate, const float *up, const float *dout, int64_t n, float *dgate, float *dup, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_silu_gate_backward$handle() {
+        return lb_cuda_silu_gate_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_silu_gate_backward(const float *gate, const float *up, const float *dout, int64_t n, float *dgate, float *dup, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_silu_gate_backward$address() {
+        return lb_cuda_silu_gate_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_silu_gate_backward(const float *gate, const float *up, const float *dout, int64_t n, float *dgate, float *dup, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_silu_gate_backward(MemorySegment gate, MemorySegment up, MemorySegment dout, long n, MemorySegment dgate, MemorySegment dup, MemorySegment stream) {
+        var mh$ = lb_cuda_silu_gate_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_silu_gate_backward", gate, up, dout, n, dgate, dup, stream);
+            }
+            return (int)mh$.invokeExact(gate, up, dout, n, dgate, dup, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static class lb_cuda_cross_entropy_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_FLOAT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_cross_entropy_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_cross_entropy_backward(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float scale, float *dlogits, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_cross_entropy_backward$descriptor() {
+        return lb_cuda_cross_entropy_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_cross_entropy_backward(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float scale, float *dlogits, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_cross_entropy_backward$handle() {
+        return lb_cuda_cross_entropy_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_cross_entropy_backward(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float scale, float *dlogits, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_cross_entropy_backward$address() {
+        return lb_cuda_cross_entropy_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_cross_entropy_backward(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float scale, float *dlogits, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_cross_entropy_backward(MemorySegment logits, MemorySegment targets, long m, long vocab, float scale, MemorySegment dlogits, MemorySegment stream) {
+        var mh$ = lb_cuda_cross_entropy_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_cross_entropy_backward", logits, targets, m, vocab, scale, dlogits, stream);
+            }
+            return (int)mh$.invokeExact(logits, targets, m, vocab, scale, dlogits, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }
