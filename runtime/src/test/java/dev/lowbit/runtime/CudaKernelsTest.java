@@ -16,9 +16,10 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * Every CUDA kernel against the CPU kernel on the same inputs (JUnit tag gpu; skipped with the reason
  * where no GPU can be used). Tolerances: quantization, dequantization, activation codes and fake
- * quantization are bit-identical (lowbit.h promises it); sums are compared relative to the sum of
- * absolute products: 1e-5 for fp32 accumulation on CUDA cores, 2e-3 for tensor cores with TF32 or
- * fp16 inputs (10-bit mantissas), 1e-2 for bf16 (7 bits). The model ops are compared relative to the
+ * quantization are bit-identical (lowbit.h promises it); sums are compared with the double-precision
+ * product of the same (dequantized) operands, relative to the sum of absolute products: 1e-5 for fp32
+ * accumulation on CUDA cores, 2e-3 for tensor cores with TF32 or fp16 inputs (10-bit mantissas), 1e-2
+ * for bf16 (7 bits). The model ops are compared relative to the
  * largest magnitude of the CPU's result: 1e-6 element-wise (CUDA's expf, sin, cos are within 2 ulp),
  * 1e-5 where rows are summed in another order (attention, RMSNorm's dx).
  */
@@ -55,10 +56,10 @@ class CudaKernelsTest {
             for (int m : new int[] {1, 5, 16, 17, 130})
                 for (DType xType : new DType[] {DType.F32, DType.F16, DType.BF16}) {
                     Tensor x = Tensor.of(arena, TestData.gaussian(rnd, m * k, 1f), m, k).to(arena, xType);
-                    float[] want = Kernels.dequantGemm(arena, x, cpu, bias).toFloatArray();
                     float[] got = host(arena, Kernels.dequantGemm(arena, x.to(arena, GPU), gpu, bias.to(arena, GPU)));
                     double tol = m <= 16 ? 1e-5 : xType == DType.BF16 ? 1e-2 : 2e-3;
-                    assertClose(want, got, absProducts(arena, x, cpu, m), tol, xType + " x, m = " + m);
+                    Products p = products(x.toFloatArray(), Kernels.dequantize(arena, cpu).toFloatArray(), bias.toFloatArray(), m, n, k);
+                    assertClose(p.exact(), got, p.absolute(), tol, xType + " x, m = " + m);
                 }
         }
     }
@@ -80,11 +81,11 @@ class CudaKernelsTest {
                 QuantizedTensor qwGpu = qw.to(arena, GPU);
                 assertArrayEquals(bytes(Kernels.weightCodeSums(arena, qw)), bytes(Kernels.weightCodeSums(arena, qwGpu).to(arena, Device.CPU)),
                         "code sums");
-                float[] want = Kernels.intGemm(arena, cpu, qw, null, null).toFloatArray();
+                float[] want = Kernels.intGemm(arena, cpu, qw, null, null).toFloatArray(); // exact per group, in double
                 float[] got = host(arena, Kernels.intGemm(arena, gpu, qwGpu, null, null));
-                double[] scale = new double[want.length];
-                for (int i = 0; i < want.length; i++) scale[i] = Math.abs(want[i]) + 1e-3;
-                assertClose(want, got, scale, 1e-5, "W" + bits + "A" + bits + " integer GEMM");
+                // the GPU scales each word's exact integer sum in fp32: errors relative to the sum of |products|
+                Products p = products(dequantizeActivations(cpu, m, k), Kernels.dequantize(arena, qw).toFloatArray(), null, m, n, k);
+                assertClose(want, got, p.absolute(), 1e-5, "W" + bits + "A" + bits + " integer GEMM");
             }
         }
     }
@@ -305,17 +306,31 @@ class CudaKernelsTest {
         return v;
     }
 
-    /** Per output, the sum of |x_j w_j|: the scale of fp32 summation error. */
-    private static double[] absProducts(Arena arena, Tensor x, QuantizedTensor q, int m) {
-        float[] xv = x.toFloatArray(), wv = Kernels.dequantize(arena, q).toFloatArray();
-        int n = (int) q.rows(), k = (int) q.cols();
-        double[] out = new double[m * n];
+    /** Per output, the sum of x_j w_j (+ bias) in double, and the sum of |x_j w_j|: the scale of fp32 summation error. */
+    private record Products(float[] exact, double[] absolute) {}
+
+    private static Products products(float[] x, float[] w, float[] bias, int m, int n, int k) {
+        float[] exact = new float[m * n];
+        double[] absolute = new double[m * n];
         for (int i = 0; i < m; i++)
             for (int r = 0; r < n; r++) {
-                double s = 0;
-                for (int j = 0; j < k; j++) s += Math.abs((double) xv[i * k + j] * wv[r * k + j]);
-                out[i * n + r] = s + 1e-6;
+                double s = bias == null ? 0 : bias[r], a = 1e-6;
+                for (int j = 0; j < k; j++) {
+                    double p = (double) x[i * k + j] * w[r * k + j];
+                    s += p;
+                    a += Math.abs(p);
+                }
+                exact[i * n + r] = (float) s;
+                absolute[i * n + r] = a;
             }
+        return new Products(exact, absolute);
+    }
+
+    /** (code - zero) * scale of per-token quantized activations [m, k]. */
+    private static float[] dequantizeActivations(QuantizedActivations a, int m, int k) {
+        byte[] codes = bytes(a.codes());
+        float[] s = a.scales().toFloatArray(), z = a.zeros().toFloatArray(), out = new float[m * k];
+        for (int i = 0; i < m * k; i++) out[i] = ((codes[i] & 0xFF) - z[i / k]) * s[i / k];
         return out;
     }
 
