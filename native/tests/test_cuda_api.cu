@@ -234,6 +234,10 @@ int main(void) {
     CHECK(strstr(lb_cuda_last_error(), "[3, 64]") != NULL, "NaN message: %s", lb_cuda_last_error());
 
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
+#ifdef LB_CUDA_EMULATED
+    else printf("liblowbit_cuda: all checks passed in the host emulation (not on a GPU)\n");
+#else
     else printf("liblowbit_cuda: all checks passed on the GPU\n");
+#endif
     return failures ? 1 : 0;
 }
