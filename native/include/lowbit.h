@@ -263,7 +263,9 @@ lb_status lb_cuda_fake_quant_groups(const float *x, int64_t m, int64_t k, int64_
                                     lb_cuda_stream stream);
 /* As lb_cpu_weight_code_sums. */
 lb_status lb_cuda_weight_code_sums(const lb_qweight *w, int32_t *sums, lb_cuda_stream stream);
-/* As lb_cpu_int_gemm (exact int32 products per group, dp4a); w_sums may be NULL. */
+/* As lb_cpu_int_gemm. m <= 16: exact integer products per code word (dp4a), scaled per word; larger m
+ * (k and the group size multiples of 32): int8 tensor cores, exact int32 sums per group, scaled per
+ * group. w_sums may be NULL (then computed on every call, in stream-ordered scratch). */
 lb_status lb_cuda_int_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m,
                            const lb_qweight *w, const int32_t *w_sums, const float *bias, float *y, lb_cuda_stream stream);
 /* Synchronizes (checks scales and weights); forward bit-identical to lb_cpu_fake_quant_forward. */

@@ -180,6 +180,45 @@ static void check_model_ops(void) {
     CHECK(strstr(lb_cuda_last_error(), "output channel 7") != NULL, "bad map message: %s", lb_cuda_last_error());
 }
 
+/* The integer GEMM's tensor-core path (m > 16) at 4 and 8 bits, with and without the weights' code sums. */
+static void check_int_gemm_tensor_cores(const float *w, const float *x, const float *dx) {
+    static uint8_t codes_a[BIG_M * K];
+    static float y[BIG_M * N], back[BIG_M * N];
+    float sa[BIG_M], za[BIG_M];
+    uint8_t *d_codes = (uint8_t *)to_device(NULL, sizeof codes_a);
+    float *d_sa = (float *)to_device(NULL, sizeof sa), *d_za = (float *)to_device(NULL, sizeof za), *d_y = (float *)to_device(NULL, sizeof y);
+    for (int bits = 4; bits <= 8; bits += 4) {
+        CHECK(lb_cpu_quantize_activations(x, BIG_M, K, bits, codes_a, sa, za) == LB_OK, "cpu activations: %s", lb_last_error());
+        CHECK(lb_cuda_quantize_activations(dx, BIG_M, K, bits, d_codes, d_sa, d_za, NULL) == LB_OK, "cuda activations: %s",
+              lb_cuda_last_error());
+        uint32_t codes_w[N * K / 4];
+        float scales[N * K / G], zeros[N * K / G];
+        lb_qweight q = {codes_w, scales, zeros, N, K, bits, G, LB_DTYPE_F32, 0};
+        lb_cpu_quantize_weights(w, K, &q, 0, LB_RANGE_MINMAX);
+        const size_t code_bytes = 4u * N * (size_t)((K * bits + 31) / 32);
+        lb_qweight dq = {(uint32_t *)to_device(codes_w, code_bytes), to_device(scales, sizeof scales), to_device(zeros, sizeof zeros),
+                         N, K, bits, G, LB_DTYPE_F32, 0};
+        int32_t *d_sums = (int32_t *)to_device(NULL, sizeof(int32_t) * N * (K / G));
+        CHECK(lb_cuda_weight_code_sums(&dq, d_sums, NULL) == LB_OK, "code sums: %s", lb_cuda_last_error());
+        CHECK(lb_cpu_int_gemm(codes_a, sa, za, BIG_M, &q, NULL, NULL, y) == LB_OK, "cpu int gemm: %s", lb_last_error());
+        for (int given = 0; given < 2; given++) {
+            CHECK(lb_cuda_int_gemm(d_codes, d_sa, d_za, BIG_M, &dq, given ? d_sums : NULL, NULL, d_y, NULL) == LB_OK,
+                  "cuda int gemm (tensor cores): %s", lb_cuda_last_error());
+            to_host(back, d_y, sizeof(float) * BIG_M * N);
+            CHECK(max_rel_diff(back, y, BIG_M * N) < 1e-5, "W%dA%d tensor-core int gemm differs: %g", bits, bits,
+                  max_rel_diff(back, y, BIG_M * N));
+        }
+        cudaFree(dq.codes);
+        cudaFree(dq.scales);
+        cudaFree(dq.zeros);
+        cudaFree(d_sums);
+    }
+    cudaFree(d_codes);
+    cudaFree(d_sa);
+    cudaFree(d_za);
+    cudaFree(d_y);
+}
+
 int main(void) {
     if (lb_cuda_device_count() == 0) {
         printf("no CUDA GPU here: liblowbit_cuda's test is skipped\n");
@@ -218,6 +257,7 @@ int main(void) {
     CHECK(lb_cuda_int_gemm(dacodes, dasc, dazc, M, &dq, NULL, NULL, dy, NULL) == LB_OK, "cuda int gemm: %s", lb_cuda_last_error());
     to_host(dy_host, dy, sizeof y);
     CHECK(max_rel_diff(dy_host, y, M * N) < 1e-5, "int gemm differs: %g", max_rel_diff(dy_host, y, M * N));
+    check_int_gemm_tensor_cores(w, x, dx);
 
     check_model_ops();
 

@@ -1,6 +1,7 @@
 /* Stand-in for mma.h (WMMA) in the host emulation: every thread holds the whole tile, so loads,
  * products and stores work on whole tiles (a warp's lanes hold identical copies; lane 0 stores).
- * Products are summed in fp32 in k order: tolerances, not bits, compare them with the hardware. */
+ * Products are summed in k order (fp32, or int for u8/s8 codes): tolerances, not bits, compare the
+ * fp32 ones with the hardware. */
 #pragma once
 #include "cuda_bf16.h"
 #include "cuda_fp16.h"
@@ -57,21 +58,24 @@ void load_matrix_sync(fragment<U, M, N, K, T, L> &f, const P *p, unsigned ldm) {
         for (int c = 0; c < F::cols; c++) f.x[r * F::cols + c] = p[std::is_same_v<L, row_major> ? r * ldm + c : r + c * ldm];
 }
 
-template <int M, int N, int K, typename TA, typename LA, typename TB, typename LB>
-void mma_sync(fragment<accumulator, M, N, K, float> &d, const fragment<matrix_a, M, N, K, TA, LA> &a,
-              const fragment<matrix_b, M, N, K, TB, LB> &b, const fragment<accumulator, M, N, K, float> &c) {
-    float out[M * N];
+template <int M, int N, int K, typename C, typename TA, typename LA, typename TB, typename LB>
+void mma_sync(fragment<accumulator, M, N, K, C> &d, const fragment<matrix_a, M, N, K, TA, LA> &a,
+              const fragment<matrix_b, M, N, K, TB, LB> &b, const fragment<accumulator, M, N, K, C> &c) {
+    C out[M * N];
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
-            float s = c.x[i * N + j];
-            for (int k = 0; k < K; k++) s += to_float(a.x[i * K + k]) * to_float(b.x[k * N + j]);
+            C s = c.x[i * N + j];
+            for (int k = 0; k < K; k++) {
+                if constexpr (std::is_same_v<C, int>) s += (int)a.x[i * K + k] * (int)b.x[k * N + j]; /* u8/s8 codes */
+                else s += to_float(a.x[i * K + k]) * to_float(b.x[k * N + j]);
+            }
             out[i * N + j] = s;
         }
     memcpy(d.x, out, sizeof out);
 }
 
-template <int M, int N, int K>
-void store_matrix_sync(float *p, const fragment<accumulator, M, N, K, float> &f, unsigned ldm, layout_t layout) {
+template <int M, int N, int K, typename C>
+void store_matrix_sync(C *p, const fragment<accumulator, M, N, K, C> &f, unsigned ldm, layout_t layout) {
     if (threadIdx.x & 31) return;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) p[layout == mem_row_major ? i * ldm + j : i + j * ldm] = f.x[i * N + j];
