@@ -10,7 +10,8 @@ import java.util.Map;
 
 /**
  * Dense GEMM on a GPU through cuBLAS (libcublas, loaded by name at first use): one handle per
- * device, used under a lock (a cuBLAS handle is not for concurrent use), on the default stream.
+ * device, used under a lock (a cuBLAS handle is not for concurrent use), on the calling thread's
+ * {@link CudaStream} in use, else the default stream.
  */
 final class Cublas {
     private static final Map<Device, MemorySegment> HANDLES = new HashMap<>();
@@ -30,6 +31,7 @@ final class Cublas {
             case BF16 -> cublas_h.CUDA_R_16BF();
             default -> throw new LowbitException("cuBLAS GEMM takes F32, F16 or BF16, got " + a.dtype());
         };
+        check(cublas_h.cublasSetStream_v2(handle, Cuda.stream(device)), "cublasSetStream");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment al = arena.allocateFrom(ValueLayout.JAVA_FLOAT, alpha), be = arena.allocateFrom(ValueLayout.JAVA_FLOAT, beta);
             // row-major C = A B is column-major C^T = B^T A^T: swap the operands, keep each one's transpose flag

@@ -12,8 +12,9 @@ import java.util.List;
 /**
  * The CUDA side of the runtime: whether a GPU can be used (and why not), device memory owned by
  * arenas, host/device copies and device queries, through the CUDA runtime (libcudart, loaded by
- * name) and liblowbit_cuda. Kernels run on each device's legacy default stream; copies to the host
- * wait for them. Device memory segments hold device addresses: never read them from Java.
+ * name) and liblowbit_cuda. Kernels run on the thread's {@link CudaStream} in use, else the device's
+ * legacy default stream; copies with {@link Tensor#to} wait for both. Device memory segments hold
+ * device addresses: never read them from Java.
  */
 public final class Cuda {
     /** One GPU as the runtime sees it. */
@@ -69,8 +70,10 @@ public final class Cuda {
         return devices > 0 ? new State(true, devices, "") : new State(false, 0, "the CUDA runtime sees no GPU");
     }
 
-    /** The stream kernels are queued on: the legacy default stream, ordered with every copy and cuBLAS call. */
-    static final MemorySegment DEFAULT_STREAM = MemorySegment.NULL;
+    /** The stream this thread's work on GPU d is queued on: the {@link CudaStream} in use, else the default stream. */
+    static MemorySegment stream(Device d) {
+        return CudaStream.current(d);
+    }
 
     /** Whether d is a GPU (then made current, or an exception saying why it cannot be used). */
     static boolean onGpu(Device d) {
@@ -150,6 +153,27 @@ public final class Cuda {
 
     private static void free(MemorySegment ptr) {
         cudart_h.cudaFree(ptr); // at arena close: a failure here has no caller to report to
+    }
+
+    /** bytes of page-locked host memory (fast, asynchronous copies to and from GPUs), zero-filled, freed when arena closes. */
+    static MemorySegment allocatePinned(Arena arena, long bytes) {
+        if (!available()) throw new LowbitException("pinned host memory needs CUDA, which is not available here: " + unavailableReason());
+        try (Arena tmp = Arena.ofConfined()) {
+            MemorySegment out = tmp.allocate(ValueLayout.ADDRESS);
+            check(cudart_h.cudaHostAlloc(out, Math.max(bytes, 1), cudart_h.cudaHostAllocDefault()), "allocate " + bytes + " pinned bytes");
+            MemorySegment host = out.get(ValueLayout.ADDRESS, 0).reinterpret(bytes, arena, p -> cudart_h.cudaFreeHost(p));
+            host.fill((byte) 0);
+            return host;
+        }
+    }
+
+    /**
+     * Queues a copy of bytes on the thread's stream for gpu (see {@link #stream}): it may still run
+     * when this returns, so the caller synchronizes before reading or reusing either side.
+     */
+    static void copyAsync(MemorySegment dst, MemorySegment src, Device gpu, long bytes, String what) {
+        use(gpu);
+        check(cudart_h.cudaMemcpyAsync(dst, src, bytes, cudart_h.cudaMemcpyDefault(), stream(gpu)), what);
     }
 
     /** Copies bytes between host and device memory in either direction (waits for the copy). */

@@ -1,7 +1,7 @@
 package dev.lowbit.runtime;
 
-import static dev.lowbit.runtime.Cuda.DEFAULT_STREAM;
 import static dev.lowbit.runtime.Cuda.onGpu;
+import static dev.lowbit.runtime.Cuda.stream;
 import static dev.lowbit.runtime.Native.check;
 
 import dev.lowbit.bindings.lowbit.lowbit_h;
@@ -15,7 +15,8 @@ import java.lang.foreign.MemorySegment;
  * a failing status into a {@link LowbitException} carrying the native message. All tensors of a
  * call must be on one device. Methods taking an {@link Arena} allocate their results in it, on the
  * inputs' device; the others write into tensors the caller provides (no allocation on the hot path).
- * CUDA calls are queued on the device's default stream; {@link Tensor#to} to the host waits for them.
+ * CUDA calls are queued on the thread's {@link CudaStream} in use, else the device's default stream;
+ * {@link Tensor#to} to the host waits for them.
  */
 public final class Kernels {
     static {
@@ -43,7 +44,7 @@ public final class Kernels {
         int range = spec.range() == QuantSpec.Range.MSE ? lowbit_h.LB_RANGE_MSE() : lowbit_h.LB_RANGE_MINMAX();
         String what = "quantize " + spec;
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_quantize_weights(w.segment(), w.dim(1), out.descriptor(), symmetric,
-                range, DEFAULT_STREAM), what);
+                range, stream(d)), what);
         else check(lowbit_h.lb_cpu_quantize_weights(w.segment(), w.dim(1), out.descriptor(), symmetric, range), what);
     }
 
@@ -64,7 +65,7 @@ public final class Kernels {
         QuantizedTensor q = QuantizedTensor.of(arena, codes, scales, zeros, k, bits, groupSize);
         String what = "quantize with given scales";
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_quantize_weights_with_params(w.segment(), k, q.descriptor(),
-                DEFAULT_STREAM), what);
+                stream(d)), what);
         else check(lowbit_h.lb_cpu_quantize_weights_with_params(w.segment(), k, q.descriptor()), what);
         return q;
     }
@@ -74,7 +75,7 @@ public final class Kernels {
         Device d = Check.quantized(q, "weights");
         Tensor w = Tensor.allocate(arena, d, DType.F32, q.rows(), q.cols());
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_dequantize_weights(q.descriptor(), w.segment(), q.cols(),
-                DEFAULT_STREAM), "dequantize");
+                stream(d)), "dequantize");
         else check(lowbit_h.lb_cpu_dequantize_weights(q.descriptor(), w.segment(), q.cols()), "dequantize");
         return w;
     }
@@ -94,7 +95,7 @@ public final class Kernels {
         long m = Check.rowsOf(Check.on(d, x, "x", DType.F32, DType.F16, DType.BF16), w.cols(), "x");
         checkOutput(d, y, bias, m, w.rows());
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_dequant_gemm(x.segment(), x.dtype().nativeCode(), m, w.descriptor(),
-                optional(bias), y.segment(), DEFAULT_STREAM), "dequant-GEMM");
+                optional(bias), y.segment(), stream(d)), "dequant-GEMM");
         else check(lowbit_h.lb_cpu_dequant_gemm(x.segment(), x.dtype().nativeCode(), m, w.descriptor(), optional(bias),
                 y.segment()), "dequant-GEMM");
     }
@@ -124,7 +125,7 @@ public final class Kernels {
         long k = x.dim(-1), m = Check.rowsOf(x, k, "x");
         checkActivations(d, out, m, k);
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_quantize_activations(x.segment(), m, k, out.bits(),
-                out.codes().segment(), out.scales().segment(), out.zeros().segment(), DEFAULT_STREAM), "quantize activations");
+                out.codes().segment(), out.scales().segment(), out.zeros().segment(), stream(d)), "quantize activations");
         else check(lowbit_h.lb_cpu_quantize_activations(x.segment(), m, k, out.bits(), out.codes().segment(),
                 out.scales().segment(), out.zeros().segment()), "quantize activations");
     }
@@ -146,7 +147,7 @@ public final class Kernels {
         Check.shape(Check.on(d, out, "out", DType.F32), "out", m, map.outChannels());
         String what = "channel reassembly";
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_channel_reassemble(x.segment(), m, map.inChannels(), map.ia().segment(),
-                map.ib().segment(), map.sa().segment(), map.sb().segment(), map.outChannels(), out.segment(), DEFAULT_STREAM), what);
+                map.ib().segment(), map.sa().segment(), map.sb().segment(), map.outChannels(), out.segment(), stream(d)), what);
         else check(lowbit_h.lb_cpu_channel_reassemble(x.segment(), m, map.inChannels(), map.ia().segment(), map.ib().segment(),
                 map.sa().segment(), map.sb().segment(), map.outChannels(), out.segment()), what);
     }
@@ -159,7 +160,7 @@ public final class Kernels {
         String what = "channel reassembly backward";
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_channel_reassemble_backward(dout.segment(), m, map.outChannels(),
                 map.ia().segment(), map.ib().segment(), map.sa().segment(), map.sb().segment(), map.inChannels(), dx.segment(),
-                DEFAULT_STREAM), what);
+                stream(d)), what);
         else check(lowbit_h.lb_cpu_channel_reassemble_backward(dout.segment(), m, map.outChannels(), map.ia().segment(),
                 map.ib().segment(), map.sa().segment(), map.sb().segment(), map.inChannels(), dx.segment()), what);
     }
@@ -192,7 +193,7 @@ public final class Kernels {
         Check.on(d, out, "out", DType.F32);
         if (out.numel() != x.numel()) throw new LowbitException("out has " + out.numel() + " values, x " + x.numel());
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_fake_quant_groups(x.segment(), m, k, group, bits, out.segment(),
-                DEFAULT_STREAM), "fake quantization");
+                stream(d)), "fake quantization");
         else check(lowbit_h.lb_cpu_fake_quant_groups(x.segment(), m, k, group, bits, out.segment()), "fake quantization");
     }
 
@@ -203,7 +204,7 @@ public final class Kernels {
     public static Tensor weightCodeSums(Arena arena, QuantizedTensor w) {
         Device d = Check.quantized(w, "weights");
         Tensor sums = Tensor.allocate(arena, d, DType.I32, w.rows(), w.cols() / w.groupSize());
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_weight_code_sums(w.descriptor(), sums.segment(), DEFAULT_STREAM),
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_weight_code_sums(w.descriptor(), sums.segment(), stream(d)),
                 "weight code sums");
         else check(lowbit_h.lb_cpu_weight_code_sums(w.descriptor(), sums.segment()), "weight code sums");
         return sums;
@@ -233,7 +234,7 @@ public final class Kernels {
             Check.shape(Check.on(d, codeSums, "weight code sums", DType.I32), "weight code sums", w.rows(), w.cols() / w.groupSize());
         checkOutput(d, y, bias, m, w.rows());
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_int_gemm(a.codes().segment(), a.scales().segment(), a.zeros().segment(),
-                m, w.descriptor(), optional(codeSums), optional(bias), y.segment(), DEFAULT_STREAM), "integer GEMM");
+                m, w.descriptor(), optional(codeSums), optional(bias), y.segment(), stream(d)), "integer GEMM");
         else check(lowbit_h.lb_cpu_int_gemm(a.codes().segment(), a.scales().segment(), a.zeros().segment(), m, w.descriptor(),
                 optional(codeSums), optional(bias), y.segment()), "integer GEMM");
     }
@@ -243,7 +244,7 @@ public final class Kernels {
         Device d = p.check(w);
         Tensor out = Tensor.allocate(arena, d, DType.F32, w.shape());
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_fake_quant_forward(w.segment(), w.dim(0), w.dim(1), p.bits(),
-                p.groupSize(), p.scales().segment(), p.zeros().segment(), optional(p.magnitude()), out.segment(), DEFAULT_STREAM),
+                p.groupSize(), p.scales().segment(), p.zeros().segment(), optional(p.magnitude()), out.segment(), stream(d)),
                 "fake-quant forward");
         else check(lowbit_h.lb_cpu_fake_quant_forward(w.segment(), w.dim(0), w.dim(1), p.bits(), p.groupSize(),
                 p.scales().segment(), p.zeros().segment(), optional(p.magnitude()), out.segment()), "fake-quant forward");
@@ -258,7 +259,7 @@ public final class Kernels {
                 Tensor.allocate(arena, d, DType.F32, p.scales().shape()), Tensor.allocate(arena, d, DType.F32, p.scales().shape()));
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_fake_quant_backward(w.segment(), w.dim(0), w.dim(1), p.bits(),
                 p.groupSize(), p.scales().segment(), p.zeros().segment(), optional(p.magnitude()), gradOut.segment(),
-                g.weights().segment(), g.scales().segment(), g.magnitude().segment(), DEFAULT_STREAM), "fake-quant backward");
+                g.weights().segment(), g.scales().segment(), g.magnitude().segment(), stream(d)), "fake-quant backward");
         else check(lowbit_h.lb_cpu_fake_quant_backward(w.segment(), w.dim(0), w.dim(1), p.bits(), p.groupSize(),
                 p.scales().segment(), p.zeros().segment(), optional(p.magnitude()), gradOut.segment(), g.weights().segment(),
                 g.scales().segment(), g.magnitude().segment()), "fake-quant backward");

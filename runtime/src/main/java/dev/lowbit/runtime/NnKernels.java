@@ -1,7 +1,7 @@
 package dev.lowbit.runtime;
 
-import static dev.lowbit.runtime.Cuda.DEFAULT_STREAM;
 import static dev.lowbit.runtime.Cuda.onGpu;
+import static dev.lowbit.runtime.Cuda.stream;
 import static dev.lowbit.runtime.Kernels.optional;
 import static dev.lowbit.runtime.Native.check;
 
@@ -32,7 +32,7 @@ public final class NnKernels {
         if (invRms != null) Check.shape(Check.on(d, invRms, "invRms", DType.F32), "invRms", m);
         MemorySegment inv = optional(invRms);
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rmsnorm(x.segment(), w.segment(), m, dim, eps, y.segment(), inv,
-                DEFAULT_STREAM), "RMSNorm");
+                stream(d)), "RMSNorm");
         else check(lowbit_h.lb_cpu_rmsnorm(x.segment(), w.segment(), m, dim, eps, y.segment(), inv), "RMSNorm");
     }
 
@@ -40,7 +40,7 @@ public final class NnKernels {
     public static void rope(Tensor x, int heads, long pos0, long period, float theta) {
         Device d = device(x, "x");
         long m = rows(x, "x"), hd = headDim(x.dim(-1), heads);
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rope(x.segment(), m, heads, hd, pos0, period, theta, DEFAULT_STREAM), "RoPE");
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rope(x.segment(), m, heads, hd, pos0, period, theta, stream(d)), "RoPE");
         else check(lowbit_h.lb_cpu_rope(x.segment(), m, heads, hd, pos0, period, theta), "RoPE");
     }
 
@@ -49,7 +49,7 @@ public final class NnKernels {
         Device d = device(dx, "dx");
         long m = rows(dx, "dx"), hd = headDim(dx.dim(-1), heads);
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rope_backward(dx.segment(), m, heads, hd, pos0, period, theta,
-                DEFAULT_STREAM), "RoPE backward");
+                stream(d)), "RoPE backward");
         else check(lowbit_h.lb_cpu_rope_backward(dx.segment(), m, heads, hd, pos0, period, theta), "RoPE backward");
     }
 
@@ -78,7 +78,7 @@ public final class NnKernels {
         }
         sameShape(out, q, "out");
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_attention(q.segment(), k.segment(), v.segment(), m, pos0, heads, kvHeads,
-                hd, out.segment(), DEFAULT_STREAM), "attention");
+                hd, out.segment(), stream(d)), "attention");
         else check(lowbit_h.lb_cpu_attention(q.segment(), k.segment(), v.segment(), m, pos0, heads, kvHeads, hd, out.segment()),
                 "attention");
     }
@@ -95,7 +95,7 @@ public final class NnKernels {
         sameShape(out, q, "out");
         if (probs != null) Check.shape(Check.on(d, probs, "probs", DType.F32), "probs", batch, heads, t, t);
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_attention_train(q.segment(), k.segment(), v.segment(), batch, t, heads,
-                kvHeads, hd, out.segment(), optional(probs), DEFAULT_STREAM), "attention (training)");
+                kvHeads, hd, out.segment(), optional(probs), stream(d)), "attention (training)");
         else check(lowbit_h.lb_cpu_attention_train(q.segment(), k.segment(), v.segment(), batch, t, heads, kvHeads, hd,
                 out.segment(), optional(probs)), "attention (training)");
     }
@@ -111,7 +111,7 @@ public final class NnKernels {
         sameShape(dk, k, "dk");
         sameShape(dv, v, "dv");
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_attention_backward(q.segment(), k.segment(), v.segment(), probs.segment(),
-                dout.segment(), batch, t, heads, kvHeads, hd, dq.segment(), dk.segment(), dv.segment(), DEFAULT_STREAM),
+                dout.segment(), batch, t, heads, kvHeads, hd, dq.segment(), dk.segment(), dv.segment(), stream(d)),
                 "attention backward");
         else check(lowbit_h.lb_cpu_attention_backward(q.segment(), k.segment(), v.segment(), probs.segment(), dout.segment(),
                 batch, t, heads, kvHeads, hd, dq.segment(), dk.segment(), dv.segment()), "attention backward");
@@ -136,7 +136,7 @@ public final class NnKernels {
         sameShape(up, gate, "up");
         sameShape(out, gate, "out");
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_silu_gate(gate.segment(), up.segment(), gate.numel(), out.segment(),
-                DEFAULT_STREAM), "SiLU gate");
+                stream(d)), "SiLU gate");
         else check(lowbit_h.lb_cpu_silu_gate(gate.segment(), up.segment(), gate.numel(), out.segment()), "SiLU gate");
     }
 
@@ -146,7 +146,7 @@ public final class NnKernels {
         rows(gate, "gate");
         for (Tensor t : new Tensor[] {up, dout, dgate, dup}) sameShape(t, gate, "gradient");
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_silu_gate_backward(gate.segment(), up.segment(), dout.segment(),
-                gate.numel(), dgate.segment(), dup.segment(), DEFAULT_STREAM), "SiLU gate backward");
+                gate.numel(), dgate.segment(), dup.segment(), stream(d)), "SiLU gate backward");
         else check(lowbit_h.lb_cpu_silu_gate_backward(gate.segment(), up.segment(), dout.segment(), gate.numel(), dgate.segment(),
                 dup.segment()), "SiLU gate backward");
     }
@@ -156,7 +156,7 @@ public final class NnKernels {
         Device d = device(x, "x");
         long m = rows(x, "x");
         sameShape(out, x, "out");
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_log_softmax(x.segment(), m, x.dim(-1), out.segment(), DEFAULT_STREAM),
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_log_softmax(x.segment(), m, x.dim(-1), out.segment(), stream(d)),
                 "log-softmax");
         else check(lowbit_h.lb_cpu_log_softmax(x.segment(), m, x.dim(-1), out.segment()), "log-softmax");
     }
@@ -168,7 +168,7 @@ public final class NnKernels {
         Check.shape(Check.on(d, targets, "targets", DType.I32), "targets", m);
         Check.shape(Check.on(d, losses, "losses", DType.F32), "losses", m);
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_cross_entropy(logits.segment(), targets.segment(), m, logits.dim(-1),
-                losses.segment(), DEFAULT_STREAM), "cross-entropy");
+                losses.segment(), stream(d)), "cross-entropy");
         else check(lowbit_h.lb_cpu_cross_entropy(logits.segment(), targets.segment(), m, logits.dim(-1), losses.segment()),
                 "cross-entropy");
     }
@@ -180,7 +180,7 @@ public final class NnKernels {
         Check.shape(Check.on(d, targets, "targets", DType.I32), "targets", m);
         sameShape(dlogits, logits, "dlogits");
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_cross_entropy_backward(logits.segment(), targets.segment(), m,
-                logits.dim(-1), scale, dlogits.segment(), DEFAULT_STREAM), "cross-entropy backward");
+                logits.dim(-1), scale, dlogits.segment(), stream(d)), "cross-entropy backward");
         else check(lowbit_h.lb_cpu_cross_entropy_backward(logits.segment(), targets.segment(), m, logits.dim(-1), scale,
                 dlogits.segment()), "cross-entropy backward");
     }
@@ -195,7 +195,7 @@ public final class NnKernels {
         sameShape(dx, x, "dx");
         Check.shape(Check.on(d, dw, "dw", DType.F32), "dw", dim);
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rmsnorm_backward(x.segment(), w.segment(), invRms.segment(), dy.segment(),
-                m, dim, dx.segment(), dw.segment(), DEFAULT_STREAM), "RMSNorm backward");
+                m, dim, dx.segment(), dw.segment(), stream(d)), "RMSNorm backward");
         else check(lowbit_h.lb_cpu_rmsnorm_backward(x.segment(), w.segment(), invRms.segment(), dy.segment(), m, dim, dx.segment(),
                 dw.segment()), "RMSNorm backward");
     }

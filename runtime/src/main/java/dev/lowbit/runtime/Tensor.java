@@ -43,6 +43,36 @@ public final class Tensor {
         return new Tensor(dtype, s, contiguousStrides(s), data, device);
     }
 
+    /**
+     * A zero-filled contiguous host tensor in page-locked memory: copies between it and a GPU run at
+     * full PCIe speed and, with {@link #copyFrom}, asynchronously. Needs CUDA.
+     */
+    public static Tensor allocatePinned(Arena arena, DType dtype, long... shape) {
+        long[] s = checkShape(shape);
+        MemorySegment data = Cuda.allocatePinned(arena, Math.multiplyExact(count(s), (long) dtype.byteSize()));
+        return new Tensor(dtype, s, contiguousStrides(s), data, Device.CPU);
+    }
+
+    /**
+     * Copies src (same dtype and shape, both contiguous) into this tensor, across devices. A copy
+     * that involves a GPU is queued on the thread's {@link CudaStream} in use (else the default
+     * stream) and may still run when this returns: synchronize the stream (or {@link
+     * Cuda#synchronize}) before reading this tensor on the host or changing src.
+     */
+    public void copyFrom(Tensor src) {
+        if (src == null) throw new LowbitException("copy source is null");
+        if (src.dtype != dtype || !Arrays.equals(src.shape, shape))
+            throw new LowbitException("cannot copy " + src + " into " + this + ": dtype and shape must match");
+        for (Tensor t : new Tensor[] {src, this}) {
+            if (!t.isContiguous()) throw new LowbitException("copies need contiguous tensors, got strides " + Arrays.toString(t.strides));
+            if (!t.data.scope().isAlive()) throw new LowbitException(t + "'s arena is already closed");
+        }
+        long bytes = Math.multiplyExact(numel(), (long) dtype.byteSize());
+        if (device.kind() == Device.Kind.CPU && src.device.kind() == Device.Kind.CPU) MemorySegment.copy(src.data, 0, data, 0, bytes);
+        else Cuda.copyAsync(data, src.data, device.kind() == Device.Kind.CUDA ? device : src.device, bytes,
+                "copy " + bytes + " bytes " + src.device + " -> " + device);
+    }
+
     /** A contiguous copy of this tensor on device (host to GPU, GPU to host, or between GPUs). */
     public Tensor to(Arena arena, Device target) {
         if (!isContiguous()) throw new LowbitException("copy a contiguous tensor to another device, got strides " + Arrays.toString(strides));

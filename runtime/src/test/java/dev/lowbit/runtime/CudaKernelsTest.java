@@ -267,6 +267,41 @@ class CudaKernelsTest {
     }
 
     @Test
+    void workOnAStreamGivesTheDefaultStreamsResults() {
+        Random rnd = new Random(31);
+        int m = 20, n = 96, k = 256;
+        try (Arena arena = Arena.ofConfined()) {
+            QuantizedTensor q = Kernels.quantize(arena, Tensor.of(arena, TestData.weights(rnd, n * k), n, k).to(arena, GPU), QuantSpec.of(4, 128));
+            Tensor x = gpu(arena, Tensor.of(arena, TestData.gaussian(rnd, m * k, 1f), m, k));
+            Tensor nw = gpu(arena, Tensor.of(arena, TestData.gaussian(rnd, n, 1f), n));
+            Tensor y = Kernels.dequantGemm(arena, x, q, null), normed = gpuLike(arena, y);
+            NnKernels.rmsNorm(y, nw, 1e-5f, normed, null);
+            float[] want = host(arena, normed);
+
+            Tensor pinned = Tensor.allocatePinned(arena, DType.F32, m, n), ys = gpuLike(arena, y), normedOnStream = gpuLike(arena, y);
+            try (CudaStream stream = CudaStream.create(GPU)) {
+                try (CudaStream.Scope s = stream.use()) {
+                    Kernels.dequantGemm(x, q, null, ys);
+                    NnKernels.rmsNorm(ys, nw, 1e-5f, normedOnStream, null);
+                    pinned.copyFrom(normedOnStream);
+                }
+                stream.synchronize();
+                assertArrayEquals(want, pinned.toFloatArray(), "dequant-GEMM and RMSNorm on a stream, copied to pinned memory");
+                Tensor back = gpuLike(arena, y);
+                try (CudaStream.Scope s = stream.use()) {
+                    back.copyFrom(pinned);
+                }
+                stream.synchronize();
+                assertArrayEquals(want, host(arena, back), "pinned host to GPU");
+            }
+            CudaStream closed = CudaStream.create(GPU);
+            closed.close();
+            LowbitException e = assertThrows(LowbitException.class, closed::use);
+            assertTrue(e.getMessage().contains("is closed"), e.getMessage());
+        }
+    }
+
+    @Test
     void devicesDoNotMixAndDeviceMemoryIsNotReadAsHost() {
         try (Arena arena = Arena.ofConfined()) {
             Tensor w = Tensor.of(arena, TestData.weights(new Random(1), 64 * 128), 64, 128);
