@@ -9,8 +9,8 @@ import java.lang.foreign.ValueLayout;
  * A CUDA stream on one GPU. Inside {@link #use()} the GPU kernels, cuBLAS calls and {@link
  * Tensor#copyFrom} copies this thread issues for that GPU queue on this stream instead of the
  * default one, so work from several threads (e.g. requests of an inference server) can overlap.
- * Streams are created blocking: the default stream, which {@link Tensor#to} copies and the
- * synchronizing kernels use, still waits for them, so results are never read early.
+ * Streams are created blocking: the default stream, which {@link Tensor#to} copies on, still waits
+ * for them, so a result copied that way is never read early.
  *
  * <pre>{@code
  * try (CudaStream stream = CudaStream.create(Device.cuda(0)); CudaStream.Scope s = stream.use()) {
