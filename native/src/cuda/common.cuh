@@ -151,31 +151,27 @@ __device__ __forceinline__ int lb_range_params(float lo, float hi, int32_t bits,
     return 1;
 }
 
-/* Sum over the block (blockDim.x a multiple of 32, at most 1024) of each thread's v, in double;
- * every thread gets it. */
-__device__ __forceinline__ double lb_block_sum(double v) {
-    __shared__ double s_sum[32];
+/* op (associative, commutative) over the block (blockDim.x a multiple of 32, at most 1024) of each
+ * thread's v; every thread gets the result. */
+template <typename T, typename Op> __device__ __forceinline__ T lb_block_reduce(T v, Op op) {
+    __shared__ T slots[32];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    v = lb_warp_sum(v);
-    if (lane == 0) s_sum[warp] = v;
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if (lane == 0) slots[warp] = v;
     __syncthreads();
-    double total = 0.0;
-    for (int i = 0; i < warps; i++) total += s_sum[i];
+    T r = slots[0];
+    for (int i = 1; i < warps; i++) r = op(r, slots[i]);
     __syncthreads(); /* the slots may be reused by the caller's next reduction */
-    return total;
+    return r;
 }
 
-/* Max over the block of each thread's v (NaN ignored, as the CPU's comparisons do); every thread gets it. */
+__device__ __forceinline__ double lb_block_sum(double v) {
+    return lb_block_reduce(v, [](double a, double b) { return a + b; });
+}
+
+/* NaN ignored, as the CPU's comparisons do. */
 __device__ __forceinline__ float lb_block_max(float v) {
-    __shared__ float s_max[32];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    v = lb_warp_max(v);
-    if (lane == 0) s_max[warp] = v;
-    __syncthreads();
-    float m = s_max[0];
-    for (int i = 1; i < warps; i++) m = fmaxf(m, s_max[i]);
-    __syncthreads();
-    return m;
+    return lb_block_reduce(v, [](float a, float b) { return fmaxf(a, b); });
 }
 
 static inline unsigned lb_blocks(int64_t items, int threads) { return (unsigned)((items + threads - 1) / threads); }
