@@ -174,6 +174,9 @@ __device__ __forceinline__ float lb_block_max(float v) {
     return lb_block_reduce(v, [](float a, float b) { return fmaxf(a, b); });
 }
 
+/* Up to this many activation rows the GEMMs run their one-pass CUDA-core kernels; above, tensor cores. */
+#define LB_SMALL_M 16
+
 static inline unsigned lb_blocks(int64_t items, int threads) { return (unsigned)((items + threads - 1) / threads); }
 
 #endif

@@ -1,5 +1,5 @@
 /* Fused dequant-GEMM y = x . dequant(W)^T + bias.
- *  - m <= SMALL_M: a warp per weight row streams the row's code words once (coalesced, each lane a
+ *  - m <= LB_SMALL_M: a warp per weight row streams the row's code words once (coalesced, each lane a
  *    word at a time) and multiplies every activation row with the dequantized codes; x is read
  *    through the caches. Any bit width; 2/4/8 bits unpack whole words.
  *  - larger m: tensor cores (WMMA): 64 x 64 output tiles, the weight tile dequantized into shared
@@ -11,7 +11,6 @@
 
 using namespace nvcuda;
 
-#define SMALL_M 16
 #define GEMV_WARPS 8
 
 /* Dequantized weight code (q - z) * s. */
@@ -24,9 +23,9 @@ __global__ void gemv_kernel(const XT *x, int m, lb_qweight q, const float *bias,
     if (r >= q.n) return;
     const int64_t k = q.k, gs = q.group_size, groups = k / gs, wpr = lb_words_per_row(k, q.bits);
     const uint32_t *row = q.codes + r * wpr;
-    float acc[SMALL_M];
+    float acc[LB_SMALL_M];
 #pragma unroll
-    for (int i = 0; i < SMALL_M; i++) acc[i] = 0.0f;
+    for (int i = 0; i < LB_SMALL_M; i++) acc[i] = 0.0f;
     if constexpr (BITS != 0) {
         constexpr int PER_WORD = 32 / BITS;
         constexpr uint32_t MASK = (1u << BITS) - 1u;
@@ -39,7 +38,7 @@ __global__ void gemv_kernel(const XT *x, int m, lb_qweight q, const float *bias,
             for (int c = 0; c < PER_WORD; c++) {
                 const float wv = dq((word >> (c * BITS)) & MASK, s, z);
 #pragma unroll
-                for (int i = 0; i < SMALL_M; i++)
+                for (int i = 0; i < LB_SMALL_M; i++)
                     if (i < m) acc[i] += lb_to_float(x[(int64_t)i * k + j0 + c]) * wv;
             }
         }
@@ -48,7 +47,7 @@ __global__ void gemv_kernel(const XT *x, int m, lb_qweight q, const float *bias,
             const float wv = dq(lb_get_code(row, j, BITS), lb_load_param(q.scales, q.scale_dtype, p),
                                 lb_load_param(q.zeros, q.scale_dtype, p));
 #pragma unroll
-            for (int i = 0; i < SMALL_M; i++)
+            for (int i = 0; i < LB_SMALL_M; i++)
                 if (i < m) acc[i] += lb_to_float(x[(int64_t)i * k + j]) * wv;
         }
     } else {
@@ -57,12 +56,12 @@ __global__ void gemv_kernel(const XT *x, int m, lb_qweight q, const float *bias,
             const float wv = dq(lb_get_code(row, j, q.bits), lb_load_param(q.scales, q.scale_dtype, p),
                                 lb_load_param(q.zeros, q.scale_dtype, p));
 #pragma unroll
-            for (int i = 0; i < SMALL_M; i++)
+            for (int i = 0; i < LB_SMALL_M; i++)
                 if (i < m) acc[i] += lb_to_float(x[(int64_t)i * k + j]) * wv;
         }
     }
 #pragma unroll
-    for (int i = 0; i < SMALL_M; i++) {
+    for (int i = 0; i < LB_SMALL_M; i++) {
         if (i >= m) break;
         const float v = lb_warp_sum(acc[i]);
         if (lane == 0) y[(int64_t)i * q.n + r] = v + (bias ? bias[r] : 0.0f);
@@ -160,7 +159,7 @@ __global__ void __launch_bounds__(128) mma_kernel(const XT *x, int64_t m, lb_qwe
 template <typename XT> static void launch(const void *xv, int64_t m, const lb_qweight *w, const float *bias, float *y,
                                           cudaStream_t stream) {
     const XT *x = (const XT *)xv;
-    if (m <= SMALL_M) {
+    if (m <= LB_SMALL_M) {
         const unsigned blocks = lb_blocks(w->n, GEMV_WARPS);
         switch (w->bits) {
         case 2: gemv_kernel<XT, 2><<<blocks, GEMV_WARPS * 32, 0, stream>>>(x, (int)m, *w, bias, y); break;

@@ -1,5 +1,5 @@
 /* Integer GEMM of per-token quantized activations (u8 codes) with 4- or 8-bit weights.
- *  - m <= SMALL_M (decode): a warp per weight row and 8 activation rows; each lane takes whole code
+ *  - m <= LB_SMALL_M (decode): a warp per weight row and 8 activation rows; each lane takes whole code
  *    words and forms their exact integer contribution sum (qa - za)(qw - zw) with dp4a (4-bit nibbles
  *    split into even and odd bytes), then scales it by sw * sa into an fp32 sum. Per-word rather
  *    than per-group scaling: results match the CPU's (exact per group, double) to fp32 rounding.
@@ -13,7 +13,6 @@
 
 using namespace nvcuda;
 
-#define SMALL_M 16
 #define ROWS_PER_BLOCK 8 /* weight rows: one warp each */
 #define ACT_ROWS 8       /* activation rows per warp */
 
@@ -206,7 +205,7 @@ extern "C" lb_status lb_cuda_int_gemm(const uint8_t *a_codes, const float *a_sca
     if (m <= 0 || m > 65535LL * ACT_ROWS)
         return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: m = %lld (need 1 to %lld per call)", what, (long long)m, 65535LL * ACT_ROWS);
     /* a group's raw products stay below 2^31 up to 32768 codes of 255 x 255 */
-    if (m > SMALL_M && w->k % TC_K == 0 && w->group_size % TC_K == 0 && w->group_size <= 32768)
+    if (m > LB_SMALL_M && w->k % TC_K == 0 && w->group_size % TC_K == 0 && w->group_size <= 32768)
         return int_mma(a_codes, a_scales, a_zeros, m, w, w_sums, bias, y, stream, what);
     dim3 grid(lb_blocks(w->n, ROWS_PER_BLOCK), lb_blocks(m, ACT_ROWS));
     if (w->bits == 4) int_gemm_kernel<4><<<grid, ROWS_PER_BLOCK * 32, 0, stream>>>(a_codes, a_scales, a_zeros, m, *w, bias, y);
