@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs the JUnit gpu suite (CudaKernelsTest by default; other Maven arguments replace -Dtest) on the
 # host emulation of liblowbit_cuda: the Java device paths and every CUDA kernel's logic, where no
-# GPU is. Not a GPU run: see include/cuda_host.h for what it cannot see; cuBLAS is absent, so
-# cublasGemmMatchesCblas fails with "cuBLAS not found". Run from anywhere after ./test has built native/build.
+# GPU is, with a plain-loop stand-in for cublasGemmEx. Not a GPU run: see include/cuda_host.h for what
+# it cannot see. Run from anywhere after ./test has built native/build.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 build="$root/native/build"
 [ -f "$build/CMakeCache.txt" ] || { echo "java-gpu-tests.sh: run ./test first (it configures native/build)" >&2; exit 2; }
-cmake --build "$build" --target lowbit_cuda_emulated cudart_host cuda_driver_host -j 2
+cmake --build "$build" --target lowbit_cuda_emulated cudart_host cublas_host cuda_driver_host -j 2
 cd "$root"
 . scripts/env.sh
 lowbit_setup
