@@ -186,6 +186,9 @@ lb_status lb_cpu_attention(const float *q, const float *k, const float *v, int64
 /* out [n] = silu(gate) * up, silu(g) = g / (1 + exp(-g)). out may alias gate or up. */
 lb_status lb_cpu_silu_gate(const float *gate, const float *up, int64_t n, float *out);
 
+/* acc [n] += x [n] (the residual connections). */
+lb_status lb_cpu_add_into(const float *x, int64_t n, float *acc);
+
 /* out [m, n] = log softmax of each row of x (out may alias x). */
 lb_status lb_cpu_log_softmax(const float *x, int64_t m, int64_t n, float *out);
 
@@ -299,6 +302,7 @@ lb_status lb_cuda_rope(float *x, int64_t m, int64_t heads, int64_t head_dim, int
 lb_status lb_cuda_attention(const float *q, const float *k, const float *v, int64_t m, int64_t pos0, int64_t heads,
                             int64_t kv_heads, int64_t head_dim, float *out, lb_cuda_stream stream);
 lb_status lb_cuda_silu_gate(const float *gate, const float *up, int64_t n, float *out, lb_cuda_stream stream);
+lb_status lb_cuda_add_into(const float *x, int64_t n, float *acc, lb_cuda_stream stream);
 lb_status lb_cuda_log_softmax(const float *x, int64_t m, int64_t n, float *out, lb_cuda_stream stream);
 /* Synchronizes (checks the targets). */
 lb_status lb_cuda_cross_entropy(const float *logits, const int32_t *targets, int64_t m, int64_t vocab, float *losses,

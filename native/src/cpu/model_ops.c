@@ -101,6 +101,14 @@ lb_status lb_cpu_silu_gate(const float *gate, const float *up, int64_t n, float 
     return LB_OK;
 }
 
+lb_status lb_cpu_add_into(const float *x, int64_t n, float *acc) {
+    lb_status st = lb_check_rows("add_into", x, acc, 1, n);
+    if (st) return st;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) acc[i] += x[i];
+    return LB_OK;
+}
+
 lb_status lb_cpu_log_softmax(const float *x, int64_t m, int64_t n, float *out) {
     lb_status st = lb_check_rows("log_softmax", x, out, m, n);
     if (st) return st;

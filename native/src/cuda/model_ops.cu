@@ -104,7 +104,7 @@ extern "C" lb_status lb_cuda_rope_backward(float *dx, int64_t m, int64_t heads, 
     return rope("cuda_rope_backward", dx, m, heads, head_dim, pos0, period, theta, -1.0f, stream);
 }
 
-/* ---- SiLU gate -------------------------------------------------------------------------------- */
+/* ---- SiLU gate and the residual add --------------------------------------------------------- */
 
 __device__ __forceinline__ float sigmoid(float g) { return __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-g))); }
 
@@ -138,6 +138,19 @@ extern "C" lb_status lb_cuda_silu_gate_backward(const float *gate, const float *
     if (!gate || !up || !dout || !dgate || !dup) return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: NULL buffer", what);
     if (n <= 0) return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: n must be positive", what);
     silu_gate_backward_kernel<<<lb_blocks(n, ELEMENT_THREADS), ELEMENT_THREADS, 0, stream>>>(gate, up, dout, n, dgate, dup);
+    return lb_cuda_launched(what);
+}
+
+__global__ void add_into_kernel(const float *x, int64_t n, float *acc) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) acc[i] = __fadd_rn(acc[i], x[i]);
+}
+
+extern "C" lb_status lb_cuda_add_into(const float *x, int64_t n, float *acc, cudaStream_t stream) {
+    const char *what = "cuda_add_into";
+    lb_status st = lb_check_rows(what, x, acc, 1, n);
+    if (st) return st;
+    add_into_kernel<<<lb_blocks(n, ELEMENT_THREADS), ELEMENT_THREADS, 0, stream>>>(x, n, acc);
     return lb_cuda_launched(what);
 }
 

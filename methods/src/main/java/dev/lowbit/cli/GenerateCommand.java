@@ -1,8 +1,10 @@
 package dev.lowbit.cli;
 
+import dev.lowbit.runtime.Device;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.generate.Generator;
 import dev.lowbit.runtime.io.ModelFiles;
+import dev.lowbit.runtime.model.LlamaModel;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
@@ -36,12 +38,17 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "sampling seed (default: ${DEFAULT-VALUE})")
     long seed = 42;
 
+    @Option(names = "--device", description = "cpu, cuda or cuda:N: where the model runs (default: ${DEFAULT-VALUE})")
+    String device = "cpu";
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         try (Arena arena = Arena.ofShared()) {
+            Device target = Device.parse(device);
             ModelFiles.Loaded loaded = ModelFiles.open(model, arena);
-            Generator generator = new Generator(loaded.model(), loaded.tokenizer());
+            LlamaModel m = target.equals(Device.CPU) ? loaded.model() : loaded.model().to(arena, target);
+            Generator generator = new Generator(m, loaded.tokenizer());
             int stop = loaded.tokenizer().map(t -> t.specialId("</s>")).orElse(-1);
             Generator.Options options = new Generator.Options(maxTokens, temperature, topP, seed, stop);
             if (loaded.tokenizer().isPresent()) {

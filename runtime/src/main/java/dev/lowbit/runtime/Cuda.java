@@ -85,7 +85,8 @@ public final class Cuda {
     /** Throws unless device is a CUDA device present here; makes it the current one on this thread. */
     static void use(Device device) {
         if (device.kind() != Device.Kind.CUDA) throw new LowbitException(device + " is not a CUDA device");
-        if (!available()) throw new LowbitException("CUDA is not available here: " + unavailableReason() + ". Use Device.CPU");
+        if (!available())
+            throw new LowbitException("CUDA is not available here: " + unavailableReason() + ". Use Device.CPU (on the command line: --device cpu)");
         if (device.index() >= deviceCount())
             throw new LowbitException(device + " does not exist: this machine has " + deviceCount() + " GPU(s)");
         check(cudart_h.cudaSetDevice(device.index()), "select " + device);

@@ -11,6 +11,15 @@ public record Device(Kind kind, int index) {
         return new Device(Kind.CUDA, index);
     }
 
+    /** "cpu", "cuda" (GPU 0) or "cuda:N", as the command line takes a device. */
+    public static Device parse(String text) {
+        String t = text == null ? "" : text.trim().toLowerCase(java.util.Locale.ROOT);
+        if (t.equals("cpu")) return CPU;
+        if (t.equals("cuda")) return cuda(0);
+        if (t.matches("cuda:\\d{1,4}")) return cuda(Integer.parseInt(t.substring(5)));
+        throw new LowbitException("unknown device \"" + text + "\": use cpu, cuda or cuda:N");
+    }
+
     public Device {
         if (index < 0) throw new LowbitException("device index must be >= 0, got " + index);
         if (kind == Kind.CPU && index != 0) throw new LowbitException("there is one CPU device (index 0), got " + index);

@@ -140,6 +140,14 @@ public final class NnKernels {
         else check(lowbit_h.lb_cpu_silu_gate(gate.segment(), up.segment(), gate.numel(), out.segment()), "SiLU gate");
     }
 
+    /** acc += x, element-wise (same shape; the residual connections). */
+    public static void addInto(Tensor x, Tensor acc) {
+        Device d = device(acc, "acc");
+        sameShape(x, acc, "x");
+        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_add_into(x.segment(), acc.numel(), acc.segment(), stream(d)), "add");
+        else check(lowbit_h.lb_cpu_add_into(x.segment(), acc.numel(), acc.segment()), "add");
+    }
+
     /** dgate and dup (overwritten) of {@link #siluGate}; they may be dout. */
     public static void siluGateBackward(Tensor gate, Tensor up, Tensor dout, Tensor dgate, Tensor dup) {
         Device d = device(gate, "gate");

@@ -73,6 +73,17 @@ public final class Tensor {
                 "copy " + bytes + " bytes " + src.device + " -> " + device);
     }
 
+    /** Rows [from, from + count) of this contiguous tensor (along its first dimension), sharing its memory, on its device. */
+    public Tensor rows(long from, long count) {
+        if (!isContiguous()) throw new LowbitException("rows of a contiguous tensor only, got strides " + Arrays.toString(strides));
+        if (rank() == 0 || from < 0 || count <= 0 || from + count > shape[0])
+            throw new LowbitException("rows [" + from + ", " + (from + count) + ") are outside " + this);
+        long rowBytes = strides[0] * dtype.byteSize();
+        long[] s = shape.clone();
+        s[0] = count;
+        return new Tensor(dtype, s, contiguousStrides(s), data.asSlice(from * rowBytes, count * rowBytes), device);
+    }
+
     /** A contiguous copy of this tensor on device (host to GPU, GPU to host, or between GPUs). */
     public Tensor to(Arena arena, Device target) {
         if (!isContiguous()) throw new LowbitException("copy a contiguous tensor to another device, got strides " + Arrays.toString(strides));

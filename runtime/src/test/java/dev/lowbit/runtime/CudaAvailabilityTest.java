@@ -23,7 +23,7 @@ class CudaAvailabilityTest {
                 assertTrue(e.getMessage().contains("does not exist"), e.getMessage());
             } else {
                 assertFalse(Cuda.unavailableReason().isBlank());
-                assertEquals("CUDA is not available here: " + Cuda.unavailableReason() + ". Use Device.CPU", e.getMessage());
+                assertEquals("CUDA is not available here: " + Cuda.unavailableReason() + ". Use Device.CPU (on the command line: --device cpu)", e.getMessage());
                 assertEquals(0, Cuda.deviceCount());
             }
         }
@@ -53,5 +53,14 @@ class CudaAvailabilityTest {
             LowbitException strided = assertThrows(LowbitException.class, () -> Tensor.allocate(arena, DType.F32, 3, 2).transpose().copyFrom(src));
             assertTrue(strided.getMessage().contains("contiguous"), strided.getMessage());
         }
+    }
+
+    @Test
+    void devicesAreParsedAsTheCommandLineWritesThem() {
+        assertEquals(Device.CPU, Device.parse("cpu"));
+        assertEquals(Device.cuda(0), Device.parse("cuda"));
+        assertEquals(Device.cuda(3), Device.parse(" CUDA:3 "));
+        LowbitException e = assertThrows(LowbitException.class, () -> Device.parse("gpu0"));
+        assertEquals("unknown device \"gpu0\": use cpu, cuda or cuda:N", e.getMessage());
     }
 }

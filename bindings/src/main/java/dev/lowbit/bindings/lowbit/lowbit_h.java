@@ -1738,6 +1738,66 @@ public class lowbit_h {
         }
     }
 
+    private static class lb_cpu_add_into {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_add_into");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_add_into(const float *x, int64_t n, float *acc)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_add_into$descriptor() {
+        return lb_cpu_add_into.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_add_into(const float *x, int64_t n, float *acc)
+     * }
+     */
+    public static MethodHandle lb_cpu_add_into$handle() {
+        return lb_cpu_add_into.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_add_into(const float *x, int64_t n, float *acc)
+     * }
+     */
+    public static MemorySegment lb_cpu_add_into$address() {
+        return lb_cpu_add_into.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_add_into(const float *x, int64_t n, float *acc)
+     * }
+     */
+    public static int lb_cpu_add_into(MemorySegment x, long n, MemorySegment acc) {
+        var mh$ = lb_cpu_add_into.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_add_into", x, n, acc);
+            }
+            return (int)mh$.invokeExact(x, n, acc);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class lb_cpu_log_softmax {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             lowbit_h.C_INT,

@@ -1295,6 +1295,67 @@ public class lowbit_cuda_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    private static class lb_cuda_add_into {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_add_into");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_add_into(const float *x, int64_t n, float *acc, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_add_into$descriptor() {
+        return lb_cuda_add_into.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_add_into(const float *x, int64_t n, float *acc, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_add_into$handle() {
+        return lb_cuda_add_into.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_add_into(const float *x, int64_t n, float *acc, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_add_into$address() {
+        return lb_cuda_add_into.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_add_into(const float *x, int64_t n, float *acc, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_add_into(MemorySegment x, long n, MemorySegment acc, MemorySegment stream) {
+        var mh$ = lb_cuda_add_into.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_add_into", x, n, acc, stream);
+            }
+            return (int)mh$.invokeExact(x, n, acc, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class lb_cuda_log_softmax {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             lowbit_cuda_h.C_INT,

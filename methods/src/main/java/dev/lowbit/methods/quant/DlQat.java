@@ -14,7 +14,6 @@ import dev.lowbit.methods.TokenWindows;
 import dev.lowbit.runtime.io.SafetensorsFile;
 import dev.lowbit.runtime.io.SafetensorsWriter;
 import dev.lowbit.runtime.model.AdamW;
-import dev.lowbit.runtime.model.Elementwise;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaParameters;
@@ -225,7 +224,7 @@ public final class DlQat {
         Tensor we = Tensor.allocate(arena, DType.F32, w.shape());
         Kernels.matmul(b, a, we, 1f, 0f);
         scaleByGroup(we, scales, group, lambda);
-        Elementwise.addInto(w, we);
+        NnKernels.addInto(w, we);
         return we;
     }
 

@@ -1,5 +1,6 @@
 package dev.lowbit.runtime.generate;
 
+import dev.lowbit.runtime.Device;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.Tensor;
 import dev.lowbit.runtime.model.KvCache;
@@ -52,10 +53,10 @@ public final class Generator {
             while (n < limit) {
                 float[] logits;
                 try (Arena step = Arena.ofConfined()) {
-                    Tensor t = model.forward(step, next, cache);
-                    logits = t.toFloatArray();
+                    Tensor t = model.forward(step, next, cache); // on the model's device: only the last row comes to the host
+                    logits = t.rows(next.length - 1, 1).to(step, Device.CPU).toFloatArray();
                 }
-                int token = sampler.next(logits, (next.length - 1) * vocab, vocab);
+                int token = sampler.next(logits, 0, vocab);
                 out[n++] = token;
                 if (onToken != null) onToken.accept(token);
                 if (token == options.stop()) break;

@@ -113,13 +113,13 @@ public final class BlockPass {
         }
         NnKernels.attentionTrain(q, k, v, batch, seqLen, c.heads(), c.kvHeads(), att, probs);
         lin[3].forward(att, mid);
-        Elementwise.addInto(in, mid);
+        NnKernels.addInto(in, mid);
         NnKernels.rmsNorm(mid, ffnNorm, c.normEps(), xb2, inv2);
         lin[4].forward(xb2, h1);
         lin[6].forward(xb2, h3);
         NnKernels.siluGate(h1, h3, gated);
         lin[5].forward(gated, out);
-        Elementwise.addInto(mid, out);
+        NnKernels.addInto(mid, out);
     }
 
     /**
@@ -139,7 +139,7 @@ public final class BlockPass {
         lin[4].backward(xb2, d.dh1, d.dxb, 0f);
         lin[6].backward(xb2, d.dh3, d.dxb, 1f);
         NnKernels.rmsNormBackward(mid, ffnNorm, inv2, d.dxb, d.dtmp, d.normGrad(ffnNormGrad));
-        Elementwise.addInto(d.dtmp, dx); // dx is now d mid
+        NnKernels.addInto(d.dtmp, dx); // dx is now d mid
         // attention branch: mid = in + o(att)
         lin[3].backward(att, dx, d.datt, 0f);
         NnKernels.attentionBackward(q, k, v, probs, d.datt, batch, seqLen, c.heads(), c.kvHeads(), d.dq, d.dk, d.dv);
@@ -149,6 +149,6 @@ public final class BlockPass {
         lin[1].backward(xb1, d.dk, d.dxb, 1f);
         lin[2].backward(xb1, d.dv, d.dxb, 1f);
         NnKernels.rmsNormBackward(in, attentionNorm, inv1, d.dxb, d.dtmp, d.normGrad(attentionNormGrad));
-        Elementwise.addInto(d.dtmp, dx); // dx is now d in
+        NnKernels.addInto(d.dtmp, dx); // dx is now d in
     }
 }

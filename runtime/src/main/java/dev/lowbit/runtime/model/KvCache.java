@@ -1,10 +1,10 @@
 package dev.lowbit.runtime.model;
 
 import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.Device;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.Tensor;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 
 /** Keys and values of the positions seen so far, per layer [maxSeqLen, kvDim]; one per sequence being decoded. */
 public final class KvCache {
@@ -15,13 +15,18 @@ public final class KvCache {
     private int length;
 
     public KvCache(Arena arena, LlamaConfig config) {
+        this(arena, config, Device.CPU);
+    }
+
+    /** A cache in device memory, for a model on device. */
+    public KvCache(Arena arena, LlamaConfig config, Device device) {
         this.kvDim = config.kvDim();
         this.capacity = config.maxSeqLen();
         this.keys = new Tensor[config.layers()];
         this.values = new Tensor[config.layers()];
         for (int l = 0; l < config.layers(); l++) {
-            keys[l] = Tensor.allocate(arena, DType.F32, capacity, kvDim);
-            values[l] = Tensor.allocate(arena, DType.F32, capacity, kvDim);
+            keys[l] = Tensor.allocate(arena, device, DType.F32, capacity, kvDim);
+            values[l] = Tensor.allocate(arena, device, DType.F32, capacity, kvDim);
         }
     }
 
@@ -44,9 +49,8 @@ public final class KvCache {
         long m = k.dim(0);
         if (length + m > capacity)
             throw new LowbitException("sequence of " + (length + m) + " tokens exceeds the context of " + capacity);
-        long bytes = m * kvDim * Float.BYTES, at = (long) length * kvDim * Float.BYTES;
-        MemorySegment.copy(k.segment(), 0, keys[layer].segment(), at, bytes);
-        MemorySegment.copy(v.segment(), 0, values[layer].segment(), at, bytes);
+        keys[layer].rows(length, m).copyFrom(k);
+        values[layer].rows(length, m).copyFrom(v);
     }
 
     /** Keys of layer l, rows [0, capacity). */

@@ -2,8 +2,10 @@ package dev.lowbit.runtime.model;
 
 import dev.lowbit.runtime.ChannelMap;
 import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.Device;
 import dev.lowbit.runtime.Kernels;
 import dev.lowbit.runtime.QuantizedTensor;
+import dev.lowbit.runtime.NnKernels;
 import dev.lowbit.runtime.Tensor;
 import java.lang.foreign.Arena;
 
@@ -19,11 +21,19 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
 
     long inFeatures();
 
+    /** This layer with its weights (and map, code sums) copied to device. */
+    Linear to(Arena arena, Device device);
+
     /** fp32 weights through CBLAS. */
     record Dense(Tensor weight) implements Linear {
         @Override
         public void apply(Arena arena, Tensor in, Tensor out, float beta) {
             Kernels.matmul(in, weight.transpose(), out, 1f, beta);
+        }
+
+        @Override
+        public Linear to(Arena arena, Device device) {
+            return new Dense(weight.to(arena, device));
         }
 
         @Override
@@ -42,6 +52,11 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
         @Override
         public void apply(Arena arena, Tensor in, Tensor out, float beta) {
             intoOrAdded(arena, out, beta, y -> Kernels.dequantGemm(in, weight, null, y));
+        }
+
+        @Override
+        public Linear to(Arena arena, Device device) {
+            return new Quantized(weight.to(arena, device));
         }
 
         @Override
@@ -90,10 +105,15 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
                 dev.lowbit.runtime.QuantizedActivations a = Kernels.quantizeActivations(arena, in, activationBits);
                 intoOrAdded(arena, out, beta, y -> Kernels.intGemm(a, weight, codeSums, null, y));
             } else {
-                Tensor fq = Tensor.allocate(arena, DType.F32, in.shape());
+                Tensor fq = Tensor.allocate(arena, in.device(), DType.F32, in.shape());
                 Kernels.fakeQuantGroups(in, (int) in.dim(-1), activationBits, fq);
                 intoOrAdded(arena, out, beta, y -> Kernels.dequantGemm(fq, weight, null, y));
             }
+        }
+
+        @Override
+        public Linear to(Arena arena, Device device) {
+            return new ActQuantized(weight.to(arena, device), activationBits, codeSums == null ? null : codeSums.to(arena, device));
         }
 
         @Override
@@ -121,9 +141,14 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
 
         @Override
         public void apply(Arena arena, Tensor in, Tensor out, float beta) {
-            Tensor x = Tensor.allocate(arena, DType.F32, in.numel() / map.inChannels(), map.outChannels());
+            Tensor x = Tensor.allocate(arena, in.device(), DType.F32, in.numel() / map.inChannels(), map.outChannels());
             Kernels.channelReassemble(in, map, x);
             inner.apply(arena, x, out, beta);
+        }
+
+        @Override
+        public Linear to(Arena arena, Device device) {
+            return new Reassembled(map.to(arena, device), inner.to(arena, device));
         }
 
         @Override
@@ -144,9 +169,9 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
             return;
         }
         if (beta != 1f) throw new dev.lowbit.runtime.LowbitException("a quantized linear takes beta 0 or 1, got " + beta);
-        Tensor y = Tensor.allocate(arena, DType.F32, out.shape());
+        Tensor y = Tensor.allocate(arena, out.device(), DType.F32, out.shape());
         product.accept(y);
-        Elementwise.addInto(y, out);
+        NnKernels.addInto(y, out);
     }
 
     /** The quantized weights of a quantized linear; a clear error for a dense one. */

@@ -1,6 +1,7 @@
 package dev.lowbit.runtime.model;
 
 import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.Device;
 import dev.lowbit.runtime.Kernels;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.NnKernels;
@@ -75,24 +76,42 @@ public final class LlamaModel {
         return weights;
     }
 
+    /** The device the model runs on: its weights', and that of the caches and logits it makes. */
+    public Device device() {
+        return weights.device();
+    }
+
+    /**
+     * This model copied to device (e.g. Device.cuda(0)); this one is unchanged. The full-precision
+     * weights all go along (the dense layers use them; a quantized model keeps them beside its codes).
+     */
+    public LlamaModel to(Arena arena, Device device) {
+        return new LlamaModel(weights.to(arena, device), (layer, name, w) -> {
+            Linear l = linears[layer][LINEARS.indexOf(name)];
+            return l instanceof Linear.Dense ? new Linear.Dense(w) : l.to(arena, device);
+        }, qkvBits);
+    }
+
     public KvCache newCache(Arena arena) {
-        return new KvCache(arena, config);
+        return new KvCache(arena, config, device());
     }
 
     /**
      * Runs tokens at positions cache.length() .. + tokens.length - 1, appends their keys and
-     * values to the cache, and returns logits [tokens.length, vocab] allocated in arena.
+     * values to the cache, and returns logits [tokens.length, vocab] allocated in arena, on the
+     * model's device (a cache from {@link #newCache}).
      */
     public Tensor forward(Arena arena, int[] tokens, KvCache cache) {
         int m = tokens.length;
         if (m == 0) throw new LowbitException("forward needs at least one token");
         long pos0 = cache.length();
         int dim = config.dim(), kvDim = config.kvDim(), hidden = config.hiddenDim();
+        Device d = device();
         Tensor x = embed(arena, tokens);
-        Tensor xb = Tensor.allocate(arena, DType.F32, m, dim), q = Tensor.allocate(arena, DType.F32, m, dim);
-        Tensor k = Tensor.allocate(arena, DType.F32, m, kvDim), v = Tensor.allocate(arena, DType.F32, m, kvDim);
-        Tensor att = Tensor.allocate(arena, DType.F32, m, dim);
-        Tensor h1 = Tensor.allocate(arena, DType.F32, m, hidden), h3 = Tensor.allocate(arena, DType.F32, m, hidden);
+        Tensor xb = Tensor.allocate(arena, d, DType.F32, m, dim), q = Tensor.allocate(arena, d, DType.F32, m, dim);
+        Tensor k = Tensor.allocate(arena, d, DType.F32, m, kvDim), v = Tensor.allocate(arena, d, DType.F32, m, kvDim);
+        Tensor att = Tensor.allocate(arena, d, DType.F32, m, dim);
+        Tensor h1 = Tensor.allocate(arena, d, DType.F32, m, hidden), h3 = Tensor.allocate(arena, d, DType.F32, m, hidden);
         for (int l = 0; l < config.layers(); l++) {
             LlamaWeights.Layer layer = weights.layers().get(l);
             Linear[] lin = linears[l];
@@ -119,13 +138,13 @@ public final class LlamaModel {
         }
         cache.advance(m);
         NnKernels.rmsNorm(x, weights.finalNorm(), config.normEps(), x, null);
-        Tensor logits = Tensor.allocate(arena, DType.F32, m, config.vocabSize());
+        Tensor logits = Tensor.allocate(arena, d, DType.F32, m, config.vocabSize());
         Kernels.matmul(x, weights.output().transpose(), logits, 1f, 0f);
         return logits;
     }
 
     private Tensor embed(Arena arena, int[] tokens) {
-        Tensor x = Tensor.allocate(arena, DType.F32, tokens.length, config.dim());
+        Tensor x = Tensor.allocate(arena, device(), DType.F32, tokens.length, config.dim());
         weights.embed(tokens, x);
         return x;
     }

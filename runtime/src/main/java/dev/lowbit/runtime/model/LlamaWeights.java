@@ -1,6 +1,8 @@
 package dev.lowbit.runtime.model;
 
+import dev.lowbit.runtime.Device;
 import dev.lowbit.runtime.Tensor;
+import java.lang.foreign.Arena;
 import java.util.List;
 
 /**
@@ -18,14 +20,30 @@ public record LlamaWeights(LlamaConfig config, Tensor tokenEmbedding, List<Layer
         }
     }
 
-    /** out[i] = the embedding of tokens[i] (out: [tokens.length, dim] fp32, or a view of such rows); ids are checked first. */
+    /**
+     * out[i] = the embedding of tokens[i] (out: [tokens.length, dim] fp32, or a view of such rows, on
+     * the embedding's device); ids are checked first.
+     */
     public void embed(int[] tokens, Tensor out) {
-        long row = (long) config.dim() * Float.BYTES;
         for (int i = 0; i < tokens.length; i++)
             if (tokens[i] < 0 || tokens[i] >= config.vocabSize())
                 throw new dev.lowbit.runtime.LowbitException("token id " + tokens[i] + " at " + i + " is outside the vocabulary [0, "
                         + config.vocabSize() + ")");
-        for (int i = 0; i < tokens.length; i++)
-            java.lang.foreign.MemorySegment.copy(tokenEmbedding.segment(), tokens[i] * row, out.segment(), i * row, row);
+        for (int i = 0; i < tokens.length; i++) out.rows(i, 1).copyFrom(tokenEmbedding.rows(tokens[i], 1));
+    }
+
+    /** The device the weights are on. */
+    public Device device() {
+        return tokenEmbedding.device();
+    }
+
+    /** These weights copied to device (a tied head stays tied). */
+    public LlamaWeights to(Arena arena, Device device) {
+        Tensor embedding = tokenEmbedding.to(arena, device);
+        List<Layer> moved = layers.stream().map(l -> new Layer(l.attentionNorm.to(arena, device), l.wq.to(arena, device),
+                l.wk.to(arena, device), l.wv.to(arena, device), l.wo.to(arena, device), l.ffnNorm.to(arena, device),
+                l.w1.to(arena, device), l.w2.to(arena, device), l.w3.to(arena, device))).toList();
+        return new LlamaWeights(config, embedding, moved, finalNorm.to(arena, device),
+                output == tokenEmbedding ? embedding : output.to(arena, device));
     }
 }

@@ -5,8 +5,8 @@ import dev.lowbit.runtime.DType;
 import dev.lowbit.runtime.Kernels;
 import dev.lowbit.runtime.QuantSpec;
 import dev.lowbit.runtime.QuantizedTensor;
+import dev.lowbit.runtime.NnKernels;
 import dev.lowbit.runtime.Tensor;
-import dev.lowbit.runtime.model.Elementwise;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.TrainLinear;
 import java.lang.foreign.Arena;
@@ -81,7 +81,7 @@ final class LoraQuantLinear implements TrainLinear {
         } else {
             Tensor tmp = rows(dxIn, m);
             Kernels.channelReassembleBackward(d, map, tmp);
-            Elementwise.addInto(tmp, dx);
+            NnKernels.addInto(tmp, dx);
         }
     }
 
