@@ -143,6 +143,10 @@ static void check_model_ops(void) {
     compare("silu gate dgate", out, d_dq, R * W, 1e-6);
     compare("silu gate dup", y, d_y, R * W, 1e-6);
 
+    lb_cpu_add_into(g, R * W, x);
+    CHECK(lb_cuda_add_into(d_g, R * W, d_x, NULL) == LB_OK, "add_into: %s", lb_cuda_last_error());
+    compare("add into", x, d_x, R * W, 0.0);
+
     static float ls[R * V];
     lb_cpu_log_softmax(logits, R, V, ls);
     CHECK(lb_cuda_log_softmax(d_logits, R, V, d_dl, NULL) == LB_OK, "log_softmax: %s", lb_cuda_last_error());

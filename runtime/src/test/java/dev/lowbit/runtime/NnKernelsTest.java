@@ -106,6 +106,19 @@ class NnKernelsTest {
     }
 
     @Test
+    void addIntoAddsElementwiseAndRefusesOtherShapes() {
+        try (Arena arena = Arena.ofConfined()) {
+            float[] a = TestData.gaussian(new Random(2), 70_000, 1f), b = TestData.gaussian(new Random(3), 70_000, 1f); // above the parallel threshold
+            Tensor acc = Tensor.of(arena, a, 700, 100);
+            NnKernels.addInto(Tensor.of(arena, b, 700, 100), acc);
+            float[] got = acc.toFloatArray();
+            for (int i = 0; i < a.length; i++) assertEquals(a[i] + b[i], got[i], 0f, "element " + i);
+            LowbitException e = assertThrows(LowbitException.class, () -> NnKernels.addInto(Tensor.allocate(arena, DType.F32, 100, 700), acc));
+            assertTrue(e.getMessage().contains("x has shape [100, 700], expected [700, 100]"), e.getMessage());
+        }
+    }
+
+    @Test
     void shortKeyValueCacheIsRejected() {
         try (Arena arena = Arena.ofConfined()) {
             Tensor q = Tensor.allocate(arena, DType.F32, 2, 8), kv = Tensor.allocate(arena, DType.F32, 3, 8);

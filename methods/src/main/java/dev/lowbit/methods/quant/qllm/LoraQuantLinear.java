@@ -66,7 +66,7 @@ final class LoraQuantLinear implements TrainLinear {
     @Override
     public void backward(Tensor x, Tensor dy, Tensor dx, float beta) {
         long m = dy.dim(0);
-        Tensor in = rows(xq != null ? xq : xr != null ? xr : x, m);
+        Tensor in = (xq != null ? xq : xr != null ? xr : x).rows(0, m);
         Kernels.matmul(dy.transpose(), in, dW, 1f, 0f); // d Q(W + sBA), passed straight through to W + sBA
         Kernels.matmul(dW, a.transpose(), gradB, scale, 1f);
         Kernels.matmul(b.transpose(), dW, gradA, scale, 1f);
@@ -74,12 +74,12 @@ final class LoraQuantLinear implements TrainLinear {
             Kernels.matmul(dy, wq, dx, 1f, beta);
             return;
         }
-        Tensor d = rows(dxr, m);
+        Tensor d = dxr.rows(0, m);
         Kernels.matmul(dy, wq, d, 1f, 0f);
         if (beta == 0f) {
             Kernels.channelReassembleBackward(d, map, dx);
         } else {
-            Tensor tmp = rows(dxIn, m);
+            Tensor tmp = dxIn.rows(0, m);
             Kernels.channelReassembleBackward(d, map, tmp);
             NnKernels.addInto(tmp, dx);
         }
@@ -109,18 +109,14 @@ final class LoraQuantLinear implements TrainLinear {
         long m = x.dim(0);
         Tensor in = x;
         if (map != null) {
-            in = rows(xr, m);
+            in = xr.rows(0, m);
             Kernels.channelReassemble(x, map, in);
         }
         if (abits < 16) {
-            Tensor q = rows(xq, m);
+            Tensor q = xq.rows(0, m);
             Kernels.fakeQuantGroups(in, (int) in.dim(1), abits, q);
             in = q;
         }
         return in;
-    }
-
-    private static Tensor rows(Tensor t, long m) {
-        return m == t.dim(0) ? t : Tensor.wrap(t.segment().asSlice(0, m * t.dim(1) * 4), DType.F32, m, t.dim(1));
     }
 }

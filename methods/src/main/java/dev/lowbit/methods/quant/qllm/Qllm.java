@@ -151,7 +151,7 @@ public final class Qllm {
         for (int s = 0; s < SITE_LINEARS.length; s++) siteTokens.add(new float[chunks * chunkRows][]);
         Tensor out = Tensor.allocate(round, DType.F32, chunkRows, c.dim());
         for (int k = 0; k < chunks; k++) {
-            block.forward(rows(x, (long) k * chunkRows, chunkRows), out);
+            block.forward(x.rows((long) k * chunkRows, chunkRows), out);
             Tensor[] sites = block.siteInputs();
             for (int s = 0; s < sites.length; s++) {
                 float[] flat = sites[s].toFloatArray();
@@ -186,7 +186,7 @@ public final class Qllm {
         try (Arena tmp = Arena.ofConfined()) {
             Tensor out = Tensor.allocate(tmp, DType.F32, chunkRows, c.dim());
             for (long r = 0; r < x.dim(0); r += chunkRows) {
-                Tensor in = rows(x, r, chunkRows);
+                Tensor in = x.rows(r, chunkRows);
                 block.forward(in, out);
                 copy(out, in);
             }
@@ -198,14 +198,9 @@ public final class Qllm {
         for (int i = 0; i < calibration.length; i++) {
             if (calibration[i].length != cfg.seqLen())
                 throw new LowbitException("a calibration sequence has " + calibration[i].length + " tokens, expected " + cfg.seqLen());
-            fp.embed(calibration[i], rows(x, (long) i * cfg.seqLen(), cfg.seqLen()));
+            fp.embed(calibration[i], x.rows((long) i * cfg.seqLen(), cfg.seqLen()));
         }
         return x;
-    }
-
-    static Tensor rows(Tensor x, long from, long count) {
-        long w = x.dim(1);
-        return Tensor.wrap(x.segment().asSlice(from * w * 4, count * w * 4), DType.F32, count, w);
     }
 
     static void copy(Tensor from, Tensor to) {
