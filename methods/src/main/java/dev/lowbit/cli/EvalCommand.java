@@ -13,6 +13,7 @@ import dev.lowbit.runtime.generate.Generator;
 import dev.lowbit.runtime.io.ModelFiles;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
+import dev.lowbit.runtime.Device;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
@@ -61,6 +62,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--task-limit", description = "items per task at most (default: ${DEFAULT-VALUE})")
     int taskLimit = 200;
 
+    @Option(names = "--device", description = "cpu, cuda or cuda:N: where the models run (default: ${DEFAULT-VALUE})")
+    String device = "cpu";
+
     @Option(names = "--json", description = "print the figures as one JSON object")
     boolean json;
 
@@ -69,8 +73,9 @@ final class EvalCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         ObjectNode result = new ObjectMapper().createObjectNode().put("model", model);
         try (Arena arena = Arena.ofShared()) {
+            Device target = Device.parse(device);
             ModelFiles.Loaded m = ModelFiles.open(model, arena);
-            LlamaModel lm = m.model();
+            LlamaModel lm = m.model().to(arena, target);
             int[] tokens = null;
             if (m.tokenizer().isPresent()) {
                 Path file = text != null ? text : Corpus.locate(data, ProjectHome.get()).resolve(Corpus.HELD_OUT);
@@ -86,7 +91,7 @@ final class EvalCommand implements Callable<Integer> {
                 throw new LowbitException(model + " has no tokenizer, so it cannot score text or tasks; compare it with --reference instead");
             }
             if (reference != null) {
-                LlamaModel ref = ModelFiles.open(reference, arena).model();
+                LlamaModel ref = ModelFiles.open(reference, arena).model().to(arena, target);
                 List<int[]> sequences = tokens != null ? windows(tokens, maxWindows > 0 ? maxWindows : 32) : sampledFrom(ref, klSequences, seqLen);
                 KlDivergence.Result kl = KlDivergence.evaluate(ref, lm, sequences);
                 result.put("reference", reference).put("kl_to_reference", kl.meanKl()).put("top1_agreement", kl.top1Agreement())

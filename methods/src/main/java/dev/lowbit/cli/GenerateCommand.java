@@ -4,7 +4,6 @@ import dev.lowbit.runtime.Device;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.generate.Generator;
 import dev.lowbit.runtime.io.ModelFiles;
-import dev.lowbit.runtime.model.LlamaModel;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
@@ -47,8 +46,7 @@ final class GenerateCommand implements Callable<Integer> {
         try (Arena arena = Arena.ofShared()) {
             Device target = Device.parse(device);
             ModelFiles.Loaded loaded = ModelFiles.open(model, arena);
-            LlamaModel m = target.equals(Device.CPU) ? loaded.model() : loaded.model().to(arena, target);
-            Generator generator = new Generator(m, loaded.tokenizer());
+            Generator generator = new Generator(loaded.model().to(arena, target), loaded.tokenizer());
             int stop = loaded.tokenizer().map(t -> t.specialId("</s>")).orElse(-1);
             Generator.Options options = new Generator.Options(maxTokens, temperature, topP, seed, stop);
             if (loaded.tokenizer().isPresent()) {

@@ -5,6 +5,7 @@ import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.NnKernels;
 import dev.lowbit.runtime.Tensor;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.Device;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -29,10 +30,10 @@ public final class Perplexity {
             try (Arena arena = Arena.ofConfined()) {
                 int[] in = java.util.Arrays.copyOfRange(tokens, w * seqLen, w * seqLen + seqLen);
                 Tensor logits = model.forward(arena, in, model.newCache(arena));
-                Tensor targets = Tensor.allocate(arena, DType.I32, seqLen), losses = Tensor.allocate(arena, DType.F32, seqLen);
+                Tensor targets = Tensor.allocate(arena, DType.I32, seqLen), losses = Tensor.allocate(arena, model.device(), DType.F32, seqLen);
                 MemorySegment.copy(tokens, w * seqLen + 1, targets.segment(), ValueLayout.JAVA_INT, 0, seqLen);
-                NnKernels.crossEntropy(logits, targets, losses);
-                for (float l : losses.toFloatArray()) nll += l;
+                NnKernels.crossEntropy(logits, targets.to(arena, model.device()), losses);
+                for (float l : losses.to(arena, Device.CPU).toFloatArray()) nll += l;
             }
         }
         long scored = (long) windows * seqLen;

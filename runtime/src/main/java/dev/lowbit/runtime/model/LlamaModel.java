@@ -82,10 +82,12 @@ public final class LlamaModel {
     }
 
     /**
-     * This model copied to device (e.g. Device.cuda(0)); this one is unchanged. The full-precision
-     * weights all go along (the dense layers use them; a quantized model keeps them beside its codes).
+     * This model copied to device (e.g. Device.cuda(0)), or this model where it is already there.
+     * The full-precision weights all go along (the dense layers use them; a quantized model keeps
+     * them beside its codes).
      */
     public LlamaModel to(Arena arena, Device device) {
+        if (device.equals(device())) return this;
         return new LlamaModel(weights.to(arena, device), (layer, name, w) -> {
             Linear l = linears[layer][LINEARS.indexOf(name)];
             return l instanceof Linear.Dense ? new Linear.Dense(w) : l.to(arena, device);
