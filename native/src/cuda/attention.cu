@@ -67,6 +67,17 @@ static size_t smem_bytes(int64_t len, int64_t hd) { return (size_t)(len + hd + r
 
 static float softmax_scale(int64_t hd) { return (float)(1.0 / sqrt((double)hd)); } /* as the CPU */
 
+/* Lets kernel use bytes of dynamic shared memory for rows of keys (above 48 KB a kernel must ask);
+ * LB_OK, or LB_ERR_UNSUPPORTED where the GPU allows less. */
+template <typename K> static lb_status allow_smem(K kernel, size_t bytes, int64_t keys, const char *what) {
+    if (bytes <= 48 * 1024) return LB_OK;
+    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    if (err == cudaSuccess) return LB_OK;
+    cudaGetLastError();
+    return lb_fail(LB_ERR_UNSUPPORTED, "%s: %lld keys need %zu KB of shared memory per block, more than this GPU allows (%s)", what,
+                   (long long)keys, bytes / 1024, cudaGetErrorString(err));
+}
+
 /* Query row blockIdx.x, head blockIdx.y. t > 0: training, the row's keys are those of its own
  * sequence of t rows up to itself, probs (if given) gets the weights; t == 0: inference, the keys of
  * positions 0 .. pos0 + row. */
@@ -96,14 +107,8 @@ static lb_status launch_attention(const char *what, const float *q, const float 
         return lb_fail(LB_ERR_UNSUPPORTED, "%s: %lld rows of %lld heads of %lld exceed the launch limits", what, (long long)rows,
                        (long long)heads, (long long)hd);
     const size_t bytes = smem_bytes(len, hd);
-    if (bytes > 48 * 1024) {
-        cudaError_t err = cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-        if (err != cudaSuccess) {
-            cudaGetLastError();
-            return lb_fail(LB_ERR_UNSUPPORTED, "%s: %lld keys need %zu KB of shared memory per block, more than this GPU allows (%s)",
-                           what, (long long)len, bytes / 1024, cudaGetErrorString(err));
-        }
-    }
+    lb_status st = allow_smem(attention_kernel, bytes, len, what);
+    if (st) return st;
     dim3 grid((unsigned)rows, (unsigned)heads);
     attention_kernel<<<grid, ATT_THREADS, bytes, stream>>>(q, k, v, t, pos0, (int)heads, (int)kv_heads, (int)hd, len,
                                                             softmax_scale(hd), out, probs);
@@ -184,16 +189,8 @@ extern "C" lb_status lb_cuda_attention_backward(const float *q, const float *k, 
         return lb_fail(LB_ERR_UNSUPPORTED, "%s: %lld rows of %lld heads exceed the launch limits", what, (long long)(b * t),
                        (long long)heads);
     const size_t dq_bytes = smem_bytes(t, head_dim), dkv_bytes = (size_t)(2 * t + red_floats(head_dim)) * sizeof(float);
-    const size_t most = dq_bytes > dkv_bytes ? dq_bytes : dkv_bytes;
-    if (most > 48 * 1024) {
-        cudaError_t e1 = cudaFuncSetAttribute(attention_dq_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)dq_bytes);
-        cudaError_t e2 = cudaFuncSetAttribute(attention_dkv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)dkv_bytes);
-        if (e1 != cudaSuccess || e2 != cudaSuccess) {
-            cudaGetLastError();
-            return lb_fail(LB_ERR_UNSUPPORTED, "%s: sequences of %lld need %zu KB of shared memory per block, more than this GPU allows",
-                           what, (long long)t, most / 1024);
-        }
-    }
+    if ((st = allow_smem(attention_dq_kernel, dq_bytes, t, what)) || (st = allow_smem(attention_dkv_kernel, dkv_bytes, t, what)))
+        return st;
     float *ds = NULL;
     LB_CUDA_TRY(cudaMallocAsync((void **)&ds, (size_t)(b * heads * t * t) * sizeof(float), stream), what);
     attention_dq_kernel<<<dim3((unsigned)(b * t), (unsigned)heads), ATT_THREADS, dq_bytes, stream>>>(
