@@ -24,6 +24,20 @@ final class Check {
         return t;
     }
 
+    /** The device of t, after checking t as {@link #on} does there. */
+    static Device device(Tensor t, String name, DType... allowed) {
+        if (t == null) throw new LowbitException(name + " is null");
+        return on(t.device(), t, name, allowed).device();
+    }
+
+    /** Weights [out, in]: a live, contiguous 2-D F32 tensor; its device. */
+    static Device weights(Tensor w) {
+        if (w == null) throw new LowbitException("weights are null");
+        Device d = device(w, "weights", DType.F32);
+        if (w.rank() != 2) throw new LowbitException("weights must be 2-D [out, in], got rank " + w.rank());
+        return d;
+    }
+
     static void shape(Tensor t, String name, long... expected) {
         if (!Arrays.equals(t.shape(), expected))
             throw new LowbitException(name + " has shape " + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(expected));

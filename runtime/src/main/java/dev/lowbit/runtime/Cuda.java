@@ -169,20 +169,28 @@ public final class Cuda {
     }
 
     /**
-     * Queues a copy of bytes on the thread's stream for gpu (see {@link #stream}): it may still run
-     * when this returns, so the caller synchronizes before reading or reusing either side.
+     * Queues a copy of bytes between host and device memory, in either direction, on the thread's
+     * stream for the GPU involved (see {@link #stream}): it may still run when this returns, so the
+     * caller synchronizes before reading or reusing either side.
      */
-    static void copyAsync(MemorySegment dst, MemorySegment src, Device gpu, long bytes, String what) {
-        use(gpu);
-        check(cudart_h.cudaMemcpyAsync(dst, src, bytes, cudart_h.cudaMemcpyDefault(), stream(gpu)), what);
+    static void copyAsync(MemorySegment dst, Device dstDevice, MemorySegment src, Device srcDevice, long bytes) {
+        Device gpu = gpuOf(dstDevice, srcDevice);
+        check(cudart_h.cudaMemcpyAsync(dst, src, bytes, cudart_h.cudaMemcpyDefault(), stream(gpu)),
+                "copy " + bytes + " bytes " + srcDevice + " -> " + dstDevice);
     }
 
     /** Copies bytes between host and device memory in either direction (waits for the copy). */
     static void copy(MemorySegment dst, Device dstDevice, MemorySegment src, Device srcDevice, long bytes) {
-        Device gpu = dstDevice.kind() == Device.Kind.CUDA ? dstDevice : srcDevice;
-        use(gpu);
+        gpuOf(dstDevice, srcDevice);
         check(cudart_h.cudaMemcpy(dst, src, bytes, cudart_h.cudaMemcpyDefault()), "copy " + bytes + " bytes "
                 + srcDevice + " -> " + dstDevice);
+    }
+
+    /** The GPU a copy runs on (the destination's if it is one), made current. */
+    private static Device gpuOf(Device dstDevice, Device srcDevice) {
+        Device gpu = dstDevice.kind() == Device.Kind.CUDA ? dstDevice : srcDevice;
+        use(gpu);
+        return gpu;
     }
 
     /** Waits for all work queued on device. */

@@ -7,10 +7,7 @@ package dev.lowbit.runtime;
 public record FakeQuantParams(Tensor scales, Tensor zeros, Tensor magnitude, int bits, int groupSize) {
     /** Checks w and these parameters against each other; returns the device they share. */
     Device check(Tensor w) {
-        if (w == null) throw new LowbitException("weights are null");
-        Device d = w.device();
-        Check.on(d, w, "weights", DType.F32);
-        if (w.rank() != 2) throw new LowbitException("weights must be 2-D [out, in], got rank " + w.rank());
+        Device d = Check.weights(w);
         if (bits != 2 && bits != 3 && bits != 4 && bits != 6 && bits != 8)
             throw new LowbitException(bits + "-bit weights are not supported: use 2, 3, 4, 6 or 8");
         if (groupSize <= 0 || w.dim(1) % groupSize != 0)

@@ -27,7 +27,7 @@ public final class Kernels {
 
     /** Round-to-nearest group quantization of w [n, k]. */
     public static QuantizedTensor quantize(Arena arena, Tensor w, QuantSpec spec) {
-        checkWeights(w);
+        Check.weights(w);
         QuantizedTensor q = QuantizedTensor.allocate(arena, w.device(), w.dim(0), w.dim(1), spec);
         quantizeInto(w, spec, q);
         return q;
@@ -35,7 +35,7 @@ public final class Kernels {
 
     /** As {@link #quantize}, into storage allocated for the same shape, bits, group and scale type. */
     public static void quantizeInto(Tensor w, QuantSpec spec, QuantizedTensor out) {
-        Device d = checkWeights(w);
+        Device d = Check.weights(w);
         Check.quantized(d, out, "output");
         if (out.rows() != w.dim(0) || out.cols() != w.dim(1) || out.bits() != spec.bits()
                 || out.groupSize() != spec.groupSizeFor(w.dim(1)) || out.scales().dtype() != spec.scaleType())
@@ -48,16 +48,9 @@ public final class Kernels {
         else check(lowbit_h.lb_cpu_quantize_weights(w.segment(), w.dim(1), out.descriptor(), symmetric, range), what);
     }
 
-    private static Device checkWeights(Tensor w) {
-        if (w == null) throw new LowbitException("weights are null");
-        Check.on(w.device(), w, "weights", DType.F32);
-        if (w.rank() != 2) throw new LowbitException("weights must be 2-D [out, in], got rank " + w.rank());
-        return w.device();
-    }
-
     /** Codes of w [n, k] under given scales and zeros ([n, k / group], F32 or F16), e.g. trained ones. */
     public static QuantizedTensor quantizeWithParams(Arena arena, Tensor w, Tensor scales, Tensor zeros, int bits, int groupSize) {
-        Device d = checkWeights(w);
+        Device d = Check.weights(w);
         Check.on(d, scales, "scales", DType.F32, DType.F16);
         Check.on(d, zeros, "zeros", DType.F32, DType.F16);
         long n = w.dim(0), k = w.dim(1);
@@ -105,9 +98,7 @@ public final class Kernels {
      * Inf gets a NaN scale (its results become NaN) instead of an exception, so this hot path never waits.
      */
     public static QuantizedActivations quantizeActivations(Arena arena, Tensor x, int bits) {
-        if (x == null) throw new LowbitException("x is null");
-        Device d = x.device();
-        Check.on(d, x, "x", DType.F32);
+        Device d = Check.device(x, "x", DType.F32);
         checkActivationBits(bits);
         long k = x.dim(-1), m = Check.rowsOf(x, k, "x");
         QuantizedActivations a = new QuantizedActivations(Tensor.allocate(arena, d, DType.U8, m, k),
@@ -118,9 +109,7 @@ public final class Kernels {
 
     /** As {@link #quantizeActivations(Arena, Tensor, int)}, into out (its bits and shapes). */
     public static void quantizeActivations(Tensor x, QuantizedActivations out) {
-        if (x == null) throw new LowbitException("x is null");
-        Device d = x.device();
-        Check.on(d, x, "x", DType.F32);
+        Device d = Check.device(x, "x", DType.F32);
         checkActivationBits(out.bits());
         long k = x.dim(-1), m = Check.rowsOf(x, k, "x");
         checkActivations(d, out, m, k);
@@ -167,10 +156,8 @@ public final class Kernels {
 
     /** The device of x (F32), with the map's four parts checked to be there. */
     private static Device checkMap(Tensor x, ChannelMap map, String name) {
-        if (x == null) throw new LowbitException(name + " is null");
+        Device d = Check.device(x, name, DType.F32);
         if (map == null) throw new LowbitException("the channel map is null");
-        Device d = x.device();
-        Check.on(d, x, name, DType.F32);
         Check.on(d, map.ia(), "channel map ia", DType.I32);
         Check.on(d, map.ib(), "channel map ib", DType.I32);
         Check.on(d, map.sa(), "channel map sa", DType.F32);
@@ -184,9 +171,7 @@ public final class Kernels {
      * values dequantizing {@link #quantize} (min-max, fp32 scales) or {@link #quantizeActivations} gives.
      */
     public static void fakeQuantGroups(Tensor x, int group, int bits, Tensor out) {
-        if (x == null) throw new LowbitException("x is null");
-        Device d = x.device();
-        Check.on(d, x, "x", DType.F32);
+        Device d = Check.device(x, "x", DType.F32);
         if (bits < 2 || bits > 8) throw new LowbitException(bits + "-bit fake quantization is not supported: use 2 to 8");
         long k = x.dim(-1), m = Check.rowsOf(x, k, "x");
         if (group <= 0 || k % group != 0) throw new LowbitException("group " + group + " does not divide the " + k + " columns");
@@ -220,8 +205,8 @@ public final class Kernels {
 
     /**
      * y = dequant(a) . dequant(w)^T + bias with integer dot products. codeSums: {@link
-     * #weightCodeSums} of w, or null to have the CPU kernel sum the codes on every call (an extra pass
-     * over the weights; the GPU kernel does not need them).
+     * #weightCodeSums} of w, or null to have the kernel sum the codes on every call (an extra pass over
+     * the weights; the GPU's one-pass kernel for m <= 16 does not use them).
      */
     public static void intGemm(QuantizedActivations a, QuantizedTensor w, Tensor codeSums, Tensor bias, Tensor y) {
         Device d = Check.quantized(w, "weights");

@@ -25,7 +25,7 @@ public final class NnKernels {
 
     /** y = x * w / rms(x) per row; invRms [m] (may be null) receives 1 / rms. y may be x. */
     public static void rmsNorm(Tensor x, Tensor w, float eps, Tensor y, Tensor invRms) {
-        Device d = device(x, "x");
+        Device d = Check.device(x, "x", DType.F32);
         long m = rows(x, "x"), dim = x.dim(-1);
         Check.shape(Check.on(d, w, "norm weight", DType.F32), "norm weight", dim);
         sameShape(y, x, "y");
@@ -38,7 +38,7 @@ public final class NnKernels {
 
     /** Rotates x [m, heads * headDim] in place; row r has position pos0 + r % period. */
     public static void rope(Tensor x, int heads, long pos0, long period, float theta) {
-        Device d = device(x, "x");
+        Device d = Check.device(x, "x", DType.F32);
         long m = rows(x, "x"), hd = headDim(x.dim(-1), heads);
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rope(x.segment(), m, heads, hd, pos0, period, theta, stream(d)), "RoPE");
         else check(lowbit_h.lb_cpu_rope(x.segment(), m, heads, hd, pos0, period, theta), "RoPE");
@@ -46,7 +46,7 @@ public final class NnKernels {
 
     /** The gradient of {@link #rope}, in place. */
     public static void ropeBackward(Tensor dx, int heads, long pos0, long period, float theta) {
-        Device d = device(dx, "dx");
+        Device d = Check.device(dx, "dx", DType.F32);
         long m = rows(dx, "dx"), hd = headDim(dx.dim(-1), heads);
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rope_backward(dx.segment(), m, heads, hd, pos0, period, theta,
                 stream(d)), "RoPE backward");
@@ -64,7 +64,7 @@ public final class NnKernels {
      * [T, kvHeads * hd] (T >= pos0 + m) into out [m, heads * hd].
      */
     public static void attention(Tensor q, Tensor k, Tensor v, long pos0, int heads, int kvHeads, Tensor out) {
-        Device d = device(q, "q");
+        Device d = Check.device(q, "q", DType.F32);
         long m = rows(q, "q"), width = q.dim(-1);
         if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0 || width % heads != 0)
             throw new LowbitException("attention: " + heads + " heads / " + kvHeads + " key-value heads do not fit " + width + " features");
@@ -90,7 +90,7 @@ public final class NnKernels {
      */
     public static void attentionTrain(Tensor q, Tensor k, Tensor v, int batch, int t, int heads, int kvHeads, Tensor out,
                                       Tensor probs) {
-        Device d = device(q, "q");
+        Device d = Check.device(q, "q", DType.F32);
         long hd = attentionShapes(d, q, k, v, batch, t, heads, kvHeads);
         sameShape(out, q, "out");
         if (probs != null) Check.shape(Check.on(d, probs, "probs", DType.F32), "probs", batch, heads, t, t);
@@ -103,7 +103,7 @@ public final class NnKernels {
     /** dq, dk, dv (overwritten) of {@link #attentionTrain} from dout and the saved probs. */
     public static void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dout, int batch, int t,
                                          int heads, int kvHeads, Tensor dq, Tensor dk, Tensor dv) {
-        Device d = device(q, "q");
+        Device d = Check.device(q, "q", DType.F32);
         long hd = attentionShapes(d, q, k, v, batch, t, heads, kvHeads);
         Check.shape(Check.on(d, probs, "probs", DType.F32), "probs", batch, heads, t, t);
         sameShape(dout, q, "dout");
@@ -131,7 +131,7 @@ public final class NnKernels {
 
     /** out = silu(gate) * up; out may be gate or up. */
     public static void siluGate(Tensor gate, Tensor up, Tensor out) {
-        Device d = device(gate, "gate");
+        Device d = Check.device(gate, "gate", DType.F32);
         rows(gate, "gate");
         sameShape(up, gate, "up");
         sameShape(out, gate, "out");
@@ -142,7 +142,7 @@ public final class NnKernels {
 
     /** acc += x, element-wise (same shape; the residual connections). */
     public static void addInto(Tensor x, Tensor acc) {
-        Device d = device(acc, "acc");
+        Device d = Check.device(acc, "acc", DType.F32);
         sameShape(x, acc, "x");
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_add_into(x.segment(), acc.numel(), acc.segment(), stream(d)), "add");
         else check(lowbit_h.lb_cpu_add_into(x.segment(), acc.numel(), acc.segment()), "add");
@@ -150,7 +150,7 @@ public final class NnKernels {
 
     /** dgate and dup (overwritten) of {@link #siluGate}; they may be dout. */
     public static void siluGateBackward(Tensor gate, Tensor up, Tensor dout, Tensor dgate, Tensor dup) {
-        Device d = device(gate, "gate");
+        Device d = Check.device(gate, "gate", DType.F32);
         rows(gate, "gate");
         for (Tensor t : new Tensor[] {up, dout, dgate, dup}) sameShape(t, gate, "gradient");
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_silu_gate_backward(gate.segment(), up.segment(), dout.segment(),
@@ -161,7 +161,7 @@ public final class NnKernels {
 
     /** out = log softmax of each row of x; out may be x. */
     public static void logSoftmax(Tensor x, Tensor out) {
-        Device d = device(x, "x");
+        Device d = Check.device(x, "x", DType.F32);
         long m = rows(x, "x");
         sameShape(out, x, "out");
         if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_log_softmax(x.segment(), m, x.dim(-1), out.segment(), stream(d)),
@@ -171,7 +171,7 @@ public final class NnKernels {
 
     /** losses [m] = -log softmax(logits)[target] per row; targets I32 [m]. */
     public static void crossEntropy(Tensor logits, Tensor targets, Tensor losses) {
-        Device d = device(logits, "logits");
+        Device d = Check.device(logits, "logits", DType.F32);
         long m = rows(logits, "logits");
         Check.shape(Check.on(d, targets, "targets", DType.I32), "targets", m);
         Check.shape(Check.on(d, losses, "losses", DType.F32), "losses", m);
@@ -183,7 +183,7 @@ public final class NnKernels {
 
     /** dlogits = scale * (softmax(logits) - onehot(targets)); dlogits may be logits. */
     public static void crossEntropyBackward(Tensor logits, Tensor targets, float scale, Tensor dlogits) {
-        Device d = device(logits, "logits");
+        Device d = Check.device(logits, "logits", DType.F32);
         long m = rows(logits, "logits");
         Check.shape(Check.on(d, targets, "targets", DType.I32), "targets", m);
         sameShape(dlogits, logits, "dlogits");
@@ -195,7 +195,7 @@ public final class NnKernels {
 
     /** dx (overwritten) and dw (accumulated) of {@link #rmsNorm} from its input, weight, saved invRms and dy. */
     public static void rmsNormBackward(Tensor x, Tensor w, Tensor invRms, Tensor dy, Tensor dx, Tensor dw) {
-        Device d = device(x, "x");
+        Device d = Check.device(x, "x", DType.F32);
         long m = rows(x, "x"), dim = x.dim(-1);
         Check.shape(Check.on(d, w, "norm weight", DType.F32), "norm weight", dim);
         Check.shape(Check.on(d, invRms, "invRms", DType.F32), "invRms", m);
@@ -206,12 +206,6 @@ public final class NnKernels {
                 m, dim, dx.segment(), dw.segment(), stream(d)), "RMSNorm backward");
         else check(lowbit_h.lb_cpu_rmsnorm_backward(x.segment(), w.segment(), invRms.segment(), dy.segment(), m, dim, dx.segment(),
                 dw.segment()), "RMSNorm backward");
-    }
-
-    /** The device of the call: that of its first tensor, which must be a live contiguous fp32 tensor. */
-    private static Device device(Tensor t, String name) {
-        if (t == null) throw new LowbitException(name + " is null");
-        return Check.on(t.device(), t, name, DType.F32).device();
     }
 
     private static long rows(Tensor t, String name) {

@@ -69,8 +69,7 @@ public final class Tensor {
         }
         long bytes = Math.multiplyExact(numel(), (long) dtype.byteSize());
         if (device.kind() == Device.Kind.CPU && src.device.kind() == Device.Kind.CPU) MemorySegment.copy(src.data, 0, data, 0, bytes);
-        else Cuda.copyAsync(data, src.data, device.kind() == Device.Kind.CUDA ? device : src.device, bytes,
-                "copy " + bytes + " bytes " + src.device + " -> " + device);
+        else Cuda.copyAsync(data, device, src.data, src.device, bytes);
     }
 
     /** Rows [from, from + count) of this contiguous tensor (along its first dimension), sharing its memory, on its device. */
@@ -93,6 +92,11 @@ public final class Tensor {
         if (device.kind() == Device.Kind.CPU && target.kind() == Device.Kind.CPU) MemorySegment.copy(data, 0, out.data, 0, bytes);
         else Cuda.copy(out.data, target, data, device, bytes);
         return out;
+    }
+
+    /** This tensor if it is on the host, else a copy there (which waits for the GPU's work). */
+    public Tensor onHost(Arena arena) {
+        return device.kind() == Device.Kind.CPU ? this : to(arena, Device.CPU);
     }
 
     /** A host fp32 tensor holding a copy of values. */

@@ -4,7 +4,6 @@ import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.NnKernels;
 import dev.lowbit.runtime.Tensor;
 import dev.lowbit.runtime.model.LlamaModel;
-import dev.lowbit.runtime.Device;
 import java.lang.foreign.Arena;
 import java.util.List;
 
@@ -30,7 +29,7 @@ public final class KlDivergence {
                 Tensor p = reference.forward(arena, seq, reference.newCache(arena)), q = model.forward(arena, seq, model.newCache(arena));
                 NnKernels.logSoftmax(p, p);
                 NnKernels.logSoftmax(q, q);
-                float[] lp = p.to(arena, Device.CPU).toFloatArray(), lq = q.to(arena, Device.CPU).toFloatArray();
+                float[] lp = p.onHost(arena).toFloatArray(), lq = q.onHost(arena).toFloatArray();
                 for (int i = 0; i < seq.length; i++) {
                     int argP = 0, argQ = 0;
                     for (int j = 0; j < v; j++) {

@@ -4,7 +4,6 @@ import dev.lowbit.runtime.NnKernels;
 import dev.lowbit.runtime.Tensor;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
-import dev.lowbit.runtime.Device;
 import java.lang.foreign.Arena;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -55,7 +54,7 @@ public final class MultipleChoice {
             Tensor logits = model.forward(arena, input, model.newCache(arena));
             NnKernels.logSoftmax(logits, logits);
             int v = model.config().vocabSize();
-            float[] lp = logits.to(arena, Device.CPU).toFloatArray();
+            float[] lp = logits.onHost(arena).toFloatArray();
             double ll = 0;
             for (int i = all.length - cont.length; i < all.length; i++) ll += lp[(i - 1) * v + all[i]];
             return ll;
@@ -70,8 +69,7 @@ public final class MultipleChoice {
             int[] all = concat(ctx, word);
             if (all.length > model.config().maxSeqLen()) continue;
             try (Arena arena = Arena.ofConfined()) {
-                float[] lp = model.forward(arena, Arrays.copyOf(all, all.length - 1), model.newCache(arena)).to(arena, Device.CPU)
-                        .toFloatArray();
+                float[] lp = model.forward(arena, Arrays.copyOf(all, all.length - 1), model.newCache(arena)).onHost(arena).toFloatArray();
                 int v = model.config().vocabSize();
                 boolean ok = true;
                 for (int i = ctx.length; i < all.length && ok; i++) ok = argmax(lp, (i - 1) * v, v) == all[i];

@@ -5,7 +5,6 @@ import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.NnKernels;
 import dev.lowbit.runtime.Tensor;
 import dev.lowbit.runtime.model.LlamaModel;
-import dev.lowbit.runtime.Device;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -33,7 +32,7 @@ public final class Perplexity {
                 Tensor targets = Tensor.allocate(arena, DType.I32, seqLen), losses = Tensor.allocate(arena, model.device(), DType.F32, seqLen);
                 MemorySegment.copy(tokens, w * seqLen + 1, targets.segment(), ValueLayout.JAVA_INT, 0, seqLen);
                 NnKernels.crossEntropy(logits, targets.to(arena, model.device()), losses);
-                for (float l : losses.to(arena, Device.CPU).toFloatArray()) nll += l;
+                for (float l : losses.onHost(arena).toFloatArray()) nll += l;
             }
         }
         long scored = (long) windows * seqLen;

@@ -1,6 +1,5 @@
 package dev.lowbit.runtime.generate;
 
-import dev.lowbit.runtime.Device;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.Tensor;
 import dev.lowbit.runtime.model.KvCache;
@@ -54,7 +53,7 @@ public final class Generator {
                 float[] logits;
                 try (Arena step = Arena.ofConfined()) {
                     Tensor t = model.forward(step, next, cache); // on the model's device: only the last row comes to the host
-                    logits = t.rows(next.length - 1, 1).to(step, Device.CPU).toFloatArray();
+                    logits = t.rows(next.length - 1, 1).onHost(step).toFloatArray();
                 }
                 int token = sampler.next(logits, 0, vocab);
                 out[n++] = token;
