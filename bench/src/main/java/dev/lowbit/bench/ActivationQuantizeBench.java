@@ -1,9 +1,9 @@
 package dev.lowbit.bench;
 
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Kernels;
-import dev.lowbit.runtime.QuantizedActivations;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.QuantizedActivations;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;

@@ -1,8 +1,8 @@
 package dev.lowbit.bench;
 
 import dev.lowbit.bench.peers.Ggml;
-import dev.lowbit.runtime.Cuda;
-import dev.lowbit.runtime.Native;
+import dev.lowbit.runtime.kernels.cuda.Cuda;
+import dev.lowbit.runtime.kernels.cpu.Native;
 import dev.lowbit.runtime.io.AtomicFiles;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
@@ -23,7 +23,6 @@ import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
 import org.openjdk.jmh.runner.options.VerboseMode;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -54,10 +53,6 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "print the figures as JSON on stdout")
     boolean json;
-
-    public static void main(String[] args) {
-        System.exit(new CommandLine(new BenchCommand()).execute(args));
-    }
 
     @Override
     public Integer call() throws Exception {

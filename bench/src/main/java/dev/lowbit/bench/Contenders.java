@@ -1,6 +1,6 @@
 package dev.lowbit.bench;
 
-import dev.lowbit.runtime.QuantizedTensor;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
 import java.util.Map;
 
 /**

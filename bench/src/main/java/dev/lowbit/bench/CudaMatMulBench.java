@@ -1,13 +1,13 @@
 package dev.lowbit.bench;
 
-import dev.lowbit.runtime.Cuda;
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Device;
-import dev.lowbit.runtime.Kernels;
-import dev.lowbit.runtime.QuantSpec;
-import dev.lowbit.runtime.QuantizedActivations;
-import dev.lowbit.runtime.QuantizedTensor;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.kernels.cuda.Cuda;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Device;
+import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.tensor.QuantizedActivations;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;

@@ -1,7 +1,7 @@
 package dev.lowbit.bench;
 
 import dev.lowbit.bindings.lowbit.lowbit_h;
-import dev.lowbit.runtime.Native;
+import dev.lowbit.runtime.kernels.cpu.Native;
 import java.lang.foreign.Linker;
 import java.lang.invoke.MethodHandle;
 import java.util.concurrent.TimeUnit;

@@ -1,10 +1,10 @@
 package dev.lowbit.bench;
 
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Kernels;
-import dev.lowbit.runtime.QuantSpec;
-import dev.lowbit.runtime.QuantizedTensor;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;

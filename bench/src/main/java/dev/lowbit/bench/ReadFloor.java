@@ -1,6 +1,6 @@
 package dev.lowbit.bench;
 
-import dev.lowbit.runtime.Native;
+import dev.lowbit.runtime.kernels.cpu.Native;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -12,7 +12,7 @@ import dev.lowbit.runtime.generate.Sampler;
 import dev.lowbit.runtime.io.Llama2cCheckpoint;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
-import dev.lowbit.runtime.model.LlamaParameters;
+import dev.lowbit.runtime.train.LlamaParameters;
 import dev.lowbit.runtime.ref.LlamaRef;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;

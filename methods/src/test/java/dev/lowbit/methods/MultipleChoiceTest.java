@@ -10,7 +10,7 @@ import dev.lowbit.methods.eval.MultipleChoice;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
-import dev.lowbit.runtime.model.LlamaParameters;
+import dev.lowbit.runtime.train.LlamaParameters;
 import dev.lowbit.runtime.ref.LlamaRef;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import dev.lowbit.runtime.tokenizer.BpeTrainer;

@@ -5,8 +5,8 @@ import static java.lang.foreign.ValueLayout.JAVA_BOOLEAN;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-import dev.lowbit.runtime.Native;
-import dev.lowbit.runtime.SimdLevel;
+import dev.lowbit.runtime.kernels.cpu.Native;
+import dev.lowbit.runtime.kernels.cpu.SimdLevel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;

@@ -1,7 +1,7 @@
 package dev.lowbit.methods.eval;
 
-import dev.lowbit.runtime.NnKernels;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.kernels.NnKernels;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import java.lang.foreign.Arena;

@@ -1,9 +1,9 @@
 package dev.lowbit.methods.eval;
 
-import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.NnKernels;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.kernels.NnKernels;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.LlamaModel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

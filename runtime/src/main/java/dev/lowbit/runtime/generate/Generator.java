@@ -1,7 +1,7 @@
 package dev.lowbit.runtime.generate;
 
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.KvCache;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;

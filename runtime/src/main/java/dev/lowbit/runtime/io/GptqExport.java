@@ -2,14 +2,14 @@ package dev.lowbit.runtime.io;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.QuantizedTensor;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
-import dev.lowbit.runtime.model.LlamaParameters;
+import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -1,7 +1,7 @@
 package dev.lowbit.runtime.io;
 
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaWeights;
 import java.lang.foreign.Arena;

@@ -1,9 +1,9 @@
 package dev.lowbit.runtime.model;
 
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Device;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 
 /** Keys and values of the positions seen so far, per layer [maxSeqLen, kvDim]; one per sequence being decoded. */

@@ -1,12 +1,12 @@
 package dev.lowbit.runtime.model;
 
-import dev.lowbit.runtime.ChannelMap;
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Device;
-import dev.lowbit.runtime.Kernels;
-import dev.lowbit.runtime.QuantizedTensor;
-import dev.lowbit.runtime.NnKernels;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.kernels.ChannelMap;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Device;
+import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.kernels.NnKernels;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 
 /**
@@ -102,7 +102,7 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
         @Override
         public void apply(Arena arena, Tensor in, Tensor out, float beta) {
             if (integerKernel()) {
-                dev.lowbit.runtime.QuantizedActivations a = Kernels.quantizeActivations(arena, in, activationBits);
+                dev.lowbit.runtime.tensor.QuantizedActivations a = Kernels.quantizeActivations(arena, in, activationBits);
                 intoOrAdded(arena, out, beta, y -> Kernels.intGemm(a, weight, codeSums, null, y));
             } else {
                 Tensor fq = Tensor.allocate(arena, in.device(), DType.F32, in.shape());

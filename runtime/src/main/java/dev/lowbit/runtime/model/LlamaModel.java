@@ -1,11 +1,11 @@
 package dev.lowbit.runtime.model;
 
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Device;
-import dev.lowbit.runtime.Kernels;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Device;
+import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.NnKernels;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.kernels.NnKernels;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 
 /**

@@ -1,7 +1,7 @@
 package dev.lowbit.runtime.model;
 
-import dev.lowbit.runtime.Device;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.Device;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.List;
 

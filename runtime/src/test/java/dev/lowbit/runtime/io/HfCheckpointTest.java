@@ -5,11 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.ref.LlamaRef;
 import dev.lowbit.runtime.model.LlamaConfig;
-import dev.lowbit.runtime.model.LlamaParameters;
+import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;

@@ -4,11 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.lowbit.runtime.Cuda;
-import dev.lowbit.runtime.Device;
-import dev.lowbit.runtime.Kernels;
-import dev.lowbit.runtime.QuantSpec;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.kernels.cuda.Cuda;
+import dev.lowbit.runtime.tensor.Device;
+import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.generate.Generator;
 import java.lang.foreign.Arena;
 import java.util.Arrays;

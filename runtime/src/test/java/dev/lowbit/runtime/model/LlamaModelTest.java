@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.Tensor;
-import dev.lowbit.runtime.TestData;
+import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.ref.TestData;
 import dev.lowbit.runtime.ref.LlamaRef;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;

@@ -1,6 +1,6 @@
 package dev.lowbit.runtime.ref;
 
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.ValueLayout;
 import java.util.function.DoubleSupplier;
 

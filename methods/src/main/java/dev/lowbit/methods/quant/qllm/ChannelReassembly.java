@@ -1,6 +1,6 @@
 package dev.lowbit.methods.quant.qllm;
 
-import dev.lowbit.runtime.ChannelMap;
+import dev.lowbit.runtime.kernels.ChannelMap;
 import dev.lowbit.runtime.LowbitException;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;

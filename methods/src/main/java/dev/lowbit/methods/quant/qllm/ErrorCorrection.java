@@ -1,9 +1,9 @@
 package dev.lowbit.methods.quant.qllm;
 
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Tensor;
-import dev.lowbit.runtime.model.AdamW;
-import dev.lowbit.runtime.model.BlockPass;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.train.AdamW;
+import dev.lowbit.runtime.train.BlockPass;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -1,14 +1,14 @@
 package dev.lowbit.methods.quant.qllm;
 
-import dev.lowbit.runtime.ChannelMap;
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Kernels;
-import dev.lowbit.runtime.QuantSpec;
-import dev.lowbit.runtime.QuantizedTensor;
-import dev.lowbit.runtime.NnKernels;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.kernels.ChannelMap;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.kernels.NnKernels;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.Linear;
-import dev.lowbit.runtime.model.TrainLinear;
+import dev.lowbit.runtime.train.TrainLinear;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 

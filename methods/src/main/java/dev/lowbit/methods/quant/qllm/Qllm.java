@@ -1,15 +1,15 @@
 package dev.lowbit.methods.quant.qllm;
 
-import dev.lowbit.runtime.ChannelMap;
-import dev.lowbit.runtime.DType;
+import dev.lowbit.runtime.kernels.ChannelMap;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.Tensor;
-import dev.lowbit.runtime.model.AdamW;
-import dev.lowbit.runtime.model.BlockPass;
+import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.train.AdamW;
+import dev.lowbit.runtime.train.BlockPass;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
-import dev.lowbit.runtime.model.LlamaParameters;
+import dev.lowbit.runtime.train.LlamaParameters;
 import dev.lowbit.runtime.model.LlamaWeights;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;

@@ -1,7 +1,7 @@
 package dev.lowbit.methods.quant.qllm;
 
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.io.QuantizedCheckpoint;
 import dev.lowbit.runtime.io.SafetensorsFile;
 import dev.lowbit.runtime.io.SafetensorsWriter;

@@ -1,7 +1,7 @@
 package dev.lowbit.methods.quant.qllm;
 
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.QuantSpec;
+import dev.lowbit.runtime.tensor.QuantSpec;
 
 /**
  * QLLM's settings. Weights: wbits, per-channel (group -1) or group-wise, asymmetric min-max.

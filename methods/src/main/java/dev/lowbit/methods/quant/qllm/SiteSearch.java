@@ -1,8 +1,8 @@
 package dev.lowbit.methods.quant.qllm;
 
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Kernels;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

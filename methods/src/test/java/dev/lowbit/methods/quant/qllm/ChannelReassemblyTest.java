@@ -5,11 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.lowbit.runtime.ChannelMap;
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Kernels;
+import dev.lowbit.runtime.kernels.ChannelMap;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.Random;
 import org.junit.jupiter.api.Test;

@@ -2,11 +2,11 @@ package dev.lowbit.methods.quant.qllm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.lowbit.runtime.DType;
-import dev.lowbit.runtime.Kernels;
-import dev.lowbit.runtime.QuantSpec;
-import dev.lowbit.runtime.TestData;
-import dev.lowbit.runtime.Tensor;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.ref.TestData;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.Random;
 import org.junit.jupiter.api.Test;

@@ -1,0 +1,32 @@
+package dev.lowbit.methods.quant.rtn;
+
+import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.model.Linear;
+import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.LlamaWeights;
+import java.lang.foreign.Arena;
+
+/**
+ * Round-to-nearest: every linear layer of every block quantized group-wise on its own, no data, no
+ * training (embedding, norms and output head stay fp32); with activation bits below 16, every
+ * linear's input is also quantized per token (asymmetric, dynamic) and multiplied in integers. The
+ * baseline DL-QAT and QLLM must beat.
+ */
+public final class Rtn {
+    private Rtn() {}
+
+    public static LlamaModel quantize(Arena arena, LlamaWeights weights, QuantSpec spec) {
+        return quantize(arena, weights, spec, 16, 16);
+    }
+
+    /**
+     * activationBits: 16 (weights only) or 2..8 per token (integer kernels for W4/W8 x A4/A8,
+     * simulated otherwise); qkvBits: the attention's queries, keys and values per token and head
+     * (16: fp32).
+     */
+    public static LlamaModel quantize(Arena arena, LlamaWeights weights, QuantSpec spec, int activationBits, int qkvBits) {
+        return new LlamaModel(weights, (layer, name, w) -> activationBits == 16 ? new Linear.Quantized(Kernels.quantize(arena, w, spec))
+                : new Linear.ActQuantized(Kernels.quantize(arena, w, spec), activationBits), qkvBits);
+    }
+}
