@@ -38,6 +38,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import dev.lowbit.runtime.model.Linear;
 
 /** {@code lowbit quantize}: quantizes a model's linear layers and reports the cost in perplexity and KL. */
 @Command(name = "quantize", description = "Quantize every block linear of a model; writes DIR with the model and metrics.json.")
@@ -168,7 +169,7 @@ final class QuantizeCommand implements Callable<Integer> {
             ModelFiles.Loaded fp = ModelFiles.open(model, arena);
             LlamaModel fpModel = fp.model();
             for (int l = 0; l < fpModel.config().layers(); l++)
-                for (String name : LlamaModel.LINEARS) qs.groupSizeFor(fpModel.linear(l, name).inFeatures());
+                for (Linear linear : fpModel.linears(l).toList()) qs.groupSizeFor(linear.inFeatures());
             checkWritable(out);
             boolean integer = abits < 16 && (abits == 4 || abits == 8) && (wbits == 4 || wbits == 8);
             System.err.printf("quantizing %s with %s: %d-bit weights, group %s, %s%s ranges%s%n", model, method, wbits, g < 0 ? "per-channel" : g,

@@ -9,6 +9,7 @@ import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.Projection;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -33,14 +34,14 @@ public final class GptqExport {
 
     public static void save(LlamaModel model, Path dir) {
         LlamaConfig c = model.config();
-        QuantizedTensor first = Linear.quantizedWeight(model.linear(0, "q_proj"));
+        QuantizedTensor first = Linear.quantizedWeight(model.linear(0, Projection.Q));
         if (first.bits() != 4) throw new LowbitException("the GPTQ export is for 4-bit models, this one is " + first.bits() + "-bit");
         int group = first.groupSize();
         try (Arena arena = Arena.ofConfined()) {
             LlamaParameters fp = LlamaParameters.copyOf(arena, model.weights());
             SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "pt");
             for (LlamaParameters.Slot slot : fp.slots()) {
-                String linear = QuantizedCheckpoint.linearName(slot.name());
+                Projection linear = QuantizedCheckpoint.linearName(slot.name());
                 if (linear == null) {
                     writer.put(slot.name(), fp.get(slot.name()));
                     continue;
@@ -49,7 +50,7 @@ public final class GptqExport {
                 QuantizedTensor q = Linear.quantizedWeight(model.linear(layer, linear));
                 if (q.bits() != 4 || q.groupSize() != group)
                     throw new LowbitException("all block linears must be 4-bit with group " + group + " for the GPTQ export");
-                int heads = linear.equals("q_proj") ? c.heads() : linear.equals("k_proj") ? c.kvHeads() : 0;
+                int heads = linear == Projection.Q ? c.heads() : linear == Projection.K ? c.kvHeads() : 0;
                 String base = slot.name().substring(0, slot.name().length() - ".weight".length());
                 pack(arena, q, heads, c.headDim(), base, writer);
             }

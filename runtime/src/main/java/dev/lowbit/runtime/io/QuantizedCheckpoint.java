@@ -10,6 +10,7 @@ import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.Projection;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -45,13 +46,13 @@ public final class QuantizedCheckpoint {
      */
     public static void save(LlamaModel model, Path dir, Map<String, String> metadata) {
         LlamaConfig c = model.config();
-        QuantizedTensor first = Linear.quantizedWeight(model.linear(0, "q_proj"));
+        QuantizedTensor first = Linear.quantizedWeight(model.linear(0, Projection.Q));
         try (Arena arena = Arena.ofConfined()) {
             LlamaParameters fp = LlamaParameters.copyOf(arena, model.weights());
             SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "lowbit");
             metadata.forEach(writer::metadata);
             for (LlamaParameters.Slot slot : fp.slots()) {
-                String linear = linearName(slot.name());
+                Projection linear = linearName(slot.name());
                 if (linear == null) {
                     writer.put(slot.name(), fp.get(slot.name()));
                     continue;
@@ -66,7 +67,7 @@ public final class QuantizedCheckpoint {
         }
         HfCheckpoint.writeConfig(c, dir, cfg -> cfg.putObject("quantization_config").put("quant_method", "lowbit")
                 .put("bits", first.bits()).put("group_size", first.groupSize() == first.cols() ? -1 : first.groupSize())
-                .put("scale_dtype", first.scales().dtype().name()).put("activation_bits", Linear.activationBits(model.linear(0, "q_proj"))).put("qkv_bits", model.qkvBits()));
+                .put("scale_dtype", first.scales().dtype().name()).put("activation_bits", Linear.activationBits(model.linear(0, Projection.Q))).put("qkv_bits", model.qkvBits()));
     }
 
     /** Loads a lowbit quantized folder; tensors are copied out of the mapping into arena. */
@@ -93,7 +94,7 @@ public final class QuantizedCheckpoint {
                 String base = slot.name().substring(0, slot.name().length() - ".weight".length());
                 linears.put(slot.name(), readLinear(st, base, slot.shape()[1], bits, group, abits, file, arena));
             }
-            return new LlamaModel(fp.weights(), (layer, name, w) -> linears.get("model.layers." + layer + "." + prefix(name) + name + ".weight"), qkvBits);
+            return new LlamaModel(fp.weights(), (layer, p, w) -> linears.get(p.weightName(layer)), qkvBits);
         }
     }
 
@@ -140,14 +141,11 @@ public final class QuantizedCheckpoint {
         return t.segment().asSlice(0, t.numel() * 4).toArray(java.lang.foreign.ValueLayout.JAVA_INT);
     }
 
-    private static String prefix(String linear) {
-        return linear.equals("gate_proj") || linear.equals("up_proj") || linear.equals("down_proj") ? "mlp." : "self_attn.";
-    }
-
-    /** q_proj etc. for a block linear's weight name, or null. */
-    static String linearName(String name) {
-        for (String l : LlamaModel.LINEARS) if (name.startsWith("model.layers.") && name.endsWith("." + l + ".weight")) return l;
-        return null;
+    /** The projection a block linear's weight name (model.layers.N.self_attn.q_proj.weight ...) names, or null. */
+    static Projection linearName(String name) {
+        String[] parts = name.split("\\.");
+        if (parts.length != 6 || !name.startsWith("model.layers.") || !parts[5].equals("weight")) return null;
+        return Projection.ofHfName(parts[4]);
     }
 
 

@@ -7,6 +7,8 @@ import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.NnKernels;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * LLaMA inference over the kernel facade: token embedding, then per block RMSNorm -> q/k/v ->
@@ -15,17 +17,14 @@ import java.lang.foreign.Arena;
  * never written, so one model serves many threads, each with its own {@link KvCache}.
  */
 public final class LlamaModel {
-    /** The names of a block's seven linear layers, in LlamaWeights.Layer order of use. */
-    public static final java.util.List<String> LINEARS = java.util.List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "down_proj", "up_proj");
-
     private final LlamaWeights weights;
     private final LlamaConfig config;
-    private final Linear[][] linears; // [layer][LINEARS index]
+    private final List<Projections<Linear>> linears; // per layer
     private final int qkvBits;
 
     /** The full-precision model. */
     public LlamaModel(LlamaWeights weights) {
-        this(weights, (layer, name, w) -> new Linear.Dense(w));
+        this(weights, (layer, p, w) -> new Linear.Dense(w));
     }
 
     /** Builds each block linear with make (e.g. a quantized one); embedding, norms and head stay fp32. */
@@ -44,23 +43,27 @@ public final class LlamaModel {
         this.qkvBits = qkvBits;
         this.weights = weights;
         this.config = weights.config();
-        this.linears = new Linear[config.layers()][];
+        List<Projections<Linear>> built = new ArrayList<>();
         for (int l = 0; l < config.layers(); l++) {
-            LlamaWeights.Layer p = weights.layers().get(l);
-            Tensor[] w = p.linears();
-            linears[l] = new Linear[w.length];
-            for (int i = 0; i < w.length; i++) linears[l][i] = make.create(l, LINEARS.get(i), w[i]);
+            int layer = l;
+            built.add(weights.layers().get(l).linears().map((p, w) -> make.create(layer, p, w)));
         }
+        this.linears = List.copyOf(built);
     }
 
     /** Makes the linear layer for a block's weight. */
     @FunctionalInterface
     public interface LinearFactory {
-        Linear create(int layer, String name, Tensor weight);
+        Linear create(int layer, Projection projection, Tensor weight);
     }
 
-    public Linear linear(int layer, String name) {
-        return linears[layer][LINEARS.indexOf(name)];
+    public Linear linear(int layer, Projection projection) {
+        return linears.get(layer).get(projection);
+    }
+
+    /** The seven linear layers of a block. */
+    public Projections<Linear> linears(int layer) {
+        return linears.get(layer);
     }
 
     /** 16 when queries, keys and values stay fp32. */
@@ -88,8 +91,8 @@ public final class LlamaModel {
      */
     public LlamaModel to(Arena arena, Device device) {
         if (device.equals(device())) return this;
-        return new LlamaModel(weights.to(arena, device), (layer, name, w) -> {
-            Linear l = linears[layer][LINEARS.indexOf(name)];
+        return new LlamaModel(weights.to(arena, device), (layer, p, w) -> {
+            Linear l = linear(layer, p);
             return l instanceof Linear.Dense ? new Linear.Dense(w) : l.to(arena, device);
         }, qkvBits);
     }
@@ -116,11 +119,11 @@ public final class LlamaModel {
         Tensor h1 = Tensor.allocate(arena, d, DType.F32, m, hidden), h3 = Tensor.allocate(arena, d, DType.F32, m, hidden);
         for (int l = 0; l < config.layers(); l++) {
             LlamaWeights.Layer layer = weights.layers().get(l);
-            Linear[] lin = linears[l];
+            Projections<Linear> lin = linears.get(l);
             NnKernels.rmsNorm(x, layer.attentionNorm(), config.normEps(), xb, null);
-            lin[0].apply(arena, xb, q, 0f);
-            lin[1].apply(arena, xb, k, 0f);
-            lin[2].apply(arena, xb, v, 0f);
+            lin.q().apply(arena, xb, q, 0f);
+            lin.k().apply(arena, xb, k, 0f);
+            lin.v().apply(arena, xb, v, 0f);
             NnKernels.rope(q, config.heads(), pos0, m, config.ropeTheta());
             NnKernels.rope(k, config.kvHeads(), pos0, m, config.ropeTheta());
             if (qkvBits < 16) {
@@ -131,12 +134,12 @@ public final class LlamaModel {
             }
             cache.store(l, k, v);
             NnKernels.attention(q, cache.keys(l), cache.values(l), pos0, config.heads(), config.kvHeads(), att);
-            lin[3].apply(arena, att, x, 1f);
+            lin.o().apply(arena, att, x, 1f);
             NnKernels.rmsNorm(x, layer.ffnNorm(), config.normEps(), xb, null);
-            lin[4].apply(arena, xb, h1, 0f);
-            lin[6].apply(arena, xb, h3, 0f);
+            lin.gate().apply(arena, xb, h1, 0f);
+            lin.up().apply(arena, xb, h3, 0f);
             NnKernels.siluGate(h1, h3, h1);
-            lin[5].apply(arena, h1, x, 1f);
+            lin.down().apply(arena, h1, x, 1f);
         }
         cache.advance(m);
         NnKernels.rmsNorm(x, weights.finalNorm(), config.normEps(), x, null);

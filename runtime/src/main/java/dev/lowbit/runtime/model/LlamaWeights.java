@@ -14,9 +14,9 @@ public record LlamaWeights(LlamaConfig config, Tensor tokenEmbedding, List<Layer
     /** One transformer block: attention_norm, wq/wk/wv/wo, ffn_norm, w1 (gate), w2 (down), w3 (up). */
     public record Layer(Tensor attentionNorm, Tensor wq, Tensor wk, Tensor wv, Tensor wo, Tensor ffnNorm, Tensor w1,
                         Tensor w2, Tensor w3) {
-        /** The seven linear weights in {@link LlamaModel#LINEARS} order. */
-        public Tensor[] linears() {
-            return new Tensor[] {wq, wk, wv, wo, w1, w2, w3};
+        /** The seven linear weights by name. */
+        public Projections<Tensor> linears() {
+            return new Projections<>(wq, wk, wv, wo, w1, w3, w2);
         }
     }
 

@@ -6,13 +6,13 @@ import dev.lowbit.runtime.kernels.NnKernels;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import dev.lowbit.runtime.model.LlamaConfig;
-import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.Projections;
 import dev.lowbit.runtime.model.LlamaWeights;
 
 /**
  * Training forward and backward of one LLaMA block on B sequences of T tokens (rows B*T): RMSNorm
  * -> q/k/v -> RoPE -> causal attention -> o_proj + residual, RMSNorm -> SwiGLU MLP + residual.
- * The linears are {@link TrainLinear}s in {@link LlamaModel#LINEARS} order; with qkvBits below 16
+ * The linears are {@link TrainLinear}s; with qkvBits below 16
  * the rotated queries and keys and the values are fake-quantized per token and head (straight-
  * through backward). Buffers for what the backward needs are allocated once; backward scratch is
  * shared between the blocks of one model ({@link Scratch}).
@@ -25,7 +25,7 @@ public final class BlockPass {
     private final Tensor ffnNorm;
     private final Tensor attentionNormGrad;
     private final Tensor ffnNormGrad;
-    private final TrainLinear[] lin;
+    private final Projections<? extends TrainLinear> lin;
     private final int qkvBits;
     private final Scratch d;
     private Tensor in;
@@ -57,10 +57,9 @@ public final class BlockPass {
         }
     }
 
-    /** Norm gradients may be null (frozen norms); linears in LINEARS order. */
+    /** Norm gradients may be null (frozen norms). */
     public BlockPass(Arena arena, LlamaConfig c, int batch, int seqLen, Tensor attentionNorm, Tensor ffnNorm, Tensor attentionNormGrad,
-                     Tensor ffnNormGrad, TrainLinear[] linears, int qkvBits, Scratch scratch) {
-        if (linears.length != LlamaModel.LINEARS.size()) throw new IllegalArgumentException("a block has 7 linears, got " + linears.length);
+                     Tensor ffnNormGrad, Projections<? extends TrainLinear> linears, int qkvBits, Scratch scratch) {
         this.c = c;
         this.batch = batch;
         this.seqLen = seqLen;
@@ -68,7 +67,7 @@ public final class BlockPass {
         this.ffnNorm = ffnNorm;
         this.attentionNormGrad = attentionNormGrad;
         this.ffnNormGrad = ffnNormGrad;
-        this.lin = linears.clone();
+        this.lin = linears;
         this.qkvBits = qkvBits;
         this.d = scratch;
         int n = batch * seqLen, dim = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
@@ -89,9 +88,7 @@ public final class BlockPass {
 
     /** The full-precision block with every weight frozen (for calibration: activations and fp targets). */
     public static BlockPass frozen(Arena arena, LlamaConfig c, int batch, int seqLen, LlamaWeights.Layer p, Scratch scratch) {
-        Tensor[] ws = p.linears();
-        TrainLinear[] lin = new TrainLinear[ws.length];
-        for (int i = 0; i < ws.length; i++) lin[i] = new TrainLinear.Dense(ws[i], null);
+        Projections<TrainLinear> lin = p.linears().map(w -> new TrainLinear.Dense(w, null));
         return new BlockPass(arena, c, batch, seqLen, p.attentionNorm(), p.ffnNorm(), null, null, lin, 16, scratch);
     }
 
@@ -103,9 +100,9 @@ public final class BlockPass {
     public void forward(Tensor in, Tensor out) {
         this.in = in;
         NnKernels.rmsNorm(in, attentionNorm, c.normEps(), xb1, inv1);
-        lin[0].forward(xb1, q);
-        lin[1].forward(xb1, k);
-        lin[2].forward(xb1, v);
+        lin.q().forward(xb1, q);
+        lin.k().forward(xb1, k);
+        lin.v().forward(xb1, v);
         NnKernels.rope(q, c.heads(), 0, seqLen, c.ropeTheta());
         NnKernels.rope(k, c.kvHeads(), 0, seqLen, c.ropeTheta());
         if (qkvBits < 16) {
@@ -115,13 +112,13 @@ public final class BlockPass {
             Kernels.fakeQuantGroups(v, headDim, qkvBits, v);
         }
         NnKernels.attentionTrain(q, k, v, batch, seqLen, c.heads(), c.kvHeads(), att, probs);
-        lin[3].forward(att, mid);
+        lin.o().forward(att, mid);
         NnKernels.addInto(in, mid);
         NnKernels.rmsNorm(mid, ffnNorm, c.normEps(), xb2, inv2);
-        lin[4].forward(xb2, h1);
-        lin[6].forward(xb2, h3);
+        lin.gate().forward(xb2, h1);
+        lin.up().forward(xb2, h3);
         NnKernels.siluGate(h1, h3, gated);
-        lin[5].forward(gated, out);
+        lin.down().forward(gated, out);
         NnKernels.addInto(mid, out);
     }
 
@@ -137,20 +134,20 @@ public final class BlockPass {
     /** dx holds d out on entry and d in on return; parameter gradients accumulate. */
     public void backward(Tensor dx) {
         // MLP branch: out = mid + down(gated), gated = silu(h1) * h3
-        lin[5].backward(gated, dx, d.dh1, 0f); // d gated, turned into d h1 / d h3 below
+        lin.down().backward(gated, dx, d.dh1, 0f); // d gated, turned into d h1 / d h3 below
         NnKernels.siluGateBackward(h1, h3, d.dh1, d.dh1, d.dh3);
-        lin[4].backward(xb2, d.dh1, d.dxb, 0f);
-        lin[6].backward(xb2, d.dh3, d.dxb, 1f);
+        lin.gate().backward(xb2, d.dh1, d.dxb, 0f);
+        lin.up().backward(xb2, d.dh3, d.dxb, 1f);
         NnKernels.rmsNormBackward(mid, ffnNorm, inv2, d.dxb, d.dtmp, d.normGrad(ffnNormGrad));
         NnKernels.addInto(d.dtmp, dx); // dx is now d mid
         // attention branch: mid = in + o(att)
-        lin[3].backward(att, dx, d.datt, 0f);
+        lin.o().backward(att, dx, d.datt, 0f);
         NnKernels.attentionBackward(q, k, v, probs, d.datt, batch, seqLen, c.heads(), c.kvHeads(), d.dq, d.dk, d.dv);
         NnKernels.ropeBackward(d.dq, c.heads(), 0, seqLen, c.ropeTheta());
         NnKernels.ropeBackward(d.dk, c.kvHeads(), 0, seqLen, c.ropeTheta());
-        lin[0].backward(xb1, d.dq, d.dxb, 0f);
-        lin[1].backward(xb1, d.dk, d.dxb, 1f);
-        lin[2].backward(xb1, d.dv, d.dxb, 1f);
+        lin.q().backward(xb1, d.dq, d.dxb, 0f);
+        lin.k().backward(xb1, d.dk, d.dxb, 1f);
+        lin.v().backward(xb1, d.dv, d.dxb, 1f);
         NnKernels.rmsNormBackward(in, attentionNorm, inv1, d.dxb, d.dtmp, d.normGrad(attentionNormGrad));
         NnKernels.addInto(d.dtmp, dx); // dx is now d in
     }

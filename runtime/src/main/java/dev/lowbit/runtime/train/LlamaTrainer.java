@@ -10,6 +10,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.model.Projections;
 
 /**
  * Training forward and backward of LLaMA on batches of B sequences of T tokens, written out per
@@ -69,9 +70,8 @@ public final class LlamaTrainer {
         blocks = new BlockPass[c.layers()];
         for (int l = 0; l < c.layers(); l++) {
             LlamaWeights.Layer p = w.layers().get(l), gp = g.layers().get(l);
-            Tensor[] ws = p.linears(), gs = gp.linears();
-            TrainLinear[] lin = new TrainLinear[ws.length];
-            for (int i = 0; i < ws.length; i++) lin[i] = new TrainLinear.Dense(ws[i], gradOrNull(gs[i]));
+            Projections<Tensor> gs = gp.linears();
+            Projections<TrainLinear> lin = p.linears().map((name, w) -> new TrainLinear.Dense(w, gradOrNull(gs.get(name))));
             blockInputs[l] = f32(arena, n, d);
             blocks[l] = new BlockPass(arena, c, batch, seqLen, p.attentionNorm(), p.ffnNorm(), gradOrNull(gp.attentionNorm()),
                     gradOrNull(gp.ffnNorm()), lin, 16, scratch);

@@ -13,6 +13,7 @@ import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.Projection;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
@@ -40,7 +41,8 @@ class GptqExportTest {
             assertEquals("gptq", cfg.path("quant_method").asText());
             assertEquals(32, cfg.path("group_size").asInt());
             SafetensorsFile f = SafetensorsFile.open(dir.resolve("model.safetensors"), arena);
-            for (String name : LlamaModel.LINEARS) {
+            for (Projection proj : Projection.values()) {
+                String name = proj.hfName();
                 String base = "model.layers.0." + (java.util.Set.of("gate_proj", "up_proj", "down_proj").contains(name) ? "mlp." : "self_attn.") + name;
                 Tensor qw = f.tensor(base + ".qweight"), qz = f.tensor(base + ".qzeros"), sc = f.tensor(base + ".scales"), gi = f.tensor(base + ".g_idx");
                 assertEquals(DType.F16, sc.dtype());
@@ -55,9 +57,9 @@ class GptqExportTest {
                     }
                 int heads = name.equals("q_proj") ? C.heads() : name.equals("k_proj") ? C.kvHeads() : 0;
                 if (heads > 0) HfCheckpoint.permuteRows(decoded, heads, C.headDim(), true); // back to lowbit's row order
-                Tensor ours = Kernels.dequantize(arena, ((Linear.Quantized) q.linear(0, name)).weight());
+                Tensor ours = Kernels.dequantize(arena, ((Linear.Quantized) q.linear(0, proj)).weight());
                 float[] a = ours.toFloatArray(), b = decoded.toFloatArray();
-                float[] s = ((Linear.Quantized) q.linear(0, name)).weight().scales().toFloatArray();
+                float[] s = ((Linear.Quantized) q.linear(0, proj)).weight().scales().toFloatArray();
                 for (int i = 0; i < a.length; i++) {
                     double step = s[(int) ((i / k) * (k / 32) + (i % k) / 32)];
                     assertEquals(a[i], b[i], 15 * step * 0x1p-11 + 1e-7, base + " element " + i);

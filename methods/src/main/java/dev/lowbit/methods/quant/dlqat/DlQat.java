@@ -25,6 +25,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -259,7 +260,7 @@ public final class DlQat {
      * dequantized weights equal the fake-quantized training weights bit for bit.
      */
     public LlamaModel export(Arena arena) {
-        List<QuantizedTensor> qs = new ArrayList<>();
+        Map<String, QuantizedTensor> qs = new HashMap<>(); // by weight name
         for (Site s : sites) {
             Tensor we;
             try (Arena scratch = Arena.ofConfined()) {
@@ -272,10 +273,9 @@ public final class DlQat {
             for (long i = 0; i < folded.numel(); i++)
                 folded.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, s.mag().segment().getAtIndex(ValueLayout.JAVA_FLOAT, i)
                         * s.scales().segment().getAtIndex(ValueLayout.JAVA_FLOAT, i));
-            qs.add(QuantizedTensor.of(arena, q.codes(), folded, s.zeros(), q.cols(), cfg.bits(), s.group()));
+            qs.put(s.slot(), QuantizedTensor.of(arena, q.codes(), folded, s.zeros(), q.cols(), cfg.bits(), s.group()));
         }
-        int[] next = {0};
-        return new LlamaModel(effective.weights(), (layer, name, w) -> new Linear.Quantized(qs.get(next[0]++)));
+        return new LlamaModel(effective.weights(), (layer, p, w) -> new Linear.Quantized(qs.get(p.weightName(layer))));
     }
 
     /** The current fake-quantized model in full precision (what training sees). */

@@ -1,5 +1,13 @@
 package dev.lowbit.methods.quant.qllm;
 
+import static dev.lowbit.runtime.model.Projection.DOWN;
+import static dev.lowbit.runtime.model.Projection.GATE;
+import static dev.lowbit.runtime.model.Projection.K;
+import static dev.lowbit.runtime.model.Projection.O;
+import static dev.lowbit.runtime.model.Projection.Q;
+import static dev.lowbit.runtime.model.Projection.UP;
+import static dev.lowbit.runtime.model.Projection.V;
+
 import dev.lowbit.runtime.kernels.ChannelMap;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.LowbitException;
@@ -17,7 +25,12 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import dev.lowbit.runtime.model.Projection;
+import dev.lowbit.runtime.model.Projections;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.Map;
 import java.util.List;
 import java.util.Optional;
 import java.util.SplittableRandom;
@@ -31,9 +44,11 @@ import java.util.SplittableRandom;
  * outputs. Embedding, final norm and head stay fp32.
  */
 public final class Qllm {
-    /** The linears reading each reassembly site, as LlamaModel.LINEARS indices: q/k/v, gate/up, down. */
-    private static final int[][] SITE_LINEARS = {{0, 1, 2}, {4, 6}, {5}};
+    /** The linears reading each reassembly site: q/k/v, gate/up, down. */
+    private static final List<List<Projection>> SITE_LINEARS = List.of(List.of(Q, K, V), List.of(GATE, UP), List.of(DOWN));
     private static final String[] SITE_NAMES = {"q/k/v", "gate/up", "down"};
+    /** The order of the LoRA factors in a round's flat buffer (kept as it was, so that results stay bit-identical). */
+    private static final List<Projection> BUFFER_ORDER = List.of(Q, K, V, O, GATE, DOWN, UP);
 
     private final LlamaWeights fp;
     private final QllmConfig cfg;
@@ -48,7 +63,7 @@ public final class Qllm {
         this.cfg = cfg;
         this.c = fp.config();
         this.progress = progress;
-        this.added = new int[c.layers()][SITE_LINEARS.length];
+        this.added = new int[c.layers()][SITE_LINEARS.size()];
         if (cfg.seqLen() > c.maxSeqLen()) throw new LowbitException("calibration sequences of " + cfg.seqLen() + " tokens exceed the context " + c.maxSeqLen());
     }
 
@@ -66,7 +81,7 @@ public final class Qllm {
         if (calibration.length != cfg.samples()) throw new LowbitException("expected " + cfg.samples() + " calibration sequences, got " + calibration.length);
         int rows = cfg.samples() * cfg.seqLen();
         LlamaParameters model = LlamaParameters.copyOf(arena, fp);
-        Linear[][] linears = new Linear[c.layers()][];
+        List<Projections<Linear>> linears = new ArrayList<>(Collections.nCopies(c.layers(), null));
         try (Arena work = Arena.ofConfined()) {
             Tensor xq = embed(work, calibration, rows), xfp = Tensor.allocate(work, DType.F32, rows, c.dim());
             copy(xq, xfp);
@@ -91,14 +106,14 @@ public final class Qllm {
                 }
             }
         }
-        return Optional.of(new LlamaModel(model.weights(), (layer, name, w) -> linears[layer][LlamaModel.LINEARS.indexOf(name)], cfg.qkvBits()));
+        return Optional.of(new LlamaModel(model.weights(), (layer, p, w) -> linears.get(layer).get(p), cfg.qkvBits()));
     }
 
     /** Channels the reassembly added per layer and site, over the site's width. */
     public double[][] expansionRatios() {
-        double[][] r = new double[c.layers()][SITE_LINEARS.length];
+        double[][] r = new double[c.layers()][SITE_LINEARS.size()];
         for (int l = 0; l < c.layers(); l++)
-            for (int s = 0; s < SITE_LINEARS.length; s++) r[l][s] = (double) added[l][s] / (s == 2 ? c.hiddenDim() : c.dim());
+            for (int s = 0; s < SITE_LINEARS.size(); s++) r[l][s] = (double) added[l][s] / (s == 2 ? c.hiddenDim() : c.dim());
         return r;
     }
 
@@ -108,34 +123,33 @@ public final class Qllm {
     }
 
     private void runRound(Arena arena, Arena round, LlamaParameters model, BlockPass.Scratch scratch, int r0, int r1, Tensor xq, Tensor xfp,
-                          Linear[][] linears) {
+                          List<Projections<Linear>> linears) {
         int blocks = r1 - r0;
         Tensor roundIn = Tensor.allocate(round, DType.F32, xq.shape());
         copy(xq, roundIn);
         for (int l = r0; l < r1; l++) propagate(fpBlock(round, l, scratch), xfp); // xfp: the fp round's outputs, the targets
         RoundParameters params = new RoundParameters(round, blocks);
-        LoraQuantLinear[][] lin = new LoraQuantLinear[blocks][];
+        List<Projections<LoraQuantLinear>> lin = new ArrayList<>();
         BlockPass[] passes = new BlockPass[blocks];
         for (int i = 0; i < blocks; i++) {
             int l = r0 + i;
             ChannelReassembly.Plan[] plans = plans(arena, round, l, scratch, xq);
-            lin[i] = params.linears(round, arena, i, l, plans);
+            lin.add(params.linears(round, arena, i, l, plans));
             LlamaWeights.Layer p = model.weights().layers().get(l);
             params.initNorms(i, p.attentionNorm(), p.ffnNorm());
             passes[i] = new BlockPass(round, c, cfg.batch(), cfg.seqLen(), params.attentionNorm(i), params.ffnNorm(i),
-                    cfg.trainNorms() ? params.attentionNormGrad(i) : null, cfg.trainNorms() ? params.ffnNormGrad(i) : null, lin[i], cfg.qkvBits(),
+                    cfg.trainNorms() ? params.attentionNormGrad(i) : null, cfg.trainNorms() ? params.ffnNormGrad(i) : null, lin.get(i), cfg.qkvBits(),
                     scratch);
             propagate(passes[i], xq);
         }
         trainable += params.trainableCount(cfg.trainNorms());
         if (cfg.errorCorrection() && cfg.steps() > 0) new ErrorCorrection(round, passes, c.dim(), params, cfg, progress).train(roundIn, xfp, r0, r1);
         for (int i = 0; i < blocks; i++) {
-            for (LoraQuantLinear q : lin[i]) q.merge();
+            for (LoraQuantLinear q : lin.get(i).toList()) q.merge();
             LlamaWeights.Layer p = model.weights().layers().get(r0 + i);
             copy(params.attentionNorm(i), p.attentionNorm());
             copy(params.ffnNorm(i), p.ffnNorm());
-            linears[r0 + i] = new Linear[lin[i].length];
-            for (int j = 0; j < lin[i].length; j++) linears[r0 + i][j] = lin[i][j].export(arena);
+            linears.set(r0 + i, lin.get(i).map(q -> q.export(arena)));
         }
         copy(roundIn, xq);
         for (BlockPass b : passes) propagate(b, xq); // the merged round's outputs: the next round's inputs
@@ -143,12 +157,12 @@ public final class Qllm {
 
     /** The reassembly plan per site of layer l (null: none), searched on the fp block's activations for the quantized model's inputs x. */
     private ChannelReassembly.Plan[] plans(Arena arena, Arena round, int l, BlockPass.Scratch scratch, Tensor x) {
-        ChannelReassembly.Plan[] plans = new ChannelReassembly.Plan[SITE_LINEARS.length];
+        ChannelReassembly.Plan[] plans = new ChannelReassembly.Plan[SITE_LINEARS.size()];
         if (!cfg.reassembly() || cfg.abits() == 16) return plans;
         BlockPass block = fpBlock(round, l, scratch);
         int chunkRows = cfg.batch() * cfg.seqLen(), chunks = Math.max(1, Math.min(cfg.samples() / cfg.batch(), cfg.searchTokens() / chunkRows));
         List<float[][]> siteTokens = new ArrayList<>();
-        for (int s = 0; s < SITE_LINEARS.length; s++) siteTokens.add(new float[chunks * chunkRows][]);
+        for (int s = 0; s < SITE_LINEARS.size(); s++) siteTokens.add(new float[chunks * chunkRows][]);
         Tensor out = Tensor.allocate(round, DType.F32, chunkRows, c.dim());
         for (int k = 0; k < chunks; k++) {
             block.forward(x.rows((long) k * chunkRows, chunkRows), out);
@@ -160,11 +174,9 @@ public final class Qllm {
             }
         }
         LlamaWeights.Layer p = fp.layers().get(l);
-        Tensor[] w = p.linears();
         StringBuilder report = new StringBuilder();
-        for (int s = 0; s < SITE_LINEARS.length; s++) {
-            List<Tensor> ws = new ArrayList<>();
-            for (int j : SITE_LINEARS[s]) ws.add(w[j]);
+        for (int s = 0; s < SITE_LINEARS.size(); s++) {
+            List<Tensor> ws = SITE_LINEARS.get(s).stream().map(p.linears()::get).toList();
             SiteSearch search = new SiteSearch(round, siteTokens.get(s), ws, cfg);
             plans[s] = search.best();
             added[l][s] = plans[s].split();
@@ -216,14 +228,15 @@ public final class Qllm {
         private final SplittableRandom rnd;
 
         RoundParameters(Arena arena, int blocks) {
-            offsets = new long[blocks][LlamaModel.LINEARS.size()];
+            offsets = new long[blocks][BUFFER_ORDER.size()];
             long at = 0;
-            long[][] shapes = shapes();
+            Projections<long[]> shapes = shapes();
             for (int i = 0; i < blocks; i++)
-                for (int j = 0; j < shapes.length; j++) {
+                for (int j = 0; j < BUFFER_ORDER.size(); j++) {
                     offsets[i][j] = at;
-                    long n = cfg.rank() * (shapes[j][0] + shapes[j][1]);
-                    slots.add(new LlamaParameters.Slot("lora." + i + "." + j, at, new long[] {n}, false));
+                    long[] shape = shapes.get(BUFFER_ORDER.get(j));
+                    long n = cfg.rank() * (shape[0] + shape[1]);
+                    slots.add(new LlamaParameters.Slot("lora." + i + "." + BUFFER_ORDER.get(j).hfName(), at, new long[] {n}, false));
                     at += n;
                 }
             normOffset = at;
@@ -235,32 +248,34 @@ public final class Qllm {
         }
 
         /** [out, in] per linear; reassembly keeps each site's width (assembly merges what disassembly adds). */
-        private long[][] shapes() {
+        private Projections<long[]> shapes() {
             long d = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
-            return new long[][] {{d, d}, {kv, d}, {kv, d}, {d, d}, {h, d}, {d, h}, {h, d}};
+            return new Projections<>(new long[] {d, d}, new long[] {kv, d}, new long[] {kv, d}, new long[] {d, d}, new long[] {h, d},
+                    new long[] {h, d}, new long[] {d, h});
         }
 
-        LoraQuantLinear[] linears(Arena round, Arena arena, int block, int layer, ChannelReassembly.Plan[] plans) {
-            LlamaWeights.Layer p = fp.layers().get(layer);
-            Tensor[] ws = p.linears();
-            LoraQuantLinear[] out = new LoraQuantLinear[ws.length];
+        /** The block's LoRA linears, made site by site (q/k/v, gate/up, down), then o (the order the factors draw their random init). */
+        Projections<LoraQuantLinear> linears(Arena round, Arena arena, int block, int layer, ChannelReassembly.Plan[] plans) {
+            Projections<Tensor> ws = fp.layers().get(layer).linears();
+            Map<Projection, LoraQuantLinear> out = new EnumMap<>(Projection.class);
             long rowsPerBatch = (long) cfg.batch() * cfg.seqLen();
-            for (int s = 0; s < SITE_LINEARS.length; s++) {
+            for (int s = 0; s < SITE_LINEARS.size(); s++) {
                 ChannelMap map = plans[s] == null ? null : plans[s].toMap(arena);
-                for (int j : SITE_LINEARS[s]) out[j] = linear(round, block, j, ws[j], plans[s], map, rowsPerBatch);
+                for (Projection j : SITE_LINEARS.get(s)) out.put(j, linear(round, block, j, ws.get(j), plans[s], map, rowsPerBatch));
             }
-            out[3] = linear(round, block, 3, ws[3], null, null, rowsPerBatch);
-            return out;
+            out.put(O, linear(round, block, O, ws.o(), null, null, rowsPerBatch));
+            return Projections.of(out::get);
         }
 
-        private LoraQuantLinear linear(Arena round, int block, int j, Tensor w, ChannelReassembly.Plan plan, ChannelMap map, long rowsPerBatch) {
+        private LoraQuantLinear linear(Arena round, int block, Projection j, Tensor w, ChannelReassembly.Plan plan, ChannelMap map,
+                                       long rowsPerBatch) {
             Tensor relaid = w;
             if (plan != null) {
                 if (plan.outChannels() != w.dim(1))
-                    throw new LowbitException("reassembly changed the width of " + LlamaModel.LINEARS.get(j) + " (" + w.dim(1) + " -> " + plan.outChannels() + ")");
+                    throw new LowbitException("reassembly changed the width of " + j.hfName() + " (" + w.dim(1) + " -> " + plan.outChannels() + ")");
                 relaid = Tensor.of(round, plan.reassembleWeights(w.toFloatArray(), (int) w.dim(0)), w.dim(0), plan.outChannels());
             }
-            long out = w.dim(0), in = relaid.dim(1), at = offsets[block][j];
+            long out = w.dim(0), in = relaid.dim(1), at = offsets[block][BUFFER_ORDER.indexOf(j)];
             Tensor a = view(values, at, cfg.rank(), in), b = view(values, at + cfg.rank() * in, out, cfg.rank());
             double bound = 1 / Math.sqrt(in); // A ~ U(-1/sqrt(in), 1/sqrt(in)) (Kaiming-uniform, a = sqrt 5), B = 0
             for (long i = 0; i < a.numel(); i++) a.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) ((rnd.nextDouble() * 2 - 1) * bound));

@@ -10,7 +10,10 @@ import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaWeights;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import dev.lowbit.runtime.model.Projection;
+import dev.lowbit.runtime.model.Projections;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 
@@ -27,7 +30,7 @@ final class QllmCheckpoint {
 
     private QllmCheckpoint() {}
 
-    static void save(Path file, QllmConfig cfg, int[][] calibration, Position at, LlamaWeights model, Linear[][] linears, Tensor xq,
+    static void save(Path file, QllmConfig cfg, int[][] calibration, Position at, LlamaWeights model, List<Projections<Linear>> linears, Tensor xq,
                      Tensor xfp, int[][] added) {
         SafetensorsWriter w = new SafetensorsWriter().metadata("config", cfg.toString()).metadata("calibration", fingerprint(calibration))
                 .metadata("next_block", Integer.toString(at.nextBlock())).metadata("trainable", Long.toString(at.trainable()))
@@ -36,7 +39,7 @@ final class QllmCheckpoint {
         for (int l = 0; l < at.nextBlock(); l++) {
             LlamaWeights.Layer p = model.layers().get(l);
             w.put(layer(l) + "attention_norm", p.attentionNorm()).put(layer(l) + "ffn_norm", p.ffnNorm());
-            for (int j = 0; j < linears[l].length; j++) QuantizedCheckpoint.putLinear(w, layer(l) + LlamaModel.LINEARS.get(j), linears[l][j]);
+            for (Projection j : Projection.values()) QuantizedCheckpoint.putLinear(w, layer(l) + j.hfName(), linears.get(l).get(j));
         }
         w.write(file);
     }
@@ -45,7 +48,7 @@ final class QllmCheckpoint {
      * Loads file into the run's state (model norms, linears, hidden states, channel counts; the
      * linears' tensors into arena) and returns where it goes on.
      */
-    static Position restore(Path file, QllmConfig cfg, int[][] calibration, Arena arena, LlamaWeights model, Linear[][] linears, Tensor xq,
+    static Position restore(Path file, QllmConfig cfg, int[][] calibration, Arena arena, LlamaWeights model, List<Projections<Linear>> linears, Tensor xq,
                             Tensor xfp, int[][] added) {
         try (Arena mapping = Arena.ofConfined()) {
             SafetensorsFile f = SafetensorsFile.open(file, mapping);
@@ -54,7 +57,7 @@ final class QllmCheckpoint {
                 throw new LowbitException(file + " was written by a QLLM run with other settings or calibration data (" + meta.get("config")
                         + "); delete it to start over, or use another --out");
             Position at = new Position(Integer.parseInt(meta.getOrDefault("next_block", "-1")), Long.parseLong(meta.getOrDefault("trainable", "-1")));
-            if (at.nextBlock() < 1 || at.nextBlock() >= linears.length || at.trainable() < 0)
+            if (at.nextBlock() < 1 || at.nextBlock() >= linears.size() || at.trainable() < 0)
                 throw new LowbitException(file + ": bad position " + at + "; delete it to start over");
             String[] rows = meta.getOrDefault("added", "").split(";");
             if (rows.length != added.length) throw new LowbitException(file + ": channel counts for " + rows.length + " blocks, expected " + added.length);
@@ -65,11 +68,9 @@ final class QllmCheckpoint {
                 LlamaWeights.Layer p = model.layers().get(l);
                 copy(f, layer(l) + "attention_norm", p.attentionNorm());
                 copy(f, layer(l) + "ffn_norm", p.ffnNorm());
-                Tensor[] fpWeights = p.linears();
-                linears[l] = new Linear[fpWeights.length];
-                for (int j = 0; j < fpWeights.length; j++)
-                    linears[l][j] = QuantizedCheckpoint.readLinear(f, layer(l) + LlamaModel.LINEARS.get(j), fpWeights[j].dim(1), cfg.wbits(), cfg.group(),
-                            cfg.abits(), file, arena);
+                String prefix = layer(l);
+                linears.set(l, p.linears().map((j, w) -> QuantizedCheckpoint.readLinear(f, prefix + j.hfName(), w.dim(1), cfg.wbits(), cfg.group(),
+                        cfg.abits(), file, arena)));
             }
             return at;
         } catch (NumberFormatException e) {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import dev.lowbit.runtime.model.Projection;
 
 import dev.lowbit.methods.TokenWindows;
 import dev.lowbit.runtime.tensor.DType;
@@ -59,9 +60,9 @@ class DlQatTest {
             LlamaModel exported = q.export(arena), fake = q.fakeQuantized(arena);
             for (int l = 0; l < C.layers(); l++) {
                 LlamaWeights.Layer f = fake.weights().layers().get(l);
-                java.util.Map<String, dev.lowbit.runtime.tensor.Tensor> fw = java.util.Map.of("q_proj", f.wq(), "k_proj", f.wk(), "v_proj", f.wv(),
-                        "o_proj", f.wo(), "gate_proj", f.w1(), "down_proj", f.w2(), "up_proj", f.w3());
-                for (String name : LlamaModel.LINEARS) {
+                java.util.Map<Projection, dev.lowbit.runtime.tensor.Tensor> fw = java.util.Map.of(Projection.Q, f.wq(), Projection.K, f.wk(),
+                        Projection.V, f.wv(), Projection.O, f.wo(), Projection.GATE, f.w1(), Projection.DOWN, f.w2(), Projection.UP, f.w3());
+                for (Projection name : Projection.values()) {
                     float[] deq = Kernels.dequantize(arena, ((Linear.Quantized) exported.linear(l, name)).weight()).toFloatArray();
                     assertArrayEquals(fw.get(name).toFloatArray(), deq, "layer " + l + " " + name + ": exported weights are the trained ones");
                 }

@@ -2,6 +2,7 @@ package dev.lowbit.methods.quant.qllm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import dev.lowbit.runtime.model.Projection;
 
 import dev.lowbit.methods.TokenWindows;
 import dev.lowbit.methods.eval.Perplexity;
@@ -73,7 +74,7 @@ class QllmTest {
             assertTrue(Double.parseDouble(m.group(2)) < 0.9 * Double.parseDouble(m.group(1)), m.group());
             // every linear is a real quantized layer: W4 per-channel codes behind the reassembly, A4 integer kernels
             for (int l = 0; l < fp.model().config().layers(); l++)
-                for (String name : LlamaModel.LINEARS) {
+                for (Projection name : Projection.values()) {
                     Linear lin = q4.linear(l, name);
                     assertEquals(4, Linear.quantizedWeight(lin).bits());
                     assertEquals(4, Linear.activationBits(lin));

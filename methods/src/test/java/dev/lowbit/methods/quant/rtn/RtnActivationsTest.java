@@ -2,6 +2,7 @@ package dev.lowbit.methods.quant.rtn;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import dev.lowbit.runtime.model.Projection;
 
 import dev.lowbit.methods.eval.Perplexity;
 import dev.lowbit.methods.pretrain.Corpus;
@@ -31,14 +32,14 @@ class RtnActivationsTest {
             double w4a8 = Perplexity.evaluate(a8, held, 128, 20).perplexity();
             double w4a4 = Perplexity.evaluate(Rtn.quantize(arena, fp.weights(), spec, 4, 4), held, 128, 20).perplexity();
             System.err.printf("RTN g128: W4A16 %.3f, W4A8 %.3f, W4A4 %.3f%n", w4, w4a8, w4a4);
-            assertTrue(a8.linear(0, "q_proj") instanceof Linear.ActQuantized);
+            assertTrue(a8.linear(0, Projection.Q) instanceof Linear.ActQuantized);
             assertTrue(Math.abs(w4a8 / w4 - 1) < 0.03, "8-bit activations cost under 3%: " + w4a8 + " vs " + w4);
             // measured when written (first 20 held-out windows): W4A16 99.49, W4A8 99.52, W4A4 105.57
             assertTrue(w4a4 > 1.03 * w4a8, "4-bit activations cost over 3%: " + w4a4 + " vs " + w4a8);
 
             QuantizedCheckpoint.save(a8, dir, Map.of());
             LlamaModel back = QuantizedCheckpoint.load(dir, arena);
-            assertTrue(back.linear(3, "down_proj") instanceof Linear.ActQuantized l && l.activationBits() == 8);
+            assertTrue(back.linear(3, Projection.DOWN) instanceof Linear.ActQuantized l && l.activationBits() == 8);
             int[] seq = java.util.Arrays.copyOf(held, 16);
             assertArrayEquals(a8.forward(arena, seq, a8.newCache(arena)).toFloatArray(), back.forward(arena, seq, back.newCache(arena)).toFloatArray());
         }
