@@ -19,6 +19,7 @@ interface Backend {
         return device.kind() == Device.Kind.CPU ? CpuBackend.INSTANCE : CudaBackend.on(device);
     }
 
+    // weight and activation quantization, the quantized GEMMs, QLLM's channel reassembly
     /** Round-to-nearest group quantization into out; operation names the call in errors. */
     void quantizeWeights(MemorySegment w, long ldw, MemorySegment out, int symmetric, int range, String operation);
     void quantizeWeightsWithParams(MemorySegment w, long ldw, MemorySegment q);

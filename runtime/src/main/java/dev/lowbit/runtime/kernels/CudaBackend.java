@@ -15,8 +15,7 @@ import java.util.concurrent.ConcurrentMap;
 
 /**
  * The backend of one GPU: liblowbit_cuda's lb_cuda_* functions and cuBLAS, queued on the stream this thread
- * uses for the GPU (looked up at every call: a {@link CudaStream} scope may
- * change it).
+ * uses for the GPU (looked up at every call: a {@link CudaStream} scope may change it).
  */
 final class CudaBackend implements Backend {
     private static final ConcurrentMap<Device, CudaBackend> BACKENDS = new ConcurrentHashMap<>();
