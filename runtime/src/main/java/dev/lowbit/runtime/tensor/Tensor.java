@@ -210,7 +210,7 @@ public final class Tensor {
     }
 
     /** A new contiguous tensor of another floating dtype holding the converted values. */
-    public Tensor to(Arena arena, DType target) {
+    public Tensor convertedTo(Arena arena, DType target) {
         requireHost("a dtype conversion");
         Tensor out = allocate(arena, target, shape);
         float[] values = toFloatArray();
