@@ -46,7 +46,8 @@ public record ModelShape(String name, LlamaConfig config, int bos, int eos) {
             if (pair.length != 2 || !DIMS_KEYS.contains(key))
                 throw new LowbitException("bad shape '" + text + "': '" + part + "' is not one of " + String.join("=, ",
                         DIMS_KEYS.stream().sorted().toList()) + "=");
-            if (kv.put(key, pair[1].trim()) != null) throw new LowbitException("bad shape '" + text + "': " + key + " given twice");
+            if (kv.put(key, pair[1].trim()) != null)
+                throw new LowbitException("bad shape '" + text + "': " + key + " given twice");
         }
         for (String k : new String[] {"dim", "hidden", "layers", "heads", "vocab"})
             if (!kv.containsKey(k)) throw new LowbitException("bad shape '" + text + "': missing " + k + "=");

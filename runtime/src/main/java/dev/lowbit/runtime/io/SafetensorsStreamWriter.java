@@ -32,7 +32,8 @@ public final class SafetensorsStreamWriter {
         public Entry {
             if (name == null || name.isEmpty() || name.equals("__metadata__"))
                 throw new LowbitException("invalid tensor name '" + name + "'");
-            if (dtype.isPacked()) throw new LowbitException("tensor '" + name + "': packed " + dtype + " has no safetensors dtype");
+            if (dtype.isPacked())
+                throw new LowbitException("tensor '" + name + "': packed " + dtype + " has no safetensors dtype");
             shape = shape.clone();
         }
 
@@ -110,7 +111,8 @@ public final class SafetensorsStreamWriter {
                     buffer.clear().limit(n);
                     source.fill(buffer);
                     if (buffer.hasRemaining())
-                        throw new IllegalStateException("the source of '" + e.name() + "' left " + buffer.remaining() + " bytes unfilled");
+                        throw new IllegalStateException("the source of '" + e.name() + "' left " + buffer.remaining()
+                                + " bytes unfilled");
                     buffer.flip();
                     writeFully(ch, buffer);
                     left -= n;

@@ -58,7 +58,8 @@ public record ShardPlan(List<List<Entry>> shards) {
     /** A size as save_pretrained's max_shard_size takes it: bytes, or KB/MB/GB/TB (powers of 10) or KiB/MiB/GiB/TiB. */
     public static long parseSize(String text) {
         Matcher m = SIZE.matcher(text.trim().toUpperCase(Locale.ROOT));
-        if (!m.matches()) throw new LowbitException("bad size '" + text + "': give bytes or a number with KB, MB, GB, KiB, MiB or GiB");
+        if (!m.matches())
+            throw new LowbitException("bad size '" + text + "': give bytes or a number with KB, MB, GB, KiB, MiB or GiB");
         String unit = m.group(2) == null ? "B" : m.group(2);
         int power = "BKMGT".indexOf(unit.charAt(0));
         long base = unit.contains("I") ? 1024 : 1000, scale = 1;

@@ -21,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -85,7 +86,8 @@ public final class SyntheticCheckpoint {
     }
 
     /** As {@link #write(ModelShape, DType, Path, long, long, Progress)}, with chunkBytes the one buffer's size. */
-    static Written write(ModelShape shape, DType dtype, Path out, long seed, long maxShardBytes, int chunkBytes, Progress progress) {
+    static Written write(ModelShape shape, DType dtype, Path out, long seed, long maxShardBytes, int chunkBytes,
+                         Progress progress) {
         if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16)
             throw new LowbitException("synthetic weights are f32, f16 or bf16, not " + dtype);
         Path target = out.toAbsolutePath().normalize();
@@ -110,9 +112,10 @@ public final class SyntheticCheckpoint {
             List<String> files = new ArrayList<>();
             for (int i = 0; i < plan.shards().size(); i++) {
                 String name = plan.fileName(i);
-                try (FileChannel ch = FileChannel.open(tmp.resolve(name), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                    SafetensorsStreamWriter.write(ch, metadata, plan.shards().get(i), e -> values(e, streams.get(e.name())), chunkBytes,
-                            n -> progress.update(written[0] += n, all));
+                Path file = tmp.resolve(name);
+                try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                    SafetensorsStreamWriter.write(ch, metadata, plan.shards().get(i), e -> values(e, streams.get(e.name())),
+                            chunkBytes, n -> progress.update(written[0] += n, all));
                     ch.force(true);
                 }
                 files.add(name);
@@ -177,8 +180,8 @@ public final class SyntheticCheckpoint {
         try {
             long free = Files.getFileStore(existing).getUsableSpace();
             if (free < bytes + SPARE_BYTES)
-                throw new LowbitException("not enough disk space: the model needs " + gb(bytes) + " but " + existing + " has " + gb(free)
-                        + " free");
+                throw new LowbitException("not enough disk space: the model needs " + size(bytes) + " but " + existing + " has "
+                        + size(free) + " free");
         } catch (IOException e) {
             // a filesystem that cannot say its free space: a full disk still ends in a clear error while writing
         }
@@ -187,7 +190,10 @@ public final class SyntheticCheckpoint {
     private static Path createTemp(Path target) {
         try {
             Files.createDirectories(target.getParent());
-            return Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".partial-");
+            Path tmp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".partial-");
+            if (Files.getFileStore(tmp).supportsFileAttributeView("posix")) // temporary folders start private; a model is not
+                Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
+            return tmp;
         } catch (IOException e) {
             throw new CheckpointException("cannot create a folder beside " + target + ": " + reason(e), e);
         }
@@ -208,7 +214,8 @@ public final class SyntheticCheckpoint {
         ObjectNode cfg = JSON.createObjectNode(); // keys sorted, as transformers writes them (sort_keys=True)
         cfg.putArray("architectures").add("LlamaForCausalLM");
         cfg.put("attention_bias", false).put("attention_dropout", 0.0).put("bos_token_id", shape.bos())
-                .put("eos_token_id", shape.eos()).put("head_dim", c.headDim()).put("hidden_act", "silu").put("hidden_size", c.dim())
+                .put("eos_token_id", shape.eos()).put("head_dim", c.headDim()).put("hidden_act", "silu")
+                .put("hidden_size", c.dim())
                 .put("initializer_range", INITIALIZER_RANGE).put("intermediate_size", c.hiddenDim())
                 .put("max_position_embeddings", c.maxSeqLen()).put("mlp_bias", false).put("model_type", "llama")
                 .put("num_attention_heads", c.heads()).put("num_hidden_layers", c.layers())
@@ -267,7 +274,8 @@ public final class SyntheticCheckpoint {
         return m.contains("No space left") ? "the disk is full (" + m + ")" : m;
     }
 
-    private static String gb(long bytes) {
-        return String.format(Locale.ROOT, "%.2f GB", bytes / 1e9);
+    private static String size(long bytes) {
+        if (bytes >= 1e9) return String.format(Locale.ROOT, "%.2f GB", bytes / 1e9);
+        return String.format(Locale.ROOT, "%.1f MB", bytes / 1e6);
     }
 }

@@ -31,7 +31,8 @@ class SafetensorsStreamWriterTest {
             for (int i = 0; i < 7; i++) b.segment().setAtIndex(ValueLayout.JAVA_SHORT, i, (short) (0x3F80 + i));
             new SafetensorsWriter().metadata("format", "pt").put("a", a).put("b", b).write(dir.resolve("ref.safetensors"));
 
-            List<Entry> entries = List.of(new Entry("a", DType.F32, new long[] {3, 5}), new Entry("b", DType.BF16, new long[] {7}));
+            List<Entry> entries = List.of(new Entry("a", DType.F32, new long[] {3, 5}),
+                    new Entry("b", DType.BF16, new long[] {7}));
             long[] at = {0};
             try (FileChannel ch = open(dir.resolve("streamed.safetensors"))) {
                 SafetensorsStreamWriter.write(ch, Map.of("format", "pt"), entries, e -> {
@@ -42,7 +43,8 @@ class SafetensorsStreamWriterTest {
                     };
                 }, 8, n -> {});
             }
-            assertArrayEquals(Files.readAllBytes(dir.resolve("ref.safetensors")), Files.readAllBytes(dir.resolve("streamed.safetensors")));
+            assertArrayEquals(Files.readAllBytes(dir.resolve("ref.safetensors")),
+                    Files.readAllBytes(dir.resolve("streamed.safetensors")));
         }
     }
 
@@ -65,7 +67,8 @@ class SafetensorsStreamWriterTest {
         try (Arena arena = Arena.ofConfined()) {
             Tensor t = SafetensorsFile.open(file, arena).tensor("big");
             assertArrayEquals(new long[] {elements / 1024, 1024}, t.shape());
-            for (long i = 0; i < elements; i += 4099) assertEquals((float) i, t.segment().getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i));
+            for (long i = 0; i < elements; i += 4099)
+                assertEquals((float) i, t.segment().getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i));
             assertEquals((float) (elements - 1), t.segment().getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, elements - 1));
         }
     }
@@ -74,9 +77,9 @@ class SafetensorsStreamWriterTest {
     @Test
     void shardsSplitAsSavePretrainedSplitsThem() {
         List<Entry> dict = List.of(u8("e", 4), u8("d", 3), u8("c", 2), u8("big", 7), u8("a", 1), u8("b", 6));
-        List<List<String>> names = ShardPlan.split(dict, 6).shards().stream().map(s -> s.stream().map(Entry::name).toList()).toList();
-        assertEquals(List.of(List.of("e"), List.of("big"), List.of("a", "c", "d"), List.of("b")), names);
         ShardPlan plan = ShardPlan.split(dict, 6);
+        List<List<String>> names = plan.shards().stream().map(s -> s.stream().map(Entry::name).toList()).toList();
+        assertEquals(List.of(List.of("e"), List.of("big"), List.of("a", "c", "d"), List.of("b")), names);
         assertEquals("model-00003-of-00004.safetensors", plan.fileName(2));
         assertEquals(23, plan.totalBytes());
         assertEquals("model.safetensors", ShardPlan.split(dict, 100).fileName(0));

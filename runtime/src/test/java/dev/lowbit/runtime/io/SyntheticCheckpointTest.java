@@ -21,6 +21,7 @@ import java.lang.foreign.ValueLayout;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -84,6 +85,9 @@ class SyntheticCheckpointTest {
         try (Stream<Path> files = Files.list(dir)) {
             assertEquals(n + 2, files.count(), "shards, index and config.json, nothing else");
         }
+        if (Files.getFileStore(dir).supportsFileAttributeView("posix"))
+            assertEquals(PosixFilePermissions.fromString("rwxr-xr-x"), Files.getPosixFilePermissions(dir),
+                    "not a private temp folder");
 
         JsonNode cfg = JSON.readTree(dir.resolve("config.json").toFile());
         assertEquals("LlamaForCausalLM", cfg.get("architectures").get(0).asText());
@@ -92,7 +96,8 @@ class SyntheticCheckpointTest {
         assertEquals(1e-5, cfg.get("rms_norm_eps").asDouble());
         assertEquals(SMALL.config(), HfCheckpoint.readConfig(dir));
         String text = Files.readString(dir.resolve("config.json"));
-        assertTrue(text.startsWith("{\n  \"architectures\": [\n    \"LlamaForCausalLM\"\n  ],\n  \"attention_bias\": false,"), text);
+        String pythonJson = "{\n  \"architectures\": [\n    \"LlamaForCausalLM\"\n  ],\n  \"attention_bias\": false,";
+        assertTrue(text.startsWith(pythonJson) && text.endsWith("\n  \"vocab_size\": 96\n}\n"), text);
     }
 
     @Test
@@ -131,9 +136,10 @@ class SyntheticCheckpointTest {
         Path a = synth("a", DType.BF16, 5, 20_000), b = synth("b", DType.BF16, 5, 20_000), c = synth("c", DType.BF16, 6, 20_000);
         try (Stream<Path> files = Files.list(a)) {
             for (Path f : files.toList()) {
-                assertArrayEquals(Files.readAllBytes(f), Files.readAllBytes(b.resolve(f.getFileName())), f.getFileName().toString());
+                byte[] bytes = Files.readAllBytes(f);
+                assertArrayEquals(bytes, Files.readAllBytes(b.resolve(f.getFileName())), f.getFileName().toString());
                 if (f.toString().endsWith(".safetensors"))
-                    assertFalse(Arrays.equals(Files.readAllBytes(f), Files.readAllBytes(c.resolve(f.getFileName()))));
+                    assertFalse(Arrays.equals(bytes, Files.readAllBytes(c.resolve(f.getFileName()))));
             }
         }
     }
@@ -147,7 +153,8 @@ class SyntheticCheckpointTest {
         int checked = 0;
         for (Entry e : SyntheticCheckpoint.stateDict(SMALL.config(), DType.F32)) {
             float[] exact = values(f32, e.name()), rounded = values(bf16, e.name());
-            for (int i = 0; i < exact.length; i++, checked++) assertEquals(nearestBf16(exact[i]), rounded[i], e.name() + "[" + i + "]");
+            for (int i = 0; i < exact.length; i++, checked++)
+                assertEquals(nearestBf16(exact[i]), rounded[i], e.name() + "[" + i + "]");
         }
         assertEquals(SMALL.config().parameterCount(), checked);
     }
@@ -174,7 +181,8 @@ class SyntheticCheckpointTest {
         long before = threads.getCurrentThreadAllocatedBytes();
         SyntheticCheckpoint.write(shape, DType.F32, tmp.resolve("big"), 1, 1L << 30, 1 << 16, QUIET);
         long allocated = threads.getCurrentThreadAllocatedBytes() - before;
-        assertTrue(allocated < embedBytes / 8, allocated + " bytes of heap allocated to write two " + embedBytes + "-byte tensors");
+        assertTrue(allocated < embedBytes / 8, allocated + " bytes of heap allocated to write two " + embedBytes
+                + "-byte tensors");
         float[] embed = values(tmp.resolve("big"), "model.embed_tokens.weight");
         assertEquals(embedBytes / 4, embed.length);
         double sq = 0;
@@ -209,9 +217,10 @@ class SyntheticCheckpointTest {
     void aFailedRunLeavesNoFolderThatLooksComplete() throws IOException {
         Path out = tmp.resolve("failed");
         RuntimeException stop = new RuntimeException("stopped");
-        assertThrows(RuntimeException.class, () -> SyntheticCheckpoint.write(SMALL, DType.BF16, out, 1, 20_000, (written, total) -> {
+        SyntheticCheckpoint.Progress stopHalfway = (written, total) -> {
             if (written > total / 2) throw stop;
-        }));
+        };
+        assertThrows(RuntimeException.class, () -> SyntheticCheckpoint.write(SMALL, DType.BF16, out, 1, 20_000, stopHalfway));
         assertFalse(Files.exists(out));
         try (Stream<Path> left = Files.list(tmp)) {
             assertEquals(List.of(), left.toList(), "the partial folder is removed");
@@ -240,7 +249,8 @@ class SyntheticCheckpointTest {
         Path file = dir.resolve("model.safetensors");
         if (!Files.exists(file)) {
             try {
-                file = dir.resolve(JSON.readTree(dir.resolve("model.safetensors.index.json").toFile()).get("weight_map").get(name).asText());
+                JsonNode index = JSON.readTree(dir.resolve("model.safetensors.index.json").toFile());
+                file = dir.resolve(index.get("weight_map").get(name).asText());
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
