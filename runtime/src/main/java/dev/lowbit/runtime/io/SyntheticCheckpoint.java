@@ -54,7 +54,7 @@ public final class SyntheticCheckpoint {
         void update(long written, long total);
     }
 
-    /** What {@link #write} produced. */
+    /** What {@link #write} produced: the folder, its files, and their bytes (safetensors headers included). */
     public record Written(Path dir, List<String> files, long totalBytes) {}
 
     private SyntheticCheckpoint() {}
