@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 @Command(name = "lowbit", mixinStandardHelpOptions = true, versionProvider = LowbitCli.Version.class,
         description = "Low-bit LLM quantization on the JVM.",
         subcommands = {InfoCommand.class, PretrainCommand.class, EvalCommand.class, GenerateCommand.class, QuantizeCommand.class,
-                BenchCommand.class, CommandLine.HelpCommand.class})
+                BenchCommand.class, SynthCommand.class, CommandLine.HelpCommand.class})
 public final class LowbitCli {
     public static void main(String[] args) {
         System.exit(run(args));

@@ -245,7 +245,7 @@ public final class Tensor {
     }
 
     /** fp32 -> bf16, rounding to nearest even (NaN stays NaN). */
-    static short bf16(float v) {
+    public static short bf16(float v) {
         int bits = Float.floatToRawIntBits(v);
         if (Float.isNaN(v)) return (short) ((bits >>> 16) | 0x40);
         return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
