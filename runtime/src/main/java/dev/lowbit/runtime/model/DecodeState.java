@@ -17,6 +17,7 @@ import java.lang.foreign.ValueLayout;
  * thread; the model's weights are shared.
  */
 public final class DecodeState {
+    private final LlamaModel model;
     private final KvCache cache;
     private final Activations buffers;
     private final Tensor hostRow; // the last logits row on the host: pinned where the model is on a GPU
@@ -24,6 +25,7 @@ public final class DecodeState {
     private int lastRow = -1; // the row of the last forward's last token in buffers.logits()
 
     DecodeState(Arena arena, LlamaModel model, int maxRows) {
+        this.model = model;
         Device d = model.device();
         int vocab = model.config().vocabSize();
         this.cache = model.newCache(arena);
@@ -50,6 +52,10 @@ public final class DecodeState {
     public void clear() {
         cache.clear();
         lastRow = -1;
+    }
+
+    LlamaModel model() {
+        return model;
     }
 
     Activations buffers() {

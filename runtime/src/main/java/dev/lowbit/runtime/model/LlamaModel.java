@@ -124,6 +124,7 @@ public final class LlamaModel {
      */
     public Tensor forward(DecodeState state, int[] tokens) {
         if (tokens.length == 0) throw new LowbitException("forward needs at least one token");
+        if (state.model() != this) throw new LowbitException("this decode state belongs to another model: make one with newState");
         KvCache cache = state.cache();
         if (cache.length() + tokens.length > cache.capacity())
             throw new LowbitException("sequence of " + (cache.length() + tokens.length) + " tokens exceeds the context of "

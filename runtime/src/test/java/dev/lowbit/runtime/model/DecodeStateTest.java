@@ -95,6 +95,9 @@ class DecodeStateTest {
             state.clear();
             assertEquals(0, state.length());
             assertThrows(LowbitException.class, () -> model.forward(state, new int[0]));
+            LlamaModel other = TestModels.random(arena, SMALL, 6, TestModels.Kind.FP32);
+            e = assertThrows(LowbitException.class, () -> other.forward(state, new int[] {1}));
+            assertTrue(e.getMessage().contains("belongs to another model"), e.getMessage());
         }
     }
 
