@@ -41,7 +41,7 @@ public final class GptqExport {
             LlamaParameters fp = LlamaParameters.copyOf(arena, model.weights());
             SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "pt");
             for (LlamaParameters.Slot slot : fp.slots()) {
-                Projection linear = QuantizedCheckpoint.linearName(slot.name());
+                Projection linear = Projection.ofWeightName(slot.name());
                 if (linear == null) {
                     writer.put(slot.name(), fp.get(slot.name()));
                     continue;

@@ -6,16 +6,18 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.Projection;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * Hugging Face LLaMA checkpoints: a folder with config.json and model.safetensors (or shards
@@ -62,13 +64,14 @@ public final class HfCheckpoint {
                 if (file == null) throw new CheckpointException(dir + ": the checkpoint has no tensor '" + slot.name() + "'");
                 SafetensorsFile st = open.computeIfAbsent(file, f -> SafetensorsFile.open(f, mapping));
                 Tensor src = st.tensor(slot.name());
-                if (!java.util.Arrays.equals(src.shape(), slot.shape()))
-                    throw new CheckpointException(file + ": tensor '" + slot.name() + "' has shape " + java.util.Arrays.toString(src.shape())
-                            + " but config.json implies " + java.util.Arrays.toString(slot.shape()));
+                if (!Arrays.equals(src.shape(), slot.shape()))
+                    throw new CheckpointException(file + ": tensor '" + slot.name() + "' has shape "
+                            + Arrays.toString(src.shape()) + " but config.json implies " + Arrays.toString(slot.shape()));
                 Tensor dst = params.get(slot.name());
                 toF32(file, slot.name(), src, dst);
-                if (slot.name().endsWith("q_proj.weight")) permuteRows(dst, config.heads(), config.headDim(), true);
-                if (slot.name().endsWith("k_proj.weight")) permuteRows(dst, config.kvHeads(), config.headDim(), true);
+                Projection linear = Projection.ofWeightName(slot.name());
+                if (linear == Projection.Q) permuteRows(dst, config.heads(), config.headDim(), true);
+                if (linear == Projection.K) permuteRows(dst, config.kvHeads(), config.headDim(), true);
             }
         }
         return params;
@@ -82,9 +85,10 @@ public final class HfCheckpoint {
             metadata.forEach(writer::metadata);
             for (LlamaParameters.Slot slot : params.slots()) {
                 Tensor t = params.get(slot.name());
-                if (slot.name().endsWith("q_proj.weight") || slot.name().endsWith("k_proj.weight")) {
+                Projection linear = Projection.ofWeightName(slot.name());
+                if (linear == Projection.Q || linear == Projection.K) {
                     Tensor copy = Tensor.allocate(arena, DType.F32, t.shape());
-                    MemorySegment.copy(t.segment(), 0, copy.segment(), 0, t.numel() * 4);
+                    copy.copyFrom(t);
                     permuteRows(copy, (int) (t.dim(0) / c.headDim()), c.headDim(), false);
                     t = copy;
                 }
@@ -96,7 +100,7 @@ public final class HfCheckpoint {
     }
 
     /** Writes config.json for c into dir; extra adds fields (e.g. a quantization_config). */
-    static void writeConfig(LlamaConfig c, Path dir, java.util.function.Consumer<ObjectNode> extra) {
+    static void writeConfig(LlamaConfig c, Path dir, Consumer<ObjectNode> extra) {
         ObjectNode cfg = JSON.createObjectNode();
         cfg.putArray("architectures").add("LlamaForCausalLM");
         cfg.put("model_type", "llama").put("hidden_size", c.dim()).put("intermediate_size", c.hiddenDim())
@@ -137,7 +141,7 @@ public final class HfCheckpoint {
 
     private static void toF32(Path file, String name, Tensor src, Tensor dst) {
         switch (src.dtype()) {
-            case F32 -> MemorySegment.copy(src.segment(), 0, dst.segment(), 0, dst.numel() * 4);
+            case F32 -> dst.copyFrom(src);
             case F16, BF16 -> {
                 for (long i = 0; i < dst.numel(); i++) {
                     short h = src.segment().getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i);
@@ -157,21 +161,19 @@ public final class HfCheckpoint {
      * i + hd/2) and interleaved pairs (2i, 2i+1): toInterleaved maps row i to 2i and i + hd/2 to 2i + 1.
      */
     static void permuteRows(Tensor w, int heads, int headDim, boolean toInterleaved) {
-        long cols = w.dim(1), rowBytes = cols * 4;
         try (Arena tmp = Arena.ofConfined()) {
-            MemorySegment head = tmp.allocate(rowBytes * headDim);
+            Tensor head = Tensor.allocate(tmp, w.dtype(), headDim, w.dim(1));
             for (int h = 0; h < heads; h++) {
-                long base = (long) h * headDim * rowBytes;
-                MemorySegment.copy(w.segment(), base, head, 0, rowBytes * headDim);
+                Tensor rows = w.rows((long) h * headDim, headDim);
+                head.copyFrom(rows);
                 for (int i = 0; i < headDim / 2; i++) {
-                    long a = (long) i * rowBytes, b = (long) (i + headDim / 2) * rowBytes;
-                    long ia = (long) (2 * i) * rowBytes, ib = (long) (2 * i + 1) * rowBytes;
+                    int half = i + headDim / 2;
                     if (toInterleaved) {
-                        MemorySegment.copy(head, a, w.segment(), base + ia, rowBytes);
-                        MemorySegment.copy(head, b, w.segment(), base + ib, rowBytes);
+                        rows.rows(2 * i, 1).copyFrom(head.rows(i, 1));
+                        rows.rows(2 * i + 1, 1).copyFrom(head.rows(half, 1));
                     } else {
-                        MemorySegment.copy(head, ia, w.segment(), base + a, rowBytes);
-                        MemorySegment.copy(head, ib, w.segment(), base + b, rowBytes);
+                        rows.rows(i, 1).copyFrom(head.rows(2 * i, 1));
+                        rows.rows(half, 1).copyFrom(head.rows(2 * i + 1, 1));
                     }
                 }
             }

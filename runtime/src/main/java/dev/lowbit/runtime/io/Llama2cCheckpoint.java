@@ -4,12 +4,14 @@ import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.model.Projections;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -32,7 +34,7 @@ public final class Llama2cCheckpoint {
         int dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kvHeads = h[4], vocab = Math.abs(h[5]), seqLen = h[6];
         boolean tied = h[5] > 0;
         for (int v : new int[] {dim, hidden, layers, heads, kvHeads, vocab, seqLen})
-            if (v <= 0 || v > (1 << 20)) throw corrupt(path, "implausible header " + java.util.Arrays.toString(h));
+            if (v <= 0 || v > (1 << 20)) throw corrupt(path, "implausible header " + Arrays.toString(h));
         LlamaConfig config;
         try {
             config = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab, seqLen, 1e-5f, 10000f, tied);
@@ -49,13 +51,16 @@ public final class Llama2cCheckpoint {
         Tensor emb = r.next(vocab, dim);
         Tensor[] attNorm = r.perLayer(layers, dim), wq = r.perLayer(layers, dim, dim), wk = r.perLayer(layers, kv, dim);
         Tensor[] wv = r.perLayer(layers, kv, dim), wo = r.perLayer(layers, dim, dim), ffnNorm = r.perLayer(layers, dim);
+        // llama2.c's names: w1 gate_proj, w2 down_proj, w3 up_proj
         Tensor[] w1 = r.perLayer(layers, hidden, dim), w2 = r.perLayer(layers, dim, hidden), w3 = r.perLayer(layers, hidden, dim);
         Tensor finalNorm = r.next(dim);
         r.skip((long) seqLen * config.headDim()); // legacy freq_cis_real and freq_cis_imag
         Tensor output = tied ? emb : r.next(vocab, dim);
         List<LlamaWeights.Layer> list = new ArrayList<>();
-        for (int l = 0; l < layers; l++)
-            list.add(new LlamaWeights.Layer(attNorm[l], wq[l], wk[l], wv[l], wo[l], ffnNorm[l], w1[l], w2[l], w3[l]));
+        for (int l = 0; l < layers; l++) {
+            Projections<Tensor> linears = new Projections<>(wq[l], wk[l], wv[l], wo[l], w1[l], w3[l], w2[l]);
+            list.add(new LlamaWeights.Layer(attNorm[l], ffnNorm[l], linears));
+        }
         return new LlamaWeights(config, emb, List.copyOf(list), finalNorm, output);
     }
 

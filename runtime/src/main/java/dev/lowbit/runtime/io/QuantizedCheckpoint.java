@@ -14,7 +14,6 @@ import dev.lowbit.runtime.model.Projection;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Map;
 
@@ -52,7 +51,7 @@ public final class QuantizedCheckpoint {
             SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "lowbit");
             metadata.forEach(writer::metadata);
             for (LlamaParameters.Slot slot : fp.slots()) {
-                Projection linear = linearName(slot.name());
+                Projection linear = Projection.ofWeightName(slot.name());
                 if (linear == null) {
                     writer.put(slot.name(), fp.get(slot.name()));
                     continue;
@@ -86,11 +85,11 @@ public final class QuantizedCheckpoint {
         try (Arena mapping = Arena.ofConfined()) {
             SafetensorsFile st = SafetensorsFile.open(file, mapping);
             for (LlamaParameters.Slot slot : fp.slots())
-                if (linearName(slot.name()) == null && !st.copyInto(slot.name(), fp.get(slot.name())))
+                if (Projection.ofWeightName(slot.name()) == null && !st.copyInto(slot.name(), fp.get(slot.name())))
                     throw new CheckpointException(file + ": tensor '" + slot.name() + "' must be F32 with " + fp.get(slot.name()).numel() + " values");
             java.util.Map<String, Linear> linears = new java.util.HashMap<>();
             for (LlamaParameters.Slot slot : fp.slots()) {
-                if (linearName(slot.name()) == null) continue;
+                if (Projection.ofWeightName(slot.name()) == null) continue;
                 String base = slot.name().substring(0, slot.name().length() - ".weight".length());
                 linears.put(slot.name(), readLinear(st, base, slot.shape()[1], bits, group, abits, file, arena));
             }
@@ -141,17 +140,9 @@ public final class QuantizedCheckpoint {
         return t.segment().asSlice(0, t.numel() * 4).toArray(java.lang.foreign.ValueLayout.JAVA_INT);
     }
 
-    /** The projection a block linear's weight name (model.layers.N.self_attn.q_proj.weight ...) names, or null. */
-    static Projection linearName(String name) {
-        String[] parts = name.split("\\.");
-        if (parts.length != 6 || !name.startsWith("model.layers.") || !parts[5].equals("weight")) return null;
-        return Projection.ofHfName(parts[4]);
-    }
-
-
     private static Tensor own(Arena arena, Tensor t) {
         Tensor out = Tensor.allocate(arena, t.dtype(), t.shape());
-        MemorySegment.copy(t.segment(), 0, out.segment(), 0, t.numel() * t.dtype().byteSize());
+        out.copyFrom(t);
         return out;
     }
 

@@ -177,7 +177,7 @@ public final class SafetensorsFile {
     public boolean copyInto(String name, Tensor dst) {
         Tensor src = tensor(name);
         if (src.dtype() != DType.F32 || dst.dtype() != DType.F32 || src.numel() != dst.numel()) return false;
-        MemorySegment.copy(src.segment(), 0, dst.segment(), 0, dst.numel() * 4);
+        dst.copyFrom(src.reshape(dst.shape()));
         return true;
     }
 }

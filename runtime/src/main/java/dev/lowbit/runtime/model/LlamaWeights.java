@@ -1,5 +1,6 @@
 package dev.lowbit.runtime.model;
 
+import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -11,14 +12,8 @@ import java.util.List;
  * itself when tied).
  */
 public record LlamaWeights(LlamaConfig config, Tensor tokenEmbedding, List<Layer> layers, Tensor finalNorm, Tensor output) {
-    /** One transformer block: attention_norm, wq/wk/wv/wo, ffn_norm, w1 (gate), w2 (down), w3 (up). */
-    public record Layer(Tensor attentionNorm, Tensor wq, Tensor wk, Tensor wv, Tensor wo, Tensor ffnNorm, Tensor w1,
-                        Tensor w2, Tensor w3) {
-        /** The seven linear weights by name. */
-        public Projections<Tensor> linears() {
-            return new Projections<>(wq, wk, wv, wo, w1, w3, w2);
-        }
-    }
+    /** One transformer block: the RMSNorm weights before attention and before the MLP, and the seven linear weights. */
+    public record Layer(Tensor attentionNorm, Tensor ffnNorm, Projections<Tensor> linears) {}
 
     /**
      * out[i] = the embedding of tokens[i] (out: [tokens.length, dim] fp32, or a view of such rows, on
@@ -27,7 +22,7 @@ public record LlamaWeights(LlamaConfig config, Tensor tokenEmbedding, List<Layer
     public void embed(int[] tokens, Tensor out) {
         for (int i = 0; i < tokens.length; i++)
             if (tokens[i] < 0 || tokens[i] >= config.vocabSize())
-                throw new dev.lowbit.runtime.LowbitException("token id " + tokens[i] + " at " + i + " is outside the vocabulary [0, "
+                throw new LowbitException("token id " + tokens[i] + " at " + i + " is outside the vocabulary [0, "
                         + config.vocabSize() + ")");
         for (int i = 0; i < tokens.length; i++) out.rows(i, 1).copyFrom(tokenEmbedding.rows(tokens[i], 1));
     }
@@ -40,9 +35,8 @@ public record LlamaWeights(LlamaConfig config, Tensor tokenEmbedding, List<Layer
     /** These weights copied to device (a tied head stays tied). */
     public LlamaWeights to(Arena arena, Device device) {
         Tensor embedding = tokenEmbedding.to(arena, device);
-        List<Layer> moved = layers.stream().map(l -> new Layer(l.attentionNorm.to(arena, device), l.wq.to(arena, device),
-                l.wk.to(arena, device), l.wv.to(arena, device), l.wo.to(arena, device), l.ffnNorm.to(arena, device),
-                l.w1.to(arena, device), l.w2.to(arena, device), l.w3.to(arena, device))).toList();
+        List<Layer> moved = layers.stream().map(l -> new Layer(l.attentionNorm.to(arena, device), l.ffnNorm.to(arena, device),
+                l.linears.map(w -> w.to(arena, device)))).toList();
         return new LlamaWeights(config, embedding, moved, finalNorm.to(arena, device),
                 output == tokenEmbedding ? embedding : output.to(arena, device));
     }

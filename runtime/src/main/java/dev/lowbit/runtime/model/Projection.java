@@ -31,6 +31,14 @@ public enum Projection {
         return "model.layers." + layer + "." + module + "." + hfName + ".weight";
     }
 
+    /** The projection a block linear's weight name ({@code model.layers.N.self_attn.q_proj.weight} ...) names, or null. */
+    public static Projection ofWeightName(String name) {
+        String[] parts = name.split("\\.");
+        if (parts.length != 6 || !name.startsWith("model.layers.") || !parts[5].equals("weight")) return null;
+        Projection p = ofHfName(parts[4]);
+        return p != null && p.module.equals(parts[3]) ? p : null;
+    }
+
     /** The projection with Hugging Face name hfName ({@code q_proj} ... {@code down_proj}), or null. */
     public static Projection ofHfName(String hfName) {
         for (Projection p : values()) if (p.hfName.equals(hfName)) return p;

@@ -98,6 +98,21 @@ public final class Tensor {
         return new Tensor(dtype, s, contiguousStrides(s), data.asSlice(from * rowBytes, count * rowBytes), device);
     }
 
+    /**
+     * Elements [offset, offset + n) of this contiguous tensor in row-major order, n the element count
+     * of shape, as a contiguous tensor of that shape sharing its memory, on its device: a view into a
+     * flat buffer (parameters, optimizer state).
+     */
+    public Tensor slice(long offset, long... shape) {
+        if (!isContiguous())
+            throw new LowbitException("slices of a contiguous tensor only, got strides " + Arrays.toString(strides));
+        long[] s = checkShape(shape);
+        long n = count(s), size = dtype.byteSize();
+        if (offset < 0 || offset > numel() - n)
+            throw new LowbitException("elements [" + offset + ", " + (offset + n) + ") are outside " + this + " of " + numel());
+        return new Tensor(dtype, s, contiguousStrides(s), data.asSlice(offset * size, n * size), device);
+    }
+
     /** A contiguous copy of this tensor on device (host to GPU, GPU to host, or between GPUs). */
     public Tensor to(Arena arena, Device target) {
         if (!isContiguous()) throw new LowbitException("copy a contiguous tensor to another device, got strides " + Arrays.toString(strides));

@@ -122,13 +122,13 @@ public final class BlockPass {
         NnKernels.addInto(mid, out);
     }
 
-    /**
-     * From the last forward, the inputs the block's linears read besides o_proj's: the normed
-     * attention input (q/k/v), the normed MLP input (gate/up) and the SwiGLU output (down) - QLLM's
-     * three reassembly sites.
-     */
-    public Tensor[] siteInputs() {
-        return new Tensor[] {xb1, xb2, gated};
+    /** From the last forward, the activation at site ([rows, site.width]). */
+    public Tensor input(ActivationSite site) {
+        return switch (site) {
+            case QKV -> xb1;
+            case GATE_UP -> xb2;
+            case DOWN -> gated;
+        };
     }
 
     /** dx holds d out on entry and d in on return; parameter gradients accumulate. */

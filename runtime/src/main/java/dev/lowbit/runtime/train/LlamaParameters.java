@@ -6,12 +6,16 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.BiConsumer;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.model.Projection;
+import dev.lowbit.runtime.model.Projections;
 
 /**
  * All weights of a LLaMA model in one flat fp32 buffer (as llm.c keeps them), with named tensor
@@ -38,15 +42,13 @@ public final class LlamaParameters {
         this.config = config;
         this.flat = flat;
         this.slots = layout(config);
-        for (Slot s : slots)
-            tensors.put(s.name(), Tensor.wrap(flat.segment().asSlice(s.offset() * 4, s.numel() * 4), DType.F32, s.shape()));
+        for (Slot s : slots) tensors.put(s.name(), flat.slice(s.offset(), s.shape()));
         List<LlamaWeights.Layer> layers = new ArrayList<>();
         for (int l = 0; l < config.layers(); l++) {
+            int layer = l;
             String p = "model.layers." + l + ".";
-            layers.add(new LlamaWeights.Layer(get(p + "input_layernorm.weight"), get(p + "self_attn.q_proj.weight"),
-                    get(p + "self_attn.k_proj.weight"), get(p + "self_attn.v_proj.weight"), get(p + "self_attn.o_proj.weight"),
-                    get(p + "post_attention_layernorm.weight"), get(p + "mlp.gate_proj.weight"), get(p + "mlp.down_proj.weight"),
-                    get(p + "mlp.up_proj.weight")));
+            layers.add(new LlamaWeights.Layer(get(p + "input_layernorm.weight"), get(p + "post_attention_layernorm.weight"),
+                    Projections.of(j -> get(j.weightName(layer)))));
         }
         Tensor emb = get("model.embed_tokens.weight");
         this.weights = new LlamaWeights(config, emb, List.copyOf(layers), get("model.norm.weight"),
@@ -68,7 +70,8 @@ public final class LlamaParameters {
         for (Slot s : p.slots) {
             MemorySegment seg = p.tensors.get(s.name()).segment();
             boolean norm = !s.decay();
-            double std = s.name().endsWith("o_proj.weight") || s.name().endsWith("down_proj.weight") ? residualStd : 0.02;
+            Projection linear = Projection.ofWeightName(s.name());
+            double std = linear == Projection.O || linear == Projection.DOWN ? residualStd : 0.02;
             for (long i = 0; i < s.numel(); i++)
                 seg.setAtIndex(ValueLayout.JAVA_FLOAT, i, norm ? 1f : (float) (gaussian(rnd) * std));
         }
@@ -79,26 +82,16 @@ public final class LlamaParameters {
     public static LlamaParameters copyOf(Arena arena, LlamaWeights w) {
         LlamaParameters p = zeros(arena, w.config());
         LlamaWeights dst = p.weights;
-        copy(w.tokenEmbedding(), dst.tokenEmbedding());
-        copy(w.finalNorm(), dst.finalNorm());
-        if (!w.config().tiedEmbeddings()) copy(w.output(), dst.output());
+        dst.tokenEmbedding().copyFrom(w.tokenEmbedding());
+        dst.finalNorm().copyFrom(w.finalNorm());
+        if (!w.config().tiedEmbeddings()) dst.output().copyFrom(w.output());
         for (int l = 0; l < w.layers().size(); l++) {
             LlamaWeights.Layer a = w.layers().get(l), b = dst.layers().get(l);
-            copy(a.attentionNorm(), b.attentionNorm());
-            copy(a.wq(), b.wq());
-            copy(a.wk(), b.wk());
-            copy(a.wv(), b.wv());
-            copy(a.wo(), b.wo());
-            copy(a.ffnNorm(), b.ffnNorm());
-            copy(a.w1(), b.w1());
-            copy(a.w2(), b.w2());
-            copy(a.w3(), b.w3());
+            b.attentionNorm().copyFrom(a.attentionNorm());
+            b.ffnNorm().copyFrom(a.ffnNorm());
+            for (Projection j : Projection.values()) b.linears().get(j).copyFrom(a.linears().get(j));
         }
         return p;
-    }
-
-    private static void copy(Tensor from, Tensor to) {
-        MemorySegment.copy(from.segment(), 0, to.segment(), 0, to.numel() * 4);
     }
 
     private static double gaussian(SplittableRandom rnd) {
@@ -109,7 +102,7 @@ public final class LlamaParameters {
     static List<Slot> layout(LlamaConfig c) {
         List<Slot> slots = new ArrayList<>();
         long[] off = {0};
-        java.util.function.BiConsumer<String, long[]> add = (name, shape) -> {
+        BiConsumer<String, long[]> add = (name, shape) -> {
             Slot s = new Slot(name, off[0], shape, shape.length == 2);
             slots.add(s);
             off[0] += s.numel();
@@ -118,14 +111,15 @@ public final class LlamaParameters {
         for (int l = 0; l < c.layers(); l++) {
             String p = "model.layers." + l + ".";
             add.accept(p + "input_layernorm.weight", new long[] {c.dim()});
-            add.accept(p + "self_attn.q_proj.weight", new long[] {c.dim(), c.dim()});
-            add.accept(p + "self_attn.k_proj.weight", new long[] {c.kvDim(), c.dim()});
-            add.accept(p + "self_attn.v_proj.weight", new long[] {c.kvDim(), c.dim()});
-            add.accept(p + "self_attn.o_proj.weight", new long[] {c.dim(), c.dim()});
+            add.accept(Projection.Q.weightName(l), new long[] {c.dim(), c.dim()});
+            add.accept(Projection.K.weightName(l), new long[] {c.kvDim(), c.dim()});
+            add.accept(Projection.V.weightName(l), new long[] {c.kvDim(), c.dim()});
+            add.accept(Projection.O.weightName(l), new long[] {c.dim(), c.dim()});
             add.accept(p + "post_attention_layernorm.weight", new long[] {c.dim()});
-            add.accept(p + "mlp.gate_proj.weight", new long[] {c.hiddenDim(), c.dim()});
-            add.accept(p + "mlp.down_proj.weight", new long[] {c.dim(), c.hiddenDim()});
-            add.accept(p + "mlp.up_proj.weight", new long[] {c.hiddenDim(), c.dim()});
+            // gate, down, up: the slot order of existing optimizer states and initialisations
+            add.accept(Projection.GATE.weightName(l), new long[] {c.hiddenDim(), c.dim()});
+            add.accept(Projection.DOWN.weightName(l), new long[] {c.dim(), c.hiddenDim()});
+            add.accept(Projection.UP.weightName(l), new long[] {c.hiddenDim(), c.dim()});
         }
         add.accept("model.norm.weight", new long[] {c.dim()});
         if (!c.tiedEmbeddings()) add.accept("lm_head.weight", new long[] {c.vocabSize(), c.dim()});
@@ -151,7 +145,7 @@ public final class LlamaParameters {
     }
 
     public Map<String, Tensor> tensors() {
-        return java.util.Collections.unmodifiableMap(tensors);
+        return Collections.unmodifiableMap(tensors);
     }
 
     public LlamaWeights weights() {

@@ -21,11 +21,14 @@ class LlamaModelTest {
     static LlamaWeights randomWeights(Arena arena, LlamaConfig c, long seed) {
         Random rnd = new Random(seed);
         List<LlamaWeights.Layer> layers = new ArrayList<>();
-        for (int l = 0; l < c.layers(); l++)
-            layers.add(new LlamaWeights.Layer(norm(arena, rnd, c.dim()), mat(arena, rnd, c.dim(), c.dim()),
-                    mat(arena, rnd, c.kvDim(), c.dim()), mat(arena, rnd, c.kvDim(), c.dim()), mat(arena, rnd, c.dim(), c.dim()),
-                    norm(arena, rnd, c.dim()), mat(arena, rnd, c.hiddenDim(), c.dim()), mat(arena, rnd, c.dim(), c.hiddenDim()),
-                    mat(arena, rnd, c.hiddenDim(), c.dim())));
+        for (int l = 0; l < c.layers(); l++) { // drawn in the order the tests' seeds were chosen for
+            Tensor attentionNorm = norm(arena, rnd, c.dim()), q = mat(arena, rnd, c.dim(), c.dim());
+            Tensor k = mat(arena, rnd, c.kvDim(), c.dim()), v = mat(arena, rnd, c.kvDim(), c.dim());
+            Tensor o = mat(arena, rnd, c.dim(), c.dim());
+            Tensor ffnNorm = norm(arena, rnd, c.dim()), gate = mat(arena, rnd, c.hiddenDim(), c.dim());
+            Tensor down = mat(arena, rnd, c.dim(), c.hiddenDim()), up = mat(arena, rnd, c.hiddenDim(), c.dim());
+            layers.add(new LlamaWeights.Layer(attentionNorm, ffnNorm, new Projections<>(q, k, v, o, gate, up, down)));
+        }
         return new LlamaWeights(c, mat(arena, rnd, c.vocabSize(), c.dim()), layers, norm(arena, rnd, c.dim()),
                 mat(arena, rnd, c.vocabSize(), c.dim()));
     }

@@ -2,6 +2,8 @@ package dev.lowbit.runtime.ref;
 
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.model.Projections;
+import dev.lowbit.runtime.tensor.Tensor;
 
 /**
  * Plain-Java, double-precision LLaMA forward (llama2.c's semantics), written independently of
@@ -88,19 +90,20 @@ public final class LlamaRef {
             for (int j = 0; j < c.dim(); j++) x[j] = emb[tokens[pos] * c.dim() + j];
             for (int l = 0; l < c.layers(); l++) {
                 LlamaWeights.Layer L = w.layers().get(l);
+                Projections<Tensor> lin = L.linears();
                 double[] xb = rmsNorm(x, L.attentionNorm().toFloatArray(), c.normEps());
-                double[] q = matVec(L.wq().toFloatArray(), xb), k = matVec(L.wk().toFloatArray(), xb);
+                double[] q = matVec(lin.q().toFloatArray(), xb), k = matVec(lin.k().toFloatArray(), xb);
                 rope(q, c.headDim(), pos, c.ropeTheta());
                 rope(k, c.headDim(), pos, c.ropeTheta());
                 keys[l][pos] = k;
-                values[l][pos] = matVec(L.wv().toFloatArray(), xb);
+                values[l][pos] = matVec(lin.v().toFloatArray(), xb);
                 double[] att = attention(q, keys[l], values[l], pos, c.heads(), c.kvHeads());
-                double[] o = matVec(L.wo().toFloatArray(), att);
+                double[] o = matVec(lin.o().toFloatArray(), att);
                 for (int j = 0; j < c.dim(); j++) x[j] += o[j];
                 xb = rmsNorm(x, L.ffnNorm().toFloatArray(), c.normEps());
-                double[] g = matVec(L.w1().toFloatArray(), xb), u = matVec(L.w3().toFloatArray(), xb);
+                double[] g = matVec(lin.gate().toFloatArray(), xb), u = matVec(lin.up().toFloatArray(), xb);
                 for (int j = 0; j < g.length; j++) g[j] = silu(g[j]) * u[j];
-                double[] d = matVec(L.w2().toFloatArray(), g);
+                double[] d = matVec(lin.down().toFloatArray(), g);
                 for (int j = 0; j < c.dim(); j++) x[j] += d[j];
             }
             logits[pos] = matVec(w.output().toFloatArray(), rmsNorm(x, w.finalNorm().toFloatArray(), c.normEps()));

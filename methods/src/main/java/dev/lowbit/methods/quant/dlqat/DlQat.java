@@ -16,6 +16,7 @@ import dev.lowbit.runtime.io.SafetensorsWriter;
 import dev.lowbit.runtime.train.AdamW;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.Projection;
 import dev.lowbit.runtime.train.LlamaParameters;
 import dev.lowbit.runtime.train.LlamaTrainer;
 import java.lang.foreign.Arena;
@@ -85,13 +86,13 @@ public final class DlQat {
             long out = s.shape()[0], in = s.shape()[1];
             int g = spec.groupSizeFor(in);
             QuantizedTensor init = Kernels.quantize(arena, fp.get(s.name()), spec);
-            Tensor a = view(lora, lo, cfg.rank(), in), b = view(lora, lo + cfg.rank() * in, out, cfg.rank());
-            Tensor ga = view(loraGrads, lo, cfg.rank(), in), gb = view(loraGrads, lo + cfg.rank() * in, out, cfg.rank());
+            Tensor a = lora.slice(lo, cfg.rank(), in), b = lora.slice(lo + cfg.rank() * in, out, cfg.rank());
+            Tensor ga = loraGrads.slice(lo, cfg.rank(), in), gb = loraGrads.slice(lo + cfg.rank() * in, out, cfg.rank());
             loraSlots.add(new LlamaParameters.Slot(s.name() + ".lora", lo, new long[] {cfg.rank() * (out + in)}, false));
             double std = 1 / Math.sqrt(in);
             for (long i = 0; i < a.numel(); i++) a.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (gaussian(rnd) * std));
-            Tensor mag = view(mags, mo, out, in / g), gm = view(magGrads, mo, out, in / g);
-            mag.segment().asSlice(0, mag.numel() * 4).elements(ValueLayout.JAVA_FLOAT).forEach(e -> e.set(ValueLayout.JAVA_FLOAT, 0, 1f));
+            Tensor mag = mags.slice(mo, out, in / g), gm = magGrads.slice(mo, out, in / g);
+            for (long i = 0; i < mag.numel(); i++) mag.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
             magSlots.add(new LlamaParameters.Slot(s.name() + ".magnitude", mo, new long[] {out * (in / g)}, false));
             sites.add(new Site(s.name(), fp.get(s.name()), init.scales(), init.zeros(), a, b, mag, ga, gb, gm, g));
             lo += cfg.rank() * (out + in);
@@ -116,7 +117,7 @@ public final class DlQat {
     }
 
     static boolean isLinear(String name) {
-        return name.startsWith("model.layers.") && name.endsWith("_proj.weight");
+        return Projection.ofWeightName(name) != null;
     }
 
     /** Share of the model's parameters that train (LoRA factors and magnitudes). */
@@ -135,7 +136,7 @@ public final class DlQat {
                 Tensor we = effectiveWeight(scratch, s.w(), s.a(), s.b(), s.scales(), s.group(), cfg.lambda());
                 wEff.add(we);
                 Tensor fq = Kernels.fakeQuantForward(scratch, we, params(s));
-                MemorySegment.copy(fq.segment(), 0, effective.get(s.slot()).segment(), 0, fq.numel() * 4);
+                effective.get(s.slot()).copyFrom(fq);
             }
             effectiveGrads.flat().segment().fill((byte) 0);
             float loss;
@@ -152,7 +153,7 @@ public final class DlQat {
             for (int i = 0; i < sites.size(); i++) {
                 Site s = sites.get(i);
                 FakeQuantGrads g = Kernels.fakeQuantBackward(scratch, wEff.get(i), params(s), effectiveGrads.get(s.slot()));
-                MemorySegment.copy(g.magnitude().segment(), 0, s.gmag().segment(), 0, s.gmag().numel() * 4);
+                s.gmag().copyFrom(g.magnitude());
                 loraBackward(g.weights(), s.scales(), s.group(), cfg.lambda(), s.a(), s.b(), s.ga(), s.gb());
             }
             loraOpt.update(loraGrads, cfg.lrLora() * schedule(stepIndex), 1f);
@@ -266,7 +267,7 @@ public final class DlQat {
             try (Arena scratch = Arena.ofConfined()) {
                 Tensor tmp = effectiveWeight(scratch, s.w(), s.a(), s.b(), s.scales(), s.group(), cfg.lambda());
                 we = Tensor.allocate(arena, DType.F32, tmp.shape());
-                MemorySegment.copy(tmp.segment(), 0, we.segment(), 0, tmp.numel() * 4);
+                we.copyFrom(tmp);
             }
             QuantizedTensor q = Kernels.quantizeWithParams(arena, we, s.scales(), s.zeros(), cfg.bits(), s.group());
             Tensor folded = Tensor.allocate(arena, DType.F32, s.scales().shape());
@@ -285,14 +286,10 @@ public final class DlQat {
             for (Site s : sites) {
                 Tensor we = effectiveWeight(scratch, s.w(), s.a(), s.b(), s.scales(), s.group(), cfg.lambda());
                 Tensor fq = Kernels.fakeQuantForward(scratch, we, params(s));
-                MemorySegment.copy(fq.segment(), 0, p.get(s.slot()).segment(), 0, fq.numel() * 4);
+                p.get(s.slot()).copyFrom(fq);
             }
         }
         return new LlamaModel(p.weights());
-    }
-
-    private static Tensor view(Tensor flat, long offset, long rows, long cols) {
-        return Tensor.wrap(flat.segment().asSlice(offset * 4, rows * cols * 4), DType.F32, rows, cols);
     }
 
     private static double gaussian(SplittableRandom rnd) {

@@ -106,7 +106,6 @@ final class ErrorCorrection {
     }
 
     private static void copyRows(Tensor from, long fromRow, Tensor to, long toRow, long rows) {
-        long w = from.dim(1) * 4;
-        MemorySegment.copy(from.segment(), fromRow * w, to.segment(), toRow * w, rows * w);
+        to.rows(toRow, rows).copyFrom(from.rows(fromRow, rows));
     }
 }

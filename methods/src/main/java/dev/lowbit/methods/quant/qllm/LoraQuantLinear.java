@@ -10,7 +10,6 @@ import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.train.TrainLinear;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 
 /**
  * One linear of QLLM's error correction, as training sees it: x -> reassembly (map, optional) ->
@@ -38,7 +37,7 @@ final class LoraQuantLinear implements TrainLinear {
         long out = w.dim(0), in = w.dim(1);
         this.map = map;
         this.w = Tensor.allocate(arena, DType.F32, out, in);
-        MemorySegment.copy(w.segment(), 0, this.w.segment(), 0, w.numel() * 4);
+        this.w.copyFrom(w);
         this.a = a;
         this.b = b;
         this.gradA = gradA;
@@ -100,7 +99,7 @@ final class LoraQuantLinear implements TrainLinear {
     }
 
     private void effectiveWeights(Tensor out) {
-        MemorySegment.copy(w.segment(), 0, out.segment(), 0, w.numel() * 4);
+        out.copyFrom(w);
         Kernels.matmul(b, a, out, scale, 1f);
     }
 

@@ -8,10 +8,12 @@ import static dev.lowbit.runtime.model.Projection.Q;
 import static dev.lowbit.runtime.model.Projection.UP;
 import static dev.lowbit.runtime.model.Projection.V;
 
+import dev.lowbit.methods.quant.qllm.ChannelReassembly.Plan;
 import dev.lowbit.runtime.kernels.ChannelMap;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.train.ActivationSite;
 import dev.lowbit.runtime.train.AdamW;
 import dev.lowbit.runtime.train.BlockPass;
 import dev.lowbit.runtime.model.Linear;
@@ -21,13 +23,13 @@ import dev.lowbit.runtime.train.LlamaParameters;
 import dev.lowbit.runtime.model.LlamaWeights;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import dev.lowbit.runtime.model.Projection;
 import dev.lowbit.runtime.model.Projections;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.EnumMap;
 import java.util.Map;
@@ -44,9 +46,7 @@ import java.util.SplittableRandom;
  * outputs. Embedding, final norm and head stay fp32.
  */
 public final class Qllm {
-    /** The linears reading each reassembly site: q/k/v, gate/up, down. */
-    private static final List<List<Projection>> SITE_LINEARS = List.of(List.of(Q, K, V), List.of(GATE, UP), List.of(DOWN));
-    private static final String[] SITE_NAMES = {"q/k/v", "gate/up", "down"};
+    private static final ActivationSite[] SITES = ActivationSite.values();
     /** The order of the LoRA factors in a round's flat buffer (kept as it was, so that results stay bit-identical). */
     private static final List<Projection> BUFFER_ORDER = List.of(Q, K, V, O, GATE, DOWN, UP);
 
@@ -63,7 +63,7 @@ public final class Qllm {
         this.cfg = cfg;
         this.c = fp.config();
         this.progress = progress;
-        this.added = new int[c.layers()][SITE_LINEARS.size()];
+        this.added = new int[c.layers()][SITES.length];
         if (cfg.seqLen() > c.maxSeqLen()) throw new LowbitException("calibration sequences of " + cfg.seqLen() + " tokens exceed the context " + c.maxSeqLen());
     }
 
@@ -84,7 +84,7 @@ public final class Qllm {
         List<Projections<Linear>> linears = new ArrayList<>(Collections.nCopies(c.layers(), null));
         try (Arena work = Arena.ofConfined()) {
             Tensor xq = embed(work, calibration, rows), xfp = Tensor.allocate(work, DType.F32, rows, c.dim());
-            copy(xq, xfp);
+            xfp.copyFrom(xq);
             int start = 0;
             if (checkpoint != null && Files.isRegularFile(checkpoint)) {
                 QllmCheckpoint.Position at = QllmCheckpoint.restore(checkpoint, cfg, calibration, arena, model.weights(), linears, xq, xfp, added);
@@ -109,11 +109,11 @@ public final class Qllm {
         return Optional.of(new LlamaModel(model.weights(), (layer, p, w) -> linears.get(layer).get(p), cfg.qkvBits()));
     }
 
-    /** Channels the reassembly added per layer and site, over the site's width. */
+    /** Channels the reassembly added per layer and site ({@link ActivationSite#ordinal}), over the site's width. */
     public double[][] expansionRatios() {
-        double[][] r = new double[c.layers()][SITE_LINEARS.size()];
+        double[][] r = new double[c.layers()][SITES.length];
         for (int l = 0; l < c.layers(); l++)
-            for (int s = 0; s < SITE_LINEARS.size(); s++) r[l][s] = (double) added[l][s] / (s == 2 ? c.hiddenDim() : c.dim());
+            for (ActivationSite s : SITES) r[l][s.ordinal()] = (double) added[l][s.ordinal()] / s.width(c);
         return r;
     }
 
@@ -126,14 +126,14 @@ public final class Qllm {
                           List<Projections<Linear>> linears) {
         int blocks = r1 - r0;
         Tensor roundIn = Tensor.allocate(round, DType.F32, xq.shape());
-        copy(xq, roundIn);
+        roundIn.copyFrom(xq);
         for (int l = r0; l < r1; l++) propagate(fpBlock(round, l, scratch), xfp); // xfp: the fp round's outputs, the targets
         RoundParameters params = new RoundParameters(round, blocks);
         List<Projections<LoraQuantLinear>> lin = new ArrayList<>();
         BlockPass[] passes = new BlockPass[blocks];
         for (int i = 0; i < blocks; i++) {
             int l = r0 + i;
-            ChannelReassembly.Plan[] plans = plans(arena, round, l, scratch, xq);
+            Map<ActivationSite, Plan> plans = plans(arena, round, l, scratch, xq);
             lin.add(params.linears(round, arena, i, l, plans));
             LlamaWeights.Layer p = model.weights().layers().get(l);
             params.initNorms(i, p.attentionNorm(), p.ffnNorm());
@@ -147,41 +147,45 @@ public final class Qllm {
         for (int i = 0; i < blocks; i++) {
             for (LoraQuantLinear q : lin.get(i).toList()) q.merge();
             LlamaWeights.Layer p = model.weights().layers().get(r0 + i);
-            copy(params.attentionNorm(i), p.attentionNorm());
-            copy(params.ffnNorm(i), p.ffnNorm());
+            p.attentionNorm().copyFrom(params.attentionNorm(i));
+            p.ffnNorm().copyFrom(params.ffnNorm(i));
             linears.set(r0 + i, lin.get(i).map(q -> q.export(arena)));
         }
-        copy(roundIn, xq);
+        xq.copyFrom(roundIn);
         for (BlockPass b : passes) propagate(b, xq); // the merged round's outputs: the next round's inputs
     }
 
-    /** The reassembly plan per site of layer l (null: none), searched on the fp block's activations for the quantized model's inputs x. */
-    private ChannelReassembly.Plan[] plans(Arena arena, Arena round, int l, BlockPass.Scratch scratch, Tensor x) {
-        ChannelReassembly.Plan[] plans = new ChannelReassembly.Plan[SITE_LINEARS.size()];
+    /**
+     * The reassembly plan per site of layer l (none: null), searched on the fp block's activations for the quantized model's
+     * inputs x.
+     */
+    private Map<ActivationSite, Plan> plans(Arena arena, Arena round, int l, BlockPass.Scratch scratch, Tensor x) {
+        Map<ActivationSite, Plan> plans = new EnumMap<>(ActivationSite.class);
         if (!cfg.reassembly() || cfg.abits() == 16) return plans;
         BlockPass block = fpBlock(round, l, scratch);
         int chunkRows = cfg.batch() * cfg.seqLen(), chunks = Math.max(1, Math.min(cfg.samples() / cfg.batch(), cfg.searchTokens() / chunkRows));
-        List<float[][]> siteTokens = new ArrayList<>();
-        for (int s = 0; s < SITE_LINEARS.size(); s++) siteTokens.add(new float[chunks * chunkRows][]);
+        Map<ActivationSite, float[][]> siteTokens = new EnumMap<>(ActivationSite.class);
+        for (ActivationSite s : SITES) siteTokens.put(s, new float[chunks * chunkRows][]);
         Tensor out = Tensor.allocate(round, DType.F32, chunkRows, c.dim());
         for (int k = 0; k < chunks; k++) {
             block.forward(x.rows((long) k * chunkRows, chunkRows), out);
-            Tensor[] sites = block.siteInputs();
-            for (int s = 0; s < sites.length; s++) {
-                float[] flat = sites[s].toFloatArray();
-                int width = (int) sites[s].dim(1);
-                for (int t = 0; t < chunkRows; t++) siteTokens.get(s)[k * chunkRows + t] = java.util.Arrays.copyOfRange(flat, t * width, (t + 1) * width);
+            for (ActivationSite s : SITES) {
+                Tensor input = block.input(s);
+                float[] flat = input.toFloatArray();
+                int width = (int) input.dim(1);
+                float[][] tokens = siteTokens.get(s);
+                for (int t = 0; t < chunkRows; t++) tokens[k * chunkRows + t] = Arrays.copyOfRange(flat, t * width, (t + 1) * width);
             }
         }
-        LlamaWeights.Layer p = fp.layers().get(l);
+        Projections<Tensor> ws = fp.layers().get(l).linears();
         StringBuilder report = new StringBuilder();
-        for (int s = 0; s < SITE_LINEARS.size(); s++) {
-            List<Tensor> ws = SITE_LINEARS.get(s).stream().map(p.linears()::get).toList();
-            SiteSearch search = new SiteSearch(round, siteTokens.get(s), ws, cfg);
-            plans[s] = search.best();
-            added[l][s] = plans[s].split();
-            report.append(String.format("  %s theta %.3g (+%d channels, error %.4g -> %.4g)", SITE_NAMES[s], plans[s].theta(), plans[s].split(),
-                    search.identityError(), search.bestError()));
+        for (ActivationSite s : SITES) {
+            SiteSearch search = new SiteSearch(round, siteTokens.get(s), s.readers().stream().map(ws::get).toList(), cfg);
+            Plan plan = search.best();
+            plans.put(s, plan);
+            added[l][s.ordinal()] = plan.split();
+            report.append(String.format("  %s theta %.3g (+%d channels, error %.4g -> %.4g)", s.label(), plan.theta(),
+                    plan.split(), search.identityError(), search.bestError()));
         }
         progress.printf("block %d reassembly:%s%n", l, report);
         return plans;
@@ -200,7 +204,7 @@ public final class Qllm {
             for (long r = 0; r < x.dim(0); r += chunkRows) {
                 Tensor in = x.rows(r, chunkRows);
                 block.forward(in, out);
-                copy(out, in);
+                in.copyFrom(out);
             }
         }
     }
@@ -213,10 +217,6 @@ public final class Qllm {
             fp.embed(calibration[i], x.rows((long) i * cfg.seqLen(), cfg.seqLen()));
         }
         return x;
-    }
-
-    static void copy(Tensor from, Tensor to) {
-        MemorySegment.copy(from.segment(), 0, to.segment(), 0, to.numel() * 4);
     }
 
     /** The LoRA factors (and norm copies) of one round in one flat buffer, as AdamW takes them. */
@@ -255,19 +255,20 @@ public final class Qllm {
         }
 
         /** The block's LoRA linears, made site by site (q/k/v, gate/up, down), then o (the order the factors draw their random init). */
-        Projections<LoraQuantLinear> linears(Arena round, Arena arena, int block, int layer, ChannelReassembly.Plan[] plans) {
+        Projections<LoraQuantLinear> linears(Arena round, Arena arena, int block, int layer, Map<ActivationSite, Plan> plans) {
             Projections<Tensor> ws = fp.layers().get(layer).linears();
             Map<Projection, LoraQuantLinear> out = new EnumMap<>(Projection.class);
             long rowsPerBatch = (long) cfg.batch() * cfg.seqLen();
-            for (int s = 0; s < SITE_LINEARS.size(); s++) {
-                ChannelMap map = plans[s] == null ? null : plans[s].toMap(arena);
-                for (Projection j : SITE_LINEARS.get(s)) out.put(j, linear(round, block, j, ws.get(j), plans[s], map, rowsPerBatch));
+            for (ActivationSite s : SITES) {
+                Plan plan = plans.get(s);
+                ChannelMap map = plan == null ? null : plan.toMap(arena);
+                for (Projection j : s.readers()) out.put(j, linear(round, block, j, ws.get(j), plan, map, rowsPerBatch));
             }
             out.put(O, linear(round, block, O, ws.o(), null, null, rowsPerBatch));
             return Projections.of(out::get);
         }
 
-        private LoraQuantLinear linear(Arena round, int block, Projection j, Tensor w, ChannelReassembly.Plan plan, ChannelMap map,
+        private LoraQuantLinear linear(Arena round, int block, Projection j, Tensor w, Plan plan, ChannelMap map,
                                        long rowsPerBatch) {
             Tensor relaid = w;
             if (plan != null) {
@@ -276,32 +277,33 @@ public final class Qllm {
                 relaid = Tensor.of(round, plan.reassembleWeights(w.toFloatArray(), (int) w.dim(0)), w.dim(0), plan.outChannels());
             }
             long out = w.dim(0), in = relaid.dim(1), at = offsets[block][BUFFER_ORDER.indexOf(j)];
-            Tensor a = view(values, at, cfg.rank(), in), b = view(values, at + cfg.rank() * in, out, cfg.rank());
+            Tensor a = values.slice(at, cfg.rank(), in), b = values.slice(at + cfg.rank() * in, out, cfg.rank());
             double bound = 1 / Math.sqrt(in); // A ~ U(-1/sqrt(in), 1/sqrt(in)) (Kaiming-uniform, a = sqrt 5), B = 0
             for (long i = 0; i < a.numel(); i++) a.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) ((rnd.nextDouble() * 2 - 1) * bound));
-            return new LoraQuantLinear(round, map, relaid, a, b, view(grads, at, cfg.rank(), in), view(grads, at + cfg.rank() * in, out, cfg.rank()),
-                    cfg.loraScale(), cfg.weightSpec(), cfg.abits(), rowsPerBatch);
+            Tensor ga = grads.slice(at, cfg.rank(), in), gb = grads.slice(at + cfg.rank() * in, out, cfg.rank());
+            return new LoraQuantLinear(round, map, relaid, a, b, ga, gb, cfg.loraScale(), cfg.weightSpec(), cfg.abits(),
+                    rowsPerBatch);
         }
 
         void initNorms(int block, Tensor attention, Tensor ffn) {
-            copy(attention, attentionNorm(block));
-            copy(ffn, ffnNorm(block));
+            attentionNorm(block).copyFrom(attention);
+            ffnNorm(block).copyFrom(ffn);
         }
 
         Tensor attentionNorm(int block) {
-            return view(values, normOffset + 2L * block * c.dim(), 1, c.dim()).reshape(c.dim());
+            return values.slice(normOffset + 2L * block * c.dim(), c.dim());
         }
 
         Tensor ffnNorm(int block) {
-            return view(values, normOffset + (2L * block + 1) * c.dim(), 1, c.dim()).reshape(c.dim());
+            return values.slice(normOffset + (2L * block + 1) * c.dim(), c.dim());
         }
 
         Tensor attentionNormGrad(int block) {
-            return view(grads, normOffset + 2L * block * c.dim(), 1, c.dim()).reshape(c.dim());
+            return grads.slice(normOffset + 2L * block * c.dim(), c.dim());
         }
 
         Tensor ffnNormGrad(int block) {
-            return view(grads, normOffset + (2L * block + 1) * c.dim(), 1, c.dim()).reshape(c.dim());
+            return grads.slice(normOffset + (2L * block + 1) * c.dim(), c.dim());
         }
 
         long trainableCount(boolean norms) {
@@ -312,9 +314,5 @@ public final class Qllm {
             return new AdamW(values, slots, Tensor.allocate(arena, DType.F32, values.numel()), Tensor.allocate(arena, DType.F32, values.numel()),
                     0.9f, 0.999f, 1e-8f, 0f);
         }
-    }
-
-    private static Tensor view(Tensor flat, long offset, long rows, long cols) {
-        return Tensor.wrap(flat.segment().asSlice(offset * 4, rows * cols * 4), DType.F32, rows, cols);
     }
 }

@@ -4,6 +4,7 @@ import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.train.ActivationSite;
 import dev.lowbit.runtime.train.BlockPass;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
@@ -37,25 +38,29 @@ public final class SmoothQuant {
         LlamaParameters p = LlamaParameters.copyOf(arena, fp);
         for (int l = 0; l < fp.config().layers(); l++) {
             LlamaWeights.Layer w = p.weights().layers().get(l);
-            float[] s0 = factors(maxAbs[l][0], alpha, w.wq(), w.wk(), w.wv());
-            divide(w.attentionNorm(), s0);
-            for (Tensor t : new Tensor[] {w.wq(), w.wk(), w.wv()}) scaleColumns(t, s0);
-            float[] s1 = factors(maxAbs[l][1], alpha, w.w1(), w.w3());
-            divide(w.ffnNorm(), s1);
-            for (Tensor t : new Tensor[] {w.w1(), w.w3()}) scaleColumns(t, s1);
-            float[] s2 = factors(maxAbs[l][2], alpha, w.w2());
-            scaleRows(w.w3(), s2);
-            scaleColumns(w.w2(), s2);
+            for (ActivationSite site : ActivationSite.values()) {
+                Tensor[] readers = site.readers().stream().map(w.linears()::get).toArray(Tensor[]::new);
+                float[] s = factors(maxAbs[l][site.ordinal()], alpha, readers);
+                switch (site) { // where the division goes: the norm before the site, or up_proj's rows for down's input
+                    case QKV -> divide(w.attentionNorm(), s);
+                    case GATE_UP -> divide(w.ffnNorm(), s);
+                    case DOWN -> scaleRows(w.linears().up(), s);
+                }
+                for (Tensor t : readers) scaleColumns(t, s);
+            }
         }
         return p;
     }
 
-    /** max|x_c| per layer, site and channel of the full-precision model over the calibration sequences. */
+    /** max|x_c| per layer, site ({@link ActivationSite#ordinal}) and channel of the fp model over the calibration sequences. */
     static float[][][] siteMaxAbs(LlamaWeights fp, int[][] calibration) {
         LlamaConfig c = fp.config();
         int seqLen = calibration[0].length;
         float[][][] max = new float[c.layers()][][];
-        for (int l = 0; l < c.layers(); l++) max[l] = new float[][] {new float[c.dim()], new float[c.dim()], new float[c.hiddenDim()]};
+        for (int l = 0; l < c.layers(); l++) {
+            max[l] = new float[ActivationSite.values().length][];
+            for (ActivationSite site : ActivationSite.values()) max[l][site.ordinal()] = new float[site.width(c)];
+        }
         try (Arena arena = Arena.ofConfined()) {
             BlockPass.Scratch scratch = new BlockPass.Scratch(arena, c, seqLen);
             BlockPass[] blocks = new BlockPass[c.layers()];
@@ -66,10 +71,9 @@ public final class SmoothQuant {
                 fp.embed(seq, a);
                 for (int l = 0; l < c.layers(); l++) {
                     blocks[l].forward(l % 2 == 0 ? a : b, l % 2 == 0 ? b : a);
-                    Tensor[] sites = blocks[l].siteInputs();
-                    for (int s = 0; s < sites.length; s++) {
-                        float[] v = sites[s].toFloatArray();
-                        for (int i = 0; i < v.length; i++) max[l][s][i % max[l][s].length] = Math.max(max[l][s][i % max[l][s].length], Math.abs(v[i]));
+                    for (ActivationSite site : ActivationSite.values()) {
+                        float[] v = blocks[l].input(site).toFloatArray(), m = max[l][site.ordinal()];
+                        for (int i = 0; i < v.length; i++) m[i % m.length] = Math.max(m[i % m.length], Math.abs(v[i]));
                     }
                 }
             }

@@ -21,7 +21,7 @@ import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.train.LlamaParameters;
-import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.model.Projections;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -59,9 +59,7 @@ class DlQatTest {
 
             LlamaModel exported = q.export(arena), fake = q.fakeQuantized(arena);
             for (int l = 0; l < C.layers(); l++) {
-                LlamaWeights.Layer f = fake.weights().layers().get(l);
-                java.util.Map<Projection, dev.lowbit.runtime.tensor.Tensor> fw = java.util.Map.of(Projection.Q, f.wq(), Projection.K, f.wk(),
-                        Projection.V, f.wv(), Projection.O, f.wo(), Projection.GATE, f.w1(), Projection.DOWN, f.w2(), Projection.UP, f.w3());
+                Projections<Tensor> fw = fake.weights().layers().get(l).linears();
                 for (Projection name : Projection.values()) {
                     float[] deq = Kernels.dequantize(arena, ((Linear.Quantized) exported.linear(l, name)).weight()).toFloatArray();
                     assertArrayEquals(fw.get(name).toFloatArray(), deq, "layer " + l + " " + name + ": exported weights are the trained ones");
@@ -152,8 +150,8 @@ class DlQatTest {
             assertTrue(Files.isRegularFile(checkpoint));
             DlQat resumed = new DlQat(arena, fp, cfg);
             assertTrue(resumed.train(new TokenWindows(tokens, cfg.seqLen(), cfg.seed()), quiet, checkpoint, Integer.MAX_VALUE));
-            assertArrayEquals(whole.fakeQuantized(arena).weights().layers().get(1).w2().toFloatArray(),
-                    resumed.fakeQuantized(arena).weights().layers().get(1).w2().toFloatArray());
+            assertArrayEquals(whole.fakeQuantized(arena).weights().layers().get(1).linears().down().toFloatArray(),
+                    resumed.fakeQuantized(arena).weights().layers().get(1).linears().down().toFloatArray());
 
             DlQatConfig other = new DlQatConfig(3, 32, 2, 1f, 4, 2, 16, 1e-2f, 1e-2f, 0.5f, 50, 8);
             LowbitException e = assertThrows(LowbitException.class,

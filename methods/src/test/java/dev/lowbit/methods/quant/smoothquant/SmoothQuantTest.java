@@ -7,6 +7,9 @@ import dev.lowbit.methods.TokenWindows;
 import dev.lowbit.methods.pretrain.Corpus;
 import dev.lowbit.runtime.io.ModelFiles;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.Projections;
+import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.train.ActivationSite;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
@@ -31,9 +34,9 @@ class SmoothQuantTest {
             // (checked where no later fold rescales the weights: the q/k/v inputs and the down_proj input)
             float[][][] after = SmoothQuant.siteMaxAbs(smoothed.weights(), calib);
             for (int l = 0; l < after.length; l++) {
-                var w = smoothed.weights().layers().get(l);
-                assertMeet(after[l][0], columnMax(w.wq(), w.wk(), w.wv()), "layer " + l + " q/k/v");
-                assertMeet(after[l][2], columnMax(w.w2()), "layer " + l + " down");
+                Projections<Tensor> w = smoothed.weights().layers().get(l).linears();
+                assertMeet(after[l][ActivationSite.QKV.ordinal()], columnMax(w.q(), w.k(), w.v()), "layer " + l + " q/k/v");
+                assertMeet(after[l][ActivationSite.DOWN.ordinal()], columnMax(w.down()), "layer " + l + " down");
             }
         }
     }
@@ -42,7 +45,7 @@ class SmoothQuantTest {
         for (int c = 0; c < act.length; c++) assertEquals(act[c], weight[c], 2e-3 * weight[c], where + " channel " + c);
     }
 
-    static float[] columnMax(dev.lowbit.runtime.tensor.Tensor... ws) {
+    static float[] columnMax(Tensor... ws) {
         float[] m = new float[(int) ws[0].dim(1)];
         for (var w : ws) {
             float[] v = w.toFloatArray();
