@@ -91,7 +91,8 @@ final class QuantizeCommand implements Callable<Integer> {
             + "added to the next-token loss; 0 turns it off (default: ${DEFAULT-VALUE})")
     float klWeight = D.klWeight();
 
-    @Option(names = "--checkpoint-every", description = "DL-QAT steps between resumable checkpoints in DIR (default: ${DEFAULT-VALUE})")
+    @Option(names = "--checkpoint-every", description = "DL-QAT steps between resumable checkpoints in DIR "
+            + "(default: ${DEFAULT-VALUE})")
     int checkpointEvery = D.checkpointEvery();
 
     @Option(names = "--stop-after", hidden = true, description = "stop DL-QAT after this step, or QLLM after the round that "

@@ -42,7 +42,8 @@ class CliHelpTest {
             if (!option.hidden()) assertTrue(r.out().contains(shown), shown + " missing from\n" + r.out());
         }
         if (!(spec(name).userObject() instanceof HelpCommand))
-            for (String standard : List.of("--help", "--version")) assertTrue(r.out().contains(standard), standard + " in\n" + r.out());
+            for (String standard : List.of("--help", "--version"))
+                assertTrue(r.out().contains(standard), standard + " in\n" + r.out());
     }
 
     @ParameterizedTest

@@ -27,7 +27,8 @@ class QuantizePipelineTest {
         Path lib = dir.resolve("lib"), cli = dir.resolve("cli");
         QuantizeRequest request = QuantizeRequest.builder(CliModelTest.STORIES.toString(), lib).wbits(4).abits(8).seqLen(32).build();
         ByteArrayOutputStream log = new ByteArrayOutputStream();
-        QuantizePipeline.Result r = new QuantizePipeline(request, new PrintStream(log, true, StandardCharsets.UTF_8)).run().orElseThrow();
+        PrintStream progress = new PrintStream(log, true, StandardCharsets.UTF_8);
+        QuantizePipeline.Result r = new QuantizePipeline(request, progress).run().orElseThrow();
         assertTrue(log.toString(StandardCharsets.UTF_8).contains("quantizing " + CliModelTest.STORIES + " with rtn: 4-bit weights, "
                 + "group per-channel, minmax ranges; activations 8-bit per token (and q/k/v per head), integer kernels"), log.toString());
         assertEquals(new ObjectMapper().readTree(lib.resolve("metrics.json").toFile()), r.json());

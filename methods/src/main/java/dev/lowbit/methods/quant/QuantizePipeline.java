@@ -111,7 +111,8 @@ public final class QuantizePipeline {
     private Optional<Quantized> quantize(Arena arena, ModelFiles.Loaded fp) {
         QuantizeRequest r = request;
         return switch (r.method()) {
-            case RTN -> Optional.of(new Quantized(Rtn.quantize(arena, fp.weights(), r.weightSpec(), r.abits(), r.qkvBits()), 0, null, null));
+            case RTN -> Optional.of(new Quantized(Rtn.quantize(arena, fp.weights(), r.weightSpec(), r.abits(), r.qkvBits()), 0,
+                    null, null));
             case SMOOTHQUANT -> Optional.of(new Quantized(SmoothQuant.quantize(arena, fp.weights(), calibration(fp), r.alpha(),
                     r.weightSpec(), r.abits(), r.qkvBits()), 0, null, null));
             case QLLM -> {

@@ -33,7 +33,9 @@ public record QuantizeRequest(String model, Path out, QuantMethod method, int wb
     }
 
     /** A combination of settings the pipeline refuses; {@link Invalid#rule()} says which, so a front end can word it its way. */
-    public enum Rule { GPTQ_BITS, ACTIVATION_BITS, DLQAT_ACTIVATIONS, NEEDS_ACTIVATIONS, GPTQ_ACTIVATIONS, MINMAX_RANGES, UNWRITABLE_OUT }
+    public enum Rule {
+        GPTQ_BITS, ACTIVATION_BITS, DLQAT_ACTIVATIONS, NEEDS_ACTIVATIONS, GPTQ_ACTIVATIONS, MINMAX_RANGES, UNWRITABLE_OUT
+    }
 
     /** A request the pipeline refuses, by the rule it breaks. */
     public static final class Invalid extends LowbitException {
@@ -67,7 +69,8 @@ public record QuantizeRequest(String model, Path out, QuantMethod method, int wb
             throw new Invalid(Rule.GPTQ_ACTIVATIONS, "the GPTQ format has no activation quantization; "
                     + "write no GPTQ copy or keep activations at 16 bits");
         if (method != QuantMethod.RTN && (symmetric || range != QuantSpec.Range.MINMAX))
-            throw new Invalid(Rule.MINMAX_RANGES, method + " uses asymmetric min-max ranges; ask for neither symmetric nor searched ranges");
+            throw new Invalid(Rule.MINMAX_RANGES, method + " uses asymmetric min-max ranges; "
+                    + "ask for neither symmetric nor searched ranges");
     }
 
     public static Builder builder(String model, Path out) {
@@ -151,11 +154,13 @@ public record QuantizeRequest(String model, Path out, QuantMethod method, int wb
         public QuantizeRequest build() {
             if (model == null || out == null) throw new LowbitException("a quantization needs a model and an output folder");
             boolean qllm = method == QuantMethod.QLLM;
+            int steps = this.steps != null ? this.steps : qllm ? QLLM.steps() : DLQAT.steps();
+            int rank = this.rank != null ? this.rank : qllm ? QLLM.rank() : DLQAT.rank();
+            float lr = this.lr != null ? this.lr : qllm ? QLLM.lr() : DLQAT.lrLora();
             return new QuantizeRequest(model, out, method, wbits, abits, quantizeQkv, group != null ? group : defaultGroup(abits),
-                    range, symmetric, Optional.ofNullable(data), projectRoot, seqLen, evalWindows,
-                    steps != null ? steps : qllm ? QLLM.steps() : DLQAT.steps(), rank != null ? rank : qllm ? QLLM.rank() : DLQAT.rank(),
-                    lr != null ? lr : qllm ? QLLM.lr() : DLQAT.lrLora(), batch, lrMagnitude, klWeight, checkpointEvery, stopAfter,
-                    calibSamples, alpha, reassembly, errorCorrection, trainNorms, blocksPerRound, searchTokens, seed, gptq);
+                    range, symmetric, Optional.ofNullable(data), projectRoot, seqLen, evalWindows, steps, rank, lr, batch, lrMagnitude,
+                    klWeight, checkpointEvery, stopAfter, calibSamples, alpha, reassembly, errorCorrection, trainNorms, blocksPerRound,
+                    searchTokens, seed, gptq);
         }
 
         public Builder method(QuantMethod method) {

@@ -103,7 +103,8 @@ public record DlQatConfig(int bits, int group, int rank, float lambda, int steps
         }
 
         public DlQatConfig build() {
-            return new DlQatConfig(bits, group, rank, lambda, steps, batch, seqLen, lrLora, lrMagnitude, klWeight, checkpointEvery, seed);
+            return new DlQatConfig(bits, group, rank, lambda, steps, batch, seqLen, lrLora, lrMagnitude, klWeight, checkpointEvery,
+                    seed);
         }
     }
 }
