@@ -105,7 +105,7 @@ lb_status lb_cpu_dequantize_weights(const lb_qweight *q, float *w, int64_t ldw);
 
 /* ---- GEMM ------------------------------------------------------------------------- */
 
-/* y [m, n] = x [m, k] . dequant(W)^T + bias. x is fp32 or fp16 (x_dtype), rows contiguous;
+/* y [m, n] = x [m, k] . dequant(W)^T + bias. x is fp32, fp16 or bf16 (x_dtype), rows contiguous;
  * bias [n] may be NULL. The weights are dequantized tile by tile, never whole. */
 lb_status lb_cpu_dequant_gemm(const void *x, int32_t x_dtype, int64_t m, const lb_qweight *w,
                               const float *bias, float *y);

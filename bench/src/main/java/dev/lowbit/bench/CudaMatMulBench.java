@@ -63,14 +63,14 @@ public class CudaMatMulBench {
             cpu.setup();
             arena = Arena.ofShared();
             x = cpu.x.to(arena, GPU);
-            xF16 = cpu.x.to(arena, DType.F16).to(arena, GPU);
-            xBf16 = cpu.x.to(arena, DType.BF16).to(arena, GPU);
+            xF16 = cpu.x.convertedTo(arena, DType.F16).to(arena, GPU);
+            xBf16 = cpu.x.convertedTo(arena, DType.BF16).to(arena, GPU);
             y = Tensor.allocate(arena, GPU, DType.F32, m, cpu.n);
             weights = Kernels.quantize(arena, cpu.dense, QuantSpec.of(4, 128)).to(arena, GPU);
             codeSums = Kernels.weightCodeSums(arena, weights);
             activations = Kernels.quantizeActivations(arena, x, 8);
-            denseF16 = cpu.dense.to(arena, DType.F16).to(arena, GPU);
-            denseBf16 = cpu.dense.to(arena, DType.BF16).to(arena, GPU);
+            denseF16 = cpu.dense.convertedTo(arena, DType.F16).to(arena, GPU);
+            denseBf16 = cpu.dense.convertedTo(arena, DType.BF16).to(arena, GPU);
             check("lowbit CUDA dequant-GEMM", () -> dequantGemm(this), MatMulBench.tolerance(4));
             check("lowbit CUDA W4A8", () -> w4a8(this), MatMulBench.tolerance(4));
             check("cuBLAS fp16", () -> cublas(this, xF16, denseF16), 0.01);

@@ -11,7 +11,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "lowbit", mixinStandardHelpOptions = true, versionProvider = LowbitCli.Version.class,
         description = "Low-bit LLM quantization on the JVM.",
         subcommands = {InfoCommand.class, PretrainCommand.class, EvalCommand.class, GenerateCommand.class, QuantizeCommand.class,
-                BenchCommand.class, HelpCommand.class})
+                BenchCommand.class, SynthCommand.class, HelpCommand.class})
 public final class LowbitCli {
     public static void main(String[] args) {
         System.exit(run(args));

@@ -1,8 +1,7 @@
 package dev.lowbit.runtime.generate;
 
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.tensor.Tensor;
-import dev.lowbit.runtime.model.KvCache;
+import dev.lowbit.runtime.model.DecodeState;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import java.lang.foreign.Arena;
@@ -13,8 +12,8 @@ import java.util.function.IntConsumer;
 
 /**
  * Text generation for servers: load a model once, share its weights across threads; every call
- * gets its own KV cache and scratch memory, so concurrent calls are independent and each returns
- * what it would return alone (for the same prompt, options and seed).
+ * gets its own {@link DecodeState} (KV cache and buffers, allocated once), so concurrent calls are
+ * independent and each returns what it would return alone (for the same prompt, options and seed).
  */
 public final class Generator {
     /** Sampling settings; stop is a token id that ends generation (-1 for none). */
@@ -40,26 +39,26 @@ public final class Generator {
     public int[] generate(int[] prompt, Options options, IntConsumer onToken) {
         if (prompt.length == 0) throw new LowbitException("the prompt needs at least one token");
         int room = model.config().maxSeqLen() - prompt.length;
-        if (room < 0) throw new LowbitException("the prompt of " + prompt.length + " tokens exceeds the context of " + model.config().maxSeqLen());
+        if (room < 0)
+            throw new LowbitException("the prompt of " + prompt.length + " tokens exceeds the context of " + model.config().maxSeqLen());
         int limit = Math.min(options.maxNewTokens(), room);
         Sampler sampler = new Sampler(options.temperature(), options.topP(), options.seed());
         int vocab = model.config().vocabSize();
         int[] out = new int[limit];
         int n = 0;
         try (Arena arena = Arena.ofConfined()) {
-            KvCache cache = model.newCache(arena);
+            DecodeState state = model.newState(arena); // allocated once: a decode step allocates nothing
             int[] next = prompt;
+            int[] one = new int[1];
             while (n < limit) {
-                float[] logits;
-                try (Arena step = Arena.ofConfined()) {
-                    Tensor t = model.forward(step, next, cache); // on the model's device: only the last row comes to the host
-                    logits = t.rows(next.length - 1, 1).onHost(step).toFloatArray();
-                }
+                model.forward(state, next);
+                float[] logits = state.hostLogits(); // only the last token's row comes to the host
                 int token = sampler.next(logits, 0, vocab);
                 out[n++] = token;
                 if (onToken != null) onToken.accept(token);
                 if (token == options.stop()) break;
-                next = new int[] {token};
+                one[0] = token;
+                next = one;
             }
         }
         return Arrays.copyOf(out, n);
@@ -67,7 +66,8 @@ public final class Generator {
 
     /** Encodes the prompt, generates, and streams the decoded text (whole characters only) to onText. */
     public String generate(String prompt, Options options, Consumer<String> onText) {
-        BpeTokenizer tok = tokenizer.orElseThrow(() -> new LowbitException("this model has no tokenizer; generate from token ids"));
+        BpeTokenizer tok =
+                tokenizer.orElseThrow(() -> new LowbitException("this model has no tokenizer; generate from token ids"));
         int bos = tok.specialId("<s>");
         int[] ids = tok.encode(prompt);
         if (bos >= 0) {

@@ -1,6 +1,7 @@
 package dev.lowbit.runtime.kernels;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Device;
@@ -24,8 +25,8 @@ public record ChannelMap(Tensor ia, Tensor ib, Tensor sa, Tensor sb, int inChann
                 throw new LowbitException("output channel " + j + " has non-finite factors " + sa[j] + ", " + sb[j]);
         }
         Tensor tia = Tensor.allocate(arena, DType.I32, k), tib = Tensor.allocate(arena, DType.I32, k);
-        tia.segment().copyFrom(java.lang.foreign.MemorySegment.ofArray(ia));
-        tib.segment().copyFrom(java.lang.foreign.MemorySegment.ofArray(ib));
+        tia.segment().copyFrom(MemorySegment.ofArray(ia));
+        tib.segment().copyFrom(MemorySegment.ofArray(ib));
         return new ChannelMap(tia, tib, Tensor.of(arena, sa, k), Tensor.of(arena, sb, k), inChannels);
     }
 

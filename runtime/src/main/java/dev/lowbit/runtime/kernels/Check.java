@@ -11,11 +11,6 @@ import dev.lowbit.runtime.tensor.Tensor;
 final class Check {
     private Check() {}
 
-    /** A live, contiguous host tensor of one of the allowed dtypes. */
-    static Tensor hostTensor(Tensor t, String name, DType... allowed) {
-        return on(Device.CPU, t, name, allowed);
-    }
-
     /** A live, contiguous tensor on device of one of the allowed dtypes. */
     static Tensor on(Device device, Tensor t, String name, DType... allowed) {
         if (t == null) throw new LowbitException(name + " is null");

@@ -1,24 +1,18 @@
 package dev.lowbit.runtime.kernels;
 
-import static dev.lowbit.runtime.kernels.cuda.Cuda.onGpu;
-import static dev.lowbit.runtime.kernels.cuda.Cuda.stream;
-import static dev.lowbit.runtime.kernels.cpu.Native.check;
-
 import dev.lowbit.bindings.lowbit.lowbit_h;
-import dev.lowbit.bindings.lowbit_cuda.lowbit_cuda_h;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.kernels.cpu.Blas;
 import dev.lowbit.runtime.kernels.cpu.Native;
-import dev.lowbit.runtime.kernels.cuda.Cublas;
-import dev.lowbit.runtime.kernels.cuda.Cuda;
+import dev.lowbit.runtime.kernels.cuda.CudaStream;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tensor.QuantizedActivations;
 import dev.lowbit.runtime.tensor.QuantizedTensor;
 import dev.lowbit.runtime.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 /**
  * The kernel facade: every operation validates its arguments on the Java side, then calls
@@ -53,10 +47,7 @@ public final class Kernels {
             throw new LowbitException("output " + out + " does not match weights " + w + " quantized as " + spec);
         int symmetric = spec.symmetric() ? 1 : 0;
         int range = spec.range() == QuantSpec.Range.MSE ? lowbit_h.LB_RANGE_MSE() : lowbit_h.LB_RANGE_MINMAX();
-        String what = "quantize " + spec;
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_quantize_weights(w.segment(), w.dim(1), out.descriptor(), symmetric,
-                range, stream(d)), what);
-        else check(lowbit_h.lb_cpu_quantize_weights(w.segment(), w.dim(1), out.descriptor(), symmetric, range), what);
+        Backend.of(d).quantizeWeights(w.segment(), w.dim(1), out.descriptor(), symmetric, range, "quantize " + spec);
     }
 
     /** Codes of w [n, k] under given scales and zeros ([n, k / group], F32 or F16), e.g. trained ones. */
@@ -67,10 +58,7 @@ public final class Kernels {
         long n = w.dim(0), k = w.dim(1);
         Tensor codes = Tensor.allocate(arena, d, DType.I32, n, QuantizedTensor.wordsPerRow(k, bits));
         QuantizedTensor q = QuantizedTensor.of(arena, codes, scales, zeros, k, bits, groupSize);
-        String what = "quantize with given scales";
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_quantize_weights_with_params(w.segment(), k, q.descriptor(),
-                stream(d)), what);
-        else check(lowbit_h.lb_cpu_quantize_weights_with_params(w.segment(), k, q.descriptor()), what);
+        Backend.of(d).quantizeWeightsWithParams(w.segment(), k, q.descriptor());
         return q;
     }
 
@@ -78,9 +66,7 @@ public final class Kernels {
     public static Tensor dequantize(Arena arena, QuantizedTensor q) {
         Device d = Check.quantized(q, "weights");
         Tensor w = Tensor.allocate(arena, d, DType.F32, q.rows(), q.cols());
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_dequantize_weights(q.descriptor(), w.segment(), q.cols(),
-                stream(d)), "dequantize");
-        else check(lowbit_h.lb_cpu_dequantize_weights(q.descriptor(), w.segment(), q.cols()), "dequantize");
+        Backend.of(d).dequantizeWeights(q.descriptor(), w.segment(), q.cols());
         return w;
     }
 
@@ -98,10 +84,7 @@ public final class Kernels {
         Device d = Check.quantized(w, "weights");
         long m = Check.rowsOf(Check.on(d, x, "x", DType.F32, DType.F16, DType.BF16), w.cols(), "x");
         checkOutput(d, y, bias, m, w.rows());
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_dequant_gemm(x.segment(), x.dtype().nativeCode(), m, w.descriptor(),
-                optional(bias), y.segment(), stream(d)), "dequant-GEMM");
-        else check(lowbit_h.lb_cpu_dequant_gemm(x.segment(), x.dtype().nativeCode(), m, w.descriptor(), optional(bias),
-                y.segment()), "dequant-GEMM");
+        Backend.of(d).dequantGemm(x.segment(), x.dtype().nativeCode(), m, w.descriptor(), optional(bias), y.segment());
     }
 
     /**
@@ -124,10 +107,8 @@ public final class Kernels {
         checkActivationBits(out.bits());
         long k = x.dim(-1), m = Check.rowsOf(x, k, "x");
         checkActivations(d, out, m, k);
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_quantize_activations(x.segment(), m, k, out.bits(),
-                out.codes().segment(), out.scales().segment(), out.zeros().segment(), stream(d)), "quantize activations");
-        else check(lowbit_h.lb_cpu_quantize_activations(x.segment(), m, k, out.bits(), out.codes().segment(),
-                out.scales().segment(), out.zeros().segment()), "quantize activations");
+        Backend.of(d).quantizeActivations(x.segment(), m, k, out.bits(), out.codes().segment(), out.scales().segment(),
+                out.zeros().segment());
     }
 
     private static void checkActivationBits(int bits) {
@@ -145,11 +126,8 @@ public final class Kernels {
         Device d = checkMap(x, map, "x");
         long m = Check.rowsOf(x, map.inChannels(), "x");
         Check.shape(Check.on(d, out, "out", DType.F32), "out", m, map.outChannels());
-        String what = "channel reassembly";
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_channel_reassemble(x.segment(), m, map.inChannels(), map.ia().segment(),
-                map.ib().segment(), map.sa().segment(), map.sb().segment(), map.outChannels(), out.segment(), stream(d)), what);
-        else check(lowbit_h.lb_cpu_channel_reassemble(x.segment(), m, map.inChannels(), map.ia().segment(), map.ib().segment(),
-                map.sa().segment(), map.sb().segment(), map.outChannels(), out.segment()), what);
+        Backend.of(d).channelReassemble(x.segment(), m, map.inChannels(), map.ia().segment(), map.ib().segment(),
+                map.sa().segment(), map.sb().segment(), map.outChannels(), out.segment());
     }
 
     /** The gradient of {@link #channelReassemble}: dx [m, map.inChannels()] (overwritten) from dout [m, map.outChannels()]. */
@@ -157,12 +135,8 @@ public final class Kernels {
         Device d = checkMap(dout, map, "dout");
         long m = Check.rowsOf(dout, map.outChannels(), "dout");
         Check.shape(Check.on(d, dx, "dx", DType.F32), "dx", m, map.inChannels());
-        String what = "channel reassembly backward";
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_channel_reassemble_backward(dout.segment(), m, map.outChannels(),
-                map.ia().segment(), map.ib().segment(), map.sa().segment(), map.sb().segment(), map.inChannels(), dx.segment(),
-                stream(d)), what);
-        else check(lowbit_h.lb_cpu_channel_reassemble_backward(dout.segment(), m, map.outChannels(), map.ia().segment(),
-                map.ib().segment(), map.sa().segment(), map.sb().segment(), map.inChannels(), dx.segment()), what);
+        Backend.of(d).channelReassembleBackward(dout.segment(), m, map.outChannels(), map.ia().segment(), map.ib().segment(),
+                map.sa().segment(), map.sb().segment(), map.inChannels(), dx.segment());
     }
 
     /** The device of x (F32), with the map's four parts checked to be there. */
@@ -188,9 +162,7 @@ public final class Kernels {
         if (group <= 0 || k % group != 0) throw new LowbitException("group " + group + " does not divide the " + k + " columns");
         Check.on(d, out, "out", DType.F32);
         if (out.numel() != x.numel()) throw new LowbitException("out has " + out.numel() + " values, x " + x.numel());
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_fake_quant_groups(x.segment(), m, k, group, bits, out.segment(),
-                stream(d)), "fake quantization");
-        else check(lowbit_h.lb_cpu_fake_quant_groups(x.segment(), m, k, group, bits, out.segment()), "fake quantization");
+        Backend.of(d).fakeQuantGroups(x.segment(), m, k, group, bits, out.segment());
     }
 
     /**
@@ -200,9 +172,7 @@ public final class Kernels {
     public static Tensor weightCodeSums(Arena arena, QuantizedTensor w) {
         Device d = Check.quantized(w, "weights");
         Tensor sums = Tensor.allocate(arena, d, DType.I32, w.rows(), w.cols() / w.groupSize());
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_weight_code_sums(w.descriptor(), sums.segment(), stream(d)),
-                "weight code sums");
-        else check(lowbit_h.lb_cpu_weight_code_sums(w.descriptor(), sums.segment()), "weight code sums");
+        Backend.of(d).weightCodeSums(w.descriptor(), sums.segment());
         return sums;
     }
 
@@ -229,21 +199,16 @@ public final class Kernels {
         if (codeSums != null)
             Check.shape(Check.on(d, codeSums, "weight code sums", DType.I32), "weight code sums", w.rows(), w.cols() / w.groupSize());
         checkOutput(d, y, bias, m, w.rows());
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_int_gemm(a.codes().segment(), a.scales().segment(), a.zeros().segment(),
-                m, w.descriptor(), optional(codeSums), optional(bias), y.segment(), stream(d)), "integer GEMM");
-        else check(lowbit_h.lb_cpu_int_gemm(a.codes().segment(), a.scales().segment(), a.zeros().segment(), m, w.descriptor(),
-                optional(codeSums), optional(bias), y.segment()), "integer GEMM");
+        Backend.of(d).intGemm(a.codes().segment(), a.scales().segment(), a.zeros().segment(), m, w.descriptor(),
+                optional(codeSums), optional(bias), y.segment());
     }
 
     /** Fake-quantized weights magnitude * scale * (clamp(rint(w / s) + z) - z); magnitude may be null. */
     public static Tensor fakeQuantForward(Arena arena, Tensor w, FakeQuantParams p) {
         Device d = p.check(w);
         Tensor out = Tensor.allocate(arena, d, DType.F32, w.shape());
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_fake_quant_forward(w.segment(), w.dim(0), w.dim(1), p.bits(),
-                p.groupSize(), p.scales().segment(), p.zeros().segment(), optional(p.magnitude()), out.segment(), stream(d)),
-                "fake-quant forward");
-        else check(lowbit_h.lb_cpu_fake_quant_forward(w.segment(), w.dim(0), w.dim(1), p.bits(), p.groupSize(),
-                p.scales().segment(), p.zeros().segment(), optional(p.magnitude()), out.segment()), "fake-quant forward");
+        Backend.of(d).fakeQuantForward(w.segment(), w.dim(0), w.dim(1), p.bits(), p.groupSize(), p.scales().segment(),
+                p.zeros().segment(), optional(p.magnitude()), out.segment());
         return out;
     }
 
@@ -253,12 +218,9 @@ public final class Kernels {
         Check.shape(Check.on(d, gradOut, "gradient", DType.F32), "gradient", w.shape());
         FakeQuantGrads g = new FakeQuantGrads(Tensor.allocate(arena, d, DType.F32, w.shape()),
                 Tensor.allocate(arena, d, DType.F32, p.scales().shape()), Tensor.allocate(arena, d, DType.F32, p.scales().shape()));
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_fake_quant_backward(w.segment(), w.dim(0), w.dim(1), p.bits(),
-                p.groupSize(), p.scales().segment(), p.zeros().segment(), optional(p.magnitude()), gradOut.segment(),
-                g.weights().segment(), g.scales().segment(), g.magnitude().segment(), stream(d)), "fake-quant backward");
-        else check(lowbit_h.lb_cpu_fake_quant_backward(w.segment(), w.dim(0), w.dim(1), p.bits(), p.groupSize(),
-                p.scales().segment(), p.zeros().segment(), optional(p.magnitude()), gradOut.segment(), g.weights().segment(),
-                g.scales().segment(), g.magnitude().segment()), "fake-quant backward");
+        Backend.of(d).fakeQuantBackward(w.segment(), w.dim(0), w.dim(1), p.bits(), p.groupSize(), p.scales().segment(),
+                p.zeros().segment(), optional(p.magnitude()), gradOut.segment(), g.weights().segment(), g.scales().segment(),
+                g.magnitude().segment());
         return g;
     }
 
@@ -278,28 +240,22 @@ public final class Kernels {
         if (a == null || b == null || a.rank() != 2 || b.rank() != 2)
             throw new LowbitException("matmul takes 2-D matrices, got " + a + " and " + b);
         Device d = a.device();
+        Backend backend = Backend.of(d);
         boolean transA = !a.isContiguous(), transB = !b.isContiguous();
-        DType[] types = onGpu(d) ? new DType[] {DType.F32, DType.F16, DType.BF16} : new DType[] {DType.F32};
+        DType[] types = backend.gemmTypes();
         Tensor aStore = Check.on(d, transA ? a.transpose() : a, "a", types);
         Tensor bStore = Check.on(d, transB ? b.transpose() : b, "b", types);
         if (a.dtype() != b.dtype()) throw new LowbitException("matmul: a is " + a.dtype() + " but b is " + b.dtype());
         long m = a.dim(0), k = a.dim(1), n = b.dim(1);
         if (b.dim(0) != k) throw new LowbitException("matmul: a is [" + m + ", " + k + "] but b is [" + b.dim(0) + ", " + n + "]");
         Check.shape(Check.on(d, c, "c", DType.F32), "c", m, n);
-        if (onGpu(d)) {
-            Cublas.gemm(d, transA, transB, m, n, k, alpha, aStore, transA ? m : k, bStore, transB ? k : n, beta, c);
-        } else if (m == 1 && transB && !transA) { // y = W x with W [n, k] row-major: the memory-bound GEMV
-            Blas.sgemv(n, k, alpha, bStore.segment(), k, a.segment(), beta, c.segment());
-        } else {
-            Blas.sgemm(transA, transB, m, n, k, alpha, aStore.segment(), transA ? m : k, bStore.segment(), transB ? k : n, beta,
-                    c.segment(), n);
-        }
+        backend.gemm(transA, transB, m, n, k, alpha, aStore, transA ? m : k, bStore, transB ? k : n, beta, c);
     }
 
     private static void checkOutput(Device d, Tensor y, Tensor bias, long m, long n) {
         Check.on(d, y, "y", DType.F32);
         if (y.numel() != m * n || y.dim(-1) != n)
-            throw new LowbitException("y has shape " + java.util.Arrays.toString(y.shape()) + ", expected [" + m + ", " + n + "]");
+            throw new LowbitException("y has shape " + Arrays.toString(y.shape()) + ", expected [" + m + ", " + n + "]");
         if (bias != null) Check.shape(Check.on(d, bias, "bias", DType.F32), "bias", n);
     }
 

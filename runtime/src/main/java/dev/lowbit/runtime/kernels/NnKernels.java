@@ -1,19 +1,14 @@
 package dev.lowbit.runtime.kernels;
 
-import static dev.lowbit.runtime.kernels.cuda.Cuda.onGpu;
-import static dev.lowbit.runtime.kernels.cuda.Cuda.stream;
 import static dev.lowbit.runtime.kernels.Kernels.optional;
-import static dev.lowbit.runtime.kernels.cpu.Native.check;
 
-import dev.lowbit.bindings.lowbit.lowbit_h;
-import dev.lowbit.bindings.lowbit_cuda.lowbit_cuda_h;
-import java.lang.foreign.MemorySegment;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.cpu.Native;
-import dev.lowbit.runtime.kernels.cuda.Cuda;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 /**
  * The element-wise and attention operations of the transformer (RMSNorm, rotary embedding,
@@ -37,26 +32,21 @@ public final class NnKernels {
         sameShape(y, x, "y");
         if (invRms != null) Check.shape(Check.on(d, invRms, "invRms", DType.F32), "invRms", m);
         MemorySegment inv = optional(invRms);
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rmsnorm(x.segment(), w.segment(), m, dim, eps, y.segment(), inv,
-                stream(d)), "RMSNorm");
-        else check(lowbit_h.lb_cpu_rmsnorm(x.segment(), w.segment(), m, dim, eps, y.segment(), inv), "RMSNorm");
+        Backend.of(d).rmsnorm(x.segment(), w.segment(), m, dim, eps, y.segment(), inv);
     }
 
     /** Rotates x [m, heads * headDim] in place; row r has position pos0 + r % period. */
     public static void rope(Tensor x, int heads, long pos0, long period, float theta) {
         Device d = Check.device(x, "x", DType.F32);
         long m = rows(x, "x"), hd = headDim(x.dim(-1), heads);
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rope(x.segment(), m, heads, hd, pos0, period, theta, stream(d)), "RoPE");
-        else check(lowbit_h.lb_cpu_rope(x.segment(), m, heads, hd, pos0, period, theta), "RoPE");
+        Backend.of(d).rope(x.segment(), m, heads, hd, pos0, period, theta);
     }
 
     /** The gradient of {@link #rope}, in place. */
     public static void ropeBackward(Tensor dx, int heads, long pos0, long period, float theta) {
         Device d = Check.device(dx, "dx", DType.F32);
         long m = rows(dx, "dx"), hd = headDim(dx.dim(-1), heads);
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rope_backward(dx.segment(), m, heads, hd, pos0, period, theta,
-                stream(d)), "RoPE backward");
-        else check(lowbit_h.lb_cpu_rope_backward(dx.segment(), m, heads, hd, pos0, period, theta), "RoPE backward");
+        Backend.of(d).ropeBackward(dx.segment(), m, heads, hd, pos0, period, theta);
     }
 
     private static long headDim(long width, int heads) {
@@ -79,14 +69,11 @@ public final class NnKernels {
             Check.on(d, t, "key/value cache", DType.F32);
             long cached = rows(t, "key/value cache");
             if (t.dim(-1) != kvWidth || cached < pos0 + m)
-                throw new LowbitException("attention: key/value cache " + java.util.Arrays.toString(t.shape()) + " must be [>= "
+                throw new LowbitException("attention: key/value cache " + Arrays.toString(t.shape()) + " must be [>= "
                         + (pos0 + m) + ", " + kvWidth + "]");
         }
         sameShape(out, q, "out");
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_attention(q.segment(), k.segment(), v.segment(), m, pos0, heads, kvHeads,
-                hd, out.segment(), stream(d)), "attention");
-        else check(lowbit_h.lb_cpu_attention(q.segment(), k.segment(), v.segment(), m, pos0, heads, kvHeads, hd, out.segment()),
-                "attention");
+        Backend.of(d).attention(q.segment(), k.segment(), v.segment(), m, pos0, heads, kvHeads, hd, out.segment());
     }
 
     /**
@@ -100,10 +87,8 @@ public final class NnKernels {
         long hd = attentionShapes(d, q, k, v, batch, t, heads, kvHeads);
         sameShape(out, q, "out");
         if (probs != null) Check.shape(Check.on(d, probs, "probs", DType.F32), "probs", batch, heads, t, t);
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_attention_train(q.segment(), k.segment(), v.segment(), batch, t, heads,
-                kvHeads, hd, out.segment(), optional(probs), stream(d)), "attention (training)");
-        else check(lowbit_h.lb_cpu_attention_train(q.segment(), k.segment(), v.segment(), batch, t, heads, kvHeads, hd,
-                out.segment(), optional(probs)), "attention (training)");
+        Backend.of(d).attentionTrain(q.segment(), k.segment(), v.segment(), batch, t, heads, kvHeads, hd, out.segment(),
+                optional(probs));
     }
 
     /** dq, dk, dv (overwritten) of {@link #attentionTrain} from dout and the saved probs. */
@@ -116,11 +101,8 @@ public final class NnKernels {
         sameShape(dq, q, "dq");
         sameShape(dk, k, "dk");
         sameShape(dv, v, "dv");
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_attention_backward(q.segment(), k.segment(), v.segment(), probs.segment(),
-                dout.segment(), batch, t, heads, kvHeads, hd, dq.segment(), dk.segment(), dv.segment(), stream(d)),
-                "attention backward");
-        else check(lowbit_h.lb_cpu_attention_backward(q.segment(), k.segment(), v.segment(), probs.segment(), dout.segment(),
-                batch, t, heads, kvHeads, hd, dq.segment(), dk.segment(), dv.segment()), "attention backward");
+        Backend.of(d).attentionBackward(q.segment(), k.segment(), v.segment(), probs.segment(), dout.segment(), batch, t, heads,
+                kvHeads, hd, dq.segment(), dk.segment(), dv.segment());
     }
 
     private static long attentionShapes(Device d, Tensor q, Tensor k, Tensor v, int batch, int t, int heads, int kvHeads) {
@@ -141,17 +123,14 @@ public final class NnKernels {
         rows(gate, "gate");
         sameShape(up, gate, "up");
         sameShape(out, gate, "out");
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_silu_gate(gate.segment(), up.segment(), gate.numel(), out.segment(),
-                stream(d)), "SiLU gate");
-        else check(lowbit_h.lb_cpu_silu_gate(gate.segment(), up.segment(), gate.numel(), out.segment()), "SiLU gate");
+        Backend.of(d).siluGate(gate.segment(), up.segment(), gate.numel(), out.segment());
     }
 
     /** acc += x, element-wise (same shape; the residual connections). */
     public static void addInto(Tensor x, Tensor acc) {
         Device d = Check.device(acc, "acc", DType.F32);
         sameShape(x, acc, "x");
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_add_into(x.segment(), acc.numel(), acc.segment(), stream(d)), "add");
-        else check(lowbit_h.lb_cpu_add_into(x.segment(), acc.numel(), acc.segment()), "add");
+        Backend.of(d).addInto(x.segment(), acc.numel(), acc.segment());
     }
 
     /** dgate and dup (overwritten) of {@link #siluGate}; they may be dout. */
@@ -159,10 +138,8 @@ public final class NnKernels {
         Device d = Check.device(gate, "gate", DType.F32);
         rows(gate, "gate");
         for (Tensor t : new Tensor[] {up, dout, dgate, dup}) sameShape(t, gate, "gradient");
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_silu_gate_backward(gate.segment(), up.segment(), dout.segment(),
-                gate.numel(), dgate.segment(), dup.segment(), stream(d)), "SiLU gate backward");
-        else check(lowbit_h.lb_cpu_silu_gate_backward(gate.segment(), up.segment(), dout.segment(), gate.numel(), dgate.segment(),
-                dup.segment()), "SiLU gate backward");
+        Backend.of(d).siluGateBackward(gate.segment(), up.segment(), dout.segment(), gate.numel(), dgate.segment(),
+                dup.segment());
     }
 
     /** out = log softmax of each row of x; out may be x. */
@@ -170,9 +147,7 @@ public final class NnKernels {
         Device d = Check.device(x, "x", DType.F32);
         long m = rows(x, "x");
         sameShape(out, x, "out");
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_log_softmax(x.segment(), m, x.dim(-1), out.segment(), stream(d)),
-                "log-softmax");
-        else check(lowbit_h.lb_cpu_log_softmax(x.segment(), m, x.dim(-1), out.segment()), "log-softmax");
+        Backend.of(d).logSoftmax(x.segment(), m, x.dim(-1), out.segment());
     }
 
     /** losses [m] = -log softmax(logits)[target] per row; targets I32 [m]. */
@@ -181,10 +156,7 @@ public final class NnKernels {
         long m = rows(logits, "logits");
         Check.shape(Check.on(d, targets, "targets", DType.I32), "targets", m);
         Check.shape(Check.on(d, losses, "losses", DType.F32), "losses", m);
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_cross_entropy(logits.segment(), targets.segment(), m, logits.dim(-1),
-                losses.segment(), stream(d)), "cross-entropy");
-        else check(lowbit_h.lb_cpu_cross_entropy(logits.segment(), targets.segment(), m, logits.dim(-1), losses.segment()),
-                "cross-entropy");
+        Backend.of(d).crossEntropy(logits.segment(), targets.segment(), m, logits.dim(-1), losses.segment());
     }
 
     /** dlogits = scale * (softmax(logits) - onehot(targets)); dlogits may be logits. */
@@ -193,10 +165,7 @@ public final class NnKernels {
         long m = rows(logits, "logits");
         Check.shape(Check.on(d, targets, "targets", DType.I32), "targets", m);
         sameShape(dlogits, logits, "dlogits");
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_cross_entropy_backward(logits.segment(), targets.segment(), m,
-                logits.dim(-1), scale, dlogits.segment(), stream(d)), "cross-entropy backward");
-        else check(lowbit_h.lb_cpu_cross_entropy_backward(logits.segment(), targets.segment(), m, logits.dim(-1), scale,
-                dlogits.segment()), "cross-entropy backward");
+        Backend.of(d).crossEntropyBackward(logits.segment(), targets.segment(), m, logits.dim(-1), scale, dlogits.segment());
     }
 
     /** dx (overwritten) and dw (accumulated) of {@link #rmsNorm} from its input, weight, saved invRms and dy. */
@@ -208,10 +177,8 @@ public final class NnKernels {
         sameShape(dy, x, "dy");
         sameShape(dx, x, "dx");
         Check.shape(Check.on(d, dw, "dw", DType.F32), "dw", dim);
-        if (onGpu(d)) Cuda.checkKernel(lowbit_cuda_h.lb_cuda_rmsnorm_backward(x.segment(), w.segment(), invRms.segment(), dy.segment(),
-                m, dim, dx.segment(), dw.segment(), stream(d)), "RMSNorm backward");
-        else check(lowbit_h.lb_cpu_rmsnorm_backward(x.segment(), w.segment(), invRms.segment(), dy.segment(), m, dim, dx.segment(),
-                dw.segment()), "RMSNorm backward");
+        Backend.of(d).rmsnormBackward(x.segment(), w.segment(), invRms.segment(), dy.segment(), m, dim, dx.segment(),
+                dw.segment());
     }
 
     private static long rows(Tensor t, String name) {

@@ -1,21 +1,29 @@
 package dev.lowbit.runtime.model;
 
+import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.ChannelMap;
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.tensor.QuantizedTensor;
 import dev.lowbit.runtime.kernels.NnKernels;
 import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.tensor.QuantizedActivations;
 import java.lang.foreign.Arena;
+import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * A linear layer y = x . W^T with W [out, in]: dense fp32, group-quantized weights, quantized
  * weights and activations, or any of these behind QLLM's channel reassembly.
  */
 public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.ActQuantized, Linear.Reassembled {
-    /** out = in . W^T + beta * out (beta 0 or 1); scratch memory comes from arena. */
-    void apply(Arena arena, Tensor in, Tensor out, float beta);
+    /** out = in . W^T + beta * out (beta 0 or 1), with scratch memory sized for this layer and in (see {@link LinearScratch}). */
+    void apply(LinearScratch scratch, Tensor in, Tensor out, float beta);
+
+    /** As {@link #apply(LinearScratch, Tensor, Tensor, float)}, with scratch memory allocated in arena for this call. */
+    default void apply(Arena arena, Tensor in, Tensor out, float beta) {
+        apply(LinearScratch.of(arena, in.device(), in.numel() / in.dim(-1), List.of(this)), in, out, beta);
+    }
 
     long outFeatures();
 
@@ -27,7 +35,7 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
     /** fp32 weights through CBLAS. */
     record Dense(Tensor weight) implements Linear {
         @Override
-        public void apply(Arena arena, Tensor in, Tensor out, float beta) {
+        public void apply(LinearScratch scratch, Tensor in, Tensor out, float beta) {
             Kernels.matmul(in, weight.transpose(), out, 1f, beta);
         }
 
@@ -50,8 +58,8 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
     /** Group-quantized weights through the fused dequant-GEMM. */
     record Quantized(QuantizedTensor weight) implements Linear {
         @Override
-        public void apply(Arena arena, Tensor in, Tensor out, float beta) {
-            intoOrAdded(arena, out, beta, y -> Kernels.dequantGemm(in, weight, null, y));
+        public void apply(LinearScratch scratch, Tensor in, Tensor out, float beta) {
+            intoOrAdded(scratch, out, beta, y -> Kernels.dequantGemm(in, weight, null, y));
         }
 
         @Override
@@ -82,12 +90,14 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
          * term) are taken here, once, into memory the garbage collector frees with the layer.
          */
         public ActQuantized(QuantizedTensor weight, int activationBits) {
-            this(weight, activationBits, integerKernel(weight, activationBits) ? Kernels.weightCodeSums(Arena.ofAuto(), weight) : null);
+            this(weight, activationBits,
+                    integerKernel(weight, activationBits) ? Kernels.weightCodeSums(Arena.ofAuto(), weight) : null);
         }
 
         public ActQuantized {
             if (activationBits < 2 || activationBits > 8)
-                throw new dev.lowbit.runtime.LowbitException(activationBits + "-bit activations are not supported: use 2 to 8 (16 keeps them fp32)");
+                throw new LowbitException(activationBits
+                        + "-bit activations are not supported: use 2 to 8 (16 keeps them fp32)");
         }
 
         /** Whether an integer kernel runs this layer (else fake-quantized activations simulate it). */
@@ -105,20 +115,22 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
         }
 
         @Override
-        public void apply(Arena arena, Tensor in, Tensor out, float beta) {
+        public void apply(LinearScratch scratch, Tensor in, Tensor out, float beta) {
             if (integerKernel()) {
-                dev.lowbit.runtime.tensor.QuantizedActivations a = Kernels.quantizeActivations(arena, in, activationBits);
-                intoOrAdded(arena, out, beta, y -> Kernels.intGemm(a, weight, codeSums, null, y));
+                QuantizedActivations a = scratch.activations(in.numel() / in.dim(-1), in.dim(-1), activationBits);
+                Kernels.quantizeActivations(in, a);
+                intoOrAdded(scratch, out, beta, y -> Kernels.intGemm(a, weight, codeSums, null, y));
             } else {
-                Tensor fq = Tensor.allocate(arena, in.device(), DType.F32, in.shape());
+                Tensor fq = scratch.fakeQuantized(in.shape());
                 Kernels.fakeQuantGroups(in, (int) in.dim(-1), activationBits, fq);
-                intoOrAdded(arena, out, beta, y -> Kernels.dequantGemm(fq, weight, null, y));
+                intoOrAdded(scratch, out, beta, y -> Kernels.dequantGemm(fq, weight, null, y));
             }
         }
 
         @Override
         public Linear to(Arena arena, Device device) {
-            return new ActQuantized(weight.to(arena, device), activationBits, codeSums == null ? null : codeSums.to(arena, device));
+            return new ActQuantized(weight.to(arena, device), activationBits,
+                    codeSums == null ? null : codeSums.to(arena, device));
         }
 
         @Override
@@ -139,16 +151,16 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
     record Reassembled(ChannelMap map, Linear inner) implements Linear {
         public Reassembled {
             if (inner.inFeatures() != map.outChannels())
-                throw new dev.lowbit.runtime.LowbitException("the reassembly map gives " + map.outChannels() + " channels, the layer takes "
+                throw new LowbitException("the reassembly map gives " + map.outChannels() + " channels, the layer takes "
                         + inner.inFeatures());
-            if (inner instanceof Reassembled) throw new dev.lowbit.runtime.LowbitException("a linear is reassembled once");
+            if (inner instanceof Reassembled) throw new LowbitException("a linear is reassembled once");
         }
 
         @Override
-        public void apply(Arena arena, Tensor in, Tensor out, float beta) {
-            Tensor x = Tensor.allocate(arena, in.device(), DType.F32, in.numel() / map.inChannels(), map.outChannels());
+        public void apply(LinearScratch scratch, Tensor in, Tensor out, float beta) {
+            Tensor x = scratch.reassembled(in.numel() / map.inChannels(), map.outChannels());
             Kernels.channelReassemble(in, map, x);
-            inner.apply(arena, x, out, beta);
+            inner.apply(scratch, x, out, beta);
         }
 
         @Override
@@ -167,14 +179,14 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
         }
     }
 
-    /** product writes into out (beta 0), or into scratch that is then added to out (beta 1): the quantized kernels have no beta. */
-    private static void intoOrAdded(Arena arena, Tensor out, float beta, java.util.function.Consumer<Tensor> product) {
+    /** product writes into out (beta 0), or into scratch then added to out (beta 1): the quantized kernels have no beta. */
+    private static void intoOrAdded(LinearScratch scratch, Tensor out, float beta, Consumer<Tensor> product) {
         if (beta == 0f) {
             product.accept(out);
             return;
         }
-        if (beta != 1f) throw new dev.lowbit.runtime.LowbitException("a quantized linear takes beta 0 or 1, got " + beta);
-        Tensor y = Tensor.allocate(arena, out.device(), DType.F32, out.shape());
+        if (beta != 1f) throw new LowbitException("a quantized linear takes beta 0 or 1, got " + beta);
+        Tensor y = scratch.product(out.shape());
         product.accept(y);
         NnKernels.addInto(y, out);
     }
@@ -185,7 +197,7 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
             case Quantized q -> q.weight();
             case ActQuantized a -> a.weight();
             case Reassembled r -> quantizedWeight(r.inner());
-            case Dense d -> throw new dev.lowbit.runtime.LowbitException("the model has full-precision linear layers; quantize it first");
+            case Dense d -> throw new LowbitException("the model has full-precision linear layers; quantize it first");
         };
     }
 

@@ -1,6 +1,5 @@
 package dev.lowbit.runtime.model;
 
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.LowbitException;
@@ -8,15 +7,19 @@ import dev.lowbit.runtime.kernels.NnKernels;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
  * LLaMA inference over the kernel facade: token embedding, then per block RMSNorm -> q/k/v ->
  * RoPE -> causal grouped-query attention (with a KV cache) -> output projection, RMSNorm -> SwiGLU
  * MLP, each with a residual, then the final norm and the output head. The weights are shared and
- * never written, so one model serves many threads, each with its own {@link KvCache}.
+ * never written, so one model serves many threads, each with its own {@link DecodeState} (or {@link KvCache}).
  */
 public final class LlamaModel {
+    /** The most prompt tokens a {@link #newState(Arena) default decode state} runs in one pass. */
+    public static final int PROMPT_CHUNK = 64;
+
     private final LlamaWeights weights;
     private final LlamaConfig config;
     private final List<Projections<Linear>> linears; // per layer
@@ -101,29 +104,72 @@ public final class LlamaModel {
         return new KvCache(arena, config, device());
     }
 
+    /** A decode state whose passes run up to {@link #PROMPT_CHUNK} tokens (fewer where the context is shorter). */
+    public DecodeState newState(Arena arena) {
+        return newState(arena, Math.min(PROMPT_CHUNK, config.maxSeqLen()));
+    }
+
+    /** A decode state on the model's device whose passes run up to maxRows tokens (longer prompts in chunks). */
+    public DecodeState newState(Arena arena, int maxRows) {
+        if (maxRows <= 0 || maxRows > config.maxSeqLen())
+            throw new LowbitException("a decode state runs 1 to " + config.maxSeqLen() + " tokens a pass, got " + maxRows);
+        return new DecodeState(arena, this, maxRows);
+    }
+
+    /**
+     * Runs tokens at positions state.length() .. + tokens.length - 1 in chunks of state.maxRows(),
+     * appends their keys and values to its cache, and returns the logits of the last token: {@link
+     * DecodeState#logits()}, a view of the state's buffer. Allocates nothing. Ids and the context are
+     * checked before anything runs.
+     */
+    public Tensor forward(DecodeState state, int[] tokens) {
+        if (tokens.length == 0) throw new LowbitException("forward needs at least one token");
+        if (state.model() != this) throw new LowbitException("this decode state belongs to another model: make one with newState");
+        KvCache cache = state.cache();
+        if (cache.length() + tokens.length > cache.capacity())
+            throw new LowbitException("sequence of " + (cache.length() + tokens.length) + " tokens exceeds the context of "
+                    + cache.capacity());
+        for (int i = 0; i < tokens.length; i++)
+            if (tokens[i] < 0 || tokens[i] >= config.vocabSize())
+                throw new LowbitException("token id " + tokens[i] + " at " + i + " is outside the vocabulary [0, "
+                        + config.vocabSize() + ")");
+        int chunk = state.maxRows();
+        for (int from = 0; from < tokens.length; from += chunk) {
+            int m = Math.min(chunk, tokens.length - from);
+            run(state.buffers().first(m), tokens.length <= chunk ? tokens : Arrays.copyOfRange(tokens, from, from + m), cache);
+            state.ran(m);
+        }
+        return state.logits();
+    }
+
     /**
      * Runs tokens at positions cache.length() .. + tokens.length - 1, appends their keys and
      * values to the cache, and returns logits [tokens.length, vocab] allocated in arena, on the
-     * model's device (a cache from {@link #newCache}).
+     * model's device (a cache from {@link #newCache}). Evaluation's entry point: every call
+     * allocates its activations; decoding goes through a {@link DecodeState} instead.
      */
     public Tensor forward(Arena arena, int[] tokens, KvCache cache) {
+        if (tokens.length == 0) throw new LowbitException("forward needs at least one token");
+        Activations a = Activations.allocate(arena, this, tokens.length);
+        run(a, tokens, cache);
+        return a.logits();
+    }
+
+    /** The forward pass of tokens (as many as a has rows) through the cache, into a. */
+    private void run(Activations a, int[] tokens, KvCache cache) {
         int m = tokens.length;
-        if (m == 0) throw new LowbitException("forward needs at least one token");
         long pos0 = cache.length();
-        int dim = config.dim(), kvDim = config.kvDim(), hidden = config.hiddenDim();
-        Device d = device();
-        Tensor x = embed(arena, tokens);
-        Tensor xb = Tensor.allocate(arena, d, DType.F32, m, dim), q = Tensor.allocate(arena, d, DType.F32, m, dim);
-        Tensor k = Tensor.allocate(arena, d, DType.F32, m, kvDim), v = Tensor.allocate(arena, d, DType.F32, m, kvDim);
-        Tensor att = Tensor.allocate(arena, d, DType.F32, m, dim);
-        Tensor h1 = Tensor.allocate(arena, d, DType.F32, m, hidden), h3 = Tensor.allocate(arena, d, DType.F32, m, hidden);
+        int dim = config.dim();
+        Tensor x = a.x(), xb = a.xb(), q = a.q(), k = a.k(), v = a.v(), att = a.att(), h1 = a.h1(), h3 = a.h3();
+        LinearScratch scratch = a.scratch();
+        weights.embed(tokens, x);
         for (int l = 0; l < config.layers(); l++) {
             LlamaWeights.Layer layer = weights.layers().get(l);
             Projections<Linear> lin = linears.get(l);
             NnKernels.rmsNorm(x, layer.attentionNorm(), config.normEps(), xb, null);
-            lin.q().apply(arena, xb, q, 0f);
-            lin.k().apply(arena, xb, k, 0f);
-            lin.v().apply(arena, xb, v, 0f);
+            lin.q().apply(scratch, xb, q, 0f);
+            lin.k().apply(scratch, xb, k, 0f);
+            lin.v().apply(scratch, xb, v, 0f);
             NnKernels.rope(q, config.heads(), pos0, m, config.ropeTheta());
             NnKernels.rope(k, config.kvHeads(), pos0, m, config.ropeTheta());
             if (qkvBits < 16) {
@@ -134,23 +180,20 @@ public final class LlamaModel {
             }
             cache.store(l, k, v);
             NnKernels.attention(q, cache.keys(l), cache.values(l), pos0, config.heads(), config.kvHeads(), att);
-            lin.o().apply(arena, att, x, 1f);
+            lin.o().apply(scratch, att, x, 1f);
             NnKernels.rmsNorm(x, layer.ffnNorm(), config.normEps(), xb, null);
-            lin.gate().apply(arena, xb, h1, 0f);
-            lin.up().apply(arena, xb, h3, 0f);
+            lin.gate().apply(scratch, xb, h1, 0f);
+            lin.up().apply(scratch, xb, h3, 0f);
             NnKernels.siluGate(h1, h3, h1);
-            lin.down().apply(arena, h1, x, 1f);
+            lin.down().apply(scratch, h1, x, 1f);
         }
         cache.advance(m);
         NnKernels.rmsNorm(x, weights.finalNorm(), config.normEps(), x, null);
-        Tensor logits = Tensor.allocate(arena, d, DType.F32, m, config.vocabSize());
-        Kernels.matmul(x, weights.output().transpose(), logits, 1f, 0f);
-        return logits;
+        Kernels.matmul(x, weights.output().transpose(), a.logits(), 1f, 0f);
     }
 
-    private Tensor embed(Arena arena, int[] tokens) {
-        Tensor x = Tensor.allocate(arena, device(), DType.F32, tokens.length, config.dim());
-        weights.embed(tokens, x);
-        return x;
+    /** Every block linear, for sizing the scratch they share. */
+    List<Linear> allLinears() {
+        return linears.stream().flatMap(p -> p.toList().stream()).toList();
     }
 }

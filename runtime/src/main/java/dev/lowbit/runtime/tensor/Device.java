@@ -1,6 +1,7 @@
 package dev.lowbit.runtime.tensor;
 
 import dev.lowbit.runtime.LowbitException;
+import java.util.Locale;
 
 /** Where a tensor's memory lives and which backend runs kernels on it. */
 public record Device(Kind kind, int index) {
@@ -15,7 +16,7 @@ public record Device(Kind kind, int index) {
 
     /** "cpu", "cuda" (GPU 0) or "cuda:N", as the command line takes a device. */
     public static Device parse(String text) {
-        String t = text == null ? "" : text.trim().toLowerCase(java.util.Locale.ROOT);
+        String t = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
         if (t.equals("cpu")) return CPU;
         if (t.equals("cuda")) return cuda(0);
         if (t.matches("cuda:\\d{1,4}")) return cuda(Integer.parseInt(t.substring(5)));

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicLong;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.cuda.Cuda;
 
@@ -16,6 +17,7 @@ import dev.lowbit.runtime.kernels.cuda.Cuda;
 public final class Tensor {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfShort F16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final AtomicLong ALLOCATIONS = new AtomicLong();
 
     private final DType dtype;
     private final long[] shape;
@@ -31,6 +33,15 @@ public final class Tensor {
         this.device = device;
     }
 
+    /**
+     * How many tensors this process has allocated so far, in host, pinned and device memory together
+     * (views, reshapes and wrapped segments allocate nothing). A diagnostic: tests read it to check
+     * that decoding a token allocates no memory.
+     */
+    public static long allocationCount() {
+        return ALLOCATIONS.get();
+    }
+
     /** A zero-filled contiguous host tensor. */
     public static Tensor allocate(Arena arena, DType dtype, long... shape) {
         return allocate(arena, Device.CPU, dtype, shape);
@@ -42,6 +53,7 @@ public final class Tensor {
         long bytes = Math.multiplyExact(count(s), (long) dtype.byteSize());
         MemorySegment data = device.kind() == Device.Kind.CPU ? arena.allocate(Math.max(bytes, 1), 64)
                 : Cuda.allocate(arena, device, bytes);
+        ALLOCATIONS.incrementAndGet();
         return new Tensor(dtype, s, contiguousStrides(s), data, device);
     }
 
@@ -52,6 +64,7 @@ public final class Tensor {
     public static Tensor allocatePinned(Arena arena, DType dtype, long... shape) {
         long[] s = checkShape(shape);
         MemorySegment data = Cuda.allocatePinned(arena, Math.multiplyExact(count(s), (long) dtype.byteSize()));
+        ALLOCATIONS.incrementAndGet();
         return new Tensor(dtype, s, contiguousStrides(s), data, Device.CPU);
     }
 
@@ -210,7 +223,7 @@ public final class Tensor {
     }
 
     /** A new contiguous tensor of another floating dtype holding the converted values. */
-    public Tensor to(Arena arena, DType target) {
+    public Tensor convertedTo(Arena arena, DType target) {
         requireHost("a dtype conversion");
         Tensor out = allocate(arena, target, shape);
         float[] values = toFloatArray();
@@ -245,7 +258,7 @@ public final class Tensor {
     }
 
     /** fp32 -> bf16, rounding to nearest even (NaN stays NaN). */
-    static short bf16(float v) {
+    public static short bf16(float v) {
         int bits = Float.floatToRawIntBits(v);
         if (Float.isNaN(v)) return (short) ((bits >>> 16) | 0x40);
         return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);

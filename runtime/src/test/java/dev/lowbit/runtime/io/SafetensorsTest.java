@@ -30,7 +30,7 @@ class SafetensorsTest {
         Path file = dir.resolve("model.safetensors");
         float[] a = {1.5f, -2f, 3.25f, 0f, 7f, -0.125f};
         try (Arena arena = Arena.ofConfined()) {
-            Tensor half = Tensor.of(arena, new float[] {0.5f, -1f, 65504f}, 3).to(arena, DType.F16);
+            Tensor half = Tensor.of(arena, new float[] {0.5f, -1f, 65504f}, 3).convertedTo(arena, DType.F16);
             new SafetensorsWriter().metadata("format", "pt").put("w", Tensor.of(arena, a, 2, 3)).put("h", half).write(file);
         }
         try (Arena arena = Arena.ofConfined()) {
@@ -53,7 +53,7 @@ class SafetensorsTest {
     void copyIntoTakesOnlyAnF32TensorOfTheSameSize() throws IOException {
         Path file = dir.resolve("state.safetensors");
         try (Arena arena = Arena.ofConfined()) {
-            Tensor half = Tensor.of(arena, new float[] {1f, 2f, 3f}, 3).to(arena, DType.F16);
+            Tensor half = Tensor.of(arena, new float[] {1f, 2f, 3f}, 3).convertedTo(arena, DType.F16);
             new SafetensorsWriter().put("w", Tensor.of(arena, new float[] {1f, -2f, 3f}, 3)).put("h", half).write(file);
         }
         try (Arena arena = Arena.ofConfined()) {

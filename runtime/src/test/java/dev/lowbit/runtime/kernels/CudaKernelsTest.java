@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -65,7 +68,7 @@ class CudaKernelsTest {
             Tensor bias = Tensor.of(arena, TestData.gaussian(rnd, n, 0.5f), n);
             for (int m : new int[] {1, 5, 16, 17, 130})
                 for (DType xType : new DType[] {DType.F32, DType.F16, DType.BF16}) {
-                    Tensor x = Tensor.of(arena, TestData.gaussian(rnd, m * k, 1f), m, k).to(arena, xType);
+                    Tensor x = Tensor.of(arena, TestData.gaussian(rnd, m * k, 1f), m, k).convertedTo(arena, xType);
                     float[] got = host(arena, Kernels.dequantGemm(arena, x.to(arena, GPU), gpu, bias.to(arena, GPU)));
                     double tol = m <= 16 ? 1e-5 : xType == DType.BF16 ? 1e-2 : 2e-3;
                     Products p = products(x.toFloatArray(), Kernels.dequantize(arena, cpu).toFloatArray(), bias.toFloatArray(), m, n, k);
@@ -166,7 +169,7 @@ class CudaKernelsTest {
             Tensor v = Tensor.of(arena, TestData.gaussian(rnd, m * kvWidth, 1f), m, kvWidth);
             Tensor qg = gpu(arena, q), kg = gpu(arena, k), vg = gpu(arena, v);
             Tensor out = Tensor.allocate(arena, DType.F32, 5, width), outg = gpuLike(arena, out); // 5 rows at positions 13..17
-            Tensor q5 = Tensor.of(arena, java.util.Arrays.copyOf(q.toFloatArray(), 5 * width), 5, width);
+            Tensor q5 = Tensor.of(arena, Arrays.copyOf(q.toFloatArray(), 5 * width), 5, width);
             NnKernels.attention(q5, k, v, 13, heads, kvHeads, out);
             NnKernels.attention(gpu(arena, q5), kg, vg, 13, heads, kvHeads, outg);
             near(out, outg, 1e-5, "attention over a cache");
@@ -203,7 +206,7 @@ class CudaKernelsTest {
             int[] ids = new int[m];
             for (int i = 0; i < m; i++) ids[i] = rnd.nextInt(vocab);
             Tensor targets = Tensor.allocate(arena, DType.I32, m);
-            targets.segment().copyFrom(java.lang.foreign.MemorySegment.ofArray(ids));
+            targets.segment().copyFrom(MemorySegment.ofArray(ids));
             Tensor targetsg = gpu(arena, targets);
             Tensor ls = Tensor.allocate(arena, DType.F32, m, vocab), lsg = gpuLike(arena, ls);
             NnKernels.logSoftmax(logits, ls);
@@ -219,7 +222,7 @@ class CudaKernelsTest {
             near(dl, dlg, 1e-6, "cross-entropy backward");
 
             ids[3] = vocab; // out of range: an error naming the row, not a read past the logits
-            targets.segment().copyFrom(java.lang.foreign.MemorySegment.ofArray(ids));
+            targets.segment().copyFrom(MemorySegment.ofArray(ids));
             LowbitException bad = assertThrows(LowbitException.class, () -> NnKernels.crossEntropy(logitsg, gpu(arena, targets), lossg));
             assertTrue(bad.getMessage().contains("target 1000 of row 3 is outside [0, 1000)"), bad.getMessage());
         }
@@ -251,7 +254,7 @@ class CudaKernelsTest {
 
             ia[5] = kIn; // a map the record's constructor accepts unchecked: refused on the GPU, not read out of bounds
             Tensor badIa = Tensor.allocate(arena, DType.I32, ia.length);
-            badIa.segment().copyFrom(java.lang.foreign.MemorySegment.ofArray(ia));
+            badIa.segment().copyFrom(MemorySegment.ofArray(ia));
             ChannelMap bad = new ChannelMap(gpu(arena, badIa), mapg.ib(), mapg.sa(), mapg.sb(), kIn);
             LowbitException e = assertThrows(LowbitException.class, () -> Kernels.channelReassemble(gpu(arena, x), bad, outg));
             assertTrue(e.getMessage().contains("output channel 5 reads channels 300 and"), e.getMessage());
@@ -267,10 +270,10 @@ class CudaKernelsTest {
             Tensor bt = Tensor.of(arena, TestData.gaussian(rnd, n * k, 1f), n, k); // used as b = bt^T
             float[] want = Kernels.matmul(arena, a, bt.transpose()).toFloatArray();
             for (DType type : new DType[] {DType.F32, DType.F16, DType.BF16}) {
-                Tensor ag = a.to(arena, type).to(arena, GPU), bg = bt.to(arena, type).to(arena, GPU);
+                Tensor ag = a.convertedTo(arena, type).to(arena, GPU), bg = bt.convertedTo(arena, type).to(arena, GPU);
                 float[] got = host(arena, Kernels.matmul(arena, ag, bg.transpose()));
                 double[] scale = new double[want.length];
-                java.util.Arrays.fill(scale, Math.sqrt(k)); // |a| and |b| ~ 1: the sum of |products| ~ k, its spread ~ sqrt(k)
+                Arrays.fill(scale, Math.sqrt(k)); // |a| and |b| ~ 1: the sum of |products| ~ k, its spread ~ sqrt(k)
                 assertClose(want, got, scale, type == DType.F32 ? 1e-5 : type == DType.F16 ? 2e-3 : 1e-2, "cuBLAS " + type);
             }
         }
@@ -337,7 +340,7 @@ class CudaKernelsTest {
         double scale = 1e-6;
         for (float w : want) scale = Math.max(scale, Math.abs(w));
         double[] scales = new double[want.length];
-        java.util.Arrays.fill(scales, scale);
+        Arrays.fill(scales, scale);
         assertClose(want, got, scales, tol, what);
     }
 
@@ -346,12 +349,12 @@ class CudaKernelsTest {
     }
 
     private static byte[] bytes(Tensor t) {
-        return t.segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+        return t.segment().toArray(ValueLayout.JAVA_BYTE);
     }
 
     private static double[] ones(int n) {
         double[] v = new double[n];
-        java.util.Arrays.fill(v, 1.0);
+        Arrays.fill(v, 1.0);
         return v;
     }
 

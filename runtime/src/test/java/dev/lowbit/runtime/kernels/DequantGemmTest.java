@@ -49,7 +49,7 @@ class DequantGemmTest {
                 QuantizedTensor q = Kernels.quantize(arena, Tensor.of(arena, w, s.n(), s.k()), spec);
                 Tensor b = bias == null ? null : Tensor.of(arena, bias, s.n());
                 for (DType xType : new DType[] {DType.F32, DType.F16, DType.BF16}) {
-                    Tensor xt = Tensor.of(arena, x, m, s.k()).to(arena, xType);
+                    Tensor xt = Tensor.of(arena, x, m, s.k()).convertedTo(arena, xType);
                     float[] xr = xt.toFloatArray(); // the values the kernel sees after conversion
                     float[] y = Kernels.dequantGemm(arena, xt, q, b).toFloatArray();
                     assertClose(QuantRef.gemm(xr, m, ref, bias), QuantRef.absGemm(xr, m, ref), y, s.n(), xType + " x");

@@ -3,11 +3,13 @@ package dev.lowbit.runtime.kernels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.lowbit.runtime.ref.QuantRef;
 import java.lang.foreign.Arena;
 import java.util.Random;
+import java.util.function.DoubleConsumer;
+import java.util.function.DoubleSupplier;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import dev.lowbit.runtime.ref.QuantRef;
 import dev.lowbit.runtime.ref.TestData;
 import dev.lowbit.runtime.tensor.Tensor;
 
@@ -121,8 +123,7 @@ class FakeQuantTest {
         return (i / K) * (K / G) + (i % K) / G;
     }
 
-    private static double central(java.util.function.DoubleConsumer set, double x0, double h,
-                                  java.util.function.DoubleSupplier f) {
+    private static double central(DoubleConsumer set, double x0, double h, DoubleSupplier f) {
         set.accept(x0 + h);
         double up = f.getAsDouble();
         set.accept(x0 - h);

@@ -7,6 +7,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.Random;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
+import dev.lowbit.runtime.ref.FiniteDifference;
 import dev.lowbit.runtime.ref.TestData;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Tensor;
@@ -21,7 +22,7 @@ class NnBackwardTest {
 
     /** Central difference of loss with respect to element i of t (restored afterwards). */
     private static double fd(Tensor t, long i, Supplier<Double> loss) {
-        return dev.lowbit.runtime.ref.FiniteDifference.central(t, i, H, loss::get);
+        return FiniteDifference.central(t, i, H, loss::get);
     }
 
     private static double dot(Tensor a, float[] g) {

@@ -25,16 +25,15 @@ public final class Native {
         }
     }
 
+    /** What an lb_status means, in words. */
     public static String statusName(int status) {
-        return switch (status) {
-            case 1 -> "invalid argument";
-            case 2 -> "unsupported";
-            case 3 -> "non-finite input";
-            case 4 -> "out of range";
-            case 5 -> "out of memory";
-            case 6 -> "CUDA error";
-            default -> "status " + status;
-        };
+        if (status == lowbit_h.LB_ERR_INVALID_ARGUMENT()) return "invalid argument";
+        if (status == lowbit_h.LB_ERR_UNSUPPORTED()) return "unsupported";
+        if (status == lowbit_h.LB_ERR_NON_FINITE()) return "non-finite input";
+        if (status == lowbit_h.LB_ERR_RANGE()) return "out of range";
+        if (status == lowbit_h.LB_ERR_OUT_OF_MEMORY()) return "out of memory";
+        if (status == lowbit_h.LB_ERR_CUDA()) return "CUDA error";
+        return "status " + status;
     }
 
     public static Path libraryPath() {

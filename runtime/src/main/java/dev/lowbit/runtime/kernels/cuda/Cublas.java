@@ -2,6 +2,7 @@ package dev.lowbit.runtime.kernels.cuda;
 
 import dev.lowbit.bindings.NativeLibraries;
 import dev.lowbit.bindings.cublas.cublas_h;
+import dev.lowbit.bindings.lowbit.lowbit_h;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -46,7 +47,7 @@ public final class Cublas {
     }
 
     /** cuBLAS's version as a number (e.g. 130100), from a handle on device. */
-    public static synchronized int version(Device device) {
+    static synchronized int version(Device device) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
             check(cublas_h.cublasGetVersion_v2(handle(device), v), "cublasGetVersion");
@@ -86,7 +87,7 @@ public final class Cublas {
             } catch (UnsatisfiedLinkError old) {
                 text = "status " + status;
             }
-            throw new LowbitException(6, what + " failed: " + text);
+            throw new LowbitException(lowbit_h.LB_ERR_CUDA(), what + " failed: " + text);
         }
     }
 }

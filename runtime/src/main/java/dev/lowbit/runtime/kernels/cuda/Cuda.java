@@ -2,6 +2,7 @@ package dev.lowbit.runtime.kernels.cuda;
 
 import dev.lowbit.bindings.NativeLibraries;
 import dev.lowbit.bindings.cudart.cudart_h;
+import dev.lowbit.bindings.lowbit.lowbit_h;
 import dev.lowbit.bindings.lowbit_cuda.lowbit_cuda_h;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -11,6 +12,7 @@ import java.util.List;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.cpu.Native;
 import dev.lowbit.runtime.tensor.Device;
+import dev.lowbit.runtime.tensor.Tensor;
 
 /**
  * The CUDA side of the runtime: whether a GPU can be used (and why not), device memory owned by
@@ -76,13 +78,6 @@ public final class Cuda {
     /** The stream this thread's work on GPU d is queued on: the {@link CudaStream} in use, else the default stream. */
     public static MemorySegment stream(Device d) {
         return CudaStream.current(d);
-    }
-
-    /** Whether d is a GPU (then made current, or an exception saying why it cannot be used). */
-    public static boolean onGpu(Device d) {
-        if (d.kind() == Device.Kind.CPU) return false;
-        use(d);
-        return true;
     }
 
     /** Throws unless device is a CUDA device present here; makes it the current one on this thread. */
@@ -203,17 +198,17 @@ public final class Cuda {
     }
 
     /** Throws a LowbitException naming the CUDA error when err is not cudaSuccess. */
-    public static void check(int err, String what) {
+    static void check(int err, String what) {
         if (err != cudart_h.cudaSuccess()) {
             String name = cudart_h.cudaGetErrorName(err).reinterpret(128).getString(0);
             String text = cudart_h.cudaGetErrorString(err).reinterpret(512).getString(0);
-            throw new LowbitException(6, what + " failed: CUDA error " + err + " (" + name + "): " + text);
+            throw new LowbitException(lowbit_h.LB_ERR_CUDA(), what + " failed: CUDA error " + err + " (" + name + "): " + text);
         }
     }
 
     /** Throws with liblowbit_cuda's message when status is not LB_OK. */
     public static void checkKernel(int status, String operation) {
-        if (status != 0) {
+        if (status != lowbit_h.LB_OK()) {
             String message = lowbit_cuda_h.lb_cuda_last_error().reinterpret(4096).getString(0);
             throw new LowbitException(status, operation + " on the GPU failed (" + Native.statusName(status) + "): " + message);
         }

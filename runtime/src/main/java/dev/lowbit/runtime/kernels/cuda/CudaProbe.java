@@ -13,12 +13,12 @@ import java.lang.invoke.MethodHandle;
  * Whether a CUDA GPU can be used here, and why not: asks the NVIDIA driver (libcuda.so.1, loaded
  * by name, never linked) for its version and device count, and looks for liblowbit_cuda.
  */
-public final class CudaProbe {
-    public record Status(boolean usable, int driverVersion, int devices, String detail) {}
+final class CudaProbe {
+    record Status(boolean usable, int driverVersion, int devices, String detail) {}
 
     private CudaProbe() {}
 
-    public static Status probe() {
+    static Status probe() {
         Arena arena = Arena.global();
         SymbolLookup driver;
         try {

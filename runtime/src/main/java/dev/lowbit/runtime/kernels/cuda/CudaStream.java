@@ -6,6 +6,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.tensor.Device;
+import dev.lowbit.runtime.tensor.Tensor;
 
 /**
  * A CUDA stream on one GPU. Inside {@link #use()} the GPU kernels, cuBLAS calls and {@link
@@ -82,7 +83,7 @@ public final class CudaStream implements AutoCloseable {
     }
 
     /** The stream this thread's work on device goes to: the one in use, or the default stream (NULL). */
-    public static MemorySegment current(Device device) {
+    static MemorySegment current(Device device) {
         CudaStream s = CURRENT.get();
         if (s == null) return MemorySegment.NULL;
         if (!s.device.equals(device))
