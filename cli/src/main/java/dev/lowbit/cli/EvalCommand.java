@@ -5,11 +5,11 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lowbit.methods.eval.KlDivergence;
 import dev.lowbit.methods.eval.McItem;
 import dev.lowbit.methods.eval.McTasks;
+import dev.lowbit.methods.eval.ModelSamples;
 import dev.lowbit.methods.eval.MultipleChoice;
 import dev.lowbit.methods.eval.Perplexity;
 import dev.lowbit.methods.pretrain.Corpus;
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.generate.Generator;
 import dev.lowbit.runtime.io.ModelFiles;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
@@ -22,6 +22,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -32,20 +33,26 @@ final class EvalCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", description = "\"default\", a Hugging Face folder or a llama2.c .bin (default: ${DEFAULT-VALUE})")
-    String model = "default";
+    @Mixin
+    SharedOptions.ModelOption model;
+
+    @Mixin
+    SharedOptions.DataOption data;
+
+    @Mixin
+    SharedOptions.SeqLenOption seqLen = new SharedOptions.SeqLenOption(128);
+
+    @Mixin
+    SharedOptions.DeviceOption device;
+
+    @Mixin
+    SharedOptions.JsonOption json;
 
     @Option(names = "--text", description = "text file to score (default: the held-out austen-persuasion.txt)")
     Path text;
 
-    @Option(names = "--data", description = "folder with the novels, for the default text (default: LOWBIT_DATA, then ../shared/data)")
-    Path data;
-
     @Option(names = "--reference", description = "model to compare with (KL divergence and top-1 agreement)")
     String reference;
-
-    @Option(names = "--seq-len", description = "tokens per window; windows do not overlap (default: ${DEFAULT-VALUE})")
-    int seqLen = 128;
 
     @Option(names = "--max-windows", description = "score at most this many windows, 0 for all (default: ${DEFAULT-VALUE})")
     int maxWindows = 0;
@@ -62,47 +69,42 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--task-limit", description = "items per task at most (default: ${DEFAULT-VALUE})")
     int taskLimit = 200;
 
-    @Option(names = "--device", description = "cpu, cuda or cuda:N: where the models run (default: ${DEFAULT-VALUE})")
-    String device = "cpu";
-
-    @Option(names = "--json", description = "print the figures as one JSON object")
-    boolean json;
-
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        ObjectNode result = new ObjectMapper().createObjectNode().put("model", model);
+        ObjectNode result = new ObjectMapper().createObjectNode().put("model", model.get());
         try (Arena arena = Arena.ofShared()) {
-            Device target = Device.parse(device);
-            ModelFiles.Loaded m = ModelFiles.open(model, arena);
+            Device target = device.get();
+            ModelFiles.Loaded m = ModelFiles.open(model.get(), arena);
             LlamaModel lm = m.model().to(arena, target);
             int[] tokens = null;
             if (m.tokenizer().isPresent()) {
-                Path file = text != null ? text : Corpus.locate(data, ProjectHome.get()).resolve(Corpus.HELD_OUT);
+                Path file = text != null ? text : Corpus.locate(data.get(), ProjectHome.get()).resolve(Corpus.HELD_OUT);
                 tokens = m.tokenizer().get().encode(Corpus.read(file));
-                Perplexity.Result p = Perplexity.evaluate(lm, tokens, seqLen, maxWindows > 0 ? maxWindows : Integer.MAX_VALUE);
+                Perplexity.Result p = Perplexity.evaluate(lm, tokens, seqLen.get(), maxWindows > 0 ? maxWindows : Integer.MAX_VALUE);
                 result.put("text", file.toString()).put("perplexity", p.perplexity()).put("mean_nll", p.meanNll())
                         .put("tokens_scored", p.tokensScored()).put("seq_len", p.seqLen()).put("stride", p.stride());
-                if (!json)
+                if (!json.get())
                     out.printf("perplexity %.3f on %s (%,d tokens scored, sequence length %d, stride %d)%n", p.perplexity(), file,
                             p.tokensScored(), p.seqLen(), p.stride());
                 runTasks(lm, m.tokenizer().get(), Corpus.read(file), result, out);
             } else if (text != null || !tasks.isEmpty() || heldoutTasks) {
-                throw new LowbitException(model + " has no tokenizer, so it cannot score text or tasks; compare it with --reference instead");
+                throw new LowbitException(model.get() + " has no tokenizer, so it cannot score text or tasks; compare it with --reference instead");
             }
             if (reference != null) {
                 LlamaModel ref = ModelFiles.open(reference, arena).model().to(arena, target);
-                List<int[]> sequences = tokens != null ? windows(tokens, maxWindows > 0 ? maxWindows : 32) : sampledFrom(ref, klSequences, seqLen);
+                List<int[]> sequences = tokens != null ? windows(tokens, maxWindows > 0 ? maxWindows : 32)
+                        : ModelSamples.fromBos(ref, klSequences, seqLen.get());
                 KlDivergence.Result kl = KlDivergence.evaluate(ref, lm, sequences);
                 result.put("reference", reference).put("kl_to_reference", kl.meanKl()).put("top1_agreement", kl.top1Agreement())
                         .put("kl_positions", kl.positions());
-                if (!json)
-                    out.printf("KL(%s || %s) = %.5f nats/token, top-1 agreement %.2f%% over %,d positions%s%n", reference, model,
+                if (!json.get())
+                    out.printf("KL(%s || %s) = %.5f nats/token, top-1 agreement %.2f%% over %,d positions%s%n", reference, model.get(),
                             kl.meanKl(), 100 * kl.top1Agreement(), kl.positions(),
                             tokens != null ? "" : " (sequences sampled from the reference)");
             }
         }
-        if (json) out.println(result.toString());
+        if (json.get()) out.println(result.toString());
         return 0;
     }
 
@@ -112,14 +114,14 @@ final class EvalCommand implements Callable<Integer> {
             List<McItem> items = McTasks.load(file);
             MultipleChoice.Result r = MultipleChoice.score(lm, tok, items.subList(0, Math.min(taskLimit, items.size())));
             scores.putObject(file.getFileName().toString()).put("acc", r.acc()).put("acc_norm", r.accNorm()).put("items", r.items());
-            if (!json) out.printf("%s: acc %.4f, acc_norm %.4f (%d items)%n", file.getFileName(), r.acc(), r.accNorm(), r.items());
+            if (!json.get()) out.printf("%s: acc %.4f, acc_norm %.4f (%d items)%n", file.getFileName(), r.acc(), r.accNorm(), r.items());
         }
         if (heldoutTasks) {
             MultipleChoice.Result ns = MultipleChoice.score(lm, tok, McTasks.nextSentence(heldOut, taskLimit, 1));
             double lw = MultipleChoice.lastWordAccuracy(lm, tok, McTasks.lastWords(heldOut, taskLimit, 1));
             scores.putObject("next_sentence").put("acc", ns.acc()).put("acc_norm", ns.accNorm()).put("items", ns.items());
             scores.putObject("last_word").put("acc", lw).put("items", Math.min(taskLimit, McTasks.lastWords(heldOut, taskLimit, 1).size()));
-            if (!json) {
+            if (!json.get()) {
                 out.printf("next sentence (1 of 4): acc %.4f, acc_norm %.4f (%d items; chance 0.25)%n", ns.acc(), ns.accNorm(), ns.items());
                 out.printf("last word, greedy exact match: acc %.4f%n", lw);
             }
@@ -128,26 +130,8 @@ final class EvalCommand implements Callable<Integer> {
 
     private List<int[]> windows(int[] tokens, int count) {
         List<int[]> out = new ArrayList<>();
-        for (int w = 0; w < count && (w + 1) * seqLen <= tokens.length; w++) out.add(Arrays.copyOfRange(tokens, w * seqLen, (w + 1) * seqLen));
-        return out;
-    }
-
-    /** Sequences of length seqLen the reference samples itself from BOS (token 1, as llama2.c's tokenizers have it). */
-    static List<int[]> sampledFrom(LlamaModel ref, int count, int seqLen) {
-        return sampledFrom(ref, count, seqLen, 1000);
-    }
-
-    /** As above, the sampling seeds starting at seedBase (disjoint bases keep training and evaluation samples apart). */
-    static List<int[]> sampledFrom(LlamaModel ref, int count, int seqLen, long seedBase) {
-        Generator g = new Generator(ref, java.util.Optional.empty());
-        List<int[]> out = new ArrayList<>();
-        for (int s = 0; s < count; s++) {
-            int[] gen = g.generate(new int[] {1}, new Generator.Options(seqLen - 1, 1f, 1f, seedBase + s, -1), null);
-            int[] seq = new int[gen.length + 1];
-            seq[0] = 1;
-            System.arraycopy(gen, 0, seq, 1, gen.length);
-            out.add(seq);
-        }
+        for (int w = 0; w < count && (w + 1) * seqLen.get() <= tokens.length; w++)
+            out.add(Arrays.copyOfRange(tokens, w * seqLen.get(), (w + 1) * seqLen.get()));
         return out;
     }
 }

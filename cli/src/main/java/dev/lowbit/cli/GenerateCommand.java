@@ -1,26 +1,36 @@
 package dev.lowbit.cli;
 
-import dev.lowbit.runtime.tensor.Device;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.generate.Generator;
 import dev.lowbit.runtime.io.ModelFiles;
+import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code lowbit generate}: streams a continuation of a prompt. */
-@Command(name = "generate", description = "Generate text (or token ids, for models without a tokenizer) from a prompt.")
+/** {@code lowbit generate}: streams a continuation of a prompt, then its timings on stderr. */
+@Command(name = "generate", description = "Generate text (or token ids, for models without a tokenizer) from a prompt; "
+        + "load, prompt and decode timings go to stderr.")
 final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", description = "\"default\", a Hugging Face folder or a llama2.c .bin (default: ${DEFAULT-VALUE})")
-    String model = "default";
+    @Mixin
+    SharedOptions.ModelOption model;
+
+    @Mixin
+    SharedOptions.DeviceOption device;
+
+    @Mixin
+    SharedOptions.JsonOption json;
 
     @Option(names = "--prompt", description = "prompt text; for models without a tokenizer, comma-separated token ids (default: BOS)")
     String prompt = "";
@@ -37,35 +47,66 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "sampling seed (default: ${DEFAULT-VALUE})")
     long seed = 42;
 
-    @Option(names = "--device", description = "cpu, cuda or cuda:N: where the model runs (default: ${DEFAULT-VALUE})")
-    String device = "cpu";
-
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        boolean stream = !json.get();
+        ObjectNode result = new ObjectMapper().createObjectNode().put("model", model.get()).put("prompt", prompt);
+        GenerationTimer timer = new GenerationTimer();
         try (Arena arena = Arena.ofShared()) {
-            Device target = Device.parse(device);
-            ModelFiles.Loaded loaded = ModelFiles.open(model, arena);
-            Generator generator = new Generator(loaded.model().to(arena, target), loaded.tokenizer());
+            ModelFiles.Loaded loaded = ModelFiles.open(model.get(), arena);
+            Generator generator = new Generator(loaded.model().to(arena, device.get()), loaded.tokenizer());
+            timer.loaded();
             int stop = loaded.tokenizer().map(t -> t.specialId("</s>")).orElse(-1);
             Generator.Options options = new Generator.Options(maxTokens, temperature, topP, seed, stop);
             if (loaded.tokenizer().isPresent()) {
-                out.print(prompt);
-                generator.generate(prompt, options, text -> {
-                    out.print(text);
+                BpeTokenizer tok = loaded.tokenizer().get();
+                if (stream) out.print(prompt);
+                TextStream text = new TextStream(tok, s -> {
+                    if (!stream) return;
+                    out.print(s);
                     out.flush();
                 });
+                int[] ids = withBos(tok, tok.encode(prompt));
+                timer.start(ids.length);
+                generator.generate(ids, options, token -> {
+                    timer.token();
+                    text.accept(token);
+                });
+                timer.stop();
+                result.put("text", text.finish());
             } else {
                 int[] ids = prompt.isBlank() ? new int[] {1} : parseIds(prompt);
-                out.print(Arrays.toString(ids) + " ->");
-                generator.generate(ids, options, token -> {
+                if (stream) out.print(Arrays.toString(ids) + " ->");
+                timer.start(ids.length);
+                int[] tokens = generator.generate(ids, options, token -> {
+                    timer.token();
+                    if (!stream) return;
                     out.print(" " + token);
                     out.flush();
                 });
+                timer.stop();
+                result.putPOJO("tokens", tokens);
             }
-            out.println();
         }
+        if (stream) {
+            out.println();
+        } else {
+            timer.put(result);
+            out.println(result);
+        }
+        timer.print(spec.commandLine().getErr());
         return 0;
+    }
+
+    /** The prompt as Generator's text generation feeds it: BOS (where the tokenizer has one) and the encoded text. */
+    private static int[] withBos(BpeTokenizer tok, int[] ids) {
+        int bos = tok.specialId("<s>");
+        if (bos < 0) return ids;
+        int[] withBos = new int[ids.length + 1];
+        withBos[0] = bos;
+        System.arraycopy(ids, 0, withBos, 1, ids.length);
+        return withBos;
     }
 
     private static int[] parseIds(String text) {

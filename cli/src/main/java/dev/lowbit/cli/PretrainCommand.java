@@ -17,6 +17,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -29,8 +30,8 @@ final class PretrainCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--data", description = "folder with the novels (default: LOWBIT_DATA, then ../shared/data)")
-    Path data;
+    @Mixin
+    SharedOptions.DataOption data;
 
     @Option(names = "--out", description = "output folder; a checkpoint there is resumed (default: the project's models/default)")
     Path out;
@@ -41,8 +42,8 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--batch", description = "sequences per step (default: ${DEFAULT-VALUE})")
     int batch = D.batch();
 
-    @Option(names = "--seq-len", description = "tokens per sequence (default: ${DEFAULT-VALUE})")
-    int seqLen = D.seqLen();
+    @Mixin
+    SharedOptions.SeqLenOption seqLen = new SharedOptions.SeqLenOption(D.seqLen());
 
     @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})")
     float lr = D.learningRate();
@@ -80,10 +81,10 @@ final class PretrainCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter o = spec.commandLine().getOut();
-        Path dataDir = Corpus.locate(data, ProjectHome.get());
+        Path dataDir = Corpus.locate(data.get(), ProjectHome.get());
         if (out == null) out = ProjectHome.get().resolve("models").resolve("default");
-        LlamaConfig model = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab, Math.max(256, seqLen), 1e-5f, 10000f, true);
-        PretrainConfig cfg = new PretrainConfig(model, batch, seqLen, gradAccum, steps, lr, D.minLrRatio(),
+        LlamaConfig model = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab, Math.max(256, seqLen.get()), 1e-5f, 10000f, true);
+        PretrainConfig cfg = new PretrainConfig(model, batch, seqLen.get(), gradAccum, steps, lr, D.minLrRatio(),
                 Math.min(D.warmupSteps(), steps / 10 + 1), schedule, D.weightDecay(), D.clip(), seed, D.checkpointEvery());
         Pretrainer.Result r = new Pretrainer(cfg, out, System.err).run(Corpus.trainingText(dataDir), stopAfter);
         if (r == null) return 0;
@@ -92,7 +93,7 @@ final class PretrainCommand implements Callable<Integer> {
         try (Arena arena = Arena.ofConfined()) {
             LlamaParameters p = HfCheckpoint.load(out, arena);
             ppl = Perplexity.evaluate(new LlamaModel(p.weights()), TokenizerJson.load(out.resolve("tokenizer.json")).encode(heldOut),
-                    seqLen, Integer.MAX_VALUE);
+                    seqLen.get(), Integer.MAX_VALUE);
         }
         String card = card(cfg, r, ppl);
         AtomicFiles.write(out.resolve("README.md"), ch -> ch.write(ByteBuffer.wrap(card.getBytes(StandardCharsets.UTF_8))));

@@ -106,7 +106,12 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
         }
 
         private static boolean integerKernel(QuantizedTensor weight, int activationBits) {
-            return (activationBits == 4 || activationBits == 8) && (weight.bits() == 4 || weight.bits() == 8);
+            return integerKernel(weight.bits(), activationBits);
+        }
+
+        /** Whether weightBits x activationBits has an integer kernel (W4/W8 x A4/A8). */
+        public static boolean integerKernel(int weightBits, int activationBits) {
+            return (activationBits == 4 || activationBits == 8) && (weightBits == 4 || weightBits == 8);
         }
 
         @Override

@@ -49,7 +49,7 @@ class DlQatDefaultModelTest {
             ModelFiles.Loaded fp = ModelFiles.open(ROOT.resolve("models/default").toString(), arena);
             double fpPpl = Perplexity.evaluate(fp.model(), heldOut, 128, 40).perplexity();
             double rtn = Perplexity.evaluate(Rtn.quantize(arena, fp.weights(), QuantSpec.of(bits, 128)), heldOut, 128, 40).perplexity();
-            DlQatConfig cfg = new DlQatConfig(bits, 128, 8, 1f, 40, 4, 64, 2e-3f, 1e-3f, 5f, 1000, 1234);
+            DlQatConfig cfg = DlQatConfig.builder(bits, 128).steps(40).batch(4).seqLen(64).checkpointEvery(1000).build();
             DlQat dl = new DlQat(arena, LlamaParameters.copyOf(arena, fp.weights()), cfg);
             PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
             dl.train(new TokenWindows(trainTokens, cfg.seqLen(), cfg.seed()), quiet, ROOT.resolve("methods/target/unused.safetensors"), Integer.MAX_VALUE);

@@ -47,7 +47,8 @@ class DlQatTest {
 
     @Test
     void trainingLowersTheLossAndTheExportEqualsTheFakeQuantizedModel() {
-        DlQatConfig cfg = new DlQatConfig(3, 32, 4, 1f, 40, 2, 16, 5e-2f, 1e-2f, 0f, 50, 3);
+        DlQatConfig cfg = DlQatConfig.builder(3, 32).rank(4).steps(40).batch(2).seqLen(16)
+                .lrLora(5e-2f).lrMagnitude(1e-2f).klWeight(0f).seed(3).build();
         Random rnd = new Random(1);
         try (Arena arena = Arena.ofShared()) {
             LlamaParameters fp = LlamaParameters.initialize(arena, C, 2);
@@ -81,7 +82,8 @@ class DlQatTest {
     void trainableShareIsLoraPlusOneMagnitudePerGroup() {
         LlamaConfig big = new LlamaConfig(256, 768, 4, 8, 4, 4096, 256, 1e-5f, 10000f, true);
         try (Arena arena = Arena.ofShared()) {
-            DlQat q = new DlQat(arena, LlamaParameters.initialize(arena, big, 1), new DlQatConfig(4, 128, 2, 1f, 1, 1, 16, 1e-3f, 1e-3f, 0f, 50, 1));
+            DlQat q = new DlQat(arena, LlamaParameters.initialize(arena, big, 1), DlQatConfig.builder(4, 128).rank(2).steps(1).batch(1).seqLen(16)
+                    .lrLora(1e-3f).klWeight(0f).seed(1).build());
             assertEquals(share(big, 2, 128), q.trainableFraction(), 1e-12);
         }
         assertTrue(share(new LlamaConfig(4096, 11008, 32, 32, 32, 32000, 4096, 1e-5f, 10000f, false), 2, 128) < 0.01);
@@ -137,7 +139,8 @@ class DlQatTest {
     /** Stopping after step 2 and resuming from the checkpoint ends in the same state as running 4 steps at once. */
     @Test
     void aResumedRunEqualsAnUninterruptedOne(@TempDir Path dir) {
-        DlQatConfig cfg = new DlQatConfig(3, 32, 2, 1f, 4, 2, 16, 1e-2f, 1e-2f, 0.5f, 50, 7);
+        DlQatConfig cfg = DlQatConfig.builder(3, 32).rank(2).steps(4).batch(2).seqLen(16)
+                .lrLora(1e-2f).lrMagnitude(1e-2f).klWeight(0.5f).seed(7).build();
         int[] tokens = new Random(3).ints(400, 0, C.vocabSize()).toArray();
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
         try (Arena arena = Arena.ofShared()) {
@@ -153,7 +156,8 @@ class DlQatTest {
             assertArrayEquals(whole.fakeQuantized(arena).weights().layers().get(1).linears().down().toFloatArray(),
                     resumed.fakeQuantized(arena).weights().layers().get(1).linears().down().toFloatArray());
 
-            DlQatConfig other = new DlQatConfig(3, 32, 2, 1f, 4, 2, 16, 1e-2f, 1e-2f, 0.5f, 50, 8);
+            DlQatConfig other = DlQatConfig.builder(3, 32).rank(2).steps(4).batch(2).seqLen(16)
+                    .lrLora(1e-2f).lrMagnitude(1e-2f).klWeight(0.5f).seed(8).build();
             LowbitException e = assertThrows(LowbitException.class,
                     () -> new DlQat(arena, fp, other).train(new TokenWindows(tokens, 16, 8), quiet, checkpoint, Integer.MAX_VALUE));
             assertTrue(e.getMessage().contains("other settings"), e.getMessage());

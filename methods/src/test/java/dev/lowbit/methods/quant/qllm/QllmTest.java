@@ -41,9 +41,7 @@ class QllmTest {
 
     /** A shorter run than the CLI's defaults (32 samples, 60 steps), so the suite stays quick. */
     static QllmConfig quick(int wbits, int abits) {
-        QllmConfig d = QllmConfig.defaults(wbits, abits);
-        return new QllmConfig(wbits, abits, d.group(), true, true, d.rank(), d.loraScale(), d.blocksPerRound(), 32, d.seqLen(), 60, d.batch(), d.lr(),
-                d.trainNorms(), true, 1024, d.seed());
+        return QllmConfig.builder(wbits, abits).samples(32).steps(60).searchTokens(1024).build();
     }
 
     @Test
