@@ -1,7 +1,7 @@
 package dev.lowbit.bench;
 
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.QuantizedActivations;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -49,9 +49,13 @@ public class ActivationQuantizeBench {
         arena = Arena.ofShared();
         x = Tensor.allocate(arena, DType.F32, m, k);
         SplittableRandom rnd = new SplittableRandom(8);
-        for (long i = 0; i < (long) m * k; i++) x.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) rnd.nextGaussian());
-        out = new QuantizedActivations(Tensor.allocate(arena, DType.U8, m, k), Tensor.allocate(arena, DType.F32, m),
-                Tensor.allocate(arena, DType.F32, m), 8);
+        for (long i = 0; i < (long) m * k; i++)
+            x.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) rnd.nextGaussian());
+        out = new QuantizedActivations(
+                Tensor.allocate(arena, DType.U8, m, k),
+                Tensor.allocate(arena, DType.F32, m),
+                Tensor.allocate(arena, DType.F32, m),
+                8);
     }
 
     @TearDown(Level.Trial)

@@ -1,9 +1,10 @@
 package dev.lowbit.bench;
 
 import dev.lowbit.bench.peers.Ggml;
-import dev.lowbit.runtime.kernels.cuda.Cuda;
-import dev.lowbit.runtime.kernels.cpu.Native;
 import dev.lowbit.runtime.io.AtomicFiles;
+import dev.lowbit.runtime.kernels.cpu.Native;
+import dev.lowbit.runtime.kernels.cuda.Cuda;
+import java.io.IOException;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -27,11 +28,19 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code lowbit bench}: runs the JMH suites and writes a report under bench/results/DATE-HOST/. */
-@Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Run lowbit's JMH benchmarks beside dense BLAS and the peers (ggml, Jlama); write a Markdown table, "
-                + "JSON and GB/s-vs-M plots under bench/results/DATE-HOST/.")
+@Command(
+        name = "bench",
+        mixinStandardHelpOptions = true,
+        description =
+                "Run lowbit's JMH benchmarks beside dense BLAS and the peers (ggml, Jlama); write a Markdown table, "
+                        + "JSON and GB/s-vs-M plots under bench/results/DATE-HOST/.")
 public final class BenchCommand implements Callable<Integer> {
-    enum Suite { matmul, quantize, ffm, all }
+    enum Suite {
+        matmul,
+        quantize,
+        ffm,
+        all
+    }
 
     static final List<String> QUICK_SHAPES = List.of("4096x4096", "8192x16384");
     static final List<String> QUICK_M = List.of("1", "8", "64");
@@ -39,7 +48,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--suite", description = "${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})")
     Suite suite = Suite.matmul;
 
-    @Option(names = "--quick", description = "two shapes, M 1/8/64, short iterations: a few minutes instead of the better part of an hour")
+    @Option(
+            names = "--quick",
+            description = "two shapes, M 1/8/64, short iterations: a few minutes instead of the better part of an hour")
     boolean quick;
 
     @Option(names = "--shapes", split = ",", description = "override the N x K shapes, e.g. 4096x4096,8192x16384")
@@ -48,7 +59,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--m", split = ",", description = "override the values of M, e.g. 1,16,256")
     List<Integer> ms;
 
-    @Option(names = "--out", description = "report folder (default: bench/results/DATE-HOST, or DATE-HOST-2, -3, ... when that holds an earlier run)")
+    @Option(
+            names = "--out",
+            description =
+                    "report folder (default: bench/results/DATE-HOST, or DATE-HOST-2, -3, ... when that holds an earlier run)")
     Path out;
 
     @Option(names = "--json", description = "print the figures as JSON on stdout")
@@ -56,10 +70,14 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ChainedOptionsBuilder opt = new OptionsBuilder().forks(1).shouldFailOnError(false).verbosity(json ? VerboseMode.SILENT : VerboseMode.NORMAL);
+        ChainedOptionsBuilder opt = new OptionsBuilder()
+                .forks(1)
+                .shouldFailOnError(false)
+                .verbosity(json ? VerboseMode.SILENT : VerboseMode.NORMAL);
         if (suite == Suite.matmul || suite == Suite.all) opt.include(MatMulBench.class.getName() + "\\.");
         if (suite == Suite.matmul || suite == Suite.all || suite == Suite.ffm) {
-            if (Cuda.available()) opt.include(CudaMatMulBench.class.getName() + (suite == Suite.ffm ? "\\.cudaLaunch$" : "\\."));
+            if (Cuda.available())
+                opt.include(CudaMatMulBench.class.getName() + (suite == Suite.ffm ? "\\.cudaLaunch$" : "\\."));
             else System.err.println("skipping the GPU benchmarks: " + Cuda.unavailableReason());
         }
         if (suite == Suite.quantize || suite == Suite.all) opt.include(QuantizeBench.class.getName() + "\\.");
@@ -75,16 +93,24 @@ public final class BenchCommand implements Callable<Integer> {
         if (shapeValues != null) opt.param("shape", shapeValues.toArray(String[]::new));
         if (mValues != null) opt.param("m", mValues.toArray(String[]::new));
         if (quick)
-            opt.warmupIterations(1).warmupTime(TimeValue.milliseconds(500)).measurementIterations(3).measurementTime(TimeValue.milliseconds(500));
+            opt.warmupIterations(1)
+                    .warmupTime(TimeValue.milliseconds(500))
+                    .measurementIterations(3)
+                    .measurementTime(TimeValue.milliseconds(500));
         Collection<RunResult> runs = new Runner(opt.build()).run();
         List<Result> results = new ArrayList<>();
         for (RunResult rr : runs) {
             var stats = rr.getPrimaryResult().getStatistics();
             double toMs = msPer(rr.getParams().getTimeUnit());
             String bench = rr.getParams().getBenchmark();
-            Map<String, String> params = rr.getParams().getParamsKeys().stream().collect(Collectors.toMap(k -> k, rr.getParams()::getParam));
-            results.add(Contenders.describe(bench.substring(bench.lastIndexOf('.') + 1), params, stats.getPercentile(50) * toMs,
-                    stats.getMin() * toMs, stats.getMax() * toMs));
+            Map<String, String> params =
+                    rr.getParams().getParamsKeys().stream().collect(Collectors.toMap(k -> k, rr.getParams()::getParam));
+            results.add(Contenders.describe(
+                    bench.substring(bench.lastIndexOf('.') + 1),
+                    params,
+                    stats.getPercentile(50) * toMs,
+                    stats.getMin() * toMs,
+                    stats.getMax() * toMs));
         }
         if (results.isEmpty()) {
             System.err.println("no benchmark finished; see the JMH output above");
@@ -92,10 +118,11 @@ public final class BenchCommand implements Callable<Integer> {
         }
         Report report = new Report(results);
         Path dir = out != null ? out : unused(home().resolve("bench/results"), LocalDate.now() + "-" + host());
-        String command = "./lowbit bench --suite " + suite + (quick ? " --quick" : "") + (shapes != null ? " --shapes " + String.join(",", shapes) : "")
+        String command = "./lowbit bench --suite " + suite + (quick ? " --quick" : "")
+                + (shapes != null ? " --shapes " + String.join(",", shapes) : "")
                 + (ms != null ? " --m " + ms.stream().map(String::valueOf).collect(Collectors.joining(",")) : "");
-        String title = "lowbit benchmarks on " + host() + ", " + LocalDate.now() + " (" + Runtime.getRuntime().availableProcessors() + " threads, "
-                + Native.simdLevel() + " kernels)";
+        String title = "lowbit benchmarks on " + host() + ", " + LocalDate.now() + " ("
+                + Runtime.getRuntime().availableProcessors() + " threads, " + Native.simdLevel() + " kernels)";
         write(dir.resolve("report.md"), report.markdown(title, command));
         write(dir.resolve("results.json"), report.json());
         List<Path> plots = report.plots(dir);
@@ -103,7 +130,8 @@ public final class BenchCommand implements Callable<Integer> {
             System.out.println(report.json());
         } else {
             System.out.println(report.markdown(title, command));
-            System.out.println("wrote " + dir.resolve("report.md") + ", results.json" + (plots.isEmpty() ? "" : " and " + plots.size() + " plot(s)"));
+            System.out.println("wrote " + dir.resolve("report.md") + ", results.json"
+                    + (plots.isEmpty() ? "" : " and " + plots.size() + " plot(s)"));
         }
         return 0;
     }
@@ -126,7 +154,7 @@ public final class BenchCommand implements Callable<Integer> {
     private static String host() {
         try {
             return InetAddress.getLocalHost().getHostName().replaceAll("[^A-Za-z0-9._-]", "_");
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             return "localhost";
         }
     }

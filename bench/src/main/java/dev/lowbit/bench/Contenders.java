@@ -15,7 +15,8 @@ final class Contenders {
         String shape = params.getOrDefault("shape", "");
         int m = Integer.parseInt(params.getOrDefault("m", "0"));
         long n = shape.isEmpty() ? 0 : Shapes.n(shape), k = shape.isEmpty() ? 0 : Shapes.k(shape);
-        int bits = Integer.parseInt(params.getOrDefault("bits", "0")), group = Integer.parseInt(params.getOrDefault("group", "0"));
+        int bits = Integer.parseInt(params.getOrDefault("bits", "0")),
+                group = Integer.parseInt(params.getOrDefault("group", "0"));
         String name = method, suite;
         long bytes;
         switch (method) {
@@ -45,7 +46,8 @@ final class Contenders {
                 suite = "matmul";
                 String type = params.get("ggmlType");
                 name = "ggml" + type;
-                // block layouts: Q4_0 = fp16 scale + 32 nibbles, Q8_0 = fp16 scale + 32 bytes, Q4_K = 256 values in 144 bytes
+                // block layouts: Q4_0 = fp16 scale + 32 nibbles, Q8_0 = fp16 scale + 32 bytes, Q4_K = 256 values in 144
+                // bytes
                 int[] f = switch (type) {
                     case "Q4_0" -> new int[] {4, 32, 18};
                     case "Q8_0" -> new int[] {8, 32, 34};

@@ -27,8 +27,8 @@ public class FfmCallBench {
         Native.ensureLoaded();
     }
 
-    private static final MethodHandle CRITICAL_NOP = Linker.nativeLinker().downcallHandle(
-            lowbit_h.lb_nop$address(), lowbit_h.lb_nop$descriptor(), Linker.Option.critical(false));
+    private static final MethodHandle CRITICAL_NOP = Linker.nativeLinker()
+            .downcallHandle(lowbit_h.lb_nop$address(), lowbit_h.lb_nop$descriptor(), Linker.Option.critical(false));
 
     private int value = 17;
 

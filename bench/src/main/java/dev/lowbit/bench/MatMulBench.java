@@ -3,8 +3,8 @@ package dev.lowbit.bench;
 import dev.lowbit.bench.peers.Ggml;
 import dev.lowbit.bench.peers.GgmlMatMul;
 import dev.lowbit.bench.peers.JlamaMatMul;
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tensor.QuantizedActivations;
 import dev.lowbit.runtime.tensor.QuantizedTensor;
@@ -40,7 +40,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "--add-modules=jdk.incubator.vector"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "--add-modules=jdk.incubator.vector"})
 public class MatMulBench {
     static final int THREADS = Runtime.getRuntime().availableProcessors();
 
@@ -85,15 +87,16 @@ public class MatMulBench {
             }
             double rel = Math.sqrt(err / ref);
             if (!(rel <= relTol))
-                throw new IllegalStateException(contender + " on " + shape + " m=" + m + ": relative RMS error " + rel + " > " + relTol
-                        + " against the fp32 product; its output is wrong, not timing it");
+                throw new IllegalStateException(contender + " on " + shape + " m=" + m + ": relative RMS error " + rel
+                        + " > " + relTol + " against the fp32 product; its output is wrong, not timing it");
         }
 
         static Tensor random(Arena arena, long seed, float range, long rows, long cols) {
             Tensor t = Tensor.allocate(arena, DType.F32, rows, cols);
             SplittableRandom rnd = new SplittableRandom(seed);
             MemorySegment s = t.segment();
-            for (long i = 0; i < rows * cols; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (rnd.nextDouble() - 0.5) * range);
+            for (long i = 0; i < rows * cols; i++)
+                s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (rnd.nextDouble() - 0.5) * range);
             return t;
         }
     }
@@ -123,8 +126,11 @@ public class MatMulBench {
         public void setup(Problem p) {
             weights = Kernels.quantize(p.arena, p.dense, QuantSpec.of(bits, group));
             codeSums = Kernels.weightCodeSums(p.arena, weights); // once per weight matrix, as Linear.ActQuantized does
-            activations = new QuantizedActivations(Tensor.allocate(p.arena, DType.U8, p.m, p.k), Tensor.allocate(p.arena, DType.F32, p.m),
-                    Tensor.allocate(p.arena, DType.F32, p.m), 8);
+            activations = new QuantizedActivations(
+                    Tensor.allocate(p.arena, DType.U8, p.m, p.k),
+                    Tensor.allocate(p.arena, DType.F32, p.m),
+                    Tensor.allocate(p.arena, DType.F32, p.m),
+                    8);
             Kernels.dequantGemm(p.x, weights, null, p.y);
             p.check("lowbit dequant-GEMM", p.y.segment(), tolerance(bits));
             if (bits == 4 || bits == 8) {
@@ -151,7 +157,8 @@ public class MatMulBench {
         public void setup() {
             reader = new ReadFloor(Contenders.lowbitWeightBytes(Shapes.n(shape), Shapes.k(shape), 4, 128));
             long expected = reader.bytes() / 8 * (reader.bytes() / 8 - 1) / 2; // the buffer holds 0, 1, 2, ... as longs
-            if (reader.read() != expected) throw new IllegalStateException("the read floor summed its buffer wrongly; not timing it");
+            if (reader.read() != expected)
+                throw new IllegalStateException("the read floor summed its buffer wrongly; not timing it");
         }
 
         @TearDown(Level.Trial)

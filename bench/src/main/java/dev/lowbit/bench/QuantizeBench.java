@@ -1,7 +1,7 @@
 package dev.lowbit.bench;
 
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tensor.QuantizedTensor;
 import dev.lowbit.runtime.tensor.Tensor;
@@ -54,7 +54,8 @@ public class QuantizeBench {
         arena = Arena.ofShared();
         weights = Tensor.allocate(arena, DType.F32, n, k);
         SplittableRandom rnd = new SplittableRandom(7);
-        for (long i = 0; i < (long) n * k; i++) weights.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (rnd.nextDouble() - 0.5));
+        for (long i = 0; i < (long) n * k; i++)
+            weights.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (rnd.nextDouble() - 0.5));
         spec = new QuantSpec(bits, group, false, range, DType.F32);
         out = QuantizedTensor.allocate(arena, n, k, spec);
     }

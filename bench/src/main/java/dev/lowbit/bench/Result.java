@@ -5,8 +5,17 @@ package dev.lowbit.bench;
  * weight bits and group (0 where they do not apply), the median and range of its iteration times in
  * milliseconds, and the bytes one call reads (weights, or the input for quantizers; 0: none).
  */
-public record Result(String name, String suite, String shape, int m, int bits, int group, double medianMs, double minMs, double maxMs,
-                     long bytes) {
+public record Result(
+        String name,
+        String suite,
+        String shape,
+        int m,
+        int bits,
+        int group,
+        double medianMs,
+        double minMs,
+        double maxMs,
+        long bytes) {
     /** GB/s of the bytes one call reads at the median time, or NaN where no bytes are counted. */
     public double gbps() {
         return bytes == 0 ? Double.NaN : bytes / (medianMs * 1e6);

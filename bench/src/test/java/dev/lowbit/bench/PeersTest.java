@@ -10,6 +10,7 @@ import dev.lowbit.bench.peers.JlamaMatMul;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -52,7 +53,8 @@ class PeersTest {
                     assertTrue(rel < (type == Ggml.Type.Q8_0 ? 0.01 : 0.12), type + ": relative error " + rel);
                     assertTrue(rel > 1e-5, type + " is quantized, so not exact: " + rel);
                     // the report's GB/s counts ggml's own tensor size
-                    Result described = Contenders.describe("ggml", java.util.Map.of("shape", N + "x" + K, "m", "" + M, "ggmlType", type.name()), 1, 1, 1);
+                    Result described = Contenders.describe(
+                            "ggml", Map.of("shape", N + "x" + K, "m", "" + M, "ggmlType", type.name()), 1, 1, 1);
                     assertEquals(mm.weightBytes(), described.bytes(), type + " size");
                 }
         }

@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.Comparator;
 
 /**
  * Loads the native libraries the generated bindings look up (they use {@code
@@ -173,7 +174,7 @@ public final class NativeLibraries {
     private static List<String> children(String parent, String prefix, String suffix) {
         try (var list = Files.list(Path.of(parent))) {
             return list.filter(p -> p.getFileName().toString().startsWith(prefix) && Files.isDirectory(p))
-                    .map(p -> p + suffix).sorted(java.util.Comparator.reverseOrder()).toList();
+                    .map(p -> p + suffix).sorted(Comparator.reverseOrder()).toList();
         } catch (IOException | UncheckedIOException e) {
             return List.of();
         }

@@ -31,7 +31,9 @@ class BindingsSymbolsTest {
             try {
                 header.getMethod(name + "$address").invoke(null);
             } catch (InvocationTargetException e) {
-                throw new AssertionError(header.getSimpleName() + " binds " + name + ", which the library does not export", e.getCause());
+                throw new AssertionError(
+                        header.getSimpleName() + " binds " + name + ", which the library does not export",
+                        e.getCause());
             }
         }
     }
@@ -39,7 +41,8 @@ class BindingsSymbolsTest {
     /** Every function header binds resolves, and library exports each of them. */
     static void assertBindsOnlyExports(Class<?> header, Path library) throws Exception {
         resolveAll(header);
-        assertTrue(ElfSymbols.exportedFunctions(library).containsAll(boundFunctions(header)),
+        assertTrue(
+                ElfSymbols.exportedFunctions(library).containsAll(boundFunctions(header)),
                 library + " exports every function " + header.getSimpleName() + " binds");
     }
 
@@ -50,7 +53,10 @@ class BindingsSymbolsTest {
         Set<String> exported = new TreeSet<>();
         for (String s : ElfSymbols.exportedFunctions(lib)) if (s.startsWith("lb_")) exported.add(s);
         assertTrue(exported.contains("lb_cpu_dequant_gemm"), "ELF reader found " + exported);
-        assertEquals(exported, boundFunctions(lowbit_h.class), "lb_* functions exported by " + lib + " vs bound in lowbit_h");
+        assertEquals(
+                exported,
+                boundFunctions(lowbit_h.class),
+                "lb_* functions exported by " + lib + " vs bound in lowbit_h");
     }
 
     @Test

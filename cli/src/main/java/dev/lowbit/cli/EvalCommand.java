@@ -12,8 +12,8 @@ import dev.lowbit.methods.pretrain.Corpus;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.ModelFiles;
 import dev.lowbit.runtime.model.LlamaModel;
-import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import dev.lowbit.runtime.tensor.Device;
+import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
@@ -28,7 +28,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code lowbit eval}: perplexity on text, and KL divergence / top-1 agreement to a reference model. */
-@Command(name = "eval", description = "Perplexity on held-out text; with --reference, KL divergence and top-1 agreement to that model.")
+@Command(
+        name = "eval",
+        description = "Perplexity on held-out text; with --reference, KL divergence and top-1 agreement to that model.")
 final class EvalCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -54,16 +56,25 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--reference", description = "model to compare with (KL divergence and top-1 agreement)")
     String reference;
 
-    @Option(names = "--max-windows", description = "score at most this many windows, 0 for all (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--max-windows",
+            description = "score at most this many windows, 0 for all (default: ${DEFAULT-VALUE})")
     int maxWindows = 0;
 
-    @Option(names = "--kl-sequences", description = "sequences for KL when there is no tokenizer (sampled from the reference; default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--kl-sequences",
+            description =
+                    "sequences for KL when there is no tokenizer (sampled from the reference; default: ${DEFAULT-VALUE})")
     int klSequences = 16;
 
-    @Option(names = "--tasks", description = "multiple-choice jsonl files (HellaSwag, PIQA, ARC, WinoGrande, BoolQ formats)")
+    @Option(
+            names = "--tasks",
+            description = "multiple-choice jsonl files (HellaSwag, PIQA, ARC, WinoGrande, BoolQ formats)")
     List<Path> tasks = new ArrayList<>();
 
-    @Option(names = "--heldout-tasks", description = "also run last-word prediction and true-next-sentence-among-four on the text")
+    @Option(
+            names = "--heldout-tasks",
+            description = "also run last-word prediction and true-next-sentence-among-four on the text")
     boolean heldoutTasks;
 
     @Option(names = "--task-limit", description = "items per task at most (default: ${DEFAULT-VALUE})")
@@ -79,28 +90,45 @@ final class EvalCommand implements Callable<Integer> {
             LlamaModel lm = m.model().to(arena, target);
             int[] tokens = null;
             if (m.tokenizer().isPresent()) {
-                Path file = text != null ? text : Corpus.locate(data.get(), ProjectHome.get()).resolve(Corpus.HELD_OUT);
+                Path file = text != null
+                        ? text
+                        : Corpus.locate(data.get(), ProjectHome.get()).resolve(Corpus.HELD_OUT);
                 tokens = m.tokenizer().get().encode(Corpus.read(file));
-                Perplexity.Result p = Perplexity.evaluate(lm, tokens, seqLen.get(), maxWindows > 0 ? maxWindows : Integer.MAX_VALUE);
-                result.put("text", file.toString()).put("perplexity", p.perplexity()).put("mean_nll", p.meanNll())
-                        .put("tokens_scored", p.tokensScored()).put("seq_len", p.seqLen()).put("stride", p.stride());
+                Perplexity.Result p =
+                        Perplexity.evaluate(lm, tokens, seqLen.get(), maxWindows > 0 ? maxWindows : Integer.MAX_VALUE);
+                result.put("text", file.toString())
+                        .put("perplexity", p.perplexity())
+                        .put("mean_nll", p.meanNll())
+                        .put("tokens_scored", p.tokensScored())
+                        .put("seq_len", p.seqLen())
+                        .put("stride", p.stride());
                 if (!json.get())
-                    out.printf("perplexity %.3f on %s (%,d tokens scored, sequence length %d, stride %d)%n", p.perplexity(), file,
-                            p.tokensScored(), p.seqLen(), p.stride());
+                    out.printf(
+                            "perplexity %.3f on %s (%,d tokens scored, sequence length %d, stride %d)%n",
+                            p.perplexity(), file, p.tokensScored(), p.seqLen(), p.stride());
                 runTasks(lm, m.tokenizer().get(), Corpus.read(file), result, out);
             } else if (text != null || !tasks.isEmpty() || heldoutTasks) {
-                throw new LowbitException(model.get() + " has no tokenizer, so it cannot score text or tasks; compare it with --reference instead");
+                throw new LowbitException(model.get()
+                        + " has no tokenizer, so it cannot score text or tasks; compare it with --reference instead");
             }
             if (reference != null) {
                 LlamaModel ref = ModelFiles.open(reference, arena).model().to(arena, target);
-                List<int[]> sequences = tokens != null ? windows(tokens, maxWindows > 0 ? maxWindows : 32)
+                List<int[]> sequences = tokens != null
+                        ? windows(tokens, maxWindows > 0 ? maxWindows : 32)
                         : ModelSamples.fromBos(ref, klSequences, seqLen.get());
                 KlDivergence.Result kl = KlDivergence.evaluate(ref, lm, sequences);
-                result.put("reference", reference).put("kl_to_reference", kl.meanKl()).put("top1_agreement", kl.top1Agreement())
+                result.put("reference", reference)
+                        .put("kl_to_reference", kl.meanKl())
+                        .put("top1_agreement", kl.top1Agreement())
                         .put("kl_positions", kl.positions());
                 if (!json.get())
-                    out.printf("KL(%s || %s) = %.5f nats/token, top-1 agreement %.2f%% over %,d positions%s%n", reference, model.get(),
-                            kl.meanKl(), 100 * kl.top1Agreement(), kl.positions(),
+                    out.printf(
+                            "KL(%s || %s) = %.5f nats/token, top-1 agreement %.2f%% over %,d positions%s%n",
+                            reference,
+                            model.get(),
+                            kl.meanKl(),
+                            100 * kl.top1Agreement(),
+                            kl.positions(),
                             tokens != null ? "" : " (sequences sampled from the reference)");
             }
         }
@@ -112,17 +140,35 @@ final class EvalCommand implements Callable<Integer> {
         ObjectNode scores = result.putObject("tasks");
         for (Path file : tasks) {
             List<McItem> items = McTasks.load(file);
-            MultipleChoice.Result r = MultipleChoice.score(lm, tok, items.subList(0, Math.min(taskLimit, items.size())));
-            scores.putObject(file.getFileName().toString()).put("acc", r.acc()).put("acc_norm", r.accNorm()).put("items", r.items());
-            if (!json.get()) out.printf("%s: acc %.4f, acc_norm %.4f (%d items)%n", file.getFileName(), r.acc(), r.accNorm(), r.items());
+            MultipleChoice.Result r =
+                    MultipleChoice.score(lm, tok, items.subList(0, Math.min(taskLimit, items.size())));
+            scores.putObject(file.getFileName().toString())
+                    .put("acc", r.acc())
+                    .put("acc_norm", r.accNorm())
+                    .put("items", r.items());
+            if (!json.get())
+                out.printf(
+                        "%s: acc %.4f, acc_norm %.4f (%d items)%n",
+                        file.getFileName(), r.acc(), r.accNorm(), r.items());
         }
         if (heldoutTasks) {
             MultipleChoice.Result ns = MultipleChoice.score(lm, tok, McTasks.nextSentence(heldOut, taskLimit, 1));
             double lw = MultipleChoice.lastWordAccuracy(lm, tok, McTasks.lastWords(heldOut, taskLimit, 1));
-            scores.putObject("next_sentence").put("acc", ns.acc()).put("acc_norm", ns.accNorm()).put("items", ns.items());
-            scores.putObject("last_word").put("acc", lw).put("items", Math.min(taskLimit, McTasks.lastWords(heldOut, taskLimit, 1).size()));
+            scores.putObject("next_sentence")
+                    .put("acc", ns.acc())
+                    .put("acc_norm", ns.accNorm())
+                    .put("items", ns.items());
+            scores.putObject("last_word")
+                    .put("acc", lw)
+                    .put(
+                            "items",
+                            Math.min(
+                                    taskLimit,
+                                    McTasks.lastWords(heldOut, taskLimit, 1).size()));
             if (!json.get()) {
-                out.printf("next sentence (1 of 4): acc %.4f, acc_norm %.4f (%d items; chance 0.25)%n", ns.acc(), ns.accNorm(), ns.items());
+                out.printf(
+                        "next sentence (1 of 4): acc %.4f, acc_norm %.4f (%d items; chance 0.25)%n",
+                        ns.acc(), ns.accNorm(), ns.items());
                 out.printf("last word, greedy exact match: acc %.4f%n", lw);
             }
         }

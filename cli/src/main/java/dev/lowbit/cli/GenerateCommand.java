@@ -17,8 +17,10 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code lowbit generate}: streams a continuation of a prompt, then its timings on stderr. */
-@Command(name = "generate", description = "Generate text (or token ids, for models without a tokenizer) from a prompt; "
-        + "load, prompt and decode timings go to stderr.")
+@Command(
+        name = "generate",
+        description = "Generate text (or token ids, for models without a tokenizer) from a prompt; "
+                + "load, prompt and decode timings go to stderr.")
 final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -32,7 +34,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     SharedOptions.JsonOption json;
 
-    @Option(names = "--prompt", description = "prompt text; for models without a tokenizer, comma-separated token ids (default: BOS)")
+    @Option(
+            names = "--prompt",
+            description = "prompt text; for models without a tokenizer, comma-separated token ids (default: BOS)")
     String prompt = "";
 
     @Option(names = "--max-tokens", description = "tokens to generate (default: ${DEFAULT-VALUE})")
@@ -51,7 +55,8 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         boolean stream = !json.get();
-        ObjectNode result = new ObjectMapper().createObjectNode().put("model", model.get()).put("prompt", prompt);
+        ObjectNode result =
+                new ObjectMapper().createObjectNode().put("model", model.get()).put("prompt", prompt);
         GenerationTimer timer = new GenerationTimer();
         try (Arena arena = Arena.ofShared()) {
             ModelFiles.Loaded loaded = ModelFiles.open(model.get(), arena);
@@ -111,9 +116,13 @@ final class GenerateCommand implements Callable<Integer> {
 
     private static int[] parseIds(String text) {
         try {
-            return Arrays.stream(text.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
+            return Arrays.stream(text.split(","))
+                    .map(String::trim)
+                    .mapToInt(Integer::parseInt)
+                    .toArray();
         } catch (NumberFormatException e) {
-            throw new LowbitException("this model has no tokenizer: give --prompt as comma-separated token ids, e.g. 1,403,13");
+            throw new LowbitException(
+                    "this model has no tokenizer: give --prompt as comma-separated token ids, e.g. 1,403,13");
         }
     }
 }

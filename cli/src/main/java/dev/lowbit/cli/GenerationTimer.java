@@ -49,17 +49,25 @@ final class GenerationTimer {
 
     void print(PrintWriter err) {
         err.printf("load:      %.1f ms%n", ms(created, loaded));
-        err.printf("prompt:    %d tokens in %.1f ms (%.1f tokens/s)%n", promptTokens, ms(started, first), promptTokensPerSecond());
-        err.printf("decode:    %d tokens in %.1f ms (%.1f tokens/s)%n", decodeTokens(), ms(first, stopped), decodeTokensPerSecond());
+        err.printf(
+                "prompt:    %d tokens in %.1f ms (%.1f tokens/s)%n",
+                promptTokens, ms(started, first), promptTokensPerSecond());
+        err.printf(
+                "decode:    %d tokens in %.1f ms (%.1f tokens/s)%n",
+                decodeTokens(), ms(first, stopped), decodeTokensPerSecond());
         err.printf("generated: %d tokens in %.1f ms%n", generated, ms(started, stopped));
         err.flush();
     }
 
     /** The same figures under JSON keys; a rate with no tokens to time is null. */
     void put(ObjectNode json) {
-        json.put("load_ms", ms(created, loaded)).put("prompt_tokens", promptTokens).put("prompt_ms", ms(started, first));
+        json.put("load_ms", ms(created, loaded))
+                .put("prompt_tokens", promptTokens)
+                .put("prompt_ms", ms(started, first));
         rate(json, "prompt_tokens_per_second", promptTokensPerSecond());
-        json.put("generated_tokens", generated).put("decode_tokens", decodeTokens()).put("decode_ms", ms(first, stopped));
+        json.put("generated_tokens", generated)
+                .put("decode_tokens", decodeTokens())
+                .put("decode_ms", ms(first, stopped));
         rate(json, "decode_tokens_per_second", decodeTokensPerSecond());
     }
 

@@ -2,9 +2,9 @@ package dev.lowbit.cli;
 
 import dev.lowbit.bindings.NativeLibraries;
 import dev.lowbit.runtime.kernels.cpu.Blas;
+import dev.lowbit.runtime.kernels.cpu.Native;
 import dev.lowbit.runtime.kernels.cuda.Cuda;
 import dev.lowbit.runtime.tensor.Device;
-import dev.lowbit.runtime.kernels.cpu.Native;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -15,7 +15,9 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
 /** {@code lowbit info}: what this installation runs on. */
-@Command(name = "info", description = "Show the JDK, CPU SIMD level, native libraries, CUDA status (GPUs, cuBLAS) and BLAS in use.")
+@Command(
+        name = "info",
+        description = "Show the JDK, CPU SIMD level, native libraries, CUDA status (GPUs, cuBLAS) and BLAS in use.")
 final class InfoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -25,10 +27,13 @@ final class InfoCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Runtime.Version jdk = Runtime.version();
         out.printf("JDK:       %s (%s, %s)%n", jdk, System.getProperty("java.vendor"), System.getProperty("java.home"));
-        out.printf("CPU:       %s, %d hardware threads%n", cpuModel(), Runtime.getRuntime().availableProcessors());
+        out.printf(
+                "CPU:       %s, %d hardware threads%n",
+                cpuModel(), Runtime.getRuntime().availableProcessors());
         out.printf("SIMD:      %s in use (best available: %s)%n", Native.simdLevel(), Native.maxSimdLevel());
-        out.printf("liblowbit: %s, %s (version %s, %d OpenMP threads)%n", Native.libraryPath(),
-                NativeLibraries.lowbitOrigin(), Native.version(), Native.threads());
+        out.printf(
+                "liblowbit: %s, %s (version %s, %d OpenMP threads)%n",
+                Native.libraryPath(), NativeLibraries.lowbitOrigin(), Native.version(), Native.threads());
         if (Cuda.available()) {
             out.printf("CUDA:      available — %s%n", Cuda.versions());
             for (Cuda.Gpu gpu : Cuda.gpus()) out.printf("GPU:       %s%n", gpu);
@@ -59,7 +64,8 @@ final class InfoCommand implements Callable<Integer> {
     private static String cpuModel() {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/cpuinfo")))
-                if (line.startsWith("model name")) return line.substring(line.indexOf(':') + 1).trim();
+                if (line.startsWith("model name"))
+                    return line.substring(line.indexOf(':') + 1).trim();
         } catch (IOException | RuntimeException ignored) {
             // not Linux, or /proc unreadable: fall through
         }

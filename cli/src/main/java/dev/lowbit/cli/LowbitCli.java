@@ -8,10 +8,21 @@ import picocli.CommandLine.HelpCommand;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** The {@code lowbit} command line: one subcommand per job. */
-@Command(name = "lowbit", mixinStandardHelpOptions = true, versionProvider = LowbitCli.Version.class,
+@Command(
+        name = "lowbit",
+        mixinStandardHelpOptions = true,
+        versionProvider = LowbitCli.Version.class,
         description = "Low-bit LLM quantization on the JVM.",
-        subcommands = {InfoCommand.class, PretrainCommand.class, EvalCommand.class, GenerateCommand.class, QuantizeCommand.class,
-                BenchCommand.class, SynthCommand.class, HelpCommand.class})
+        subcommands = {
+            InfoCommand.class,
+            PretrainCommand.class,
+            EvalCommand.class,
+            GenerateCommand.class,
+            QuantizeCommand.class,
+            BenchCommand.class,
+            SynthCommand.class,
+            HelpCommand.class
+        })
 public final class LowbitCli {
     public static void main(String[] args) {
         System.exit(run(args));

@@ -8,13 +8,14 @@ import dev.lowbit.runtime.io.AtomicFiles;
 import dev.lowbit.runtime.io.HfCheckpoint;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
-import dev.lowbit.runtime.train.LlamaParameters;
 import dev.lowbit.runtime.tokenizer.TokenizerJson;
+import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -23,7 +24,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code lowbit pretrain}: trains the default model (or one sized by the options) from scratch. */
-@Command(name = "pretrain", description = "Pretrain a small LLaMA and its BPE tokenizer on the Austen novels (Persuasion held out).")
+@Command(
+        name = "pretrain",
+        description = "Pretrain a small LLaMA and its BPE tokenizer on the Austen novels (Persuasion held out).")
 final class PretrainCommand implements Callable<Integer> {
     private static final PretrainConfig D = PretrainConfig.defaults();
 
@@ -33,7 +36,9 @@ final class PretrainCommand implements Callable<Integer> {
     @Mixin
     SharedOptions.DataOption data;
 
-    @Option(names = "--out", description = "output folder; a checkpoint there is resumed (default: the project's models/default)")
+    @Option(
+            names = "--out",
+            description = "output folder; a checkpoint there is resumed (default: the project's models/default)")
     Path out;
 
     @Option(names = "--steps", description = "optimizer steps (default: ${DEFAULT-VALUE})")
@@ -51,7 +56,9 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--grad-accum", description = "batches accumulated per optimizer step (default: ${DEFAULT-VALUE})")
     int gradAccum = D.gradAccum();
 
-    @Option(names = "--schedule", description = "learning-rate decay after warm-up: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--schedule",
+            description = "learning-rate decay after warm-up: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})")
     PretrainConfig.Schedule schedule = D.schedule();
 
     @Option(names = "--dim", description = "model width (default: ${DEFAULT-VALUE})")
@@ -83,24 +90,43 @@ final class PretrainCommand implements Callable<Integer> {
         PrintWriter o = spec.commandLine().getOut();
         Path dataDir = Corpus.locate(data.get(), ProjectHome.get());
         if (out == null) out = ProjectHome.get().resolve("models").resolve("default");
-        LlamaConfig model = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab, Math.max(256, seqLen.get()), 1e-5f, 10000f, true);
-        PretrainConfig cfg = new PretrainConfig(model, batch, seqLen.get(), gradAccum, steps, lr, D.minLrRatio(),
-                Math.min(D.warmupSteps(), steps / 10 + 1), schedule, D.weightDecay(), D.clip(), seed, D.checkpointEvery());
+        LlamaConfig model = new LlamaConfig(
+                dim, hidden, layers, heads, kvHeads, vocab, Math.max(256, seqLen.get()), 1e-5f, 10000f, true);
+        PretrainConfig cfg = new PretrainConfig(
+                model,
+                batch,
+                seqLen.get(),
+                gradAccum,
+                steps,
+                lr,
+                D.minLrRatio(),
+                Math.min(D.warmupSteps(), steps / 10 + 1),
+                schedule,
+                D.weightDecay(),
+                D.clip(),
+                seed,
+                D.checkpointEvery());
         Pretrainer.Result r = new Pretrainer(cfg, out, System.err).run(Corpus.trainingText(dataDir), stopAfter);
         if (r == null) return 0;
         String heldOut = Corpus.read(dataDir.resolve(Corpus.HELD_OUT));
         Perplexity.Result ppl;
         try (Arena arena = Arena.ofConfined()) {
             LlamaParameters p = HfCheckpoint.load(out, arena);
-            ppl = Perplexity.evaluate(new LlamaModel(p.weights()), TokenizerJson.load(out.resolve("tokenizer.json")).encode(heldOut),
-                    seqLen.get(), Integer.MAX_VALUE);
+            ppl = Perplexity.evaluate(
+                    new LlamaModel(p.weights()),
+                    TokenizerJson.load(out.resolve("tokenizer.json")).encode(heldOut),
+                    seqLen.get(),
+                    Integer.MAX_VALUE);
         }
         String card = card(cfg, r, ppl);
-        AtomicFiles.write(out.resolve("README.md"), ch -> ch.write(ByteBuffer.wrap(card.getBytes(StandardCharsets.UTF_8))));
-        o.printf("trained %,d parameters for %d steps in %.0f s (%,.0f tokens/s); final training loss %.3f%n", r.parameters(),
-                r.steps(), r.seconds(), r.tokensPerSecond(), r.finalLoss());
-        o.printf("held-out perplexity on %s: %.2f (%,d tokens, sequence length %d, stride %d)%n", Corpus.HELD_OUT,
-                ppl.perplexity(), ppl.tokensScored(), ppl.seqLen(), ppl.stride());
+        AtomicFiles.write(
+                out.resolve("README.md"), ch -> ch.write(ByteBuffer.wrap(card.getBytes(StandardCharsets.UTF_8))));
+        o.printf(
+                "trained %,d parameters for %d steps in %.0f s (%,.0f tokens/s); final training loss %.3f%n",
+                r.parameters(), r.steps(), r.seconds(), r.tokensPerSecond(), r.finalLoss());
+        o.printf(
+                "held-out perplexity on %s: %.2f (%,d tokens, sequence length %d, stride %d)%n",
+                Corpus.HELD_OUT, ppl.perplexity(), ppl.tokensScored(), ppl.seqLen(), ppl.stride());
         o.printf("wrote %s (model.safetensors, config.json, tokenizer.json, README.md)%n", out);
         return 0;
     }
@@ -128,11 +154,48 @@ final class PretrainCommand implements Callable<Integer> {
                 | training time | %.0f s at %,.0f tokens/s (2-core AVX2 machine) |
 
                 Command: `./lowbit pretrain --steps %d --batch %d --seq-len %d --grad-accum %d --lr %s --schedule %s --dim %d --layers %d --heads %d --kv-heads %d --hidden %d --vocab %d --seed %d`
-                """.formatted(m.vocabSize(), String.join(", ", Corpus.TRAIN), Corpus.HELD_OUT, r.parameters(), m.dim(), m.hiddenDim(),
-                m.layers(), m.heads(), m.kvHeads(), m.maxSeqLen(), cfg.steps(), cfg.batch(), cfg.seqLen(), cfg.gradAccum(),
-                cfg.learningRate(), cfg.schedule().name().toLowerCase(java.util.Locale.ROOT), cfg.minLrRatio(), cfg.warmupSteps(), cfg.weightDecay(), cfg.clip(), cfg.seed(), r.finalLoss(), Corpus.HELD_OUT,
-                ppl.perplexity(), ppl.tokensScored(), ppl.seqLen(), ppl.stride(), r.seconds(), r.tokensPerSecond(), cfg.steps(),
-                cfg.batch(), cfg.seqLen(), cfg.gradAccum(), cfg.learningRate(), cfg.schedule(), m.dim(), m.layers(), m.heads(), m.kvHeads(), m.hiddenDim(),
-                m.vocabSize(), cfg.seed());
+                """.formatted(
+                        m.vocabSize(),
+                        String.join(", ", Corpus.TRAIN),
+                        Corpus.HELD_OUT,
+                        r.parameters(),
+                        m.dim(),
+                        m.hiddenDim(),
+                        m.layers(),
+                        m.heads(),
+                        m.kvHeads(),
+                        m.maxSeqLen(),
+                        cfg.steps(),
+                        cfg.batch(),
+                        cfg.seqLen(),
+                        cfg.gradAccum(),
+                        cfg.learningRate(),
+                        cfg.schedule().name().toLowerCase(Locale.ROOT),
+                        cfg.minLrRatio(),
+                        cfg.warmupSteps(),
+                        cfg.weightDecay(),
+                        cfg.clip(),
+                        cfg.seed(),
+                        r.finalLoss(),
+                        Corpus.HELD_OUT,
+                        ppl.perplexity(),
+                        ppl.tokensScored(),
+                        ppl.seqLen(),
+                        ppl.stride(),
+                        r.seconds(),
+                        r.tokensPerSecond(),
+                        cfg.steps(),
+                        cfg.batch(),
+                        cfg.seqLen(),
+                        cfg.gradAccum(),
+                        cfg.learningRate(),
+                        cfg.schedule(),
+                        m.dim(),
+                        m.layers(),
+                        m.heads(),
+                        m.kvHeads(),
+                        m.hiddenDim(),
+                        m.vocabSize(),
+                        cfg.seed());
     }
 }

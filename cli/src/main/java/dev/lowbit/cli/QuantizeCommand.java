@@ -20,10 +20,13 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.TypeConversionException;
 
 /** {@code lowbit quantize}: runs the {@link QuantizePipeline} and prints its figures. */
-@Command(name = "quantize", description = "Quantize every block linear of a model; writes DIR with the model and metrics.json.")
+@Command(
+        name = "quantize",
+        description = "Quantize every block linear of a model; writes DIR with the model and metrics.json.")
 final class QuantizeCommand implements Callable<Integer> {
     /** The library's defaults, shown in --help. */
-    private static final QuantizeRequest D = QuantizeRequest.builder("default", Path.of(".")).build();
+    private static final QuantizeRequest D =
+            QuantizeRequest.builder("default", Path.of(".")).build();
 
     @Spec
     CommandSpec spec;
@@ -40,26 +43,41 @@ final class QuantizeCommand implements Callable<Integer> {
     @Mixin
     SharedOptions.JsonOption json;
 
-    @Option(names = "--method", converter = MethodConverter.class, completionCandidates = MethodIds.class,
+    @Option(
+            names = "--method",
+            converter = MethodConverter.class,
+            completionCandidates = MethodIds.class,
             description = "${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})")
     QuantMethod method = D.method();
 
     @Option(names = "--wbits", description = "weight bits: 2, 3, 4, 6 or 8 (default: ${DEFAULT-VALUE})")
     int wbits = D.wbits();
 
-    @Option(names = "--abits", description = "activation bits: 16 (weights only), or 4, 6 or 8 per token, dynamic, asymmetric "
-            + "(integer kernels for W4/W8 x A4/A8, simulated by fake quantization otherwise; not with dlqat) (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--abits",
+            description =
+                    "activation bits: 16 (weights only), or 4, 6 or 8 per token, dynamic, asymmetric "
+                            + "(integer kernels for W4/W8 x A4/A8, simulated by fake quantization otherwise; not with dlqat) (default: ${DEFAULT-VALUE})")
     int abits = D.abits();
 
-    @Option(names = "--quantize-qkv", negatable = true, defaultValue = "true", fallbackValue = "true",
-            description = "with --abits below 16, also quantize the attention's queries, keys and values per token and head (default: on)")
+    @Option(
+            names = "--quantize-qkv",
+            negatable = true,
+            defaultValue = "true",
+            fallbackValue = "true",
+            description =
+                    "with --abits below 16, also quantize the attention's queries, keys and values per token and head (default: on)")
     boolean quantizeQkv;
 
-    @Option(names = "--group", description = "group size: 32, 64, 128, 256, or -1 for per-channel "
-            + "(default: 128 for weights only, per-channel with --abits below 16)")
+    @Option(
+            names = "--group",
+            description = "group size: 32, 64, 128, 256, or -1 for per-channel "
+                    + "(default: 128 for weights only, per-channel with --abits below 16)")
     Integer group;
 
-    @Option(names = "--range", description = "min-max or MSE-searched ranges: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--range",
+            description = "min-max or MSE-searched ranges: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})")
     QuantSpec.Range range = D.range();
 
     @Option(names = "--symmetric", description = "symmetric ranges (default: asymmetric)")
@@ -71,8 +89,9 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--eval-windows", description = "held-out windows for perplexity (default: ${DEFAULT-VALUE})")
     int evalWindows = D.evalWindows();
 
-    @Option(names = "--steps", description = "training steps: DL-QAT's, or QLLM's per round of blocks (default: "
-            + "dlqat 200, qllm 200)")
+    @Option(
+            names = "--steps",
+            description = "training steps: DL-QAT's, or QLLM's per round of blocks (default: " + "dlqat 200, qllm 200)")
     Integer steps;
 
     @Option(names = "--rank", description = "LoRA rank (default: dlqat 8, qllm 4)")
@@ -84,52 +103,79 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--batch", description = "sequences per training step (default: ${DEFAULT-VALUE})")
     int batch = D.batch();
 
-    @Option(names = "--lr-magnitude", description = "DL-QAT learning rate of the magnitudes (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--lr-magnitude",
+            description = "DL-QAT learning rate of the magnitudes (default: ${DEFAULT-VALUE})")
     float lrMagnitude = D.lrMagnitude();
 
-    @Option(names = "--kl-weight", description = "DL-QAT weight of the KL to the full-precision model's next-token distribution "
-            + "added to the next-token loss; 0 turns it off (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--kl-weight",
+            description = "DL-QAT weight of the KL to the full-precision model's next-token distribution "
+                    + "added to the next-token loss; 0 turns it off (default: ${DEFAULT-VALUE})")
     float klWeight = D.klWeight();
 
-    @Option(names = "--checkpoint-every", description = "DL-QAT steps between resumable checkpoints in DIR "
-            + "(default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--checkpoint-every",
+            description = "DL-QAT steps between resumable checkpoints in DIR " + "(default: ${DEFAULT-VALUE})")
     int checkpointEvery = D.checkpointEvery();
 
-    @Option(names = "--stop-after", hidden = true, description = "stop DL-QAT after this step, or QLLM after the round that "
-            + "finishes this many blocks, leaving a checkpoint to resume from")
+    @Option(
+            names = "--stop-after",
+            hidden = true,
+            description = "stop DL-QAT after this step, or QLLM after the round that "
+                    + "finishes this many blocks, leaving a checkpoint to resume from")
     int stopAfter = D.stopAfter();
 
-    @Option(names = "--calib-samples", description = "qllm / smoothquant calibration sequences from the training text "
-            + "(default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--calib-samples",
+            description =
+                    "qllm / smoothquant calibration sequences from the training text " + "(default: ${DEFAULT-VALUE})")
     int calibSamples = D.calibSamples();
 
     @Option(names = "--alpha", description = "smoothquant migration strength (default: ${DEFAULT-VALUE})")
     float alpha = D.alpha();
 
-    @Option(names = "--reassembly", negatable = true, defaultValue = "true", fallbackValue = "true",
+    @Option(
+            names = "--reassembly",
+            negatable = true,
+            defaultValue = "true",
+            fallbackValue = "true",
             description = "qllm channel disassembly/assembly with the per-layer threshold search (default: on)")
     boolean reassembly;
 
-    @Option(names = "--error-correction", negatable = true, defaultValue = "true", fallbackValue = "true",
+    @Option(
+            names = "--error-correction",
+            negatable = true,
+            defaultValue = "true",
+            fallbackValue = "true",
             description = "qllm low-rank error correction, trained block-wise and merged (default: on)")
     boolean errorCorrection;
 
-    @Option(names = "--train-norms", negatable = true, defaultValue = "true", fallbackValue = "true",
+    @Option(
+            names = "--train-norms",
+            negatable = true,
+            defaultValue = "true",
+            fallbackValue = "true",
             description = "qllm error correction also trains the blocks' RMSNorm weights (default: on)")
     boolean trainNorms;
 
-    @Option(names = "--blocks-per-round", description = "qllm blocks trained together per error-correction round "
-            + "(default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--blocks-per-round",
+            description = "qllm blocks trained together per error-correction round " + "(default: ${DEFAULT-VALUE})")
     int blocksPerRound = D.blocksPerRound();
 
-    @Option(names = "--search-tokens", description = "qllm calibration tokens for the reassembly threshold search "
-            + "(default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--search-tokens",
+            description =
+                    "qllm calibration tokens for the reassembly threshold search " + "(default: ${DEFAULT-VALUE})")
     int searchTokens = D.searchTokens();
 
     @Option(names = "--seed", description = "training / calibration seed (default: ${DEFAULT-VALUE})")
     long seed = D.seed();
 
-    @Option(names = "--gptq", description = "also write a GPTQ-format copy (4-bit only) into DIR/gptq for the Python stack")
+    @Option(
+            names = "--gptq",
+            description = "also write a GPTQ-format copy (4-bit only) into DIR/gptq for the Python stack")
     boolean gptq;
 
     @Override
@@ -146,22 +192,55 @@ final class QuantizeCommand implements Callable<Integer> {
             o.println(result.get().json());
         } else {
             Metrics m = result.get().metrics();
-            String ppl = Double.isNaN(m.quantPerplexity()) ? "no perplexity (no tokenizer)"
+            String ppl = Double.isNaN(m.quantPerplexity())
+                    ? "no perplexity (no tokenizer)"
                     : String.format("perplexity %.3f (fp %.3f)", m.quantPerplexity(), m.fpPerplexity());
-            o.printf("%s W%dA%d %s: %s, KL to fp %.5f nats/token; %.0f s, peak RSS %.0f MB%n", m.method(), m.wbits(), m.abits(),
-                    m.group() < 0 ? "per-channel" : "g" + m.group(), ppl, m.klToFp(), m.seconds(), m.peakRssMb());
+            o.printf(
+                    "%s W%dA%d %s: %s, KL to fp %.5f nats/token; %.0f s, peak RSS %.0f MB%n",
+                    m.method(),
+                    m.wbits(),
+                    m.abits(),
+                    m.group() < 0 ? "per-channel" : "g" + m.group(),
+                    ppl,
+                    m.klToFp(),
+                    m.seconds(),
+                    m.peakRssMb());
             o.printf("wrote %s%n", out);
         }
         return 0;
     }
 
     private QuantizeRequest request() {
-        return QuantizeRequest.builder(model.get(), out).method(method).wbits(wbits).abits(abits).quantizeQkv(quantizeQkv)
-                .group(group).range(range).symmetric(symmetric).data(data.get()).projectRoot(ProjectHome.get())
-                .seqLen(seqLen.get()).evalWindows(evalWindows).steps(steps).rank(rank).lr(lr).batch(batch)
-                .lrMagnitude(lrMagnitude).klWeight(klWeight).checkpointEvery(checkpointEvery).stopAfter(stopAfter)
-                .calibSamples(calibSamples).alpha(alpha).reassembly(reassembly).errorCorrection(errorCorrection)
-                .trainNorms(trainNorms).blocksPerRound(blocksPerRound).searchTokens(searchTokens).seed(seed).gptq(gptq).build();
+        return QuantizeRequest.builder(model.get(), out)
+                .method(method)
+                .wbits(wbits)
+                .abits(abits)
+                .quantizeQkv(quantizeQkv)
+                .group(group)
+                .range(range)
+                .symmetric(symmetric)
+                .data(data.get())
+                .projectRoot(ProjectHome.get())
+                .seqLen(seqLen.get())
+                .evalWindows(evalWindows)
+                .steps(steps)
+                .rank(rank)
+                .lr(lr)
+                .batch(batch)
+                .lrMagnitude(lrMagnitude)
+                .klWeight(klWeight)
+                .checkpointEvery(checkpointEvery)
+                .stopAfter(stopAfter)
+                .calibSamples(calibSamples)
+                .alpha(alpha)
+                .reassembly(reassembly)
+                .errorCorrection(errorCorrection)
+                .trainNorms(trainNorms)
+                .blocksPerRound(blocksPerRound)
+                .searchTokens(searchTokens)
+                .seed(seed)
+                .gptq(gptq)
+                .build();
     }
 
     /** The pipeline's refusal in terms of this command's options. */
@@ -173,7 +252,8 @@ final class QuantizeCommand implements Callable<Integer> {
             case NEEDS_ACTIVATIONS -> "--method " + method + " quantizes activations; give --abits 4, 6 or 8";
             case GPTQ_ACTIVATIONS -> "the GPTQ format has no activation quantization; drop --gptq or --abits";
             case MINMAX_RANGES -> method + " uses asymmetric min-max ranges; drop --symmetric and --range";
-            case UNWRITABLE_OUT -> "cannot write to --out " + out + ": " + e.getCause().getMessage();
+            case UNWRITABLE_OUT ->
+                "cannot write to --out " + out + ": " + e.getCause().getMessage();
         };
     }
 

@@ -10,7 +10,9 @@ final class SharedOptions {
 
     /** {@code --model}. */
     static final class ModelOption {
-        @Option(names = "--model", description = "\"default\", a Hugging Face folder or a llama2.c .bin (default: ${DEFAULT-VALUE})")
+        @Option(
+                names = "--model",
+                description = "\"default\", a Hugging Face folder or a llama2.c .bin (default: ${DEFAULT-VALUE})")
         String model = "default";
 
         String get() {
@@ -31,8 +33,10 @@ final class SharedOptions {
 
     /** {@code --seq-len}; a command passes its own default. */
     static final class SeqLenOption {
-        @Option(names = "--seq-len", description = "tokens per sequence: evaluation windows (they do not overlap), training and "
-                + "calibration sequences (default: ${DEFAULT-VALUE})")
+        @Option(
+                names = "--seq-len",
+                description = "tokens per sequence: evaluation windows (they do not overlap), training and "
+                        + "calibration sequences (default: ${DEFAULT-VALUE})")
         int seqLen;
 
         SeqLenOption(int seqLen) {
@@ -46,7 +50,9 @@ final class SharedOptions {
 
     /** {@code --device}. */
     static final class DeviceOption {
-        @Option(names = "--device", description = "cpu, cuda or cuda:N: where the model runs (default: ${DEFAULT-VALUE})")
+        @Option(
+                names = "--device",
+                description = "cpu, cuda or cuda:N: where the model runs (default: ${DEFAULT-VALUE})")
         String device = "cpu";
 
         Device get() {

@@ -15,17 +15,24 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code lowbit synth}: a Hugging Face LLaMA folder of random weights in a real model's shape. */
-@Command(name = "synth", mixinStandardHelpOptions = true, versionProvider = LowbitCli.Version.class,
-        description = "Write a Hugging Face LLaMA folder (config.json, safetensors shards) of seeded random weights in a given "
-                + "shape, streamed to disk; no tokenizer (generate then takes token ids).")
+@Command(
+        name = "synth",
+        mixinStandardHelpOptions = true,
+        versionProvider = LowbitCli.Version.class,
+        description =
+                "Write a Hugging Face LLaMA folder (config.json, safetensors shards) of seeded random weights in a given "
+                        + "shape, streamed to disk; no tokenizer (generate then takes token ids).")
 final class SynthCommand implements Callable<Integer> {
     private static final long PROGRESS_EVERY_NANOS = 2_000_000_000L;
 
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--shape", required = true, description = "tinyllama-1.1b, llama-7b, llama-13b, llama3-8b, or DIMS like "
-            + "dim=256,hidden=688,layers=2,heads=8,kv_heads=4,vocab=512[,ctx=2048,rope_theta=10000,eps=1e-5]")
+    @Option(
+            names = "--shape",
+            required = true,
+            description = "tinyllama-1.1b, llama-7b, llama-13b, llama3-8b, or DIMS like "
+                    + "dim=256,hidden=688,layers=2,heads=8,kv_heads=4,vocab=512[,ctx=2048,rope_theta=10000,eps=1e-5]")
     String shape;
 
     @Option(names = "--dtype", description = "bf16, f16 or f32 (default: ${DEFAULT-VALUE})")
@@ -34,11 +41,15 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "the folder to write (new or empty)")
     Path out;
 
-    @Option(names = "--seed", description = "random seed; the same seed gives the same bytes (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--seed",
+            description = "random seed; the same seed gives the same bytes (default: ${DEFAULT-VALUE})")
     long seed = 0;
 
-    @Option(names = "--max-shard-size", description = "largest shard, as save_pretrained takes it: 5GB, 500MB, 2GiB, bytes "
-            + "(default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--max-shard-size",
+            description = "largest shard, as save_pretrained takes it: 5GB, 500MB, 2GiB, bytes "
+                    + "(default: ${DEFAULT-VALUE})")
     String maxShardSize = "5GB";
 
     @Override
@@ -53,19 +64,33 @@ final class SynthCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         long start = System.nanoTime();
         long[] lastReport = {start};
-        SyntheticCheckpoint.Written w = SyntheticCheckpoint.write(parsed, type, out, seed, ShardPlan.parseSize(maxShardSize),
-                (written, total) -> {
+        SyntheticCheckpoint.Written w = SyntheticCheckpoint.write(
+                parsed, type, out, seed, ShardPlan.parseSize(maxShardSize), (written, total) -> {
                     long now = System.nanoTime();
                     if (now - lastReport[0] < PROGRESS_EVERY_NANOS) return;
                     lastReport[0] = now;
-                    err.printf(Locale.ROOT, "synth: %.2f / %.2f GB (%d%%), %.0f MB/s%n", written / 1e9, total / 1e9,
-                            100 * written / total, written / 1e6 / ((now - start) / 1e9));
+                    err.printf(
+                            Locale.ROOT,
+                            "synth: %.2f / %.2f GB (%d%%), %.0f MB/s%n",
+                            written / 1e9,
+                            total / 1e9,
+                            100 * written / total,
+                            written / 1e6 / ((now - start) / 1e9));
                     err.flush();
                 });
         double seconds = (System.nanoTime() - start) / 1e9;
-        spec.commandLine().getOut().printf(Locale.ROOT, "wrote %s: %s, %d parameters, %d files, %.2f GB in %.1f s (%.0f MB/s)%n",
-                w.dir(), parsed.name(), parsed.config().parameterCount(), w.files().size(), w.totalBytes() / 1e9, seconds,
-                w.totalBytes() / 1e6 / seconds);
+        spec.commandLine()
+                .getOut()
+                .printf(
+                        Locale.ROOT,
+                        "wrote %s: %s, %d parameters, %d files, %.2f GB in %.1f s (%.0f MB/s)%n",
+                        w.dir(),
+                        parsed.name(),
+                        parsed.config().parameterCount(),
+                        w.files().size(),
+                        w.totalBytes() / 1e9,
+                        seconds,
+                        w.totalBytes() / 1e6 / seconds);
         return 0;
     }
 }

@@ -31,8 +31,9 @@ public final class Progress {
         double eta = (total - done) * seconds / Math.max(1, done - start);
         int pct = (int) (100L * done / total);
         int width = 24, filled = (int) ((long) width * done / total);
-        String line = String.format("%s [%s%s] %d/%d %3d%% | %s | %,.0f tok/s | ETA %s", label, "#".repeat(filled),
-                ".".repeat(width - filled), done, total, pct, status, rate, clock(eta));
+        String line = String.format(
+                "%s [%s%s] %d/%d %3d%% | %s | %,.0f tok/s | ETA %s",
+                label, "#".repeat(filled), ".".repeat(width - filled), done, total, pct, status, rate, clock(eta));
         if (terminal) {
             out.print("\r" + line);
             out.flush();
@@ -48,6 +49,8 @@ public final class Progress {
 
     static String clock(double seconds) {
         long s = Math.round(seconds);
-        return s >= 3600 ? String.format("%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String.format("%d:%02d", s / 60, s % 60);
+        return s >= 3600
+                ? String.format("%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+                : String.format("%d:%02d", s / 60, s % 60);
     }
 }

@@ -1,6 +1,7 @@
 package dev.lowbit.methods;
 
 import dev.lowbit.runtime.LowbitException;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
@@ -14,7 +15,8 @@ public final class TokenWindows {
     private final long seed;
 
     public TokenWindows(int[] tokens, int seqLen, long seed) {
-        if (tokens.length <= seqLen + 1) throw new LowbitException("the training text is shorter than one window of " + (seqLen + 1) + " tokens");
+        if (tokens.length <= seqLen + 1)
+            throw new LowbitException("the training text is shorter than one window of " + (seqLen + 1) + " tokens");
         this.tokens = tokens;
         this.seqLen = seqLen;
         this.seed = seed;
@@ -35,7 +37,7 @@ public final class TokenWindows {
         int[] inputs = new int[count * seqLen], targets = new int[count * seqLen];
         fill(0, inputs, targets);
         int[][] out = new int[count][];
-        for (int i = 0; i < count; i++) out[i] = java.util.Arrays.copyOfRange(inputs, i * seqLen, (i + 1) * seqLen);
+        for (int i = 0; i < count; i++) out[i] = Arrays.copyOfRange(inputs, i * seqLen, (i + 1) * seqLen);
         return out;
     }
 }

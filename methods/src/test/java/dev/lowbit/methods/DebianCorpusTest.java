@@ -23,7 +23,8 @@ class DebianCorpusTest {
     @Test
     void novelsFromTheDebianPackageEqualTheSharedCopies() throws IOException {
         assumeTrue(Files.isDirectory(SHARED), "no ../shared/data to compare with");
-        assumeTrue(Files.isExecutable(Path.of("/usr/bin/apt-get")) && Files.isExecutable(Path.of("/usr/bin/dpkg-deb")),
+        assumeTrue(
+                Files.isExecutable(Path.of("/usr/bin/apt-get")) && Files.isExecutable(Path.of("/usr/bin/dpkg-deb")),
                 "not a Debian-based machine (apt-get, dpkg-deb)");
         try {
             DebianCorpus.fetch(dir, new PrintStream(OutputStream.nullOutputStream()));
@@ -31,8 +32,13 @@ class DebianCorpusTest {
             if (!e.getMessage().contains("apt-get")) throw e; // a parsing failure is a real failure
             assumeTrue(false, "Debian's archive is unreachable here: " + e.getMessage());
         }
-        for (String f : new String[] {"austen-emma.txt", "austen-mansfield-park.txt", "austen-northanger-abbey.txt",
-                "austen-pride-and-prejudice.txt", "austen-sense-and-sensibility.txt", "austen-persuasion.txt"})
-            assertArrayEquals(Files.readAllBytes(SHARED.resolve(f)), Files.readAllBytes(dir.resolve(f)), f);
+        for (String f : new String[] {
+            "austen-emma.txt",
+            "austen-mansfield-park.txt",
+            "austen-northanger-abbey.txt",
+            "austen-pride-and-prejudice.txt",
+            "austen-sense-and-sensibility.txt",
+            "austen-persuasion.txt"
+        }) assertArrayEquals(Files.readAllBytes(SHARED.resolve(f)), Files.readAllBytes(dir.resolve(f)), f);
     }
 }

@@ -12,13 +12,14 @@ import dev.lowbit.runtime.generate.Sampler;
 import dev.lowbit.runtime.io.Llama2cCheckpoint;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
-import dev.lowbit.runtime.train.LlamaParameters;
 import dev.lowbit.runtime.ref.LlamaRef;
+import dev.lowbit.runtime.train.LlamaParameters;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.Random;
@@ -30,7 +31,8 @@ import org.junit.jupiter.api.Test;
 /** Perplexity and KL against the reference forward; sampling; concurrent generation. */
 class EvalAndGenerationTest {
     static final LlamaConfig TINY = new LlamaConfig(16, 24, 2, 4, 2, 13, 32, 1e-5f, 10000f, true);
-    static final Path STORIES = Path.of(System.getProperty("lowbit.shared.dir", "../../shared"), "models", "stories260K.bin");
+    static final Path STORIES =
+            Path.of(System.getProperty("lowbit.shared.dir", "../../shared"), "models", "stories260K.bin");
 
     @Test
     void perplexityAndKlMatchTheReferenceForward() {
@@ -38,14 +40,20 @@ class EvalAndGenerationTest {
         int[] tokens = new int[3 * 8 + 1];
         for (int i = 0; i < tokens.length; i++) tokens[i] = rnd.nextInt(TINY.vocabSize());
         try (Arena arena = Arena.ofConfined()) {
-            LlamaParameters a = LlamaParameters.initialize(arena, TINY, 1), b = LlamaParameters.initialize(arena, TINY, 1);
+            LlamaParameters a = LlamaParameters.initialize(arena, TINY, 1),
+                    b = LlamaParameters.initialize(arena, TINY, 1);
             for (long i = 0; i < b.flat().numel(); i += 7) // perturb b
-                b.flat().segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, b.flat().segment().getAtIndex(ValueLayout.JAVA_FLOAT, i) * 3f);
+            b.flat()
+                        .segment()
+                        .setAtIndex(
+                                ValueLayout.JAVA_FLOAT,
+                                i,
+                                b.flat().segment().getAtIndex(ValueLayout.JAVA_FLOAT, i) * 3f);
             double nll = 0, kl = 0;
             long agree = 0;
             List<int[]> windows = new ArrayList<>();
             for (int w = 0; w < 3; w++) {
-                int[] in = java.util.Arrays.copyOfRange(tokens, w * 8, w * 8 + 8);
+                int[] in = Arrays.copyOfRange(tokens, w * 8, w * 8 + 8);
                 windows.add(in);
                 double[][] la = LlamaRef.forward(a.weights(), in), lb = LlamaRef.forward(b.weights(), in);
                 for (int i = 0; i < 8; i++) {
@@ -58,10 +66,12 @@ class EvalAndGenerationTest {
             Perplexity.Result p = Perplexity.evaluate(new LlamaModel(a.weights()), tokens, 8, 100);
             assertEquals(24, p.tokensScored());
             assertEquals(Math.exp(nll / 24), p.perplexity(), 1e-4 * p.perplexity());
-            KlDivergence.Result k = KlDivergence.evaluate(new LlamaModel(a.weights()), new LlamaModel(b.weights()), windows);
+            KlDivergence.Result k =
+                    KlDivergence.evaluate(new LlamaModel(a.weights()), new LlamaModel(b.weights()), windows);
             assertEquals(kl / 24, k.meanKl(), 1e-4);
             assertEquals(agree / 24.0, k.top1Agreement(), 1e-12);
-            KlDivergence.Result self = KlDivergence.evaluate(new LlamaModel(a.weights()), new LlamaModel(a.weights()), windows);
+            KlDivergence.Result self =
+                    KlDivergence.evaluate(new LlamaModel(a.weights()), new LlamaModel(a.weights()), windows);
             assertEquals(0, self.meanKl(), 1e-6);
             assertEquals(1, self.top1Agreement());
         }
@@ -83,7 +93,8 @@ class EvalAndGenerationTest {
         int n = 40000;
         for (int i = 0; i < n; i++) counts[s.next(logits, 0, 4)]++;
         double z = Math.exp(0) + Math.exp(1) + Math.exp(2) + Math.exp(-1);
-        for (int i = 0; i < 4; i++) assertEquals(Math.exp(logits[i]) / z, counts[i] / (double) n, 0.01, "frequency of token " + i);
+        for (int i = 0; i < 4; i++)
+            assertEquals(Math.exp(logits[i]) / z, counts[i] / (double) n, 0.01, "frequency of token " + i);
     }
 
     /** Generations running concurrently on one shared model equal the same generations run alone. */
@@ -94,15 +105,18 @@ class EvalAndGenerationTest {
             Generator g = new Generator(new LlamaModel(Llama2cCheckpoint.load(STORIES, arena)), Optional.empty());
             int requests = 6;
             int[][] alone = new int[requests][];
-            for (int r = 0; r < requests; r++) alone[r] = g.generate(new int[] {1, 3 + r}, new Generator.Options(40, 0.9f, 0.95f, r, -1), null);
+            for (int r = 0; r < requests; r++)
+                alone[r] = g.generate(new int[] {1, 3 + r}, new Generator.Options(40, 0.9f, 0.95f, r, -1), null);
             ExecutorService pool = Executors.newFixedThreadPool(3);
             try {
                 List<Future<int[]>> futures = new ArrayList<>();
                 for (int r = 0; r < requests; r++) {
                     int id = r;
-                    futures.add(pool.submit(() -> g.generate(new int[] {1, 3 + id}, new Generator.Options(40, 0.9f, 0.95f, id, -1), null)));
+                    futures.add(pool.submit(() ->
+                            g.generate(new int[] {1, 3 + id}, new Generator.Options(40, 0.9f, 0.95f, id, -1), null)));
                 }
-                for (int r = 0; r < requests; r++) assertArrayEquals(alone[r], futures.get(r).get(), "request " + r);
+                for (int r = 0; r < requests; r++)
+                    assertArrayEquals(alone[r], futures.get(r).get(), "request " + r);
             } finally {
                 pool.shutdown();
             }

@@ -16,16 +16,28 @@ class NativeDirTest {
     @Test
     void nativeDirPropertyIsWhereLiblowbitComesFrom() throws IOException, InterruptedException {
         // surefire runs in the module folder; the CMake build is beside it
-        Path built = Path.of("..", "native", "build", "lib", NativeLibraries.platform()).toAbsolutePath().normalize();
-        assumeTrue(Files.isRegularFile(built.resolve(System.mapLibraryName("lowbit"))),
+        Path built = Path.of("..", "native", "build", "lib", NativeLibraries.platform())
+                .toAbsolutePath()
+                .normalize();
+        assumeTrue(
+                Files.isRegularFile(built.resolve(System.mapLibraryName("lowbit"))),
                 "no CMake build folder at " + built + " (tests run outside the source tree)");
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        Process p = new ProcessBuilder(java.toString(), "--enable-native-access=ALL-UNNAMED",
-                "-Dlowbit.native.dir=" + built, "-cp", System.getProperty("java.class.path"),
-                "dev.lowbit.cli.LowbitCli", "info").redirectErrorStream(true).start();
+        Process p = new ProcessBuilder(
+                        java.toString(),
+                        "--enable-native-access=ALL-UNNAMED",
+                        "-Dlowbit.native.dir=" + built,
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        "dev.lowbit.cli.LowbitCli",
+                        "info")
+                .redirectErrorStream(true)
+                .start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(0, p.waitFor(), out);
-        assertTrue(out.contains("liblowbit: " + built.resolve(System.mapLibraryName("lowbit"))
-                + ", from -Dlowbit.native.dir / LOWBIT_NATIVE_DIR"), out);
+        assertTrue(
+                out.contains("liblowbit: " + built.resolve(System.mapLibraryName("lowbit"))
+                        + ", from -Dlowbit.native.dir / LOWBIT_NATIVE_DIR"),
+                out);
     }
 }

@@ -27,7 +27,10 @@ import java.nio.file.Path;
 public final class Ggml {
     /** ggml_type values (stable across ggml releases). */
     public enum Type {
-        F32(0), Q4_0(2), Q8_0(8), Q4_K(12);
+        F32(0),
+        Q4_0(2),
+        Q8_0(8),
+        Q4_K(12);
 
         final int id;
 
@@ -37,8 +40,11 @@ public final class Ggml {
     }
 
     /** struct ggml_init_params { size_t mem_size; void *mem_buffer; bool no_alloc; }, passed by value. */
-    static final StructLayout INIT_PARAMS = MemoryLayout.structLayout(JAVA_LONG.withName("mem_size"), ADDRESS.withName("mem_buffer"),
-            JAVA_BOOLEAN.withName("no_alloc"), MemoryLayout.paddingLayout(7));
+    static final StructLayout INIT_PARAMS = MemoryLayout.structLayout(
+            JAVA_LONG.withName("mem_size"),
+            ADDRESS.withName("mem_buffer"),
+            JAVA_BOOLEAN.withName("no_alloc"),
+            MemoryLayout.paddingLayout(7));
 
     private static final Ggml INSTANCE;
     private static final String UNAVAILABLE;
@@ -55,33 +61,48 @@ public final class Ggml {
         UNAVAILABLE = why;
     }
 
-    final MethodHandle init, free, newTensor2d, mulMat, newGraph, buildForwardExpand, graphComputeWithCtx, quantizeChunk, getData,
-            nbytes, tensorOverhead, graphOverhead;
+    final MethodHandle init,
+            free,
+            newTensor2d,
+            mulMat,
+            newGraph,
+            buildForwardExpand,
+            graphComputeWithCtx,
+            quantizeChunk,
+            getData,
+            nbytes,
+            tensorOverhead,
+            graphOverhead;
 
     private Ggml(Path dir) {
         Path base = dir.resolve("libggml-base.so");
         String variant = Native.maxSimdLevel() == SimdLevel.SCALAR ? "x64" : "haswell";
         Path cpu = dir.resolve("libggml-cpu-" + variant + ".so");
         if (!Files.isRegularFile(base) || !Files.isRegularFile(cpu))
-            throw new IllegalStateException("ggml not found in " + dir + " (needs libggml-base.so and libggml-cpu-" + variant
-                    + ".so): build bench/ with npm on the PATH, or set LOWBIT_GGML_DIR");
+            throw new IllegalStateException("ggml not found in " + dir + " (needs libggml-base.so and libggml-cpu-"
+                    + variant + ".so): build bench/ with npm on the PATH, or set LOWBIT_GGML_DIR");
         // the base library first: the CPU one names it as NEEDED and finds it loaded
-        SymbolLookup b = SymbolLookup.libraryLookup(base, Arena.global()), c = SymbolLookup.libraryLookup(cpu, Arena.global());
+        SymbolLookup b = SymbolLookup.libraryLookup(base, Arena.global()),
+                c = SymbolLookup.libraryLookup(cpu, Arena.global());
         Linker l = Linker.nativeLinker();
         init = l.downcallHandle(symbol(b, "ggml_init"), FunctionDescriptor.of(ADDRESS, INIT_PARAMS));
         free = l.downcallHandle(symbol(b, "ggml_free"), FunctionDescriptor.ofVoid(ADDRESS));
-        newTensor2d = l.downcallHandle(symbol(b, "ggml_new_tensor_2d"), FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_LONG));
+        newTensor2d = l.downcallHandle(
+                symbol(b, "ggml_new_tensor_2d"),
+                FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_LONG));
         mulMat = l.downcallHandle(symbol(b, "ggml_mul_mat"), FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS, ADDRESS));
         newGraph = l.downcallHandle(symbol(b, "ggml_new_graph"), FunctionDescriptor.of(ADDRESS, ADDRESS));
-        buildForwardExpand = l.downcallHandle(symbol(b, "ggml_build_forward_expand"), FunctionDescriptor.ofVoid(ADDRESS, ADDRESS));
-        quantizeChunk = l.downcallHandle(symbol(b, "ggml_quantize_chunk"),
+        buildForwardExpand =
+                l.downcallHandle(symbol(b, "ggml_build_forward_expand"), FunctionDescriptor.ofVoid(ADDRESS, ADDRESS));
+        quantizeChunk = l.downcallHandle(
+                symbol(b, "ggml_quantize_chunk"),
                 FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS));
         getData = l.downcallHandle(symbol(b, "ggml_get_data"), FunctionDescriptor.of(ADDRESS, ADDRESS));
         nbytes = l.downcallHandle(symbol(b, "ggml_nbytes"), FunctionDescriptor.of(JAVA_LONG, ADDRESS));
         tensorOverhead = l.downcallHandle(symbol(b, "ggml_tensor_overhead"), FunctionDescriptor.of(JAVA_LONG));
         graphOverhead = l.downcallHandle(symbol(b, "ggml_graph_overhead"), FunctionDescriptor.of(JAVA_LONG));
-        graphComputeWithCtx = l.downcallHandle(symbol(c, "ggml_graph_compute_with_ctx"),
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+        graphComputeWithCtx = l.downcallHandle(
+                symbol(c, "ggml_graph_compute_with_ctx"), FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
         MethodHandle cpuInit = l.downcallHandle(symbol(c, "ggml_cpu_init"), FunctionDescriptor.ofVoid());
         try {
             cpuInit.invokeExact(); // fp16 tables and CPU feature detection
@@ -91,13 +112,18 @@ public final class Ggml {
     }
 
     private static MemorySegment symbol(SymbolLookup lookup, String name) {
-        return lookup.find(name).orElseThrow(() -> new IllegalStateException("ggml lacks " + name + "; use @node-llama-cpp/linux-x64 3.22.1"));
+        return lookup.find(name)
+                .orElseThrow(() ->
+                        new IllegalStateException("ggml lacks " + name + "; use @node-llama-cpp/linux-x64 3.22.1"));
     }
 
     private static Path directory() {
         String p = System.getProperty("lowbit.ggml.dir", System.getenv("LOWBIT_GGML_DIR"));
         if (p != null && !p.isBlank()) return Path.of(p);
-        return Path.of(System.getProperty("lowbit.home", ".")).resolve("bench/target/peers/ggml").toAbsolutePath().normalize();
+        return Path.of(System.getProperty("lowbit.home", "."))
+                .resolve("bench/target/peers/ggml")
+                .toAbsolutePath()
+                .normalize();
     }
 
     /** The loaded library, or an exception whose message says why it is not there and how to get it. */

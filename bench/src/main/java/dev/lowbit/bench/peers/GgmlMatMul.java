@@ -20,16 +20,24 @@ public final class GgmlMatMul implements AutoCloseable {
         this.threads = threads;
         try (Arena a = Arena.ofConfined()) {
             long overhead = (long) g.tensorOverhead.invokeExact() * 8 + (long) g.graphOverhead.invokeExact();
-            long size = overhead + (long) n * k * 2 + (long) m * k * 6 + (long) m * n * 4 + (16L << 20); // W at <= 2 bytes, x + its quantized copy, y, slack
+            long size = overhead
+                    + (long) n * k * 2
+                    + (long) m * k * 6
+                    + (long) m * n * 4
+                    + (16L << 20); // W at <= 2 bytes, x + its quantized copy, y, slack
             MemorySegment params = a.allocate(Ggml.INIT_PARAMS);
             params.set(ValueLayout.JAVA_LONG, 0, size);
             ctx = (MemorySegment) g.init.invokeExact(params);
-            if (ctx.equals(MemorySegment.NULL)) throw new IllegalStateException("ggml_init could not allocate " + size + " bytes");
+            if (ctx.equals(MemorySegment.NULL))
+                throw new IllegalStateException("ggml_init could not allocate " + size + " bytes");
             MemorySegment wt = (MemorySegment) g.newTensor2d.invokeExact(ctx, type.id, (long) k, (long) n);
             weightBytes = (long) g.nbytes.invokeExact(wt);
             MemorySegment dst = ((MemorySegment) g.getData.invokeExact(wt)).reinterpret(weightBytes);
-            long written = (long) g.quantizeChunk.invokeExact(type.id, w, dst, 0L, (long) n, (long) k, MemorySegment.NULL);
-            if (written != weightBytes) throw new IllegalStateException("ggml_quantize_chunk wrote " + written + " of " + weightBytes + " bytes");
+            long written =
+                    (long) g.quantizeChunk.invokeExact(type.id, w, dst, 0L, (long) n, (long) k, MemorySegment.NULL);
+            if (written != weightBytes)
+                throw new IllegalStateException(
+                        "ggml_quantize_chunk wrote " + written + " of " + weightBytes + " bytes");
             MemorySegment xt = (MemorySegment) g.newTensor2d.invokeExact(ctx, Ggml.Type.F32.id, (long) k, (long) m);
             x = ((MemorySegment) g.getData.invokeExact(xt)).reinterpret((long) m * k * 4);
             MemorySegment yt = (MemorySegment) g.mulMat.invokeExact(ctx, wt, xt);

@@ -27,8 +27,8 @@ public final class JlamaMatMul {
     public JlamaMatMul(MemorySegment weights, int n, int k, int m) {
         this.n = n;
         this.k = k;
-        FloatBufferTensor dense = new FloatBufferTensor(weights.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer(),
-                TensorShape.of(n, k), false);
+        FloatBufferTensor dense = new FloatBufferTensor(
+                weights.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer(), TensorShape.of(n, k), false);
         w = new Q4ByteBufferTensor(dense);
         x = new FloatBufferTensor(m, k);
         y = new FloatBufferTensor(m, n);

@@ -2,8 +2,8 @@ package dev.lowbit.methods.eval;
 
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.NnKernels;
-import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.List;
 
@@ -19,17 +19,19 @@ public final class KlDivergence {
 
     public static Result evaluate(LlamaModel reference, LlamaModel model, List<int[]> sequences) {
         if (reference.config().vocabSize() != model.config().vocabSize())
-            throw new LowbitException("the models have different vocabularies (" + reference.config().vocabSize() + " vs "
-                    + model.config().vocabSize() + ")");
+            throw new LowbitException("the models have different vocabularies ("
+                    + reference.config().vocabSize() + " vs " + model.config().vocabSize() + ")");
         double kl = 0;
         long agree = 0, positions = 0;
         int v = model.config().vocabSize();
         for (int[] seq : sequences) {
             try (Arena arena = Arena.ofConfined()) {
-                Tensor p = reference.forward(arena, seq, reference.newCache(arena)), q = model.forward(arena, seq, model.newCache(arena));
+                Tensor p = reference.forward(arena, seq, reference.newCache(arena)),
+                        q = model.forward(arena, seq, model.newCache(arena));
                 NnKernels.logSoftmax(p, p);
                 NnKernels.logSoftmax(q, q);
-                float[] lp = p.onHost(arena).toFloatArray(), lq = q.onHost(arena).toFloatArray();
+                float[] lp = p.onHost(arena).toFloatArray(),
+                        lq = q.onHost(arena).toFloatArray();
                 for (int i = 0; i < seq.length; i++) {
                     int argP = 0, argQ = 0;
                     for (int j = 0; j < v; j++) {

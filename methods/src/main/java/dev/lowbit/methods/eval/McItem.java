@@ -1,6 +1,7 @@
 package dev.lowbit.methods.eval;
 
 import dev.lowbit.runtime.LowbitException;
+import java.util.Collections;
 import java.util.List;
 
 /**
@@ -11,11 +12,12 @@ public record McItem(List<String> contexts, List<String> continuations, int labe
     public McItem {
         if (contexts.size() != continuations.size() || contexts.size() < 2)
             throw new LowbitException("a question needs at least two choices, each with a context and a continuation");
-        if (label < 0 || label >= contexts.size()) throw new LowbitException("label " + label + " is not one of the " + contexts.size() + " choices");
+        if (label < 0 || label >= contexts.size())
+            throw new LowbitException("label " + label + " is not one of the " + contexts.size() + " choices");
     }
 
     /** Choices that all follow the same context. */
     public static McItem shared(String context, List<String> continuations, int label) {
-        return new McItem(java.util.Collections.nCopies(continuations.size(), context), List.copyOf(continuations), label);
+        return new McItem(Collections.nCopies(continuations.size(), context), List.copyOf(continuations), label);
     }
 }

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.regex.Pattern;
@@ -43,22 +44,35 @@ public final class McTasks {
 
     static McItem parse(JsonNode n) {
         if (n.has("endings")) // HellaSwag
-            return McItem.shared(n.path("ctx").asText(), prefixed(strings(n.get("endings"))), n.path("label").asInt());
+        return McItem.shared(
+                    n.path("ctx").asText(),
+                    prefixed(strings(n.get("endings"))),
+                    n.path("label").asInt());
         if (n.has("goal")) // PIQA
-            return McItem.shared("Question: " + n.path("goal").asText() + "\nAnswer:",
-                    prefixed(List.of(n.path("sol1").asText(), n.path("sol2").asText())), n.path("label").asInt());
+        return McItem.shared(
+                    "Question: " + n.path("goal").asText() + "\nAnswer:",
+                    prefixed(List.of(n.path("sol1").asText(), n.path("sol2").asText())),
+                    n.path("label").asInt());
         if (n.has("option1")) { // WinoGrande: the option fills the blank; score what follows it
             String s = n.path("sentence").asText();
             int blank = s.indexOf('_');
             if (blank < 0) throw new LowbitException("WinoGrande sentence without a blank: " + s);
             String rest = " " + s.substring(blank + 1).strip();
-            return new McItem(List.of(s.substring(0, blank) + n.path("option1").asText(), s.substring(0, blank) + n.path("option2").asText()),
-                    List.of(rest, rest), n.path("answer").asInt() - 1);
+            return new McItem(
+                    List.of(
+                            s.substring(0, blank) + n.path("option1").asText(),
+                            s.substring(0, blank) + n.path("option2").asText()),
+                    List.of(rest, rest),
+                    n.path("answer").asInt() - 1);
         }
         if (n.has("passage")) // BoolQ
-            return McItem.shared(n.path("passage").asText() + "\nQuestion: " + n.path("question").asText() + "?\nAnswer:",
-                    List.of(" no", " yes"), n.path("answer").asBoolean() ? 1 : 0);
-        if (n.has("answerKey")) { // ARC: {"question": {"stem", "choices": [...]}} or {"question", "choices": {"text", "label"}}
+        return McItem.shared(
+                    n.path("passage").asText() + "\nQuestion: "
+                            + n.path("question").asText() + "?\nAnswer:",
+                    List.of(" no", " yes"),
+                    n.path("answer").asBoolean() ? 1 : 0);
+        if (n.has("answerKey")) { // ARC: {"question": {"stem", "choices": [...]}} or {"question", "choices": {"text",
+            // "label"}}
             JsonNode q = n.get("question");
             String stem = q.isObject() ? q.path("stem").asText() : q.asText();
             List<String> texts = new ArrayList<>(), labels = new ArrayList<>();
@@ -71,9 +85,13 @@ public final class McTasks {
                 texts.addAll(strings(n.path("choices").path("text")));
                 labels.addAll(strings(n.path("choices").path("label")));
             }
-            return McItem.shared("Question: " + stem + "\nAnswer:", prefixed(texts), labels.indexOf(n.path("answerKey").asText()));
+            return McItem.shared(
+                    "Question: " + stem + "\nAnswer:",
+                    prefixed(texts),
+                    labels.indexOf(n.path("answerKey").asText()));
         }
-        throw new LowbitException("unrecognised task format (fields " + iterable(n) + "); expected HellaSwag, PIQA, ARC, WinoGrande or BoolQ");
+        throw new LowbitException("unrecognised task format (fields " + iterable(n)
+                + "); expected HellaSwag, PIQA, ARC, WinoGrande or BoolQ");
     }
 
     private static List<String> strings(JsonNode array) {
@@ -116,7 +134,7 @@ public final class McTasks {
                 int j = rnd.nextInt(s.size());
                 if (Math.abs(j - i - 1) > 1 && !choices.contains(" " + s.get(j))) choices.add(" " + s.get(j));
             }
-            java.util.Collections.shuffle(choices, rnd);
+            Collections.shuffle(choices, rnd);
             items.add(McItem.shared(s.get(i), choices, choices.indexOf(" " + s.get(i + 1))));
         }
         return items;
@@ -133,7 +151,7 @@ public final class McTasks {
             if (space > 0 && body.substring(space + 1).chars().allMatch(Character::isLetter))
                 items.add(new LastWord(body.substring(0, space), " " + body.substring(space + 1)));
         }
-        java.util.Collections.shuffle(items, new Random(seed));
+        Collections.shuffle(items, new Random(seed));
         return items.subList(0, Math.min(count, items.size()));
     }
 }

@@ -1,8 +1,8 @@
 package dev.lowbit.methods.eval;
 
 import dev.lowbit.runtime.kernels.NnKernels;
-import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import java.lang.foreign.Arena;
 import java.nio.charset.StandardCharsets;
@@ -69,7 +69,9 @@ public final class MultipleChoice {
             int[] all = concat(ctx, word);
             if (all.length > model.config().maxSeqLen()) continue;
             try (Arena arena = Arena.ofConfined()) {
-                float[] lp = model.forward(arena, Arrays.copyOf(all, all.length - 1), model.newCache(arena)).onHost(arena).toFloatArray();
+                float[] lp = model.forward(arena, Arrays.copyOf(all, all.length - 1), model.newCache(arena))
+                        .onHost(arena)
+                        .toFloatArray();
                 int v = model.config().vocabSize();
                 boolean ok = true;
                 for (int i = ctx.length; i < all.length && ok; i++) ok = argmax(lp, (i - 1) * v, v) == all[i];

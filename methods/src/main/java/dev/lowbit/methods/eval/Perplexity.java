@@ -1,13 +1,14 @@
 package dev.lowbit.methods.eval;
 
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.NnKernels;
-import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 
 /**
  * Perplexity over non-overlapping windows of seqLen + 1 tokens (stride seqLen): within a window,
@@ -21,15 +22,19 @@ public final class Perplexity {
 
     public static Result evaluate(LlamaModel model, int[] tokens, int seqLen, int maxWindows) {
         if (seqLen <= 0 || seqLen > model.config().maxSeqLen())
-            throw new LowbitException("sequence length " + seqLen + " must be in [1, " + model.config().maxSeqLen() + "]");
+            throw new LowbitException("sequence length " + seqLen + " must be in [1, "
+                    + model.config().maxSeqLen() + "]");
         int windows = Math.min(maxWindows, (tokens.length - 1) / seqLen);
-        if (windows <= 0) throw new LowbitException("the text has " + tokens.length + " tokens, fewer than one window of " + (seqLen + 1));
+        if (windows <= 0)
+            throw new LowbitException(
+                    "the text has " + tokens.length + " tokens, fewer than one window of " + (seqLen + 1));
         double nll = 0;
         for (int w = 0; w < windows; w++) {
             try (Arena arena = Arena.ofConfined()) {
-                int[] in = java.util.Arrays.copyOfRange(tokens, w * seqLen, w * seqLen + seqLen);
+                int[] in = Arrays.copyOfRange(tokens, w * seqLen, w * seqLen + seqLen);
                 Tensor logits = model.forward(arena, in, model.newCache(arena));
-                Tensor targets = Tensor.allocate(arena, DType.I32, seqLen), losses = Tensor.allocate(arena, model.device(), DType.F32, seqLen);
+                Tensor targets = Tensor.allocate(arena, DType.I32, seqLen),
+                        losses = Tensor.allocate(arena, model.device(), DType.F32, seqLen);
                 MemorySegment.copy(tokens, w * seqLen + 1, targets.segment(), ValueLayout.JAVA_INT, 0, seqLen);
                 NnKernels.crossEntropy(logits, targets.to(arena, model.device()), losses);
                 for (float l : losses.onHost(arena).toFloatArray()) nll += l;

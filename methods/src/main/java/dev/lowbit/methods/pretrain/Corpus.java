@@ -12,8 +12,12 @@ import java.util.List;
  * beside the project; failing those, rebuilt from Debian's package into ~/.cache/lowbit/data.
  */
 public final class Corpus {
-    public static final List<String> TRAIN = List.of("austen-emma.txt", "austen-mansfield-park.txt",
-            "austen-northanger-abbey.txt", "austen-pride-and-prejudice.txt", "austen-sense-and-sensibility.txt");
+    public static final List<String> TRAIN = List.of(
+            "austen-emma.txt",
+            "austen-mansfield-park.txt",
+            "austen-northanger-abbey.txt",
+            "austen-pride-and-prejudice.txt",
+            "austen-sense-and-sensibility.txt");
     public static final String HELD_OUT = "austen-persuasion.txt";
 
     private Corpus() {}
@@ -23,20 +27,23 @@ public final class Corpus {
         if (given != null) return requireFolder(given);
         String env = System.getenv("LOWBIT_DATA");
         if (env != null && !env.isBlank()) return requireFolder(Path.of(env));
-        Path shared = projectRoot.resolve("..").resolve("shared").resolve("data").normalize();
+        Path shared =
+                projectRoot.resolve("..").resolve("shared").resolve("data").normalize();
         if (Files.isDirectory(shared)) return shared;
         Path cache = Path.of(System.getProperty("user.home"), ".cache", "lowbit", "data");
         try {
             return requireFolder(DebianCorpus.fetch(cache, System.err));
         } catch (LowbitException e) {
             throw new LowbitException("no training text: pass --data DIR (a folder with " + String.join(", ", TRAIN)
-                    + ") or set LOWBIT_DATA; " + shared + " does not exist and fetching from Debian failed: " + e.getMessage());
+                    + ") or set LOWBIT_DATA; " + shared + " does not exist and fetching from Debian failed: "
+                    + e.getMessage());
         }
     }
 
     private static Path requireFolder(Path p) {
         for (String f : TRAIN)
-            if (!Files.isRegularFile(p.resolve(f))) throw new LowbitException(p + " lacks " + f + " (the training novels)");
+            if (!Files.isRegularFile(p.resolve(f)))
+                throw new LowbitException(p + " lacks " + f + " (the training novels)");
         return p;
     }
 

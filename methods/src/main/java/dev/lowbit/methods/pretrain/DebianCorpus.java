@@ -2,6 +2,7 @@ package dev.lowbit.methods.pretrain;
 
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.AtomicFiles;
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -24,9 +25,19 @@ import java.util.zip.InflaterInputStream;
 public final class DebianCorpus {
     static final String PACKAGE = "r-cran-janeaustenr";
     /** File name in ../shared/data -> variable in the package's data. */
-    static final Map<String, String> NOVELS = Map.of("austen-emma.txt", "emma", "austen-mansfield-park.txt", "mansfieldpark",
-            "austen-northanger-abbey.txt", "northangerabbey", "austen-pride-and-prejudice.txt", "prideprejudice",
-            "austen-sense-and-sensibility.txt", "sensesensibility", "austen-persuasion.txt", "persuasion");
+    static final Map<String, String> NOVELS = Map.of(
+            "austen-emma.txt",
+            "emma",
+            "austen-mansfield-park.txt",
+            "mansfieldpark",
+            "austen-northanger-abbey.txt",
+            "northangerabbey",
+            "austen-pride-and-prejudice.txt",
+            "prideprejudice",
+            "austen-sense-and-sensibility.txt",
+            "sensesensibility",
+            "austen-persuasion.txt",
+            "persuasion");
 
     private DebianCorpus() {}
 
@@ -44,7 +55,8 @@ public final class DebianCorpus {
             }
             Path deb;
             try (var files = Files.list(work)) {
-                deb = files.filter(p -> p.getFileName().toString().endsWith(".deb")).findFirst()
+                deb = files.filter(p -> p.getFileName().toString().endsWith(".deb"))
+                        .findFirst()
                         .orElseThrow(() -> new LowbitException("apt-get download " + PACKAGE + " produced no .deb"));
             }
             run(work, "dpkg-deb", "-x", deb.toString(), work.resolve("x").toString());
@@ -61,13 +73,15 @@ public final class DebianCorpus {
         try (var in = new GZIPInputStream(Files.newInputStream(dataDir.resolve("Rdata.rdx")))) {
             index = in.readAllBytes();
         }
-        RSerialization.RList variables = (RSerialization.RList) ((RSerialization.RList) RSerialization.read(index)).get("variables");
+        RSerialization.RList variables =
+                (RSerialization.RList) ((RSerialization.RList) RSerialization.read(index)).get("variables");
         byte[] db = Files.readAllBytes(dataDir.resolve("Rdata.rdb"));
         for (Map.Entry<String, String> novel : NOVELS.entrySet()) {
             int[] at = (int[]) variables.get(novel.getValue());
             List<?> lines = (List<?>) RSerialization.read(inflate(db, at[0], at[1]));
             StringBuilder text = new StringBuilder();
-            for (int i = 0; i < lines.size(); i++) text.append(i == 0 ? "" : "\n").append(lines.get(i) == null ? "" : lines.get(i));
+            for (int i = 0; i < lines.size(); i++)
+                text.append(i == 0 ? "" : "\n").append(lines.get(i) == null ? "" : lines.get(i));
             byte[] bytes = text.toString().getBytes(StandardCharsets.UTF_8);
             AtomicFiles.write(target.resolve(novel.getKey()), ch -> ch.write(ByteBuffer.wrap(bytes)));
         }
@@ -75,9 +89,10 @@ public final class DebianCorpus {
 
     /** One lazy-load block: a 4-byte big-endian length, then a zlib stream. */
     private static byte[] inflate(byte[] db, int offset, int length) throws IOException {
-        if (offset < 0 || length < 5 || offset + length > db.length) throw new LowbitException("Rdata.rdb block out of range");
+        if (offset < 0 || length < 5 || offset + length > db.length)
+            throw new LowbitException("Rdata.rdb block out of range");
         int size = ByteBuffer.wrap(db, offset, 4).getInt();
-        try (var in = new InflaterInputStream(new java.io.ByteArrayInputStream(db, offset + 4, length - 4))) {
+        try (var in = new InflaterInputStream(new ByteArrayInputStream(db, offset + 4, length - 4))) {
             ByteArrayOutputStream out = new ByteArrayOutputStream(size);
             in.transferTo(out);
             return out.toByteArray();
@@ -85,7 +100,10 @@ public final class DebianCorpus {
     }
 
     private static void run(Path dir, String... command) throws IOException {
-        Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
+        Process p = new ProcessBuilder(command)
+                .directory(dir.toFile())
+                .redirectErrorStream(true)
+                .start();
         String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         try {
             if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0)

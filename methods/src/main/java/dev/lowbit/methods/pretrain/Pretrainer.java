@@ -6,12 +6,13 @@ import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.HfCheckpoint;
 import dev.lowbit.runtime.io.SafetensorsFile;
 import dev.lowbit.runtime.io.SafetensorsWriter;
-import dev.lowbit.runtime.train.AdamW;
-import dev.lowbit.runtime.train.LlamaParameters;
-import dev.lowbit.runtime.train.LlamaTrainer;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import dev.lowbit.runtime.tokenizer.BpeTrainer;
 import dev.lowbit.runtime.tokenizer.TokenizerJson;
+import dev.lowbit.runtime.train.AdamW;
+import dev.lowbit.runtime.train.LlamaParameters;
+import dev.lowbit.runtime.train.LlamaTrainer;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
@@ -51,20 +52,23 @@ public final class Pretrainer {
     public Result run(String trainingText, int stopAfter) {
         BpeTokenizer tokenizer = tokenizer(trainingText);
         int[] tokens = tokenizer.encode(trainingText);
-        log.printf("training text: %,d characters -> %,d tokens (vocabulary %d)%n", trainingText.length(), tokens.length,
-                tokenizer.vocabSize());
+        log.printf(
+                "training text: %,d characters -> %,d tokens (vocabulary %d)%n",
+                trainingText.length(), tokens.length, tokenizer.vocabSize());
         TokenWindows windows = new TokenWindows(tokens, cfg.seqLen(), cfg.seed());
         try (Arena arena = Arena.ofShared()) {
             LlamaParameters params = LlamaParameters.initialize(arena, cfg.model(), cfg.seed());
             LlamaParameters grads = LlamaParameters.zeros(arena, cfg.model());
-            LlamaParameters m = LlamaParameters.zeros(arena, cfg.model()), v = LlamaParameters.zeros(arena, cfg.model());
+            LlamaParameters m = LlamaParameters.zeros(arena, cfg.model()),
+                    v = LlamaParameters.zeros(arena, cfg.model());
             AdamW opt = new AdamW(params, m, v, 0.9f, 0.95f, 1e-8f, cfg.weightDecay());
             Path checkpoint = out.resolve("checkpoint.safetensors");
             int start = Files.isRegularFile(checkpoint) ? resume(checkpoint, params, m, v, opt) : 0;
             if (start > 0) log.printf("resuming from %s at step %d%n", checkpoint, start);
             LlamaTrainer trainer = new LlamaTrainer(arena, params, grads, cfg.batch(), cfg.seqLen());
-            log.printf("model: %,d parameters; %d steps of %d x %d tokens%n", cfg.model().parameterCount(), cfg.steps(),
-                    cfg.batch(), cfg.seqLen());
+            log.printf(
+                    "model: %,d parameters; %d steps of %d x %d tokens%n",
+                    cfg.model().parameterCount(), cfg.steps(), cfg.batch(), cfg.seqLen());
             Progress progress = new Progress(log, "pretrain", cfg.steps(), start);
             int[] inputs = new int[cfg.batch() * cfg.seqLen()], targets = new int[inputs.length];
             float loss = Float.NaN;
@@ -76,9 +80,12 @@ public final class Pretrainer {
                     windows.fill(step * cfg.gradAccum() + micro, inputs, targets);
                     loss += trainer.forwardBackward(inputs, targets, 1f / cfg.gradAccum()) / cfg.gradAccum();
                 }
-                if (!Float.isFinite(loss)) throw new LowbitException("loss became " + loss + " at step " + step + "; lower --lr");
+                if (!Float.isFinite(loss))
+                    throw new LowbitException("loss became " + loss + " at step " + step + "; lower --lr");
                 opt.update(grads, cfg.learningRate(step), cfg.clip());
-                progress.step(step + 1, String.format("loss %.3f | lr %.2e", loss, cfg.learningRate(step)),
+                progress.step(
+                        step + 1,
+                        String.format("loss %.3f | lr %.2e", loss, cfg.learningRate(step)),
                         (long) inputs.length * cfg.gradAccum());
                 boolean stopping = step + 1 == stopAfter && step + 1 < cfg.steps();
                 if (stopping || ((step + 1) % cfg.checkpointEvery() == 0 && step + 1 < cfg.steps()))
@@ -92,12 +99,22 @@ public final class Pretrainer {
             progress.done();
             double seconds = (System.nanoTime() - t0) / 1e9;
             int done = cfg.steps() - start;
-            HfCheckpoint.save(params, out, Map.of("lowbit.pretrain.steps", Integer.toString(cfg.steps()),
-                    "lowbit.pretrain.seed", Long.toString(cfg.seed())));
+            HfCheckpoint.save(
+                    params,
+                    out,
+                    Map.of(
+                            "lowbit.pretrain.steps",
+                            Integer.toString(cfg.steps()),
+                            "lowbit.pretrain.seed",
+                            Long.toString(cfg.seed())));
             Files.deleteIfExists(checkpoint);
-            return new Result(cfg.steps(), loss, done * (double) inputs.length * cfg.gradAccum() / seconds, seconds,
+            return new Result(
+                    cfg.steps(),
+                    loss,
+                    done * (double) inputs.length * cfg.gradAccum() / seconds,
+                    seconds,
                     cfg.model().parameterCount());
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             throw new LowbitException("cannot remove " + out.resolve("checkpoint.safetensors") + ": " + e.getMessage());
         }
     }
@@ -112,8 +129,12 @@ public final class Pretrainer {
     }
 
     private static void saveCheckpoint(Path file, LlamaParameters p, LlamaParameters m, LlamaParameters v, int step) {
-        new SafetensorsWriter().metadata("step", Integer.toString(step)).put("params", p.flat()).put("adam_m", m.flat())
-                .put("adam_v", v.flat()).write(file);
+        new SafetensorsWriter()
+                .metadata("step", Integer.toString(step))
+                .put("params", p.flat())
+                .put("adam_m", m.flat())
+                .put("adam_v", v.flat())
+                .write(file);
     }
 
     private static int resume(Path file, LlamaParameters p, LlamaParameters m, LlamaParameters v, AdamW opt) {

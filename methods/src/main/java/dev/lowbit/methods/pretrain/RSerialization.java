@@ -24,8 +24,17 @@ final class RSerialization {
         }
     }
 
-    private static final int NILSXP = 0, SYMSXP = 1, LISTSXP = 2, CHARSXP = 9, LGLSXP = 10, INTSXP = 13, REALSXP = 14,
-            STRSXP = 16, VECSXP = 19, REFSXP = 255, NILVALUE = 254;
+    private static final int NILSXP = 0,
+            SYMSXP = 1,
+            LISTSXP = 2,
+            CHARSXP = 9,
+            LGLSXP = 10,
+            INTSXP = 13,
+            REALSXP = 14,
+            STRSXP = 16,
+            VECSXP = 19,
+            REFSXP = 255,
+            NILVALUE = 254;
 
     private final DataInputStream in;
     private final List<Object> refs = new ArrayList<>();
@@ -43,7 +52,8 @@ final class RSerialization {
             r.in.readInt(); // writer's R version
             r.in.readInt(); // minimal reader version
             if (version == 3) r.in.readNBytes(r.in.readInt()); // native encoding name
-            else if (version != 2) throw new LowbitException("R serialization version " + version + " is not supported");
+            else if (version != 2)
+                throw new LowbitException("R serialization version " + version + " is not supported");
             return r.item();
         } catch (IOException e) {
             throw new LowbitException("truncated R serialization data: " + e.getMessage());
@@ -78,7 +88,8 @@ final class RSerialization {
                     values.add(item());
                     f = in.readInt();
                     if ((f & 0xFF) == NILVALUE) break;
-                    if ((f & 0xFF) != LISTSXP) throw new LowbitException("malformed pairlist (type " + (f & 0xFF) + ")");
+                    if ((f & 0xFF) != LISTSXP)
+                        throw new LowbitException("malformed pairlist (type " + (f & 0xFF) + ")");
                 }
                 return new RList(values, names);
             }
@@ -114,7 +125,8 @@ final class RSerialization {
                 }
                 return value;
             }
-            default -> throw new LowbitException("R object type " + type + " is not supported" + (hasTag ? " (tagged)" : ""));
+            default ->
+                throw new LowbitException("R object type " + type + " is not supported" + (hasTag ? " (tagged)" : ""));
         }
     }
 }

@@ -10,11 +10,25 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** The figures every quantization method reports, under the same keys (DIR/metrics.json and --json). */
-public record Metrics(String method, int wbits, int abits, int group, double fpPerplexity, double quantPerplexity, double klToFp,
-                      double trainableFraction, double seconds, double peakRssMb) {
+public record Metrics(
+        String method,
+        int wbits,
+        int abits,
+        int group,
+        double fpPerplexity,
+        double quantPerplexity,
+        double klToFp,
+        double trainableFraction,
+        double seconds,
+        double peakRssMb) {
     /** The JSON object; figures that could not be measured (NaN, e.g. perplexity without a tokenizer) are null. */
     public ObjectNode toJson() {
-        ObjectNode o = new ObjectMapper().createObjectNode().put("method", method).put("wbits", wbits).put("abits", abits).put("group", group);
+        ObjectNode o = new ObjectMapper()
+                .createObjectNode()
+                .put("method", method)
+                .put("wbits", wbits)
+                .put("abits", abits)
+                .put("group", group);
         number(o, "fp_perplexity", fpPerplexity);
         number(o, "quant_perplexity", quantPerplexity);
         number(o, "kl_to_fp", klToFp);

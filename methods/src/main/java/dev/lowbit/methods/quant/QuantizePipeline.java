@@ -46,6 +46,7 @@ import java.util.Optional;
 public final class QuantizePipeline {
     /** Where an interrupted DL-QAT run leaves its state; removed once the model is written. */
     public static final String DLQAT_CHECKPOINT = "dlqat-checkpoint.safetensors";
+
     public static final String QLLM_CHECKPOINT = "qllm-checkpoint.safetensors";
 
     /** The figures of a finished run; json is what metrics.json holds (metrics plus qkv_bits, activation_kernel, method details). */
@@ -74,12 +75,21 @@ public final class QuantizePipeline {
             if (q.isEmpty()) return Optional.empty();
             Evaluation e = evaluate(fp, q.get().model());
             save(fp, q.get().model());
-            Metrics m = new Metrics(request.method().id(), request.wbits(), request.abits(), request.group(), e.fpPerplexity(),
-                    e.quantPerplexity(), e.klToFp(), q.get().trainableFraction(), (System.nanoTime() - t0) / 1e9,
+            Metrics m = new Metrics(
+                    request.method().id(),
+                    request.wbits(),
+                    request.abits(),
+                    request.group(),
+                    e.fpPerplexity(),
+                    e.quantPerplexity(),
+                    e.klToFp(),
+                    q.get().trainableFraction(),
+                    (System.nanoTime() - t0) / 1e9,
                     Metrics.currentPeakRssMb());
             ObjectNode json = m.toJson();
             json.put("qkv_bits", request.qkvBits()).put("activation_kernel", request.activationKernel());
-            if (q.get().details() != null) json.set(request.method().id(), q.get().details());
+            if (q.get().details() != null)
+                json.set(request.method().id(), q.get().details());
             Metrics.write(request.out().resolve("metrics.json"), json);
             if (q.get().checkpoint() != null) deleteCheckpoint(q.get().checkpoint());
             return Optional.of(new Result(m, json));
@@ -98,12 +108,22 @@ public final class QuantizePipeline {
 
     private void logPlan() {
         QuantizeRequest r = request;
-        String activations = r.abits() == 16 ? "" : "; activations " + r.abits() + "-bit per token"
-                + (r.qkvBits() < 16 ? " (and q/k/v per head)" : "")
-                + (r.integerKernel() ? ", integer kernels" : ", simulated (fake-quantized: no integer kernel for W" + r.wbits() + "A"
-                        + r.abits() + ")");
-        log.printf("quantizing %s with %s: %d-bit weights, group %s, %s%s ranges%s%n", r.model(), r.method(), r.wbits(),
-                r.group() < 0 ? "per-channel" : r.group(), r.symmetric() ? "symmetric " : "", r.range().name().toLowerCase(),
+        String activations = r.abits() == 16
+                ? ""
+                : "; activations " + r.abits() + "-bit per token"
+                        + (r.qkvBits() < 16 ? " (and q/k/v per head)" : "")
+                        + (r.integerKernel()
+                                ? ", integer kernels"
+                                : ", simulated (fake-quantized: no integer kernel for W" + r.wbits() + "A" + r.abits()
+                                        + ")");
+        log.printf(
+                "quantizing %s with %s: %d-bit weights, group %s, %s%s ranges%s%n",
+                r.model(),
+                r.method(),
+                r.wbits(),
+                r.group() < 0 ? "per-channel" : r.group(),
+                r.symmetric() ? "symmetric " : "",
+                r.range().name().toLowerCase(),
                 activations);
     }
 
@@ -111,10 +131,22 @@ public final class QuantizePipeline {
     private Optional<Quantized> quantize(Arena arena, ModelFiles.Loaded fp) {
         QuantizeRequest r = request;
         return switch (r.method()) {
-            case RTN -> Optional.of(new Quantized(Rtn.quantize(arena, fp.weights(), r.weightSpec(), r.abits(), r.qkvBits()), 0,
-                    null, null));
-            case SMOOTHQUANT -> Optional.of(new Quantized(SmoothQuant.quantize(arena, fp.weights(), calibration(fp), r.alpha(),
-                    r.weightSpec(), r.abits(), r.qkvBits()), 0, null, null));
+            case RTN ->
+                Optional.of(new Quantized(
+                        Rtn.quantize(arena, fp.weights(), r.weightSpec(), r.abits(), r.qkvBits()), 0, null, null));
+            case SMOOTHQUANT ->
+                Optional.of(new Quantized(
+                        SmoothQuant.quantize(
+                                arena,
+                                fp.weights(),
+                                calibration(fp),
+                                r.alpha(),
+                                r.weightSpec(),
+                                r.abits(),
+                                r.qkvBits()),
+                        0,
+                        null,
+                        null));
             case QLLM -> {
                 QllmConfig cfg = r.qllmConfig();
                 Qllm qllm = new Qllm(fp.weights(), cfg, log);
@@ -125,8 +157,14 @@ public final class QuantizePipeline {
             case DLQAT -> {
                 DlQatConfig cfg = r.dlqatConfig();
                 DlQat dl = new DlQat(arena, LlamaParameters.copyOf(arena, fp.weights()), cfg);
-                log.printf("DL-QAT: %d steps of %d x %d tokens, rank %d, KL weight %s, %.3f%% of parameters trainable%n", cfg.steps(),
-                        cfg.batch(), cfg.seqLen(), cfg.rank(), cfg.klWeight(), 100 * dl.trainableFraction());
+                log.printf(
+                        "DL-QAT: %d steps of %d x %d tokens, rank %d, KL weight %s, %.3f%% of parameters trainable%n",
+                        cfg.steps(),
+                        cfg.batch(),
+                        cfg.seqLen(),
+                        cfg.rank(),
+                        cfg.klWeight(),
+                        100 * dl.trainableFraction());
                 Path checkpoint = r.out().resolve(DLQAT_CHECKPOINT);
                 if (!dl.train(trainingBatches(fp), log, checkpoint, r.stopAfter())) yield Optional.empty();
                 yield Optional.of(new Quantized(dl.export(arena), dl.trainableFraction(), null, checkpoint));
@@ -142,7 +180,8 @@ public final class QuantizePipeline {
         if (fp.tokenizer().isPresent()) {
             int[] tokens = fp.tokenizer().get().encode(Corpus.read(dataDir().resolve(Corpus.HELD_OUT)));
             log.println("evaluating on held-out " + Corpus.HELD_OUT + " ...");
-            fpPpl = Perplexity.evaluate(fp.model(), tokens, seqLen, request.evalWindows()).perplexity();
+            fpPpl = Perplexity.evaluate(fp.model(), tokens, seqLen, request.evalWindows())
+                    .perplexity();
             qPpl = Perplexity.evaluate(q, tokens, seqLen, request.evalWindows()).perplexity();
             windows = new ArrayList<>();
             for (int w = 0; w < 32 && (w + 1) * seqLen <= tokens.length; w++)
@@ -150,24 +189,31 @@ public final class QuantizePipeline {
         } else {
             windows = ModelSamples.fromBos(fp.model(), 16, seqLen);
         }
-        return new Evaluation(fpPpl, qPpl, KlDivergence.evaluate(fp.model(), q, windows).meanKl());
+        return new Evaluation(
+                fpPpl, qPpl, KlDivergence.evaluate(fp.model(), q, windows).meanKl());
     }
 
     private void save(ModelFiles.Loaded fp, LlamaModel q) {
         Path out = request.out();
-        QuantizedCheckpoint.save(q, out, Map.of("lowbit.method", request.method().id(), "lowbit.source", request.model()));
+        QuantizedCheckpoint.save(
+                q, out, Map.of("lowbit.method", request.method().id(), "lowbit.source", request.model()));
         if (fp.tokenizer().isPresent()) TokenizerJson.save(fp.tokenizer().get(), out.resolve("tokenizer.json"));
         if (request.gptq()) {
             GptqExport.save(q, out.resolve("gptq"));
-            if (fp.tokenizer().isPresent()) TokenizerJson.save(fp.tokenizer().get(), out.resolve("gptq").resolve("tokenizer.json"));
+            if (fp.tokenizer().isPresent())
+                TokenizerJson.save(fp.tokenizer().get(), out.resolve("gptq").resolve("tokenizer.json"));
         }
     }
 
     /** The settings and per-layer choices of a QLLM run, for metrics.json. */
     private static ObjectNode qllmDetails(Qllm qllm, QllmConfig cfg) {
         ObjectNode d = new ObjectMapper().createObjectNode();
-        d.put("reassembly", cfg.reassembly()).put("error_correction", cfg.errorCorrection()).put("rank", cfg.rank())
-                .put("steps", cfg.steps()).put("lr", cfg.lr()).put("calibration_samples", cfg.samples())
+        d.put("reassembly", cfg.reassembly())
+                .put("error_correction", cfg.errorCorrection())
+                .put("rank", cfg.rank())
+                .put("steps", cfg.steps())
+                .put("lr", cfg.lr())
+                .put("calibration_samples", cfg.samples())
                 .put("blocks_per_round", cfg.blocksPerRound());
         ArrayNode layers = d.putArray("expansion_ratio");
         for (double[] sites : qllm.expansionRatios()) {
@@ -203,7 +249,8 @@ public final class QuantizePipeline {
         try {
             Files.deleteIfExists(file);
         } catch (IOException e) {
-            throw new LowbitException("the model is written, but the checkpoint " + file + " could not be removed: " + e.getMessage());
+            throw new LowbitException(
+                    "the model is written, but the checkpoint " + file + " could not be removed: " + e.getMessage());
         }
     }
 

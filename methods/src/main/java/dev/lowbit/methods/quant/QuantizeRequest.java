@@ -21,12 +21,37 @@ import java.util.Optional;
  * <p>Build one with {@link #builder(String, Path)}; the constructor checks the combination and
  * throws {@link Invalid} before anything is loaded or written.
  */
-public record QuantizeRequest(String model, Path out, QuantMethod method, int wbits, int abits, boolean quantizeQkv, int group,
-                              QuantSpec.Range range, boolean symmetric, Optional<Path> data, Path projectRoot, int seqLen,
-                              int evalWindows, int steps, int rank, float lr, int batch, float lrMagnitude, float klWeight,
-                              int checkpointEvery, int stopAfter, int calibSamples, float alpha, boolean reassembly,
-                              boolean errorCorrection, boolean trainNorms, int blocksPerRound, int searchTokens, long seed,
-                              boolean gptq) {
+public record QuantizeRequest(
+        String model,
+        Path out,
+        QuantMethod method,
+        int wbits,
+        int abits,
+        boolean quantizeQkv,
+        int group,
+        QuantSpec.Range range,
+        boolean symmetric,
+        Optional<Path> data,
+        Path projectRoot,
+        int seqLen,
+        int evalWindows,
+        int steps,
+        int rank,
+        float lr,
+        int batch,
+        float lrMagnitude,
+        float klWeight,
+        int checkpointEvery,
+        int stopAfter,
+        int calibSamples,
+        float alpha,
+        boolean reassembly,
+        boolean errorCorrection,
+        boolean trainNorms,
+        int blocksPerRound,
+        int searchTokens,
+        long seed,
+        boolean gptq) {
     /** The group size when none is given: 128 for weights only, per-channel with quantized activations. */
     public static int defaultGroup(int abits) {
         return abits < 16 ? QuantSpec.PER_CHANNEL : 128;
@@ -34,7 +59,13 @@ public record QuantizeRequest(String model, Path out, QuantMethod method, int wb
 
     /** A combination of settings the pipeline refuses; {@link Invalid#rule()} says which, so a front end can word it its way. */
     public enum Rule {
-        GPTQ_BITS, ACTIVATION_BITS, DLQAT_ACTIVATIONS, NEEDS_ACTIVATIONS, GPTQ_ACTIVATIONS, MINMAX_RANGES, UNWRITABLE_OUT
+        GPTQ_BITS,
+        ACTIVATION_BITS,
+        DLQAT_ACTIVATIONS,
+        NEEDS_ACTIVATIONS,
+        GPTQ_ACTIVATIONS,
+        MINMAX_RANGES,
+        UNWRITABLE_OUT
     }
 
     /** A request the pipeline refuses, by the rule it breaks. */
@@ -57,20 +88,28 @@ public record QuantizeRequest(String model, Path out, QuantMethod method, int wb
     }
 
     public QuantizeRequest {
-        new QuantSpec(wbits, group, symmetric, range, DType.F32); // bad bits or group fail here (the fields are not set yet)
-        if (gptq && wbits != 4) throw new Invalid(Rule.GPTQ_BITS, "the GPTQ format holds 4-bit weights only; quantize to 4 bits");
+        new QuantSpec(
+                wbits, group, symmetric, range, DType.F32); // bad bits or group fail here (the fields are not set yet)
+        if (gptq && wbits != 4)
+            throw new Invalid(Rule.GPTQ_BITS, "the GPTQ format holds 4-bit weights only; quantize to 4 bits");
         if (abits != 16 && abits != 8 && abits != 6 && abits != 4)
             throw new Invalid(Rule.ACTIVATION_BITS, abits + "-bit activations are not supported: use 16, 8, 6 or 4");
         if (abits != 16 && method == QuantMethod.DLQAT)
-            throw new Invalid(Rule.DLQAT_ACTIVATIONS, "DL-QAT keeps activations at 16 bits; keep them at 16 or quantize with QLLM");
+            throw new Invalid(
+                    Rule.DLQAT_ACTIVATIONS,
+                    "DL-QAT keeps activations at 16 bits; keep them at 16 or quantize with QLLM");
         if (abits == 16 && (method == QuantMethod.QLLM || method == QuantMethod.SMOOTHQUANT))
-            throw new Invalid(Rule.NEEDS_ACTIVATIONS, method + " quantizes activations; choose 4, 6 or 8 activation bits");
+            throw new Invalid(
+                    Rule.NEEDS_ACTIVATIONS, method + " quantizes activations; choose 4, 6 or 8 activation bits");
         if (abits != 16 && gptq)
-            throw new Invalid(Rule.GPTQ_ACTIVATIONS, "the GPTQ format has no activation quantization; "
-                    + "write no GPTQ copy or keep activations at 16 bits");
+            throw new Invalid(
+                    Rule.GPTQ_ACTIVATIONS,
+                    "the GPTQ format has no activation quantization; "
+                            + "write no GPTQ copy or keep activations at 16 bits");
         if (method != QuantMethod.RTN && (symmetric || range != QuantSpec.Range.MINMAX))
-            throw new Invalid(Rule.MINMAX_RANGES, method + " uses asymmetric min-max ranges; "
-                    + "ask for neither symmetric nor searched ranges");
+            throw new Invalid(
+                    Rule.MINMAX_RANGES,
+                    method + " uses asymmetric min-max ranges; " + "ask for neither symmetric nor searched ranges");
     }
 
     public static Builder builder(String model, Path out) {
@@ -97,14 +136,36 @@ public record QuantizeRequest(String model, Path out, QuantMethod method, int wb
     }
 
     public QllmConfig qllmConfig() {
-        return QllmConfig.builder(wbits, abits).group(group).reassembly(reassembly).errorCorrection(errorCorrection).rank(rank)
-                .blocksPerRound(blocksPerRound).samples(calibSamples).seqLen(seqLen).steps(steps).batch(batch).lr(lr)
-                .trainNorms(trainNorms).quantizeQkv(quantizeQkv).searchTokens(searchTokens).seed(seed).build();
+        return QllmConfig.builder(wbits, abits)
+                .group(group)
+                .reassembly(reassembly)
+                .errorCorrection(errorCorrection)
+                .rank(rank)
+                .blocksPerRound(blocksPerRound)
+                .samples(calibSamples)
+                .seqLen(seqLen)
+                .steps(steps)
+                .batch(batch)
+                .lr(lr)
+                .trainNorms(trainNorms)
+                .quantizeQkv(quantizeQkv)
+                .searchTokens(searchTokens)
+                .seed(seed)
+                .build();
     }
 
     public DlQatConfig dlqatConfig() {
-        return DlQatConfig.builder(wbits, group).rank(rank).steps(steps).batch(batch).seqLen(seqLen).lrLora(lr)
-                .lrMagnitude(lrMagnitude).klWeight(klWeight).checkpointEvery(checkpointEvery).seed(seed).build();
+        return DlQatConfig.builder(wbits, group)
+                .rank(rank)
+                .steps(steps)
+                .batch(batch)
+                .seqLen(seqLen)
+                .lrLora(lr)
+                .lrMagnitude(lrMagnitude)
+                .klWeight(klWeight)
+                .checkpointEvery(checkpointEvery)
+                .seed(seed)
+                .build();
     }
 
     /**
@@ -152,15 +213,43 @@ public record QuantizeRequest(String model, Path out, QuantMethod method, int wb
         }
 
         public QuantizeRequest build() {
-            if (model == null || out == null) throw new LowbitException("a quantization needs a model and an output folder");
+            if (model == null || out == null)
+                throw new LowbitException("a quantization needs a model and an output folder");
             boolean qllm = method == QuantMethod.QLLM;
             int steps = this.steps != null ? this.steps : qllm ? QLLM.steps() : DLQAT.steps();
             int rank = this.rank != null ? this.rank : qllm ? QLLM.rank() : DLQAT.rank();
             float lr = this.lr != null ? this.lr : qllm ? QLLM.lr() : DLQAT.lrLora();
-            return new QuantizeRequest(model, out, method, wbits, abits, quantizeQkv, group != null ? group : defaultGroup(abits),
-                    range, symmetric, Optional.ofNullable(data), projectRoot, seqLen, evalWindows, steps, rank, lr, batch, lrMagnitude,
-                    klWeight, checkpointEvery, stopAfter, calibSamples, alpha, reassembly, errorCorrection, trainNorms, blocksPerRound,
-                    searchTokens, seed, gptq);
+            return new QuantizeRequest(
+                    model,
+                    out,
+                    method,
+                    wbits,
+                    abits,
+                    quantizeQkv,
+                    group != null ? group : defaultGroup(abits),
+                    range,
+                    symmetric,
+                    Optional.ofNullable(data),
+                    projectRoot,
+                    seqLen,
+                    evalWindows,
+                    steps,
+                    rank,
+                    lr,
+                    batch,
+                    lrMagnitude,
+                    klWeight,
+                    checkpointEvery,
+                    stopAfter,
+                    calibSamples,
+                    alpha,
+                    reassembly,
+                    errorCorrection,
+                    trainNorms,
+                    blocksPerRound,
+                    searchTokens,
+                    seed,
+                    gptq);
         }
 
         public Builder method(QuantMethod method) {

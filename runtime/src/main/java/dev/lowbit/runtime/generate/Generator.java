@@ -40,7 +40,8 @@ public final class Generator {
         if (prompt.length == 0) throw new LowbitException("the prompt needs at least one token");
         int room = model.config().maxSeqLen() - prompt.length;
         if (room < 0)
-            throw new LowbitException("the prompt of " + prompt.length + " tokens exceeds the context of " + model.config().maxSeqLen());
+            throw new LowbitException("the prompt of " + prompt.length + " tokens exceeds the context of "
+                    + model.config().maxSeqLen());
         int limit = Math.min(options.maxNewTokens(), room);
         Sampler sampler = new Sampler(options.temperature(), options.topP(), options.seed());
         int vocab = model.config().vocabSize();
@@ -66,8 +67,8 @@ public final class Generator {
 
     /** Encodes the prompt, generates, and streams the decoded text (whole characters only) to onText. */
     public String generate(String prompt, Options options, Consumer<String> onText) {
-        BpeTokenizer tok =
-                tokenizer.orElseThrow(() -> new LowbitException("this model has no tokenizer; generate from token ids"));
+        BpeTokenizer tok = tokenizer.orElseThrow(
+                () -> new LowbitException("this model has no tokenizer; generate from token ids"));
         int bos = tok.specialId("<s>");
         int[] ids = tok.encode(prompt);
         if (bos >= 0) {

@@ -16,7 +16,8 @@ public final class Sampler {
 
     public Sampler(float temperature, float topP, long seed) {
         if (!(temperature >= 0) || !(topP > 0 && topP <= 1))
-            throw new LowbitException("temperature must be >= 0 and top-p in (0, 1], got " + temperature + " and " + topP);
+            throw new LowbitException(
+                    "temperature must be >= 0 and top-p in (0, 1], got " + temperature + " and " + topP);
         this.temperature = temperature;
         this.topP = topP;
         this.rnd = new SplittableRandom(seed);

@@ -2,14 +2,14 @@ package dev.lowbit.runtime.io;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.tensor.QuantizedTensor;
-import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.Projection;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -35,7 +35,8 @@ public final class GptqExport {
     public static void save(LlamaModel model, Path dir) {
         LlamaConfig c = model.config();
         QuantizedTensor first = Linear.quantizedWeight(model.linear(0, Projection.Q));
-        if (first.bits() != 4) throw new LowbitException("the GPTQ export is for 4-bit models, this one is " + first.bits() + "-bit");
+        if (first.bits() != 4)
+            throw new LowbitException("the GPTQ export is for 4-bit models, this one is " + first.bits() + "-bit");
         int group = first.groupSize();
         try (Arena arena = Arena.ofConfined()) {
             LlamaParameters fp = LlamaParameters.copyOf(arena, model.weights());
@@ -49,15 +50,22 @@ public final class GptqExport {
                 int layer = Integer.parseInt(slot.name().split("\\.")[2]);
                 QuantizedTensor q = Linear.quantizedWeight(model.linear(layer, linear));
                 if (q.bits() != 4 || q.groupSize() != group)
-                    throw new LowbitException("all block linears must be 4-bit with group " + group + " for the GPTQ export");
+                    throw new LowbitException(
+                            "all block linears must be 4-bit with group " + group + " for the GPTQ export");
                 int heads = linear == Projection.Q ? c.heads() : linear == Projection.K ? c.kvHeads() : 0;
                 String base = slot.name().substring(0, slot.name().length() - ".weight".length());
                 pack(arena, q, heads, c.headDim(), base, writer);
             }
             writer.write(dir.resolve("model.safetensors"));
         }
-        ObjectNode qc = new ObjectMapper().createObjectNode().put("quant_method", "gptq").put("bits", 4).put("group_size", group)
-                .put("desc_act", false).put("sym", false).put("checkpoint_format", "gptq");
+        ObjectNode qc = new ObjectMapper()
+                .createObjectNode()
+                .put("quant_method", "gptq")
+                .put("bits", 4)
+                .put("group_size", group)
+                .put("desc_act", false)
+                .put("sym", false)
+                .put("checkpoint_format", "gptq");
         HfCheckpoint.writeConfig(c, dir, cfg -> cfg.set("quantization_config", qc.deepCopy()));
         try {
             byte[] json = new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(qc);
@@ -74,12 +82,15 @@ public final class GptqExport {
         return h * headDim + (i < half ? 2 * i : 2 * (i - half) + 1);
     }
 
-    private static void pack(Arena arena, QuantizedTensor q, int heads, int headDim, String base, SafetensorsWriter writer) {
+    private static void pack(
+            Arena arena, QuantizedTensor q, int heads, int headDim, String base, SafetensorsWriter writer) {
         long n = q.rows(), k = q.cols();
         int g = q.groupSize();
         long groups = k / g;
-        if (k % 8 != 0 || n % 8 != 0) throw new LowbitException(base + ": GPTQ needs both dimensions divisible by 8, got [" + n + ", " + k + "]");
-        Tensor qweight = Tensor.allocate(arena, DType.I32, k / 8, n), qzeros = Tensor.allocate(arena, DType.I32, groups, n / 8);
+        if (k % 8 != 0 || n % 8 != 0)
+            throw new LowbitException(base + ": GPTQ needs both dimensions divisible by 8, got [" + n + ", " + k + "]");
+        Tensor qweight = Tensor.allocate(arena, DType.I32, k / 8, n),
+                qzeros = Tensor.allocate(arena, DType.I32, groups, n / 8);
         Tensor scales = Tensor.allocate(arena, DType.F16, groups, n), gIdx = Tensor.allocate(arena, DType.I32, k);
         MemorySegment qw = qweight.segment(), qz = qzeros.segment(), gi = gIdx.segment();
         for (long col = 0; col < n; col++) {
@@ -91,14 +102,19 @@ public final class GptqExport {
             }
             for (long gr = 0; gr < groups; gr++) {
                 int zero = (int) q.zeros().getFloat(row, gr);
-                if (zero == 0) throw new LowbitException(base + ": zero point 0 (a group without negative weights) cannot be stored in GPTQ's zero - 1 form");
+                if (zero == 0)
+                    throw new LowbitException(
+                            base
+                                    + ": zero point 0 (a group without negative weights) cannot be stored in GPTQ's zero - 1 form");
                 scales.setFloat(q.scales().getFloat(row, gr), gr, col);
                 long at = gr * (n / 8) + col / 8;
                 qz.setAtIndex(I32, at, qz.getAtIndex(I32, at) | ((zero - 1) & 0xF) << (4 * (col % 8)));
             }
         }
         for (long j = 0; j < k; j++) gi.setAtIndex(I32, j, (int) (j / g));
-        writer.put(base + ".qweight", qweight).put(base + ".qzeros", qzeros).put(base + ".scales", scales).put(base + ".g_idx", gIdx);
+        writer.put(base + ".qweight", qweight)
+                .put(base + ".qzeros", qzeros)
+                .put(base + ".scales", scales)
+                .put(base + ".g_idx", gIdx);
     }
-
 }

@@ -3,10 +3,10 @@ package dev.lowbit.runtime.io;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.lowbit.runtime.tensor.DType;
-import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.Projection;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -38,14 +38,23 @@ public final class HfCheckpoint {
         } catch (IOException e) {
             throw new CheckpointException(file + ": cannot read the model config (" + e.getMessage() + ")", e);
         }
-        String[] required = {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"};
+        String[] required = {
+            "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"
+        };
         for (String k : required)
             if (!c.path(k).canConvertToInt()) throw new CheckpointException(file + ": missing or invalid '" + k + "'");
         try {
-            return new LlamaConfig(c.get("hidden_size").asInt(), c.get("intermediate_size").asInt(), c.get("num_hidden_layers").asInt(),
-                    c.get("num_attention_heads").asInt(), c.path("num_key_value_heads").asInt(c.get("num_attention_heads").asInt()),
-                    c.get("vocab_size").asInt(), c.path("max_position_embeddings").asInt(2048),
-                    (float) c.path("rms_norm_eps").asDouble(1e-6), (float) c.path("rope_theta").asDouble(10000),
+            return new LlamaConfig(
+                    c.get("hidden_size").asInt(),
+                    c.get("intermediate_size").asInt(),
+                    c.get("num_hidden_layers").asInt(),
+                    c.get("num_attention_heads").asInt(),
+                    c.path("num_key_value_heads")
+                            .asInt(c.get("num_attention_heads").asInt()),
+                    c.get("vocab_size").asInt(),
+                    c.path("max_position_embeddings").asInt(2048),
+                    (float) c.path("rms_norm_eps").asDouble(1e-6),
+                    (float) c.path("rope_theta").asDouble(10000),
                     c.path("tie_word_embeddings").asBoolean(false));
         } catch (RuntimeException e) {
             throw new CheckpointException(file + ": " + e.getMessage(), e);
@@ -61,12 +70,14 @@ public final class HfCheckpoint {
             Map<Path, SafetensorsFile> open = new LinkedHashMap<>();
             for (LlamaParameters.Slot slot : params.slots()) {
                 Path file = files.get(slot.name());
-                if (file == null) throw new CheckpointException(dir + ": the checkpoint has no tensor '" + slot.name() + "'");
+                if (file == null)
+                    throw new CheckpointException(dir + ": the checkpoint has no tensor '" + slot.name() + "'");
                 SafetensorsFile st = open.computeIfAbsent(file, f -> SafetensorsFile.open(f, mapping));
                 Tensor src = st.tensor(slot.name());
                 if (!Arrays.equals(src.shape(), slot.shape()))
-                    throw new CheckpointException(file + ": tensor '" + slot.name() + "' has shape "
-                            + Arrays.toString(src.shape()) + " but config.json implies " + Arrays.toString(slot.shape()));
+                    throw new CheckpointException(
+                            file + ": tensor '" + slot.name() + "' has shape " + Arrays.toString(src.shape())
+                                    + " but config.json implies " + Arrays.toString(slot.shape()));
                 Tensor dst = params.get(slot.name());
                 toF32(file, slot.name(), src, dst);
                 Projection linear = Projection.ofWeightName(slot.name());
@@ -103,10 +114,18 @@ public final class HfCheckpoint {
     static void writeConfig(LlamaConfig c, Path dir, Consumer<ObjectNode> extra) {
         ObjectNode cfg = JSON.createObjectNode();
         cfg.putArray("architectures").add("LlamaForCausalLM");
-        cfg.put("model_type", "llama").put("hidden_size", c.dim()).put("intermediate_size", c.hiddenDim())
-                .put("num_hidden_layers", c.layers()).put("num_attention_heads", c.heads()).put("num_key_value_heads", c.kvHeads())
-                .put("vocab_size", c.vocabSize()).put("max_position_embeddings", c.maxSeqLen()).put("rms_norm_eps", c.normEps())
-                .put("rope_theta", c.ropeTheta()).put("tie_word_embeddings", c.tiedEmbeddings()).put("hidden_act", "silu")
+        cfg.put("model_type", "llama")
+                .put("hidden_size", c.dim())
+                .put("intermediate_size", c.hiddenDim())
+                .put("num_hidden_layers", c.layers())
+                .put("num_attention_heads", c.heads())
+                .put("num_key_value_heads", c.kvHeads())
+                .put("vocab_size", c.vocabSize())
+                .put("max_position_embeddings", c.maxSeqLen())
+                .put("rms_norm_eps", c.normEps())
+                .put("rope_theta", c.ropeTheta())
+                .put("tie_word_embeddings", c.tiedEmbeddings())
+                .put("hidden_act", "silu")
                 .put("torch_dtype", "float32");
         extra.accept(cfg);
         byte[] json;
@@ -123,8 +142,11 @@ public final class HfCheckpoint {
         Path index = dir.resolve("model.safetensors.index.json");
         if (Files.isRegularFile(index)) {
             try {
-                JSON.readTree(index.toFile()).path("weight_map").fields()
-                        .forEachRemaining(e -> files.put(e.getKey(), dir.resolve(e.getValue().asText())));
+                JSON.readTree(index.toFile())
+                        .path("weight_map")
+                        .fields()
+                        .forEachRemaining(e ->
+                                files.put(e.getKey(), dir.resolve(e.getValue().asText())));
             } catch (IOException e) {
                 throw new CheckpointException(index + ": cannot read the shard index (" + e.getMessage() + ")", e);
             }
@@ -145,11 +167,15 @@ public final class HfCheckpoint {
             case F16, BF16 -> {
                 for (long i = 0; i < dst.numel(); i++) {
                     short h = src.segment().getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i);
-                    float f = src.dtype() == DType.F16 ? Float.float16ToFloat(h) : Float.intBitsToFloat((h & 0xFFFF) << 16);
+                    float f = src.dtype() == DType.F16
+                            ? Float.float16ToFloat(h)
+                            : Float.intBitsToFloat((h & 0xFFFF) << 16);
                     dst.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, f);
                 }
             }
-            default -> throw new CheckpointException(file + ": tensor '" + name + "' is " + src.dtype() + ", expected F32, F16 or BF16");
+            default ->
+                throw new CheckpointException(
+                        file + ": tensor '" + name + "' is " + src.dtype() + ", expected F32, F16 or BF16");
         }
         for (long i = 0; i < dst.numel(); i++)
             if (!Float.isFinite(dst.segment().getAtIndex(ValueLayout.JAVA_FLOAT, i)))

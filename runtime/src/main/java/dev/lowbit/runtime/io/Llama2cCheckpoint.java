@@ -1,10 +1,10 @@
 package dev.lowbit.runtime.io;
 
-import dev.lowbit.runtime.tensor.DType;
-import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaWeights;
 import dev.lowbit.runtime.model.Projections;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -31,7 +31,13 @@ public final class Llama2cCheckpoint {
         if (file.byteSize() < HEADER) throw corrupt(path, "shorter than its 28-byte header");
         int[] h = new int[7];
         for (int i = 0; i < 7; i++) h[i] = file.get(INT, 4L * i);
-        int dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kvHeads = h[4], vocab = Math.abs(h[5]), seqLen = h[6];
+        int dim = h[0],
+                hidden = h[1],
+                layers = h[2],
+                heads = h[3],
+                kvHeads = h[4],
+                vocab = Math.abs(h[5]),
+                seqLen = h[6];
         boolean tied = h[5] > 0;
         for (int v : new int[] {dim, hidden, layers, heads, kvHeads, vocab, seqLen})
             if (v <= 0 || v > (1 << 20)) throw corrupt(path, "implausible header " + Arrays.toString(h));
@@ -44,15 +50,19 @@ public final class Llama2cCheckpoint {
         long floats = expectedFloats(config);
         long expected = HEADER + 4 * floats;
         if (file.byteSize() != expected)
-            throw corrupt(path, "the header describes " + expected + " bytes but the file has " + file.byteSize()
-                    + (file.byteSize() < expected ? " (truncated)" : " (trailing data)"));
+            throw corrupt(
+                    path,
+                    "the header describes " + expected + " bytes but the file has " + file.byteSize()
+                            + (file.byteSize() < expected ? " (truncated)" : " (trailing data)"));
         Reader r = new Reader(file);
         long kv = config.kvDim();
         Tensor emb = r.next(vocab, dim);
         Tensor[] attNorm = r.perLayer(layers, dim), wq = r.perLayer(layers, dim, dim), wk = r.perLayer(layers, kv, dim);
         Tensor[] wv = r.perLayer(layers, kv, dim), wo = r.perLayer(layers, dim, dim), ffnNorm = r.perLayer(layers, dim);
         // llama2.c's names: w1 gate_proj, w2 down_proj, w3 up_proj
-        Tensor[] w1 = r.perLayer(layers, hidden, dim), w2 = r.perLayer(layers, dim, hidden), w3 = r.perLayer(layers, hidden, dim);
+        Tensor[] w1 = r.perLayer(layers, hidden, dim),
+                w2 = r.perLayer(layers, dim, hidden),
+                w3 = r.perLayer(layers, hidden, dim);
         Tensor finalNorm = r.next(dim);
         r.skip((long) seqLen * config.headDim()); // legacy freq_cis_real and freq_cis_imag
         Tensor output = tied ? emb : r.next(vocab, dim);
@@ -66,7 +76,9 @@ public final class Llama2cCheckpoint {
 
     private static long expectedFloats(LlamaConfig c) {
         long kv = c.kvDim(), d = c.dim(), hdn = c.hiddenDim(), l = c.layers();
-        long n = (long) c.vocabSize() * d + l * (2 * d + 2 * d * d + 2 * kv * d + 3 * hdn * d) + d
+        long n = (long) c.vocabSize() * d
+                + l * (2 * d + 2 * d * d + 2 * kv * d + 3 * hdn * d)
+                + d
                 + (long) c.maxSeqLen() * c.headDim();
         return c.tiedEmbeddings() ? n : n + (long) c.vocabSize() * d;
     }

@@ -27,21 +27,30 @@ public final class ModelFiles {
     /** models/default under -Dlowbit.home (set by ./lowbit), or under the working folder. */
     public static Path defaultModel() {
         String home = System.getProperty("lowbit.home");
-        return (home == null ? Path.of("") : Path.of(home)).resolve("models").resolve("default").toAbsolutePath();
+        return (home == null ? Path.of("") : Path.of(home))
+                .resolve("models")
+                .resolve("default")
+                .toAbsolutePath();
     }
 
     public static Loaded open(String model, Arena arena) {
         Path path = model.equals("default") ? defaultModel() : Path.of(model);
         if (Files.isDirectory(path)) {
             if (!Files.isRegularFile(path.resolve("config.json")))
-                throw new CheckpointException(path + ": no config.json" + (model.equals("default")
-                        ? "; the default model is missing: run ./lowbit pretrain to train it" : " (expected a Hugging Face model folder)"));
-            LlamaModel lm = QuantizedCheckpoint.isQuantized(path) ? QuantizedCheckpoint.load(path, arena)
+                throw new CheckpointException(path + ": no config.json"
+                        + (model.equals("default")
+                                ? "; the default model is missing: run ./lowbit pretrain to train it"
+                                : " (expected a Hugging Face model folder)"));
+            LlamaModel lm = QuantizedCheckpoint.isQuantized(path)
+                    ? QuantizedCheckpoint.load(path, arena)
                     : new LlamaModel(HfCheckpoint.load(path, arena).weights());
             Path tok = path.resolve("tokenizer.json");
-            return new Loaded(model, lm, Files.isRegularFile(tok) ? Optional.of(TokenizerJson.load(tok)) : Optional.empty());
+            return new Loaded(
+                    model, lm, Files.isRegularFile(tok) ? Optional.of(TokenizerJson.load(tok)) : Optional.empty());
         }
-        if (Files.isRegularFile(path)) return new Loaded(model, new LlamaModel(Llama2cCheckpoint.load(path, arena)), Optional.empty());
-        throw new CheckpointException(path + ": no such model (give \"default\", a Hugging Face folder or a llama2.c .bin file)");
+        if (Files.isRegularFile(path))
+            return new Loaded(model, new LlamaModel(Llama2cCheckpoint.load(path, arena)), Optional.empty());
+        throw new CheckpointException(
+                path + ": no such model (give \"default\", a Hugging Face folder or a llama2.c .bin file)");
     }
 }

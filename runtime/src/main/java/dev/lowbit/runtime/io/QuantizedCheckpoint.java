@@ -2,19 +2,21 @@ package dev.lowbit.runtime.io;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.lowbit.runtime.kernels.ChannelMap;
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.tensor.QuantizedTensor;
-import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.kernels.ChannelMap;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.Projection;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.Map;
 
 /**
@@ -33,7 +35,11 @@ public final class QuantizedCheckpoint {
     /** Whether dir holds a lowbit quantized model. */
     public static boolean isQuantized(Path dir) {
         try {
-            return "lowbit".equals(JSON.readTree(dir.resolve("config.json").toFile()).path("quantization_config").path("quant_method").asText());
+            return "lowbit"
+                    .equals(JSON.readTree(dir.resolve("config.json").toFile())
+                            .path("quantization_config")
+                            .path("quant_method")
+                            .asText());
         } catch (IOException e) {
             return false;
         }
@@ -60,13 +66,23 @@ public final class QuantizedCheckpoint {
                 QuantizedTensor q = Linear.quantizedWeight(model.linear(layer, linear));
                 if (q.bits() != first.bits() || q.groupSize() != first.groupSize() && q.groupSize() != q.cols())
                     throw new LowbitException("all block linears must share bits and group size to be saved together");
-                putLinear(writer, slot.name().substring(0, slot.name().length() - ".weight".length()), model.linear(layer, linear));
+                putLinear(
+                        writer,
+                        slot.name().substring(0, slot.name().length() - ".weight".length()),
+                        model.linear(layer, linear));
             }
             writer.write(dir.resolve("model.safetensors"));
         }
-        HfCheckpoint.writeConfig(c, dir, cfg -> cfg.putObject("quantization_config").put("quant_method", "lowbit")
-                .put("bits", first.bits()).put("group_size", first.groupSize() == first.cols() ? -1 : first.groupSize())
-                .put("scale_dtype", first.scales().dtype().name()).put("activation_bits", Linear.activationBits(model.linear(0, Projection.Q))).put("qkv_bits", model.qkvBits()));
+        HfCheckpoint.writeConfig(
+                c,
+                dir,
+                cfg -> cfg.putObject("quantization_config")
+                        .put("quant_method", "lowbit")
+                        .put("bits", first.bits())
+                        .put("group_size", first.groupSize() == first.cols() ? -1 : first.groupSize())
+                        .put("scale_dtype", first.scales().dtype().name())
+                        .put("activation_bits", Linear.activationBits(model.linear(0, Projection.Q)))
+                        .put("qkv_bits", model.qkvBits()));
     }
 
     /** Loads a lowbit quantized folder; tensors are copied out of the mapping into arena. */
@@ -78,7 +94,9 @@ public final class QuantizedCheckpoint {
         } catch (IOException e) {
             throw new CheckpointException(dir + ": cannot read config.json (" + e.getMessage() + ")", e);
         }
-        int bits = qc.path("bits").asInt(), group = qc.path("group_size").asInt(), abits = qc.path("activation_bits").asInt(16);
+        int bits = qc.path("bits").asInt(),
+                group = qc.path("group_size").asInt(),
+                abits = qc.path("activation_bits").asInt(16);
         int qkvBits = qc.path("qkv_bits").asInt(16);
         LlamaParameters fp = LlamaParameters.zeros(arena, c);
         Path file = dir.resolve("model.safetensors");
@@ -86,8 +104,9 @@ public final class QuantizedCheckpoint {
             SafetensorsFile st = SafetensorsFile.open(file, mapping);
             for (LlamaParameters.Slot slot : fp.slots())
                 if (Projection.ofWeightName(slot.name()) == null && !st.copyInto(slot.name(), fp.get(slot.name())))
-                    throw new CheckpointException(file + ": tensor '" + slot.name() + "' must be F32 with " + fp.get(slot.name()).numel() + " values");
-            java.util.Map<String, Linear> linears = new java.util.HashMap<>();
+                    throw new CheckpointException(file + ": tensor '" + slot.name() + "' must be F32 with "
+                            + fp.get(slot.name()).numel() + " values");
+            Map<String, Linear> linears = new HashMap<>();
             for (LlamaParameters.Slot slot : fp.slots()) {
                 if (Projection.ofWeightName(slot.name()) == null) continue;
                 String base = slot.name().substring(0, slot.name().length() - ".weight".length());
@@ -103,17 +122,22 @@ public final class QuantizedCheckpoint {
      */
     public static void putLinear(SafetensorsWriter writer, String base, Linear linear) {
         QuantizedTensor q = Linear.quantizedWeight(linear);
-        writer.put(base + ".qweight", q.codes()).put(base + ".scales", q.scales()).put(base + ".zeros", q.zeros());
+        writer.put(base + ".qweight", q.codes())
+                .put(base + ".scales", q.scales())
+                .put(base + ".zeros", q.zeros());
         if (linear instanceof Linear.Reassembled r)
-            writer.put(base + ".reassembly.ia", r.map().ia()).put(base + ".reassembly.ib", r.map().ib())
-                    .put(base + ".reassembly.sa", r.map().sa()).put(base + ".reassembly.sb", r.map().sb());
+            writer.put(base + ".reassembly.ia", r.map().ia())
+                    .put(base + ".reassembly.ib", r.map().ib())
+                    .put(base + ".reassembly.sa", r.map().sa())
+                    .put(base + ".reassembly.sb", r.map().sb());
     }
 
     /**
      * Reads the linear putLinear stored under base, with inChannels input features before any
      * reassembly, as a weight-only (abits 16) or activation-quantized layer; copied into arena.
      */
-    public static Linear readLinear(SafetensorsFile st, String base, long inChannels, int bits, int group, int abits, Path file, Arena arena) {
+    public static Linear readLinear(
+            SafetensorsFile st, String base, long inChannels, int bits, int group, int abits, Path file, Arena arena) {
         Tensor codes = own(arena, st.tensor(base + ".qweight")), scales = own(arena, st.tensor(base + ".scales"));
         Tensor zeros = own(arena, st.tensor(base + ".zeros"));
         ChannelMap map = st.contains(base + ".reassembly.ia") ? reassembly(st, base, inChannels, file, arena) : null;
@@ -128,16 +152,18 @@ public final class QuantizedCheckpoint {
         Tensor ia = st.tensor(base + ".reassembly.ia"), ib = st.tensor(base + ".reassembly.ib");
         Tensor sa = st.tensor(base + ".reassembly.sa"), sb = st.tensor(base + ".reassembly.sb");
         if (ia.dtype() != DType.I32 || ib.dtype() != DType.I32 || sa.dtype() != DType.F32 || sb.dtype() != DType.F32)
-            throw new CheckpointException(file + ": the reassembly map of " + base + " must be I32 indices and F32 factors");
+            throw new CheckpointException(
+                    file + ": the reassembly map of " + base + " must be I32 indices and F32 factors");
         try {
             return ChannelMap.of(arena, ints(ia), ints(ib), sa.toFloatArray(), sb.toFloatArray(), (int) inChannels);
         } catch (LowbitException e) {
-            throw new CheckpointException(file + ": the reassembly map of " + base + " is invalid: " + e.getMessage(), e);
+            throw new CheckpointException(
+                    file + ": the reassembly map of " + base + " is invalid: " + e.getMessage(), e);
         }
     }
 
     private static int[] ints(Tensor t) {
-        return t.segment().asSlice(0, t.numel() * 4).toArray(java.lang.foreign.ValueLayout.JAVA_INT);
+        return t.segment().asSlice(0, t.numel() * 4).toArray(ValueLayout.JAVA_INT);
     }
 
     private static Tensor own(Arena arena, Tensor t) {
@@ -145,5 +171,4 @@ public final class QuantizedCheckpoint {
         out.copyFrom(t);
         return out;
     }
-
 }

@@ -8,6 +8,7 @@ import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -15,6 +16,7 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.SequencedSet;
@@ -28,6 +30,7 @@ import java.util.SequencedSet;
 public final class SafetensorsFile {
     /** Largest header accepted (the format caps it at 100 MB). */
     static final long MAX_HEADER = 100L << 20;
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** One tensor's entry in the header: byte range relative to the start of the data section. */
@@ -51,8 +54,9 @@ public final class SafetensorsFile {
 
     public static SafetensorsFile open(Path path, Arena arena) {
         MemorySegment file = MappedFile.map(path, arena);
-        if (file.byteSize() < 8) throw corrupt(path, "file is " + file.byteSize() + " bytes, shorter than the 8-byte header length");
-        long headerLen = file.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 0);
+        if (file.byteSize() < 8)
+            throw corrupt(path, "file is " + file.byteSize() + " bytes, shorter than the 8-byte header length");
+        long headerLen = file.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
         if (headerLen < 2 || headerLen > MAX_HEADER || headerLen > file.byteSize() - 8)
             throw corrupt(path, "header length " + headerLen + " does not fit a file of " + file.byteSize() + " bytes");
         String header = new String(file.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
@@ -70,18 +74,27 @@ public final class SafetensorsFile {
             Map.Entry<String, JsonNode> f = it.next();
             if (f.getKey().equals("__metadata__")) {
                 if (!f.getValue().isObject()) throw corrupt(path, "__metadata__ is not an object of strings");
-                f.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+                f.getValue()
+                        .fields()
+                        .forEachRemaining(
+                                m -> metadata.put(m.getKey(), m.getValue().asText()));
             } else {
                 entries.put(f.getKey(), entry(path, f.getKey(), f.getValue(), data.byteSize()));
             }
         }
         checkNoOverlap(path, entries.values());
-        return new SafetensorsFile(path, data, Collections.unmodifiableMap(entries), Collections.unmodifiableMap(metadata));
+        return new SafetensorsFile(
+                path, data, Collections.unmodifiableMap(entries), Collections.unmodifiableMap(metadata));
     }
 
     private static Entry entry(Path path, String name, JsonNode n, long dataSize) {
         JsonNode dtype = n.get("dtype"), shape = n.get("shape"), offsets = n.get("data_offsets");
-        if (dtype == null || !dtype.isTextual() || shape == null || !shape.isArray() || offsets == null || !offsets.isArray()
+        if (dtype == null
+                || !dtype.isTextual()
+                || shape == null
+                || !shape.isArray()
+                || offsets == null
+                || !offsets.isArray()
                 || offsets.size() != 2)
             throw corrupt(path, "tensor '" + name + "' needs dtype, shape and data_offsets [begin, end]");
         long[] dims = new long[shape.size()];
@@ -92,8 +105,10 @@ public final class SafetensorsFile {
         }
         long begin = offsets.get(0).asLong(-1), end = offsets.get(1).asLong(-1);
         if (begin < 0 || end < begin || end > dataSize)
-            throw corrupt(path, "tensor '" + name + "' spans bytes [" + begin + ", " + end + ") but the data section has "
-                    + dataSize + " bytes (truncated file?)");
+            throw corrupt(
+                    path,
+                    "tensor '" + name + "' spans bytes [" + begin + ", " + end + ") but the data section has "
+                            + dataSize + " bytes (truncated file?)");
         Entry e = new Entry(name, dtype.asText(), dims, begin, end);
         long expected;
         try {
@@ -102,8 +117,10 @@ public final class SafetensorsFile {
             throw corrupt(path, "tensor '" + name + "' shape " + shape + " overflows");
         }
         if (expected != end - begin)
-            throw corrupt(path, "tensor '" + name + "' is " + e.dtype() + " " + shape + " = " + expected + " bytes but spans "
-                    + (end - begin));
+            throw corrupt(
+                    path,
+                    "tensor '" + name + "' is " + e.dtype() + " " + shape + " = " + expected + " bytes but spans "
+                            + (end - begin));
         return e;
     }
 
@@ -123,7 +140,10 @@ public final class SafetensorsFile {
         sorted.sort((a, b) -> Long.compare(a.begin(), b.begin()));
         for (int i = 1; i < sorted.size(); i++)
             if (sorted.get(i).begin() < sorted.get(i - 1).end())
-                throw corrupt(path, "tensors '" + sorted.get(i - 1).name() + "' and '" + sorted.get(i).name() + "' overlap");
+                throw corrupt(
+                        path,
+                        "tensors '" + sorted.get(i - 1).name() + "' and '"
+                                + sorted.get(i).name() + "' overlap");
     }
 
     private static CheckpointException corrupt(Path path, String why) {
@@ -136,7 +156,7 @@ public final class SafetensorsFile {
 
     /** Tensor names in header order. */
     public SequencedSet<String> names() {
-        return Collections.unmodifiableSequencedSet(new java.util.LinkedHashSet<>(entries.keySet()));
+        return Collections.unmodifiableSequencedSet(new LinkedHashSet<>(entries.keySet()));
     }
 
     public Map<String, String> metadata() {
@@ -163,7 +183,9 @@ public final class SafetensorsFile {
             case "I32" -> DType.I32;
             case "I8" -> DType.I8;
             case "U8" -> DType.U8;
-            default -> throw new CheckpointException(path + ": tensor '" + name + "' is " + e.dtype() + ", which lowbit does not load");
+            default ->
+                throw new CheckpointException(
+                        path + ": tensor '" + name + "' is " + e.dtype() + ", which lowbit does not load");
         };
         long[] shape = e.shape().length == 0 ? new long[] {1} : e.shape();
         if (e.numel() == 0) throw new CheckpointException(path + ": tensor '" + name + "' is empty");

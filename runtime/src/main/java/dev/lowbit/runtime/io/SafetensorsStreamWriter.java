@@ -25,6 +25,7 @@ import java.util.function.LongConsumer;
 public final class SafetensorsStreamWriter {
     /** Bytes of the one buffer a write uses (off-heap, reused for every chunk). */
     public static final int DEFAULT_CHUNK = 4 << 20;
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** One tensor of the file, in the order written. */
@@ -87,15 +88,22 @@ public final class SafetensorsStreamWriter {
 
     /** The file's size in bytes. */
     public static long size(Map<String, String> metadata, List<Entry> entries) {
-        return header(metadata, entries).length + entries.stream().mapToLong(Entry::bytes).sum();
+        return header(metadata, entries).length
+                + entries.stream().mapToLong(Entry::bytes).sum();
     }
 
     /**
      * Writes the file to ch from its current position; progress gets the bytes of each chunk
      * once it is written. chunkBytes is rounded down to whole elements of each tensor.
      */
-    public static void write(FileChannel ch, Map<String, String> metadata, List<Entry> entries, Sources sources, int chunkBytes,
-                             LongConsumer progress) throws IOException {
+    public static void write(
+            FileChannel ch,
+            Map<String, String> metadata,
+            List<Entry> entries,
+            Sources sources,
+            int chunkBytes,
+            LongConsumer progress)
+            throws IOException {
         if (chunkBytes < 8) throw new LowbitException("chunk of " + chunkBytes + " bytes is smaller than one element");
         ByteBuffer head = ByteBuffer.wrap(header(metadata, entries));
         writeFully(ch, head);
@@ -111,8 +119,8 @@ public final class SafetensorsStreamWriter {
                     buffer.clear().limit(n);
                     source.fill(buffer);
                     if (buffer.hasRemaining())
-                        throw new IllegalStateException("the source of '" + e.name() + "' left " + buffer.remaining()
-                                + " bytes unfilled");
+                        throw new IllegalStateException(
+                                "the source of '" + e.name() + "' left " + buffer.remaining() + " bytes unfilled");
                     buffer.flip();
                     writeFully(ch, buffer);
                     left -= n;

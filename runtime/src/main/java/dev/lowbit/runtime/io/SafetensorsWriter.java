@@ -24,7 +24,8 @@ public final class SafetensorsWriter {
     private final Map<String, String> metadata = new LinkedHashMap<>();
 
     public SafetensorsWriter put(String name, Tensor t) {
-        if (name == null || name.isEmpty() || name.equals("__metadata__")) throw new LowbitException("invalid tensor name '" + name + "'");
+        if (name == null || name.isEmpty() || name.equals("__metadata__"))
+            throw new LowbitException("invalid tensor name '" + name + "'");
         if (!t.isContiguous()) throw new LowbitException("tensor '" + name + "' must be contiguous to be written");
         if (tensors.putIfAbsent(name, t) != null) throw new LowbitException("tensor '" + name + "' added twice");
         return this;
@@ -45,7 +46,8 @@ public final class SafetensorsWriter {
         for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
             Tensor t = e.getValue();
             if (!t.segment().scope().isAlive())
-                throw new LowbitException("cannot write " + target + ": tensor '" + e.getKey() + "' was freed (its arena is closed)");
+                throw new LowbitException(
+                        "cannot write " + target + ": tensor '" + e.getKey() + "' was freed (its arena is closed)");
             long bytes = t.numel() * t.dtype().byteSize();
             ObjectNode n = header.putObject(e.getKey());
             n.put("dtype", t.dtype().name());
@@ -65,7 +67,9 @@ public final class SafetensorsWriter {
             for (Tensor t : tensors.values()) {
                 MemorySegment s = t.segment().asSlice(0, t.numel() * t.dtype().byteSize());
                 for (long at = 0; at < s.byteSize(); at += CHUNK)
-                    writeFully(ch, s.asSlice(at, Math.min(CHUNK, s.byteSize() - at)).asByteBuffer());
+                    writeFully(
+                            ch,
+                            s.asSlice(at, Math.min(CHUNK, s.byteSize() - at)).asByteBuffer());
             }
         });
     }

@@ -23,7 +23,8 @@ public record ShardPlan(List<List<Entry>> shards) {
     }
 
     public static ShardPlan split(List<Entry> stateDict, long maxShardBytes) {
-        if (maxShardBytes <= 0) throw new LowbitException("the maximum shard size must be positive, got " + maxShardBytes);
+        if (maxShardBytes <= 0)
+            throw new LowbitException("the maximum shard size must be positive, got " + maxShardBytes);
         List<List<Entry>> shards = new ArrayList<>();
         List<Entry> current = new ArrayList<>();
         long currentBytes = 0;
@@ -41,7 +42,9 @@ public record ShardPlan(List<List<Entry>> shards) {
             currentBytes += e.bytes();
         }
         if (!current.isEmpty()) shards.add(current);
-        return new ShardPlan(shards.stream().map(s -> s.stream().sorted(Comparator.comparing(Entry::name)).toList()).toList());
+        return new ShardPlan(shards.stream()
+                .map(s -> s.stream().sorted(Comparator.comparing(Entry::name)).toList())
+                .toList());
     }
 
     /** model.safetensors for one shard, else model-0000i-of-0000n.safetensors (i from 1). */
@@ -59,7 +62,8 @@ public record ShardPlan(List<List<Entry>> shards) {
     public static long parseSize(String text) {
         Matcher m = SIZE.matcher(text.trim().toUpperCase(Locale.ROOT));
         if (!m.matches())
-            throw new LowbitException("bad size '" + text + "': give bytes or a number with KB, MB, GB, KiB, MiB or GiB");
+            throw new LowbitException(
+                    "bad size '" + text + "': give bytes or a number with KB, MB, GB, KiB, MiB or GiB");
         String unit = m.group(2) == null ? "B" : m.group(2);
         int power = "BKMGT".indexOf(unit.charAt(0));
         long base = unit.contains("I") ? 1024 : 1000, scale = 1;

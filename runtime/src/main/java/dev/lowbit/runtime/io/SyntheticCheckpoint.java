@@ -45,6 +45,7 @@ import java.util.stream.Stream;
 public final class SyntheticCheckpoint {
     /** Hugging Face's default initializer_range for LLaMA. */
     public static final double INITIALIZER_RANGE = 0.02;
+
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long SPARE_BYTES = 16L << 20; // headroom beyond the files, for the filesystem's own blocks
 
@@ -81,13 +82,14 @@ public final class SyntheticCheckpoint {
         return t;
     }
 
-    public static Written write(ModelShape shape, DType dtype, Path out, long seed, long maxShardBytes, Progress progress) {
+    public static Written write(
+            ModelShape shape, DType dtype, Path out, long seed, long maxShardBytes, Progress progress) {
         return write(shape, dtype, out, seed, maxShardBytes, SafetensorsStreamWriter.DEFAULT_CHUNK, progress);
     }
 
     /** As {@link #write(ModelShape, DType, Path, long, long, Progress)}, with chunkBytes the one buffer's size. */
-    static Written write(ModelShape shape, DType dtype, Path out, long seed, long maxShardBytes, int chunkBytes,
-                         Progress progress) {
+    static Written write(
+            ModelShape shape, DType dtype, Path out, long seed, long maxShardBytes, int chunkBytes, Progress progress) {
         if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16)
             throw new LowbitException("synthetic weights are f32, f16 or bf16, not " + dtype);
         Path target = out.toAbsolutePath().normalize();
@@ -101,7 +103,8 @@ public final class SyntheticCheckpoint {
 
         SplittableRandom root = new SplittableRandom(seed);
         Map<String, SplittableRandom> streams = new HashMap<>();
-        for (Entry e : stateDict) streams.put(e.name(), root.split()); // state-dict order: independent of the shard layout
+        for (Entry e : stateDict)
+            streams.put(e.name(), root.split()); // state-dict order: independent of the shard layout
 
         Path tmp = createTemp(target);
         Thread cleanup = new Thread(() -> deleteTree(tmp));
@@ -114,8 +117,13 @@ public final class SyntheticCheckpoint {
                 String name = plan.fileName(i);
                 Path file = tmp.resolve(name);
                 try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                    SafetensorsStreamWriter.write(ch, metadata, plan.shards().get(i), e -> values(e, streams.get(e.name())),
-                            chunkBytes, n -> progress.update(written[0] += n, all));
+                    SafetensorsStreamWriter.write(
+                            ch,
+                            metadata,
+                            plan.shards().get(i),
+                            e -> values(e, streams.get(e.name())),
+                            chunkBytes,
+                            n -> progress.update(written[0] += n, all));
                     ch.force(true);
                 }
                 files.add(name);
@@ -142,9 +150,10 @@ public final class SyntheticCheckpoint {
 
     /** Normal(0, 0.02) for matrices and embeddings, 1.0 for RMSNorm weights. */
     private static Source values(Entry e, SplittableRandom rnd) {
-        if (e.shape().length == 1) return chunk -> {
-            while (chunk.hasRemaining()) put(chunk, e.dtype(), 1f);
-        };
+        if (e.shape().length == 1)
+            return chunk -> {
+                while (chunk.hasRemaining()) put(chunk, e.dtype(), 1f);
+            };
         return chunk -> {
             while (chunk.hasRemaining()) put(chunk, e.dtype(), (float) (rnd.nextGaussian() * INITIALIZER_RANGE));
         };
@@ -180,8 +189,8 @@ public final class SyntheticCheckpoint {
         try {
             long free = Files.getFileStore(existing).getUsableSpace();
             if (free < bytes + SPARE_BYTES)
-                throw new LowbitException("not enough disk space: the model needs " + size(bytes) + " but " + existing + " has "
-                        + size(free) + " free");
+                throw new LowbitException("not enough disk space: the model needs " + size(bytes) + " but " + existing
+                        + " has " + size(free) + " free");
         } catch (IOException e) {
             // a filesystem that cannot say its free space: a full disk still ends in a clear error while writing
         }
@@ -191,8 +200,9 @@ public final class SyntheticCheckpoint {
         try {
             Files.createDirectories(target.getParent());
             Path tmp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".partial-");
-            if (Files.getFileStore(tmp).supportsFileAttributeView("posix")) // temporary folders start private; a model is not
-                Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
+            if (Files.getFileStore(tmp)
+                    .supportsFileAttributeView("posix")) // temporary folders start private; a model is not
+            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
             return tmp;
         } catch (IOException e) {
             throw new CheckpointException("cannot create a folder beside " + target + ": " + reason(e), e);
@@ -213,20 +223,35 @@ public final class SyntheticCheckpoint {
         LlamaConfig c = shape.config();
         ObjectNode cfg = JSON.createObjectNode(); // keys sorted, as transformers writes them (sort_keys=True)
         cfg.putArray("architectures").add("LlamaForCausalLM");
-        cfg.put("attention_bias", false).put("attention_dropout", 0.0).put("bos_token_id", shape.bos())
-                .put("eos_token_id", shape.eos()).put("head_dim", c.headDim()).put("hidden_act", "silu")
+        cfg.put("attention_bias", false)
+                .put("attention_dropout", 0.0)
+                .put("bos_token_id", shape.bos())
+                .put("eos_token_id", shape.eos())
+                .put("head_dim", c.headDim())
+                .put("hidden_act", "silu")
                 .put("hidden_size", c.dim())
-                .put("initializer_range", INITIALIZER_RANGE).put("intermediate_size", c.hiddenDim())
-                .put("max_position_embeddings", c.maxSeqLen()).put("mlp_bias", false).put("model_type", "llama")
-                .put("num_attention_heads", c.heads()).put("num_hidden_layers", c.layers())
-                .put("num_key_value_heads", c.kvHeads()).put("pretraining_tp", 1).put("rms_norm_eps", decimal(c.normEps()));
+                .put("initializer_range", INITIALIZER_RANGE)
+                .put("intermediate_size", c.hiddenDim())
+                .put("max_position_embeddings", c.maxSeqLen())
+                .put("mlp_bias", false)
+                .put("model_type", "llama")
+                .put("num_attention_heads", c.heads())
+                .put("num_hidden_layers", c.layers())
+                .put("num_key_value_heads", c.kvHeads())
+                .put("pretraining_tp", 1)
+                .put("rms_norm_eps", decimal(c.normEps()));
         cfg.putNull("rope_scaling");
-        cfg.put("rope_theta", decimal(c.ropeTheta())).put("tie_word_embeddings", c.tiedEmbeddings())
-                .put("torch_dtype", switch (dtype) {
-                    case F32 -> "float32";
-                    case F16 -> "float16";
-                    default -> "bfloat16";
-                }).put("use_cache", true).put("vocab_size", c.vocabSize());
+        cfg.put("rope_theta", decimal(c.ropeTheta()))
+                .put("tie_word_embeddings", c.tiedEmbeddings())
+                .put(
+                        "torch_dtype",
+                        switch (dtype) {
+                            case F32 -> "float32";
+                            case F16 -> "float16";
+                            default -> "bfloat16";
+                        })
+                .put("use_cache", true)
+                .put("vocab_size", c.vocabSize());
         return cfg;
     }
 
@@ -244,8 +269,10 @@ public final class SyntheticCheckpoint {
     /** Indented by two spaces, "key": value, a newline at the end: Python's json.dumps(indent=2) as transformers calls it. */
     private static void writeJson(Path file, ObjectNode node) throws IOException {
         DefaultIndenter indent = new DefaultIndenter("  ", "\n");
-        DefaultPrettyPrinter printer = new DefaultPrettyPrinter(Separators.createDefaultInstance()
-                .withObjectFieldValueSpacing(Separators.Spacing.AFTER)).withObjectIndenter(indent).withArrayIndenter(indent);
+        DefaultPrettyPrinter printer = new DefaultPrettyPrinter(
+                        Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER))
+                .withObjectIndenter(indent)
+                .withArrayIndenter(indent);
         Files.writeString(file, JSON.writer(printer).writeValueAsString(node) + "\n");
     }
 

@@ -22,47 +22,146 @@ interface Backend {
     // weight and activation quantization, the quantized GEMMs, QLLM's channel reassembly
     /** Round-to-nearest group quantization into out; operation names the call in errors. */
     void quantizeWeights(MemorySegment w, long ldw, MemorySegment out, int symmetric, int range, String operation);
+
     void quantizeWeightsWithParams(MemorySegment w, long ldw, MemorySegment q);
+
     void dequantizeWeights(MemorySegment q, MemorySegment w, long ldw);
+
     void dequantGemm(MemorySegment x, int xDtype, long m, MemorySegment w, MemorySegment bias, MemorySegment y);
+
     void fakeQuantGroups(MemorySegment x, long m, long k, long group, int bits, MemorySegment out);
-    void quantizeActivations(MemorySegment x, long m, long k, int bits, MemorySegment codes, MemorySegment scales,
-            MemorySegment zeros);
-    void channelReassemble(MemorySegment x, long m, long kIn, MemorySegment ia, MemorySegment ib, MemorySegment sa,
-            MemorySegment sb, long kOut, MemorySegment out);
-    void channelReassembleBackward(MemorySegment dout, long m, long kOut, MemorySegment ia, MemorySegment ib, MemorySegment sa,
-            MemorySegment sb, long kIn, MemorySegment dx);
+
+    void quantizeActivations(
+            MemorySegment x, long m, long k, int bits, MemorySegment codes, MemorySegment scales, MemorySegment zeros);
+
+    void channelReassemble(
+            MemorySegment x,
+            long m,
+            long kIn,
+            MemorySegment ia,
+            MemorySegment ib,
+            MemorySegment sa,
+            MemorySegment sb,
+            long kOut,
+            MemorySegment out);
+
+    void channelReassembleBackward(
+            MemorySegment dout,
+            long m,
+            long kOut,
+            MemorySegment ia,
+            MemorySegment ib,
+            MemorySegment sa,
+            MemorySegment sb,
+            long kIn,
+            MemorySegment dx);
+
     void weightCodeSums(MemorySegment w, MemorySegment sums);
-    void intGemm(MemorySegment aCodes, MemorySegment aScales, MemorySegment aZeros, long m, MemorySegment w, MemorySegment wSums,
-            MemorySegment bias, MemorySegment y);
+
+    void intGemm(
+            MemorySegment aCodes,
+            MemorySegment aScales,
+            MemorySegment aZeros,
+            long m,
+            MemorySegment w,
+            MemorySegment wSums,
+            MemorySegment bias,
+            MemorySegment y);
 
     // trainable fake quantization (DL-QAT)
-    void fakeQuantForward(MemorySegment w, long n, long k, int bits, int groupSize, MemorySegment scales, MemorySegment zeros,
-            MemorySegment magnitude, MemorySegment out);
-    void fakeQuantBackward(MemorySegment w, long n, long k, int bits, int groupSize, MemorySegment scales, MemorySegment zeros,
-            MemorySegment magnitude, MemorySegment gradOut, MemorySegment gradW, MemorySegment gradScales,
+    void fakeQuantForward(
+            MemorySegment w,
+            long n,
+            long k,
+            int bits,
+            int groupSize,
+            MemorySegment scales,
+            MemorySegment zeros,
+            MemorySegment magnitude,
+            MemorySegment out);
+
+    void fakeQuantBackward(
+            MemorySegment w,
+            long n,
+            long k,
+            int bits,
+            int groupSize,
+            MemorySegment scales,
+            MemorySegment zeros,
+            MemorySegment magnitude,
+            MemorySegment gradOut,
+            MemorySegment gradW,
+            MemorySegment gradScales,
             MemorySegment gradMagnitude);
 
     // model ops and their gradients (fp32, row-major)
     void rmsnorm(MemorySegment x, MemorySegment w, long m, long d, float eps, MemorySegment y, MemorySegment invRms);
+
     void rope(MemorySegment x, long m, long heads, long headDim, long pos0, long period, float theta);
-    void attention(MemorySegment q, MemorySegment k, MemorySegment v, long m, long pos0, long heads, long kvHeads, long headDim,
+
+    void attention(
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            long m,
+            long pos0,
+            long heads,
+            long kvHeads,
+            long headDim,
             MemorySegment out);
+
     void siluGate(MemorySegment gate, MemorySegment up, long n, MemorySegment out);
+
     void addInto(MemorySegment x, long n, MemorySegment acc);
+
     void logSoftmax(MemorySegment x, long m, long n, MemorySegment out);
+
     void crossEntropy(MemorySegment logits, MemorySegment targets, long m, long vocab, MemorySegment losses);
-    void rmsnormBackward(MemorySegment x, MemorySegment w, MemorySegment invRms, MemorySegment dy, long m, long d,
-            MemorySegment dx, MemorySegment dw);
+
+    void rmsnormBackward(
+            MemorySegment x,
+            MemorySegment w,
+            MemorySegment invRms,
+            MemorySegment dy,
+            long m,
+            long d,
+            MemorySegment dx,
+            MemorySegment dw);
+
     void ropeBackward(MemorySegment dx, long m, long heads, long headDim, long pos0, long period, float theta);
-    void attentionTrain(MemorySegment q, MemorySegment k, MemorySegment v, long b, long t, long heads, long kvHeads, long headDim,
-            MemorySegment out, MemorySegment probs);
-    void attentionBackward(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment probs, MemorySegment dout, long b,
-            long t, long heads, long kvHeads, long headDim, MemorySegment dq, MemorySegment dk, MemorySegment dv);
-    void siluGateBackward(MemorySegment gate, MemorySegment up, MemorySegment dout, long n, MemorySegment dgate,
-            MemorySegment dup);
-    void crossEntropyBackward(MemorySegment logits, MemorySegment targets, long m, long vocab, float scale,
-            MemorySegment dlogits);
+
+    void attentionTrain(
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            long b,
+            long t,
+            long heads,
+            long kvHeads,
+            long headDim,
+            MemorySegment out,
+            MemorySegment probs);
+
+    void attentionBackward(
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            MemorySegment probs,
+            MemorySegment dout,
+            long b,
+            long t,
+            long heads,
+            long kvHeads,
+            long headDim,
+            MemorySegment dq,
+            MemorySegment dk,
+            MemorySegment dv);
+
+    void siluGateBackward(
+            MemorySegment gate, MemorySegment up, MemorySegment dout, long n, MemorySegment dgate, MemorySegment dup);
+
+    void crossEntropyBackward(
+            MemorySegment logits, MemorySegment targets, long m, long vocab, float scale, MemorySegment dlogits);
 
     // dense GEMM (CBLAS, cuBLAS)
     /** The dtypes {@link #gemm}'s a and b may have (both the same). */
@@ -72,6 +171,17 @@ interface Backend {
      * Row-major c [m, n] = alpha * op(a) op(b) + beta * c, op(x) = x or its transpose, fp32 c; lda, ldb
      * are the row strides of a's and b's stored (contiguous) matrices.
      */
-    void gemm(boolean transA, boolean transB, long m, long n, long k, float alpha, Tensor a, long lda, Tensor b, long ldb,
-            float beta, Tensor c);
+    void gemm(
+            boolean transA,
+            boolean transB,
+            long m,
+            long n,
+            long k,
+            float alpha,
+            Tensor a,
+            long lda,
+            Tensor b,
+            long ldb,
+            float beta,
+            Tensor c);
 }

@@ -1,11 +1,11 @@
 package dev.lowbit.runtime.kernels;
 
-import java.util.Arrays;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.tensor.QuantizedTensor;
 import dev.lowbit.runtime.tensor.Tensor;
+import java.util.Arrays;
 
 /** Argument checks run before every downcall, so bad input becomes a LowbitException, not a crash. */
 final class Check {
@@ -18,7 +18,9 @@ final class Check {
             throw new LowbitException(name + " is on " + t.device() + " but this call runs on " + device
                     + "; copy it there first (Tensor.to(arena, device))");
         if (!t.segment().scope().isAlive()) throw new LowbitException(name + "'s arena is already closed");
-        if (!t.isContiguous()) throw new LowbitException(name + " must be contiguous (row-major), got strides " + Arrays.toString(t.strides()));
+        if (!t.isContiguous())
+            throw new LowbitException(
+                    name + " must be contiguous (row-major), got strides " + Arrays.toString(t.strides()));
         if (allowed.length > 0 && !Arrays.asList(allowed).contains(t.dtype()))
             throw new LowbitException(name + " must be " + Arrays.toString(allowed) + ", got " + t.dtype());
         return t;
@@ -40,7 +42,8 @@ final class Check {
 
     static void shape(Tensor t, String name, long... expected) {
         if (!Arrays.equals(t.shape(), expected))
-            throw new LowbitException(name + " has shape " + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(expected));
+            throw new LowbitException(
+                    name + " has shape " + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(expected));
     }
 
     /** A quantized matrix whose parts all live on device. */

@@ -22,7 +22,8 @@ final class CpuBackend implements Backend {
     private CpuBackend() {}
 
     @Override
-    public void quantizeWeights(MemorySegment w, long ldw, MemorySegment out, int symmetric, int range, String operation) {
+    public void quantizeWeights(
+            MemorySegment w, long ldw, MemorySegment out, int symmetric, int range, String operation) {
         check(lb_cpu_quantize_weights(w, ldw, out, symmetric, range), operation);
     }
 
@@ -47,21 +48,39 @@ final class CpuBackend implements Backend {
     }
 
     @Override
-    public void quantizeActivations(MemorySegment x, long m, long k, int bits, MemorySegment codes, MemorySegment scales,
-            MemorySegment zeros) {
+    public void quantizeActivations(
+            MemorySegment x, long m, long k, int bits, MemorySegment codes, MemorySegment scales, MemorySegment zeros) {
         check(lb_cpu_quantize_activations(x, m, k, bits, codes, scales, zeros), "quantize activations");
     }
 
     @Override
-    public void channelReassemble(MemorySegment x, long m, long kIn, MemorySegment ia, MemorySegment ib, MemorySegment sa,
-            MemorySegment sb, long kOut, MemorySegment out) {
+    public void channelReassemble(
+            MemorySegment x,
+            long m,
+            long kIn,
+            MemorySegment ia,
+            MemorySegment ib,
+            MemorySegment sa,
+            MemorySegment sb,
+            long kOut,
+            MemorySegment out) {
         check(lb_cpu_channel_reassemble(x, m, kIn, ia, ib, sa, sb, kOut, out), "channel reassembly");
     }
 
     @Override
-    public void channelReassembleBackward(MemorySegment dout, long m, long kOut, MemorySegment ia, MemorySegment ib,
-            MemorySegment sa, MemorySegment sb, long kIn, MemorySegment dx) {
-        check(lb_cpu_channel_reassemble_backward(dout, m, kOut, ia, ib, sa, sb, kIn, dx), "channel reassembly backward");
+    public void channelReassembleBackward(
+            MemorySegment dout,
+            long m,
+            long kOut,
+            MemorySegment ia,
+            MemorySegment ib,
+            MemorySegment sa,
+            MemorySegment sb,
+            long kIn,
+            MemorySegment dx) {
+        check(
+                lb_cpu_channel_reassemble_backward(dout, m, kOut, ia, ib, sa, sb, kIn, dx),
+                "channel reassembly backward");
     }
 
     @Override
@@ -70,27 +89,55 @@ final class CpuBackend implements Backend {
     }
 
     @Override
-    public void intGemm(MemorySegment aCodes, MemorySegment aScales, MemorySegment aZeros, long m, MemorySegment w,
-            MemorySegment wSums, MemorySegment bias, MemorySegment y) {
+    public void intGemm(
+            MemorySegment aCodes,
+            MemorySegment aScales,
+            MemorySegment aZeros,
+            long m,
+            MemorySegment w,
+            MemorySegment wSums,
+            MemorySegment bias,
+            MemorySegment y) {
         check(lb_cpu_int_gemm(aCodes, aScales, aZeros, m, w, wSums, bias, y), "integer GEMM");
     }
 
     @Override
-    public void fakeQuantForward(MemorySegment w, long n, long k, int bits, int groupSize, MemorySegment scales,
-            MemorySegment zeros, MemorySegment magnitude, MemorySegment out) {
+    public void fakeQuantForward(
+            MemorySegment w,
+            long n,
+            long k,
+            int bits,
+            int groupSize,
+            MemorySegment scales,
+            MemorySegment zeros,
+            MemorySegment magnitude,
+            MemorySegment out) {
         check(lb_cpu_fake_quant_forward(w, n, k, bits, groupSize, scales, zeros, magnitude, out), "fake-quant forward");
     }
 
     @Override
-    public void fakeQuantBackward(MemorySegment w, long n, long k, int bits, int groupSize, MemorySegment scales,
-            MemorySegment zeros, MemorySegment magnitude, MemorySegment gradOut, MemorySegment gradW, MemorySegment gradScales,
+    public void fakeQuantBackward(
+            MemorySegment w,
+            long n,
+            long k,
+            int bits,
+            int groupSize,
+            MemorySegment scales,
+            MemorySegment zeros,
+            MemorySegment magnitude,
+            MemorySegment gradOut,
+            MemorySegment gradW,
+            MemorySegment gradScales,
             MemorySegment gradMagnitude) {
-        check(lb_cpu_fake_quant_backward(w, n, k, bits, groupSize, scales, zeros, magnitude, gradOut, gradW, gradScales,
-                gradMagnitude), "fake-quant backward");
+        check(
+                lb_cpu_fake_quant_backward(
+                        w, n, k, bits, groupSize, scales, zeros, magnitude, gradOut, gradW, gradScales, gradMagnitude),
+                "fake-quant backward");
     }
 
     @Override
-    public void rmsnorm(MemorySegment x, MemorySegment w, long m, long d, float eps, MemorySegment y, MemorySegment invRms) {
+    public void rmsnorm(
+            MemorySegment x, MemorySegment w, long m, long d, float eps, MemorySegment y, MemorySegment invRms) {
         check(lb_cpu_rmsnorm(x, w, m, d, eps, y, invRms), "RMSNorm");
     }
 
@@ -100,8 +147,16 @@ final class CpuBackend implements Backend {
     }
 
     @Override
-    public void attention(MemorySegment q, MemorySegment k, MemorySegment v, long m, long pos0, long heads, long kvHeads,
-            long headDim, MemorySegment out) {
+    public void attention(
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            long m,
+            long pos0,
+            long heads,
+            long kvHeads,
+            long headDim,
+            MemorySegment out) {
         check(lb_cpu_attention(q, k, v, m, pos0, heads, kvHeads, headDim, out), "attention");
     }
 
@@ -126,8 +181,15 @@ final class CpuBackend implements Backend {
     }
 
     @Override
-    public void rmsnormBackward(MemorySegment x, MemorySegment w, MemorySegment invRms, MemorySegment dy, long m, long d,
-            MemorySegment dx, MemorySegment dw) {
+    public void rmsnormBackward(
+            MemorySegment x,
+            MemorySegment w,
+            MemorySegment invRms,
+            MemorySegment dy,
+            long m,
+            long d,
+            MemorySegment dx,
+            MemorySegment dw) {
         check(lb_cpu_rmsnorm_backward(x, w, invRms, dy, m, d, dx, dw), "RMSNorm backward");
     }
 
@@ -137,26 +199,49 @@ final class CpuBackend implements Backend {
     }
 
     @Override
-    public void attentionTrain(MemorySegment q, MemorySegment k, MemorySegment v, long b, long t, long heads, long kvHeads,
-            long headDim, MemorySegment out, MemorySegment probs) {
+    public void attentionTrain(
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            long b,
+            long t,
+            long heads,
+            long kvHeads,
+            long headDim,
+            MemorySegment out,
+            MemorySegment probs) {
         check(lb_cpu_attention_train(q, k, v, b, t, heads, kvHeads, headDim, out, probs), "attention (training)");
     }
 
     @Override
-    public void attentionBackward(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment probs, MemorySegment dout,
-            long b, long t, long heads, long kvHeads, long headDim, MemorySegment dq, MemorySegment dk, MemorySegment dv) {
-        check(lb_cpu_attention_backward(q, k, v, probs, dout, b, t, heads, kvHeads, headDim, dq, dk, dv), "attention backward");
+    public void attentionBackward(
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            MemorySegment probs,
+            MemorySegment dout,
+            long b,
+            long t,
+            long heads,
+            long kvHeads,
+            long headDim,
+            MemorySegment dq,
+            MemorySegment dk,
+            MemorySegment dv) {
+        check(
+                lb_cpu_attention_backward(q, k, v, probs, dout, b, t, heads, kvHeads, headDim, dq, dk, dv),
+                "attention backward");
     }
 
     @Override
-    public void siluGateBackward(MemorySegment gate, MemorySegment up, MemorySegment dout, long n, MemorySegment dgate,
-            MemorySegment dup) {
+    public void siluGateBackward(
+            MemorySegment gate, MemorySegment up, MemorySegment dout, long n, MemorySegment dgate, MemorySegment dup) {
         check(lb_cpu_silu_gate_backward(gate, up, dout, n, dgate, dup), "SiLU gate backward");
     }
 
     @Override
-    public void crossEntropyBackward(MemorySegment logits, MemorySegment targets, long m, long vocab, float scale,
-            MemorySegment dlogits) {
+    public void crossEntropyBackward(
+            MemorySegment logits, MemorySegment targets, long m, long vocab, float scale, MemorySegment dlogits) {
         check(lb_cpu_cross_entropy_backward(logits, targets, m, vocab, scale, dlogits), "cross-entropy backward");
     }
 
@@ -166,8 +251,19 @@ final class CpuBackend implements Backend {
     }
 
     @Override
-    public void gemm(boolean transA, boolean transB, long m, long n, long k, float alpha, Tensor a, long lda, Tensor b, long ldb,
-            float beta, Tensor c) {
+    public void gemm(
+            boolean transA,
+            boolean transB,
+            long m,
+            long n,
+            long k,
+            float alpha,
+            Tensor a,
+            long lda,
+            Tensor b,
+            long ldb,
+            float beta,
+            Tensor c) {
         // y = W x with W [n, k] row-major: the memory-bound GEMV
         if (m == 1 && transB && !transA) Blas.sgemv(n, k, alpha, b.segment(), ldb, a.segment(), beta, c.segment());
         else Blas.sgemm(transA, transB, m, n, k, alpha, a.segment(), lda, b.segment(), ldb, beta, c.segment(), n);

@@ -38,7 +38,8 @@ final class CudaBackend implements Backend {
     }
 
     @Override
-    public void quantizeWeights(MemorySegment w, long ldw, MemorySegment out, int symmetric, int range, String operation) {
+    public void quantizeWeights(
+            MemorySegment w, long ldw, MemorySegment out, int symmetric, int range, String operation) {
         checkKernel(lb_cuda_quantize_weights(w, ldw, out, symmetric, range, stream()), operation);
     }
 
@@ -63,22 +64,40 @@ final class CudaBackend implements Backend {
     }
 
     @Override
-    public void quantizeActivations(MemorySegment x, long m, long k, int bits, MemorySegment codes, MemorySegment scales,
-            MemorySegment zeros) {
-        checkKernel(lb_cuda_quantize_activations(x, m, k, bits, codes, scales, zeros, stream()), "quantize activations");
+    public void quantizeActivations(
+            MemorySegment x, long m, long k, int bits, MemorySegment codes, MemorySegment scales, MemorySegment zeros) {
+        checkKernel(
+                lb_cuda_quantize_activations(x, m, k, bits, codes, scales, zeros, stream()), "quantize activations");
     }
 
     @Override
-    public void channelReassemble(MemorySegment x, long m, long kIn, MemorySegment ia, MemorySegment ib, MemorySegment sa,
-            MemorySegment sb, long kOut, MemorySegment out) {
+    public void channelReassemble(
+            MemorySegment x,
+            long m,
+            long kIn,
+            MemorySegment ia,
+            MemorySegment ib,
+            MemorySegment sa,
+            MemorySegment sb,
+            long kOut,
+            MemorySegment out) {
         checkKernel(lb_cuda_channel_reassemble(x, m, kIn, ia, ib, sa, sb, kOut, out, stream()), "channel reassembly");
     }
 
     @Override
-    public void channelReassembleBackward(MemorySegment dout, long m, long kOut, MemorySegment ia, MemorySegment ib,
-            MemorySegment sa, MemorySegment sb, long kIn, MemorySegment dx) {
-        checkKernel(lb_cuda_channel_reassemble_backward(dout, m, kOut, ia, ib, sa, sb, kIn, dx,
-                stream()), "channel reassembly backward");
+    public void channelReassembleBackward(
+            MemorySegment dout,
+            long m,
+            long kOut,
+            MemorySegment ia,
+            MemorySegment ib,
+            MemorySegment sa,
+            MemorySegment sb,
+            long kIn,
+            MemorySegment dx) {
+        checkKernel(
+                lb_cuda_channel_reassemble_backward(dout, m, kOut, ia, ib, sa, sb, kIn, dx, stream()),
+                "channel reassembly backward");
     }
 
     @Override
@@ -87,28 +106,69 @@ final class CudaBackend implements Backend {
     }
 
     @Override
-    public void intGemm(MemorySegment aCodes, MemorySegment aScales, MemorySegment aZeros, long m, MemorySegment w,
-            MemorySegment wSums, MemorySegment bias, MemorySegment y) {
+    public void intGemm(
+            MemorySegment aCodes,
+            MemorySegment aScales,
+            MemorySegment aZeros,
+            long m,
+            MemorySegment w,
+            MemorySegment wSums,
+            MemorySegment bias,
+            MemorySegment y) {
         checkKernel(lb_cuda_int_gemm(aCodes, aScales, aZeros, m, w, wSums, bias, y, stream()), "integer GEMM");
     }
 
     @Override
-    public void fakeQuantForward(MemorySegment w, long n, long k, int bits, int groupSize, MemorySegment scales,
-            MemorySegment zeros, MemorySegment magnitude, MemorySegment out) {
-        checkKernel(lb_cuda_fake_quant_forward(w, n, k, bits, groupSize, scales, zeros, magnitude, out,
-                stream()), "fake-quant forward");
+    public void fakeQuantForward(
+            MemorySegment w,
+            long n,
+            long k,
+            int bits,
+            int groupSize,
+            MemorySegment scales,
+            MemorySegment zeros,
+            MemorySegment magnitude,
+            MemorySegment out) {
+        checkKernel(
+                lb_cuda_fake_quant_forward(w, n, k, bits, groupSize, scales, zeros, magnitude, out, stream()),
+                "fake-quant forward");
     }
 
     @Override
-    public void fakeQuantBackward(MemorySegment w, long n, long k, int bits, int groupSize, MemorySegment scales,
-            MemorySegment zeros, MemorySegment magnitude, MemorySegment gradOut, MemorySegment gradW, MemorySegment gradScales,
+    public void fakeQuantBackward(
+            MemorySegment w,
+            long n,
+            long k,
+            int bits,
+            int groupSize,
+            MemorySegment scales,
+            MemorySegment zeros,
+            MemorySegment magnitude,
+            MemorySegment gradOut,
+            MemorySegment gradW,
+            MemorySegment gradScales,
             MemorySegment gradMagnitude) {
-        checkKernel(lb_cuda_fake_quant_backward(w, n, k, bits, groupSize, scales, zeros, magnitude, gradOut, gradW, gradScales,
-                gradMagnitude, stream()), "fake-quant backward");
+        checkKernel(
+                lb_cuda_fake_quant_backward(
+                        w,
+                        n,
+                        k,
+                        bits,
+                        groupSize,
+                        scales,
+                        zeros,
+                        magnitude,
+                        gradOut,
+                        gradW,
+                        gradScales,
+                        gradMagnitude,
+                        stream()),
+                "fake-quant backward");
     }
 
     @Override
-    public void rmsnorm(MemorySegment x, MemorySegment w, long m, long d, float eps, MemorySegment y, MemorySegment invRms) {
+    public void rmsnorm(
+            MemorySegment x, MemorySegment w, long m, long d, float eps, MemorySegment y, MemorySegment invRms) {
         checkKernel(lb_cuda_rmsnorm(x, w, m, d, eps, y, invRms, stream()), "RMSNorm");
     }
 
@@ -118,8 +178,16 @@ final class CudaBackend implements Backend {
     }
 
     @Override
-    public void attention(MemorySegment q, MemorySegment k, MemorySegment v, long m, long pos0, long heads, long kvHeads,
-            long headDim, MemorySegment out) {
+    public void attention(
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            long m,
+            long pos0,
+            long heads,
+            long kvHeads,
+            long headDim,
+            MemorySegment out) {
         checkKernel(lb_cuda_attention(q, k, v, m, pos0, heads, kvHeads, headDim, out, stream()), "attention");
     }
 
@@ -144,8 +212,15 @@ final class CudaBackend implements Backend {
     }
 
     @Override
-    public void rmsnormBackward(MemorySegment x, MemorySegment w, MemorySegment invRms, MemorySegment dy, long m, long d,
-            MemorySegment dx, MemorySegment dw) {
+    public void rmsnormBackward(
+            MemorySegment x,
+            MemorySegment w,
+            MemorySegment invRms,
+            MemorySegment dy,
+            long m,
+            long d,
+            MemorySegment dx,
+            MemorySegment dw) {
         checkKernel(lb_cuda_rmsnorm_backward(x, w, invRms, dy, m, d, dx, dw, stream()), "RMSNorm backward");
     }
 
@@ -155,30 +230,54 @@ final class CudaBackend implements Backend {
     }
 
     @Override
-    public void attentionTrain(MemorySegment q, MemorySegment k, MemorySegment v, long b, long t, long heads, long kvHeads,
-            long headDim, MemorySegment out, MemorySegment probs) {
-        checkKernel(lb_cuda_attention_train(q, k, v, b, t, heads, kvHeads, headDim, out, probs,
-                stream()), "attention (training)");
+    public void attentionTrain(
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            long b,
+            long t,
+            long heads,
+            long kvHeads,
+            long headDim,
+            MemorySegment out,
+            MemorySegment probs) {
+        checkKernel(
+                lb_cuda_attention_train(q, k, v, b, t, heads, kvHeads, headDim, out, probs, stream()),
+                "attention (training)");
     }
 
     @Override
-    public void attentionBackward(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment probs, MemorySegment dout,
-            long b, long t, long heads, long kvHeads, long headDim, MemorySegment dq, MemorySegment dk, MemorySegment dv) {
-        checkKernel(lb_cuda_attention_backward(q, k, v, probs, dout, b, t, heads, kvHeads, headDim, dq, dk, dv,
-                stream()), "attention backward");
+    public void attentionBackward(
+            MemorySegment q,
+            MemorySegment k,
+            MemorySegment v,
+            MemorySegment probs,
+            MemorySegment dout,
+            long b,
+            long t,
+            long heads,
+            long kvHeads,
+            long headDim,
+            MemorySegment dq,
+            MemorySegment dk,
+            MemorySegment dv) {
+        checkKernel(
+                lb_cuda_attention_backward(q, k, v, probs, dout, b, t, heads, kvHeads, headDim, dq, dk, dv, stream()),
+                "attention backward");
     }
 
     @Override
-    public void siluGateBackward(MemorySegment gate, MemorySegment up, MemorySegment dout, long n, MemorySegment dgate,
-            MemorySegment dup) {
+    public void siluGateBackward(
+            MemorySegment gate, MemorySegment up, MemorySegment dout, long n, MemorySegment dgate, MemorySegment dup) {
         checkKernel(lb_cuda_silu_gate_backward(gate, up, dout, n, dgate, dup, stream()), "SiLU gate backward");
     }
 
     @Override
-    public void crossEntropyBackward(MemorySegment logits, MemorySegment targets, long m, long vocab, float scale,
-            MemorySegment dlogits) {
-        checkKernel(lb_cuda_cross_entropy_backward(logits, targets, m, vocab, scale, dlogits,
-                stream()), "cross-entropy backward");
+    public void crossEntropyBackward(
+            MemorySegment logits, MemorySegment targets, long m, long vocab, float scale, MemorySegment dlogits) {
+        checkKernel(
+                lb_cuda_cross_entropy_backward(logits, targets, m, vocab, scale, dlogits, stream()),
+                "cross-entropy backward");
     }
 
     @Override
@@ -187,8 +286,19 @@ final class CudaBackend implements Backend {
     }
 
     @Override
-    public void gemm(boolean transA, boolean transB, long m, long n, long k, float alpha, Tensor a, long lda, Tensor b, long ldb,
-            float beta, Tensor c) {
+    public void gemm(
+            boolean transA,
+            boolean transB,
+            long m,
+            long n,
+            long k,
+            float alpha,
+            Tensor a,
+            long lda,
+            Tensor b,
+            long ldb,
+            float beta,
+            Tensor c) {
         Cublas.gemm(device, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c);
     }
 }

@@ -16,7 +16,8 @@ public record FakeQuantParams(Tensor scales, Tensor zeros, Tensor magnitude, int
         if (bits != 2 && bits != 3 && bits != 4 && bits != 6 && bits != 8)
             throw new LowbitException(bits + "-bit weights are not supported: use 2, 3, 4, 6 or 8");
         if (groupSize <= 0 || w.dim(1) % groupSize != 0)
-            throw new LowbitException("group size " + groupSize + " does not divide the " + w.dim(1) + " input features");
+            throw new LowbitException(
+                    "group size " + groupSize + " does not divide the " + w.dim(1) + " input features");
         long[] groups = {w.dim(0), w.dim(1) / groupSize};
         Check.shape(Check.on(d, scales, "scales", DType.F32), "scales", groups);
         Check.shape(Check.on(d, zeros, "zeros", DType.F32), "zeros", groups);

@@ -42,8 +42,11 @@ public final class Kernels {
     public static void quantizeInto(Tensor w, QuantSpec spec, QuantizedTensor out) {
         Device d = Check.weights(w);
         Check.quantized(d, out, "output");
-        if (out.rows() != w.dim(0) || out.cols() != w.dim(1) || out.bits() != spec.bits()
-                || out.groupSize() != spec.groupSizeFor(w.dim(1)) || out.scales().dtype() != spec.scaleType())
+        if (out.rows() != w.dim(0)
+                || out.cols() != w.dim(1)
+                || out.bits() != spec.bits()
+                || out.groupSize() != spec.groupSizeFor(w.dim(1))
+                || out.scales().dtype() != spec.scaleType())
             throw new LowbitException("output " + out + " does not match weights " + w + " quantized as " + spec);
         int symmetric = spec.symmetric() ? 1 : 0;
         int range = spec.range() == QuantSpec.Range.MSE ? lowbit_h.LB_RANGE_MSE() : lowbit_h.LB_RANGE_MINMAX();
@@ -51,7 +54,8 @@ public final class Kernels {
     }
 
     /** Codes of w [n, k] under given scales and zeros ([n, k / group], F32 or F16), e.g. trained ones. */
-    public static QuantizedTensor quantizeWithParams(Arena arena, Tensor w, Tensor scales, Tensor zeros, int bits, int groupSize) {
+    public static QuantizedTensor quantizeWithParams(
+            Arena arena, Tensor w, Tensor scales, Tensor zeros, int bits, int groupSize) {
         Device d = Check.weights(w);
         Check.on(d, scales, "scales", DType.F32, DType.F16);
         Check.on(d, zeros, "zeros", DType.F32, DType.F16);
@@ -95,8 +99,11 @@ public final class Kernels {
         Device d = Check.device(x, "x", DType.F32);
         checkActivationBits(bits);
         long k = x.dim(-1), m = Check.rowsOf(x, k, "x");
-        QuantizedActivations a = new QuantizedActivations(Tensor.allocate(arena, d, DType.U8, m, k),
-                Tensor.allocate(arena, d, DType.F32, m), Tensor.allocate(arena, d, DType.F32, m), bits);
+        QuantizedActivations a = new QuantizedActivations(
+                Tensor.allocate(arena, d, DType.U8, m, k),
+                Tensor.allocate(arena, d, DType.F32, m),
+                Tensor.allocate(arena, d, DType.F32, m),
+                bits);
         quantizeActivations(x, a);
         return a;
     }
@@ -107,8 +114,15 @@ public final class Kernels {
         checkActivationBits(out.bits());
         long k = x.dim(-1), m = Check.rowsOf(x, k, "x");
         checkActivations(d, out, m, k);
-        Backend.of(d).quantizeActivations(x.segment(), m, k, out.bits(), out.codes().segment(), out.scales().segment(),
-                out.zeros().segment());
+        Backend.of(d)
+                .quantizeActivations(
+                        x.segment(),
+                        m,
+                        k,
+                        out.bits(),
+                        out.codes().segment(),
+                        out.scales().segment(),
+                        out.zeros().segment());
     }
 
     private static void checkActivationBits(int bits) {
@@ -126,8 +140,17 @@ public final class Kernels {
         Device d = checkMap(x, map, "x");
         long m = Check.rowsOf(x, map.inChannels(), "x");
         Check.shape(Check.on(d, out, "out", DType.F32), "out", m, map.outChannels());
-        Backend.of(d).channelReassemble(x.segment(), m, map.inChannels(), map.ia().segment(), map.ib().segment(),
-                map.sa().segment(), map.sb().segment(), map.outChannels(), out.segment());
+        Backend.of(d)
+                .channelReassemble(
+                        x.segment(),
+                        m,
+                        map.inChannels(),
+                        map.ia().segment(),
+                        map.ib().segment(),
+                        map.sa().segment(),
+                        map.sb().segment(),
+                        map.outChannels(),
+                        out.segment());
     }
 
     /** The gradient of {@link #channelReassemble}: dx [m, map.inChannels()] (overwritten) from dout [m, map.outChannels()]. */
@@ -135,8 +158,17 @@ public final class Kernels {
         Device d = checkMap(dout, map, "dout");
         long m = Check.rowsOf(dout, map.outChannels(), "dout");
         Check.shape(Check.on(d, dx, "dx", DType.F32), "dx", m, map.inChannels());
-        Backend.of(d).channelReassembleBackward(dout.segment(), m, map.outChannels(), map.ia().segment(), map.ib().segment(),
-                map.sa().segment(), map.sb().segment(), map.inChannels(), dx.segment());
+        Backend.of(d)
+                .channelReassembleBackward(
+                        dout.segment(),
+                        m,
+                        map.outChannels(),
+                        map.ia().segment(),
+                        map.ib().segment(),
+                        map.sa().segment(),
+                        map.sb().segment(),
+                        map.inChannels(),
+                        dx.segment());
     }
 
     /** The device of x (F32), with the map's four parts checked to be there. */
@@ -157,9 +189,11 @@ public final class Kernels {
      */
     public static void fakeQuantGroups(Tensor x, int group, int bits, Tensor out) {
         Device d = Check.device(x, "x", DType.F32);
-        if (bits < 2 || bits > 8) throw new LowbitException(bits + "-bit fake quantization is not supported: use 2 to 8");
+        if (bits < 2 || bits > 8)
+            throw new LowbitException(bits + "-bit fake quantization is not supported: use 2 to 8");
         long k = x.dim(-1), m = Check.rowsOf(x, k, "x");
-        if (group <= 0 || k % group != 0) throw new LowbitException("group " + group + " does not divide the " + k + " columns");
+        if (group <= 0 || k % group != 0)
+            throw new LowbitException("group " + group + " does not divide the " + k + " columns");
         Check.on(d, out, "out", DType.F32);
         if (out.numel() != x.numel()) throw new LowbitException("out has " + out.numel() + " values, x " + x.numel());
         Backend.of(d).fakeQuantGroups(x.segment(), m, k, group, bits, out.segment());
@@ -192,23 +226,45 @@ public final class Kernels {
     public static void intGemm(QuantizedActivations a, QuantizedTensor w, Tensor codeSums, Tensor bias, Tensor y) {
         Device d = Check.quantized(w, "weights");
         if (w.bits() != 4 && w.bits() != 8)
-            throw new LowbitException("the integer GEMM takes 4- or 8-bit weights, got " + w.bits() + "-bit; use dequantGemm");
+            throw new LowbitException(
+                    "the integer GEMM takes 4- or 8-bit weights, got " + w.bits() + "-bit; use dequantGemm");
         if (a == null) throw new LowbitException("activations are null");
         long m = Check.rowsOf(Check.on(d, a.codes(), "activation codes", DType.U8), w.cols(), "activation codes");
         checkActivations(d, a, m, w.cols());
         if (codeSums != null)
-            Check.shape(Check.on(d, codeSums, "weight code sums", DType.I32), "weight code sums", w.rows(), w.cols() / w.groupSize());
+            Check.shape(
+                    Check.on(d, codeSums, "weight code sums", DType.I32),
+                    "weight code sums",
+                    w.rows(),
+                    w.cols() / w.groupSize());
         checkOutput(d, y, bias, m, w.rows());
-        Backend.of(d).intGemm(a.codes().segment(), a.scales().segment(), a.zeros().segment(), m, w.descriptor(),
-                optional(codeSums), optional(bias), y.segment());
+        Backend.of(d)
+                .intGemm(
+                        a.codes().segment(),
+                        a.scales().segment(),
+                        a.zeros().segment(),
+                        m,
+                        w.descriptor(),
+                        optional(codeSums),
+                        optional(bias),
+                        y.segment());
     }
 
     /** Fake-quantized weights magnitude * scale * (clamp(rint(w / s) + z) - z); magnitude may be null. */
     public static Tensor fakeQuantForward(Arena arena, Tensor w, FakeQuantParams p) {
         Device d = p.check(w);
         Tensor out = Tensor.allocate(arena, d, DType.F32, w.shape());
-        Backend.of(d).fakeQuantForward(w.segment(), w.dim(0), w.dim(1), p.bits(), p.groupSize(), p.scales().segment(),
-                p.zeros().segment(), optional(p.magnitude()), out.segment());
+        Backend.of(d)
+                .fakeQuantForward(
+                        w.segment(),
+                        w.dim(0),
+                        w.dim(1),
+                        p.bits(),
+                        p.groupSize(),
+                        p.scales().segment(),
+                        p.zeros().segment(),
+                        optional(p.magnitude()),
+                        out.segment());
         return out;
     }
 
@@ -216,11 +272,24 @@ public final class Kernels {
     public static FakeQuantGrads fakeQuantBackward(Arena arena, Tensor w, FakeQuantParams p, Tensor gradOut) {
         Device d = p.check(w);
         Check.shape(Check.on(d, gradOut, "gradient", DType.F32), "gradient", w.shape());
-        FakeQuantGrads g = new FakeQuantGrads(Tensor.allocate(arena, d, DType.F32, w.shape()),
-                Tensor.allocate(arena, d, DType.F32, p.scales().shape()), Tensor.allocate(arena, d, DType.F32, p.scales().shape()));
-        Backend.of(d).fakeQuantBackward(w.segment(), w.dim(0), w.dim(1), p.bits(), p.groupSize(), p.scales().segment(),
-                p.zeros().segment(), optional(p.magnitude()), gradOut.segment(), g.weights().segment(), g.scales().segment(),
-                g.magnitude().segment());
+        FakeQuantGrads g = new FakeQuantGrads(
+                Tensor.allocate(arena, d, DType.F32, w.shape()),
+                Tensor.allocate(arena, d, DType.F32, p.scales().shape()),
+                Tensor.allocate(arena, d, DType.F32, p.scales().shape()));
+        Backend.of(d)
+                .fakeQuantBackward(
+                        w.segment(),
+                        w.dim(0),
+                        w.dim(1),
+                        p.bits(),
+                        p.groupSize(),
+                        p.scales().segment(),
+                        p.zeros().segment(),
+                        optional(p.magnitude()),
+                        gradOut.segment(),
+                        g.weights().segment(),
+                        g.scales().segment(),
+                        g.magnitude().segment());
         return g;
     }
 
@@ -247,7 +316,8 @@ public final class Kernels {
         Tensor bStore = Check.on(d, transB ? b.transpose() : b, "b", types);
         if (a.dtype() != b.dtype()) throw new LowbitException("matmul: a is " + a.dtype() + " but b is " + b.dtype());
         long m = a.dim(0), k = a.dim(1), n = b.dim(1);
-        if (b.dim(0) != k) throw new LowbitException("matmul: a is [" + m + ", " + k + "] but b is [" + b.dim(0) + ", " + n + "]");
+        if (b.dim(0) != k)
+            throw new LowbitException("matmul: a is [" + m + ", " + k + "] but b is [" + b.dim(0) + ", " + n + "]");
         Check.shape(Check.on(d, c, "c", DType.F32), "c", m, n);
         backend.gemm(transA, transB, m, n, k, alpha, aStore, transA ? m : k, bStore, transB ? k : n, beta, c);
     }
@@ -255,7 +325,8 @@ public final class Kernels {
     private static void checkOutput(Device d, Tensor y, Tensor bias, long m, long n) {
         Check.on(d, y, "y", DType.F32);
         if (y.numel() != m * n || y.dim(-1) != n)
-            throw new LowbitException("y has shape " + Arrays.toString(y.shape()) + ", expected [" + m + ", " + n + "]");
+            throw new LowbitException(
+                    "y has shape " + Arrays.toString(y.shape()) + ", expected [" + m + ", " + n + "]");
         if (bias != null) Check.shape(Check.on(d, bias, "bias", DType.F32), "bias", n);
     }
 

@@ -51,7 +51,8 @@ public final class NnKernels {
 
     private static long headDim(long width, int heads) {
         if (heads <= 0 || width % heads != 0 || (width / heads) % 2 != 0)
-            throw new LowbitException("rope: " + width + " features do not split into " + heads + " heads of even size");
+            throw new LowbitException(
+                    "rope: " + width + " features do not split into " + heads + " heads of even size");
         return width / heads;
     }
 
@@ -63,7 +64,8 @@ public final class NnKernels {
         Device d = Check.device(q, "q", DType.F32);
         long m = rows(q, "q"), width = q.dim(-1);
         if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0 || width % heads != 0)
-            throw new LowbitException("attention: " + heads + " heads / " + kvHeads + " key-value heads do not fit " + width + " features");
+            throw new LowbitException("attention: " + heads + " heads / " + kvHeads + " key-value heads do not fit "
+                    + width + " features");
         long hd = width / heads, kvWidth = kvHeads * hd;
         for (Tensor t : new Tensor[] {k, v}) {
             Check.on(d, t, "key/value cache", DType.F32);
@@ -81,19 +83,40 @@ public final class NnKernels {
      * heads*hd], k and v [batch*t, kvHeads*hd] -> out; probs [batch, heads, t, t] (may be null)
      * keeps the softmax weights for {@link #attentionBackward}.
      */
-    public static void attentionTrain(Tensor q, Tensor k, Tensor v, int batch, int t, int heads, int kvHeads, Tensor out,
-                                      Tensor probs) {
+    public static void attentionTrain(
+            Tensor q, Tensor k, Tensor v, int batch, int t, int heads, int kvHeads, Tensor out, Tensor probs) {
         Device d = Check.device(q, "q", DType.F32);
         long hd = attentionShapes(d, q, k, v, batch, t, heads, kvHeads);
         sameShape(out, q, "out");
         if (probs != null) Check.shape(Check.on(d, probs, "probs", DType.F32), "probs", batch, heads, t, t);
-        Backend.of(d).attentionTrain(q.segment(), k.segment(), v.segment(), batch, t, heads, kvHeads, hd, out.segment(),
-                optional(probs));
+        Backend.of(d)
+                .attentionTrain(
+                        q.segment(),
+                        k.segment(),
+                        v.segment(),
+                        batch,
+                        t,
+                        heads,
+                        kvHeads,
+                        hd,
+                        out.segment(),
+                        optional(probs));
     }
 
     /** dq, dk, dv (overwritten) of {@link #attentionTrain} from dout and the saved probs. */
-    public static void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dout, int batch, int t,
-                                         int heads, int kvHeads, Tensor dq, Tensor dk, Tensor dv) {
+    public static void attentionBackward(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor probs,
+            Tensor dout,
+            int batch,
+            int t,
+            int heads,
+            int kvHeads,
+            Tensor dq,
+            Tensor dk,
+            Tensor dv) {
         Device d = Check.device(q, "q", DType.F32);
         long hd = attentionShapes(d, q, k, v, batch, t, heads, kvHeads);
         Check.shape(Check.on(d, probs, "probs", DType.F32), "probs", batch, heads, t, t);
@@ -101,16 +124,31 @@ public final class NnKernels {
         sameShape(dq, q, "dq");
         sameShape(dk, k, "dk");
         sameShape(dv, v, "dv");
-        Backend.of(d).attentionBackward(q.segment(), k.segment(), v.segment(), probs.segment(), dout.segment(), batch, t, heads,
-                kvHeads, hd, dq.segment(), dk.segment(), dv.segment());
+        Backend.of(d)
+                .attentionBackward(
+                        q.segment(),
+                        k.segment(),
+                        v.segment(),
+                        probs.segment(),
+                        dout.segment(),
+                        batch,
+                        t,
+                        heads,
+                        kvHeads,
+                        hd,
+                        dq.segment(),
+                        dk.segment(),
+                        dv.segment());
     }
 
-    private static long attentionShapes(Device d, Tensor q, Tensor k, Tensor v, int batch, int t, int heads, int kvHeads) {
+    private static long attentionShapes(
+            Device d, Tensor q, Tensor k, Tensor v, int batch, int t, int heads, int kvHeads) {
         long m = rows(q, "q"), width = q.dim(-1);
         if (batch <= 0 || t <= 0 || m != (long) batch * t)
             throw new LowbitException("attention: q has " + m + " rows, not " + batch + " sequences of " + t);
         if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0 || width % heads != 0)
-            throw new LowbitException("attention: " + heads + " heads / " + kvHeads + " key-value heads do not fit " + width + " features");
+            throw new LowbitException("attention: " + heads + " heads / " + kvHeads + " key-value heads do not fit "
+                    + width + " features");
         long hd = width / heads;
         Check.shape(Check.on(d, k, "k", DType.F32), "k", m, kvHeads * hd);
         Check.shape(Check.on(d, v, "v", DType.F32), "v", m, kvHeads * hd);
@@ -138,8 +176,9 @@ public final class NnKernels {
         Device d = Check.device(gate, "gate", DType.F32);
         rows(gate, "gate");
         for (Tensor t : new Tensor[] {up, dout, dgate, dup}) sameShape(t, gate, "gradient");
-        Backend.of(d).siluGateBackward(gate.segment(), up.segment(), dout.segment(), gate.numel(), dgate.segment(),
-                dup.segment());
+        Backend.of(d)
+                .siluGateBackward(
+                        gate.segment(), up.segment(), dout.segment(), gate.numel(), dgate.segment(), dup.segment());
     }
 
     /** out = log softmax of each row of x; out may be x. */
@@ -165,7 +204,8 @@ public final class NnKernels {
         long m = rows(logits, "logits");
         Check.shape(Check.on(d, targets, "targets", DType.I32), "targets", m);
         sameShape(dlogits, logits, "dlogits");
-        Backend.of(d).crossEntropyBackward(logits.segment(), targets.segment(), m, logits.dim(-1), scale, dlogits.segment());
+        Backend.of(d)
+                .crossEntropyBackward(logits.segment(), targets.segment(), m, logits.dim(-1), scale, dlogits.segment());
     }
 
     /** dx (overwritten) and dw (accumulated) of {@link #rmsNorm} from its input, weight, saved invRms and dy. */
@@ -177,8 +217,9 @@ public final class NnKernels {
         sameShape(dy, x, "dy");
         sameShape(dx, x, "dx");
         Check.shape(Check.on(d, dw, "dw", DType.F32), "dw", dim);
-        Backend.of(d).rmsnormBackward(x.segment(), w.segment(), invRms.segment(), dy.segment(), m, dim, dx.segment(),
-                dw.segment());
+        Backend.of(d)
+                .rmsnormBackward(
+                        x.segment(), w.segment(), invRms.segment(), dy.segment(), m, dim, dx.segment(), dw.segment());
     }
 
     private static long rows(Tensor t, String name) {

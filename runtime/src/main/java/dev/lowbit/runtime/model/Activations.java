@@ -10,14 +10,30 @@ import java.lang.foreign.Arena;
  * normed input xb, queries, keys, values, the attention output, the two SwiGLU halves, the logits,
  * and the linears' scratch. Allocated once per sequence ({@link DecodeState}) or per call.
  */
-record Activations(Tensor x, Tensor xb, Tensor q, Tensor k, Tensor v, Tensor att, Tensor h1, Tensor h3, Tensor logits,
-                   LinearScratch scratch) {
+record Activations(
+        Tensor x,
+        Tensor xb,
+        Tensor q,
+        Tensor k,
+        Tensor v,
+        Tensor att,
+        Tensor h1,
+        Tensor h3,
+        Tensor logits,
+        LinearScratch scratch) {
     static Activations allocate(Arena arena, LlamaModel model, int rows) {
         LlamaConfig c = model.config();
         Device d = model.device();
-        return new Activations(f32(arena, d, rows, c.dim()), f32(arena, d, rows, c.dim()), f32(arena, d, rows, c.dim()),
-                f32(arena, d, rows, c.kvDim()), f32(arena, d, rows, c.kvDim()), f32(arena, d, rows, c.dim()),
-                f32(arena, d, rows, c.hiddenDim()), f32(arena, d, rows, c.hiddenDim()), f32(arena, d, rows, c.vocabSize()),
+        return new Activations(
+                f32(arena, d, rows, c.dim()),
+                f32(arena, d, rows, c.dim()),
+                f32(arena, d, rows, c.dim()),
+                f32(arena, d, rows, c.kvDim()),
+                f32(arena, d, rows, c.kvDim()),
+                f32(arena, d, rows, c.dim()),
+                f32(arena, d, rows, c.hiddenDim()),
+                f32(arena, d, rows, c.hiddenDim()),
+                f32(arena, d, rows, c.vocabSize()),
                 LinearScratch.of(arena, d, rows, model.allLinears()));
     }
 
@@ -32,7 +48,16 @@ record Activations(Tensor x, Tensor xb, Tensor q, Tensor k, Tensor v, Tensor att
     /** Views of the first m rows (the scratch is shared). */
     Activations first(int m) {
         if (m == rows()) return this;
-        return new Activations(x.rows(0, m), xb.rows(0, m), q.rows(0, m), k.rows(0, m), v.rows(0, m), att.rows(0, m),
-                h1.rows(0, m), h3.rows(0, m), logits.rows(0, m), scratch);
+        return new Activations(
+                x.rows(0, m),
+                xb.rows(0, m),
+                q.rows(0, m),
+                k.rows(0, m),
+                v.rows(0, m),
+                att.rows(0, m),
+                h1.rows(0, m),
+                h3.rows(0, m),
+                logits.rows(0, m),
+                scratch);
     }
 }

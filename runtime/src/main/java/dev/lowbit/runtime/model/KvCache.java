@@ -1,8 +1,8 @@
 package dev.lowbit.runtime.model;
 
+import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Device;
-import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 

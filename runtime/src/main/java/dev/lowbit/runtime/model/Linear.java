@@ -2,12 +2,12 @@ package dev.lowbit.runtime.model;
 
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.ChannelMap;
-import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.kernels.Kernels;
-import dev.lowbit.runtime.tensor.QuantizedTensor;
 import dev.lowbit.runtime.kernels.NnKernels;
-import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.tensor.QuantizedActivations;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.List;
 import java.util.function.Consumer;
@@ -90,14 +90,16 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
          * term) are taken here, once, into memory the garbage collector frees with the layer.
          */
         public ActQuantized(QuantizedTensor weight, int activationBits) {
-            this(weight, activationBits,
+            this(
+                    weight,
+                    activationBits,
                     integerKernel(weight, activationBits) ? Kernels.weightCodeSums(Arena.ofAuto(), weight) : null);
         }
 
         public ActQuantized {
             if (activationBits < 2 || activationBits > 8)
-                throw new LowbitException(activationBits
-                        + "-bit activations are not supported: use 2 to 8 (16 keeps them fp32)");
+                throw new LowbitException(
+                        activationBits + "-bit activations are not supported: use 2 to 8 (16 keeps them fp32)");
         }
 
         /** Whether an integer kernel runs this layer (else fake-quantized activations simulate it). */
@@ -129,8 +131,8 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
 
         @Override
         public Linear to(Arena arena, Device device) {
-            return new ActQuantized(weight.to(arena, device), activationBits,
-                    codeSums == null ? null : codeSums.to(arena, device));
+            return new ActQuantized(
+                    weight.to(arena, device), activationBits, codeSums == null ? null : codeSums.to(arena, device));
         }
 
         @Override
@@ -151,8 +153,8 @@ public sealed interface Linear permits Linear.Dense, Linear.Quantized, Linear.Ac
     record Reassembled(ChannelMap map, Linear inner) implements Linear {
         public Reassembled {
             if (inner.inFeatures() != map.outChannels())
-                throw new LowbitException("the reassembly map gives " + map.outChannels() + " channels, the layer takes "
-                        + inner.inFeatures());
+                throw new LowbitException("the reassembly map gives " + map.outChannels()
+                        + " channels, the layer takes " + inner.inFeatures());
             if (inner instanceof Reassembled) throw new LowbitException("a linear is reassembled once");
         }
 

@@ -16,7 +16,12 @@ import java.util.Collection;
  * layers allocates nothing. Layers applied one after another reuse the memory: one scratch per thread.
  */
 public final class LinearScratch {
-    private final Tensor product, reassembled, fakeQuantized, codes, scales, zeros; // flat; null where no layer needs one
+    private final Tensor product,
+            reassembled,
+            fakeQuantized,
+            codes,
+            scales,
+            zeros; // flat; null where no layer needs one
 
     /** Elements per input row that a layer (or the widest of several) needs in each buffer. */
     private record Need(long product, long reassembled, long fakeQuantized, long codes) {
@@ -26,15 +31,21 @@ public final class LinearScratch {
             return switch (l) {
                 case Linear.Dense d -> NONE;
                 case Linear.Quantized q -> new Need(q.outFeatures(), 0, 0, 0);
-                case Linear.ActQuantized a -> a.integerKernel() ? new Need(a.outFeatures(), 0, 0, a.inFeatures())
-                        : new Need(a.outFeatures(), 0, a.inFeatures(), 0);
-                case Linear.Reassembled r -> of(r.inner()).max(new Need(0, r.map().outChannels(), 0, 0));
+                case Linear.ActQuantized a ->
+                    a.integerKernel()
+                            ? new Need(a.outFeatures(), 0, 0, a.inFeatures())
+                            : new Need(a.outFeatures(), 0, a.inFeatures(), 0);
+                case Linear.Reassembled r ->
+                    of(r.inner()).max(new Need(0, r.map().outChannels(), 0, 0));
             };
         }
 
         Need max(Need o) {
-            return new Need(Math.max(product, o.product), Math.max(reassembled, o.reassembled),
-                    Math.max(fakeQuantized, o.fakeQuantized), Math.max(codes, o.codes));
+            return new Need(
+                    Math.max(product, o.product),
+                    Math.max(reassembled, o.reassembled),
+                    Math.max(fakeQuantized, o.fakeQuantized),
+                    Math.max(codes, o.codes));
         }
     }
 
@@ -76,15 +87,19 @@ public final class LinearScratch {
 
     /** The quantized input [rows, k] of an integer-kernel {@link Linear.ActQuantized}. */
     QuantizedActivations activations(long rows, long k, int bits) {
-        return new QuantizedActivations(view(codes, "activation codes", rows, k), view(scales, "activation scales", rows),
-                view(zeros, "activation zeros", rows), bits);
+        return new QuantizedActivations(
+                view(codes, "activation codes", rows, k),
+                view(scales, "activation scales", rows),
+                view(zeros, "activation zeros", rows),
+                bits);
     }
 
     private static Tensor view(Tensor flat, String what, long... shape) {
         long n = Arrays.stream(shape).reduce(1, Math::multiplyExact);
         if (flat == null || n > flat.numel())
-            throw new LowbitException("this linear scratch has no room for " + what + " of shape " + Arrays.toString(shape)
-                    + ": make it with LinearScratch.of for the layers and the number of rows it serves");
+            throw new LowbitException(
+                    "this linear scratch has no room for " + what + " of shape " + Arrays.toString(shape)
+                            + ": make it with LinearScratch.of for the layers and the number of rows it serves");
         return flat.rows(0, n).reshape(shape);
     }
 }

@@ -7,15 +7,27 @@ import dev.lowbit.runtime.LowbitException;
  * and key/value heads (grouped-query attention when fewer), vocabulary, maximum sequence length,
  * RMSNorm epsilon, RoPE base, and whether the output head shares the token embedding.
  */
-public record LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvHeads, int vocabSize, int maxSeqLen,
-                          float normEps, float ropeTheta, boolean tiedEmbeddings) {
+public record LlamaConfig(
+        int dim,
+        int hiddenDim,
+        int layers,
+        int heads,
+        int kvHeads,
+        int vocabSize,
+        int maxSeqLen,
+        float normEps,
+        float ropeTheta,
+        boolean tiedEmbeddings) {
     public LlamaConfig {
         if (dim <= 0 || hiddenDim <= 0 || layers <= 0 || heads <= 0 || kvHeads <= 0 || vocabSize <= 0 || maxSeqLen <= 0)
             throw new LowbitException("model dimensions must be positive: " + this);
         if (dim % heads != 0) throw new LowbitException("dim " + dim + " is not a multiple of " + heads + " heads");
-        if (heads % kvHeads != 0) throw new LowbitException(heads + " heads are not a multiple of " + kvHeads + " key/value heads");
-        if ((dim / heads) % 2 != 0) throw new LowbitException("head size " + dim / heads + " must be even for rotary embeddings");
-        if (!(normEps > 0) || !(ropeTheta > 0)) throw new LowbitException("normEps and ropeTheta must be positive: " + this);
+        if (heads % kvHeads != 0)
+            throw new LowbitException(heads + " heads are not a multiple of " + kvHeads + " key/value heads");
+        if ((dim / heads) % 2 != 0)
+            throw new LowbitException("head size " + dim / heads + " must be even for rotary embeddings");
+        if (!(normEps > 0) || !(ropeTheta > 0))
+            throw new LowbitException("normEps and ropeTheta must be positive: " + this);
     }
 
     public int headDim() {

@@ -1,9 +1,9 @@
 package dev.lowbit.runtime.model;
 
-import dev.lowbit.runtime.tensor.Device;
-import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.kernels.NnKernels;
+import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
@@ -42,7 +42,8 @@ public final class LlamaModel {
      */
     public LlamaModel(LlamaWeights weights, LinearFactory make, int qkvBits) {
         if (qkvBits != 16 && (qkvBits < 2 || qkvBits > 8))
-            throw new LowbitException(qkvBits + "-bit queries/keys/values are not supported: use 2 to 8, or 16 for fp32");
+            throw new LowbitException(
+                    qkvBits + "-bit queries/keys/values are not supported: use 2 to 8, or 16 for fp32");
         this.qkvBits = qkvBits;
         this.weights = weights;
         this.config = weights.config();
@@ -94,10 +95,13 @@ public final class LlamaModel {
      */
     public LlamaModel to(Arena arena, Device device) {
         if (device.equals(device())) return this;
-        return new LlamaModel(weights.to(arena, device), (layer, p, w) -> {
-            Linear l = linear(layer, p);
-            return l instanceof Linear.Dense ? new Linear.Dense(w) : l.to(arena, device);
-        }, qkvBits);
+        return new LlamaModel(
+                weights.to(arena, device),
+                (layer, p, w) -> {
+                    Linear l = linear(layer, p);
+                    return l instanceof Linear.Dense ? new Linear.Dense(w) : l.to(arena, device);
+                },
+                qkvBits);
     }
 
     public KvCache newCache(Arena arena) {
@@ -112,7 +116,8 @@ public final class LlamaModel {
     /** A decode state on the model's device whose passes run up to maxRows tokens (longer prompts in chunks). */
     public DecodeState newState(Arena arena, int maxRows) {
         if (maxRows <= 0 || maxRows > config.maxSeqLen())
-            throw new LowbitException("a decode state runs 1 to " + config.maxSeqLen() + " tokens a pass, got " + maxRows);
+            throw new LowbitException(
+                    "a decode state runs 1 to " + config.maxSeqLen() + " tokens a pass, got " + maxRows);
         return new DecodeState(arena, this, maxRows);
     }
 
@@ -124,11 +129,12 @@ public final class LlamaModel {
      */
     public Tensor forward(DecodeState state, int[] tokens) {
         if (tokens.length == 0) throw new LowbitException("forward needs at least one token");
-        if (state.model() != this) throw new LowbitException("this decode state belongs to another model: make one with newState");
+        if (state.model() != this)
+            throw new LowbitException("this decode state belongs to another model: make one with newState");
         KvCache cache = state.cache();
         if (cache.length() + tokens.length > cache.capacity())
-            throw new LowbitException("sequence of " + (cache.length() + tokens.length) + " tokens exceeds the context of "
-                    + cache.capacity());
+            throw new LowbitException("sequence of " + (cache.length() + tokens.length)
+                    + " tokens exceeds the context of " + cache.capacity());
         for (int i = 0; i < tokens.length; i++)
             if (tokens[i] < 0 || tokens[i] >= config.vocabSize())
                 throw new LowbitException("token id " + tokens[i] + " at " + i + " is outside the vocabulary [0, "
@@ -136,7 +142,10 @@ public final class LlamaModel {
         int chunk = state.maxRows();
         for (int from = 0; from < tokens.length; from += chunk) {
             int m = Math.min(chunk, tokens.length - from);
-            run(state.buffers().first(m), tokens.length <= chunk ? tokens : Arrays.copyOfRange(tokens, from, from + m), cache);
+            run(
+                    state.buffers().first(m),
+                    tokens.length <= chunk ? tokens : Arrays.copyOfRange(tokens, from, from + m),
+                    cache);
             state.ran(m);
         }
         return state.logits();

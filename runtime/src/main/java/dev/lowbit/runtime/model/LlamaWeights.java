@@ -11,7 +11,8 @@ import java.util.List;
  * attention and MLP weights, the final norm, and the output head [vocab, dim] (the embedding
  * itself when tied).
  */
-public record LlamaWeights(LlamaConfig config, Tensor tokenEmbedding, List<Layer> layers, Tensor finalNorm, Tensor output) {
+public record LlamaWeights(
+        LlamaConfig config, Tensor tokenEmbedding, List<Layer> layers, Tensor finalNorm, Tensor output) {
     /** One transformer block: the RMSNorm weights before attention and before the MLP, and the seven linear weights. */
     public record Layer(Tensor attentionNorm, Tensor ffnNorm, Projections<Tensor> linears) {}
 
@@ -35,9 +36,17 @@ public record LlamaWeights(LlamaConfig config, Tensor tokenEmbedding, List<Layer
     /** These weights copied to device (a tied head stays tied). */
     public LlamaWeights to(Arena arena, Device device) {
         Tensor embedding = tokenEmbedding.to(arena, device);
-        List<Layer> moved = layers.stream().map(l -> new Layer(l.attentionNorm.to(arena, device), l.ffnNorm.to(arena, device),
-                l.linears.map(w -> w.to(arena, device)))).toList();
-        return new LlamaWeights(config, embedding, moved, finalNorm.to(arena, device),
+        List<Layer> moved = layers.stream()
+                .map(l -> new Layer(
+                        l.attentionNorm.to(arena, device),
+                        l.ffnNorm.to(arena, device),
+                        l.linears.map(w -> w.to(arena, device))))
+                .toList();
+        return new LlamaWeights(
+                config,
+                embedding,
+                moved,
+                finalNorm.to(arena, device),
                 output == tokenEmbedding ? embedding : output.to(arena, device));
     }
 }

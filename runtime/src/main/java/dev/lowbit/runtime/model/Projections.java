@@ -10,8 +10,14 @@ import java.util.function.Function;
 public record Projections<T>(T q, T k, T v, T o, T gate, T up, T down) {
     /** The value for each projection, as of gives it. */
     public static <T> Projections<T> of(Function<Projection, T> of) {
-        return new Projections<>(of.apply(Projection.Q), of.apply(Projection.K), of.apply(Projection.V), of.apply(Projection.O),
-                of.apply(Projection.GATE), of.apply(Projection.UP), of.apply(Projection.DOWN));
+        return new Projections<>(
+                of.apply(Projection.Q),
+                of.apply(Projection.K),
+                of.apply(Projection.V),
+                of.apply(Projection.O),
+                of.apply(Projection.GATE),
+                of.apply(Projection.UP),
+                of.apply(Projection.DOWN));
     }
 
     public T get(Projection p) {
@@ -37,6 +43,7 @@ public record Projections<T>(T q, T k, T v, T o, T gate, T up, T down) {
 
     /** The values in {@link Projection} order. */
     public List<T> toList() {
-        return Collections.unmodifiableList(Arrays.asList(q, k, v, o, gate, up, down)); // values may be null (frozen gradients)
+        return Collections.unmodifiableList(
+                Arrays.asList(q, k, v, o, gate, up, down)); // values may be null (frozen gradients)
     }
 }

@@ -5,7 +5,10 @@ import java.util.Locale;
 
 /** Where a tensor's memory lives and which backend runs kernels on it. */
 public record Device(Kind kind, int index) {
-    public enum Kind { CPU, CUDA }
+    public enum Kind {
+        CPU,
+        CUDA
+    }
 
     public static final Device CPU = new Device(Kind.CPU, 0);
 
@@ -25,7 +28,8 @@ public record Device(Kind kind, int index) {
 
     public Device {
         if (index < 0) throw new LowbitException("device index must be >= 0, got " + index);
-        if (kind == Kind.CPU && index != 0) throw new LowbitException("there is one CPU device (index 0), got " + index);
+        if (kind == Kind.CPU && index != 0)
+            throw new LowbitException("there is one CPU device (index 0), got " + index);
     }
 
     @Override

@@ -11,13 +11,17 @@ public record QuantSpec(int bits, int groupSize, boolean symmetric, Range range,
     /** Group size meaning "one group spanning the whole row". */
     public static final int PER_CHANNEL = -1;
 
-    public enum Range { MINMAX, MSE }
+    public enum Range {
+        MINMAX,
+        MSE
+    }
 
     public QuantSpec {
         if (bits != 2 && bits != 3 && bits != 4 && bits != 6 && bits != 8)
             throw new LowbitException(bits + "-bit weights are not supported: use 2, 3, 4, 6 or 8");
         if (groupSize != PER_CHANNEL && groupSize != 32 && groupSize != 64 && groupSize != 128 && groupSize != 256)
-            throw new LowbitException("group size " + groupSize + " is not supported: use 32, 64, 128, 256 or per-channel");
+            throw new LowbitException(
+                    "group size " + groupSize + " is not supported: use 32, 64, 128, 256 or per-channel");
         if (scaleType != DType.F32 && scaleType != DType.F16)
             throw new LowbitException("scales are stored as F32 or F16, not " + scaleType);
         if (range == null) throw new LowbitException("range mode is required (MINMAX or MSE)");
@@ -31,7 +35,8 @@ public record QuantSpec(int bits, int groupSize, boolean symmetric, Range range,
     /** The group size for rows of k columns; throws unless the group divides k. */
     public int groupSizeFor(long k) {
         if (groupSize == PER_CHANNEL) {
-            if (k > Integer.MAX_VALUE) throw new LowbitException("rows of " + k + " columns are too long for one group");
+            if (k > Integer.MAX_VALUE)
+                throw new LowbitException("rows of " + k + " columns are too long for one group");
             return (int) k;
         }
         if (k % groupSize != 0)

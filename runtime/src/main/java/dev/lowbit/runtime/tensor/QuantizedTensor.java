@@ -1,11 +1,11 @@
 package dev.lowbit.runtime.tensor;
 
 import dev.lowbit.bindings.lowbit.lb_qweight;
+import dev.lowbit.runtime.LowbitException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
-import dev.lowbit.runtime.LowbitException;
 
 /**
  * A group-quantized weight matrix W [n, k] in lowbit's layout (see lowbit.h): codes packed as one
@@ -55,12 +55,19 @@ public final class QuantizedTensor {
 
     /** A copy of this matrix on device. */
     public QuantizedTensor to(Arena arena, Device device) {
-        return new QuantizedTensor(arena, codes.to(arena, device), scales.to(arena, device), zeros.to(arena, device), bits,
-                groupSize, cols());
+        return new QuantizedTensor(
+                arena,
+                codes.to(arena, device),
+                scales.to(arena, device),
+                zeros.to(arena, device),
+                bits,
+                groupSize,
+                cols());
     }
 
     /** Wraps existing codes [n, words], scales and zeros [n, k / groupSize] after checking their shapes. */
-    public static QuantizedTensor of(Arena arena, Tensor codes, Tensor scales, Tensor zeros, long k, int bits, int groupSize) {
+    public static QuantizedTensor of(
+            Arena arena, Tensor codes, Tensor scales, Tensor zeros, long k, int bits, int groupSize) {
         QuantSpec.of(bits, groupSize == k ? QuantSpec.PER_CHANNEL : groupSize).groupSizeFor(k);
         if (!scales.device().equals(codes.device()) || !zeros.device().equals(codes.device()))
             throw new LowbitException("codes, scales and zeros must be on one device, got " + codes.device() + ", "
@@ -74,8 +81,8 @@ public final class QuantizedTensor {
         long[] groupShape = {n, k / groupSize};
         for (Tensor t : new Tensor[] {scales, zeros}) {
             if (!Arrays.equals(t.shape(), groupShape) || !t.isContiguous())
-                throw new LowbitException("scales and zeros must be contiguous " + Arrays.toString(groupShape)
-                        + ", got " + t);
+                throw new LowbitException(
+                        "scales and zeros must be contiguous " + Arrays.toString(groupShape) + ", got " + t);
             if (t.dtype() != DType.F32 && t.dtype() != DType.F16)
                 throw new LowbitException("scales and zeros must be F32 or F16, got " + t.dtype());
         }
@@ -126,7 +133,8 @@ public final class QuantizedTensor {
 
     /** Code j of row r, unpacked from the bit stream. */
     public int code(long r, long j) {
-        if (device().kind() != Device.Kind.CPU) throw new LowbitException("code(r, j) reads host memory; " + this + " is on " + device());
+        if (device().kind() != Device.Kind.CPU)
+            throw new LowbitException("code(r, j) reads host memory; " + this + " is on " + device());
         long bit = j * bits;
         long word = r * codes.dim(1) + (bit >>> 5);
         long lo = Integer.toUnsignedLong(codes.segment().getAtIndex(ValueLayout.JAVA_INT, word));
@@ -138,7 +146,8 @@ public final class QuantizedTensor {
 
     /** Bytes the kernels read: codes, scales and zeros. */
     public long byteSize() {
-        return codes.numel() * 4 + (scales.numel() + zeros.numel()) * scales.dtype().byteSize();
+        return codes.numel() * 4
+                + (scales.numel() + zeros.numel()) * scales.dtype().byteSize();
     }
 
     public MemorySegment descriptor() {
@@ -147,7 +156,7 @@ public final class QuantizedTensor {
 
     @Override
     public String toString() {
-        return "QuantizedTensor(" + bits + "-bit, g" + groupSize + ", [" + rows() + ", " + cols() + "], " + scales.dtype()
-                + " scales" + (device().kind() == Device.Kind.CPU ? "" : ", " + device()) + ")";
+        return "QuantizedTensor(" + bits + "-bit, g" + groupSize + ", [" + rows() + ", " + cols() + "], "
+                + scales.dtype() + " scales" + (device().kind() == Device.Kind.CPU ? "" : ", " + device()) + ")";
     }
 }

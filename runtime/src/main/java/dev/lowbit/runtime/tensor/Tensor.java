@@ -1,12 +1,12 @@
 package dev.lowbit.runtime.tensor;
 
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.kernels.cuda.Cuda;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicLong;
-import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.kernels.cuda.Cuda;
 
 /**
  * An n-dimensional array: shape, strides (in elements), dtype and the memory segment holding it,
@@ -51,7 +51,8 @@ public final class Tensor {
     public static Tensor allocate(Arena arena, Device device, DType dtype, long... shape) {
         long[] s = checkShape(shape);
         long bytes = Math.multiplyExact(count(s), (long) dtype.byteSize());
-        MemorySegment data = device.kind() == Device.Kind.CPU ? arena.allocate(Math.max(bytes, 1), 64)
+        MemorySegment data = device.kind() == Device.Kind.CPU
+                ? arena.allocate(Math.max(bytes, 1), 64)
                 : Cuda.allocate(arena, device, bytes);
         ALLOCATIONS.incrementAndGet();
         return new Tensor(dtype, s, contiguousStrides(s), data, device);
@@ -79,17 +80,20 @@ public final class Tensor {
         if (src.dtype != dtype || !Arrays.equals(src.shape, shape))
             throw new LowbitException("cannot copy " + src + " into " + this + ": dtype and shape must match");
         for (Tensor t : new Tensor[] {src, this}) {
-            if (!t.isContiguous()) throw new LowbitException("copies need contiguous tensors, got strides " + Arrays.toString(t.strides));
+            if (!t.isContiguous())
+                throw new LowbitException("copies need contiguous tensors, got strides " + Arrays.toString(t.strides));
             if (!t.data.scope().isAlive()) throw new LowbitException(t + "'s arena is already closed");
         }
         long bytes = Math.multiplyExact(numel(), (long) dtype.byteSize());
-        if (device.kind() == Device.Kind.CPU && src.device.kind() == Device.Kind.CPU) MemorySegment.copy(src.data, 0, data, 0, bytes);
+        if (device.kind() == Device.Kind.CPU && src.device.kind() == Device.Kind.CPU)
+            MemorySegment.copy(src.data, 0, data, 0, bytes);
         else Cuda.copyAsync(data, device, src.data, src.device, bytes);
     }
 
     /** Rows [from, from + count) of this contiguous tensor (along its first dimension), sharing its memory, on its device. */
     public Tensor rows(long from, long count) {
-        if (!isContiguous()) throw new LowbitException("rows of a contiguous tensor only, got strides " + Arrays.toString(strides));
+        if (!isContiguous())
+            throw new LowbitException("rows of a contiguous tensor only, got strides " + Arrays.toString(strides));
         if (rank() == 0 || from < 0 || count <= 0 || from + count > shape[0])
             throw new LowbitException("rows [" + from + ", " + (from + count) + ") are outside " + this);
         long rowBytes = strides[0] * dtype.byteSize();
@@ -109,17 +113,21 @@ public final class Tensor {
         long[] s = checkShape(shape);
         long n = count(s), size = dtype.byteSize();
         if (offset < 0 || offset > numel() - n)
-            throw new LowbitException("elements [" + offset + ", " + (offset + n) + ") are outside " + this + " of " + numel());
+            throw new LowbitException(
+                    "elements [" + offset + ", " + (offset + n) + ") are outside " + this + " of " + numel());
         return new Tensor(dtype, s, contiguousStrides(s), data.asSlice(offset * size, n * size), device);
     }
 
     /** A contiguous copy of this tensor on device (host to GPU, GPU to host, or between GPUs). */
     public Tensor to(Arena arena, Device target) {
-        if (!isContiguous()) throw new LowbitException("copy a contiguous tensor to another device, got strides " + Arrays.toString(strides));
+        if (!isContiguous())
+            throw new LowbitException(
+                    "copy a contiguous tensor to another device, got strides " + Arrays.toString(strides));
         if (!data.scope().isAlive()) throw new LowbitException(this + "'s arena is already closed");
         Tensor out = allocate(arena, target, dtype, shape);
         long bytes = Math.multiplyExact(numel(), (long) dtype.byteSize());
-        if (device.kind() == Device.Kind.CPU && target.kind() == Device.Kind.CPU) MemorySegment.copy(data, 0, out.data, 0, bytes);
+        if (device.kind() == Device.Kind.CPU && target.kind() == Device.Kind.CPU)
+            MemorySegment.copy(data, 0, out.data, 0, bytes);
         else Cuda.copy(out.data, target, data, device, bytes);
         return out;
     }
@@ -257,7 +265,8 @@ public final class Tensor {
 
     private void requireHost(String what) {
         if (device.kind() != Device.Kind.CPU)
-            throw new LowbitException(what + " reads host memory, but " + this + " is on " + device + "; copy it with to(arena, Device.CPU) first");
+            throw new LowbitException(what + " reads host memory, but " + this + " is on " + device
+                    + "; copy it with to(arena, Device.CPU) first");
     }
 
     private long offset(long[] index) {
@@ -266,7 +275,8 @@ public final class Tensor {
         long off = 0;
         for (int d = 0; d < shape.length; d++) {
             if (index[d] < 0 || index[d] >= shape[d])
-                throw new LowbitException("index " + Arrays.toString(index) + " out of bounds for " + Arrays.toString(shape));
+                throw new LowbitException(
+                        "index " + Arrays.toString(index) + " out of bounds for " + Arrays.toString(shape));
             off += index[d] * strides[d];
         }
         return off;

@@ -4,6 +4,7 @@ import dev.lowbit.runtime.LowbitException;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
@@ -40,15 +41,24 @@ public final class BpeTokenizer {
         mergeRanks = new HashMap<>();
         for (int i = 0; i < merges.size(); i++) {
             String[] pair = merges.get(i).split(" ", -1);
-            if (pair.length != 2 || !vocab.containsKey(pair[0]) || !vocab.containsKey(pair[1]) || !vocab.containsKey(pair[0] + pair[1]))
-                throw new LowbitException("merge " + i + " '" + merges.get(i) + "' does not join two tokens of the vocabulary into a third");
+            if (pair.length != 2
+                    || !vocab.containsKey(pair[0])
+                    || !vocab.containsKey(pair[1])
+                    || !vocab.containsKey(pair[0] + pair[1]))
+                throw new LowbitException("merge " + i + " '" + merges.get(i)
+                        + "' does not join two tokens of the vocabulary into a third");
             mergeRanks.putIfAbsent(merges.get(i), i);
         }
         for (int b = 0; b < 256; b++)
             if (!vocab.containsKey(String.valueOf(ByteLevel.charOf(b))))
                 throw new LowbitException("the vocabulary lacks byte " + b + ": a byte-level BPE needs all 256");
-        specialSplit = specialTokens.isEmpty() ? null : Pattern.compile(specialTokens.keySet().stream()
-                .sorted((a, b) -> b.length() - a.length()).map(Pattern::quote).reduce((a, b) -> a + "|" + b).orElseThrow());
+        specialSplit = specialTokens.isEmpty()
+                ? null
+                : Pattern.compile(specialTokens.keySet().stream()
+                        .sorted((a, b) -> b.length() - a.length())
+                        .map(Pattern::quote)
+                        .reduce((a, b) -> a + "|" + b)
+                        .orElseThrow());
     }
 
     public int vocabSize() {
@@ -77,7 +87,8 @@ public final class BpeTokenizer {
     }
 
     public String token(int id) {
-        if (id < 0 || id >= idToToken.length || idToToken[id] == null) throw new LowbitException("no token with id " + id);
+        if (id < 0 || id >= idToToken.length || idToToken[id] == null)
+            throw new LowbitException("no token with id " + id);
         return idToToken[id];
     }
 
@@ -130,13 +141,14 @@ public final class BpeTokenizer {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         for (int id : ids) {
             String t = token(id);
-            if (specialTokens.containsKey(t) || !ByteLevel.appendBytes(t, bytes)) bytes.writeBytes(t.getBytes(StandardCharsets.UTF_8));
+            if (specialTokens.containsKey(t) || !ByteLevel.appendBytes(t, bytes))
+                bytes.writeBytes(t.getBytes(StandardCharsets.UTF_8));
         }
         return bytes.toString(StandardCharsets.UTF_8);
     }
 
     /** Unmodifiable view of id -> token, for export. */
     public List<String> tokens() {
-        return Collections.unmodifiableList(java.util.Arrays.asList(idToToken));
+        return Collections.unmodifiableList(Arrays.asList(idToToken));
     }
 }

@@ -2,6 +2,7 @@ package dev.lowbit.runtime.tokenizer;
 
 import dev.lowbit.runtime.LowbitException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -27,9 +28,11 @@ public final class BpeTrainer {
     public static BpeTokenizer train(String corpus, int vocabSize, List<String> specialTokens, IntConsumer progress) {
         int mergesWanted = vocabSize - 256 - specialTokens.size();
         if (mergesWanted < 0)
-            throw new LowbitException("vocabulary of " + vocabSize + " cannot hold 256 bytes and " + specialTokens.size() + " special tokens");
+            throw new LowbitException("vocabulary of " + vocabSize + " cannot hold 256 bytes and "
+                    + specialTokens.size() + " special tokens");
         Map<String, Integer> wordFreq = new HashMap<>();
-        for (String w : ByteLevel.split(ByteLevel.GPT2_SPLIT, corpus)) wordFreq.merge(ByteLevel.encodeBytes(w), 1, Integer::sum);
+        for (String w : ByteLevel.split(ByteLevel.GPT2_SPLIT, corpus))
+            wordFreq.merge(ByteLevel.encodeBytes(w), 1, Integer::sum);
 
         List<String> symbols = new ArrayList<>();
         Map<String, Integer> vocab = new LinkedHashMap<>();
@@ -57,7 +60,10 @@ public final class BpeTrainer {
             long bestCount = 0;
             for (Map.Entry<Long, Long> e : pairCount.entrySet()) {
                 long c = e.getValue();
-                if (c > bestCount || (c == bestCount && c > 0 && pairText(e.getKey(), symbols).compareTo(pairText(best, symbols)) < 0)) {
+                if (c > bestCount
+                        || (c == bestCount
+                                && c > 0
+                                && pairText(e.getKey(), symbols).compareTo(pairText(best, symbols)) < 0)) {
                     best = e.getKey();
                     bestCount = c;
                 }
@@ -85,7 +91,8 @@ public final class BpeTrainer {
         return symbols.get((int) (pair >>> 32)) + " " + symbols.get((int) pair);
     }
 
-    private static void countPairs(int[] w, int index, int f, int sign, Map<Long, Long> counts, Map<Long, Set<Integer>> where) {
+    private static void countPairs(
+            int[] w, int index, int f, int sign, Map<Long, Long> counts, Map<Long, Set<Integer>> where) {
         for (int i = 0; i + 1 < w.length; i++) {
             long key = ((long) w[i] << 32) | (w[i + 1] & 0xFFFFFFFFL);
             long c = counts.merge(key, (long) sign * f, Long::sum);
@@ -105,6 +112,6 @@ public final class BpeTrainer {
                 out[n++] = w[i];
             }
         }
-        return java.util.Arrays.copyOf(out, n);
+        return Arrays.copyOf(out, n);
     }
 }

@@ -1,6 +1,9 @@
 package dev.lowbit.runtime.tokenizer;
 
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -20,7 +23,7 @@ final class ByteLevel {
     private static final int[] CHAR_TO_BYTE = new int[512];
 
     static {
-        java.util.Arrays.fill(CHAR_TO_BYTE, -1);
+        Arrays.fill(CHAR_TO_BYTE, -1);
         int next = 256;
         for (int b = 0; b < 256; b++) {
             boolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
@@ -41,7 +44,7 @@ final class ByteLevel {
 
     /** The word's UTF-8 bytes as byte-level characters. */
     static String encodeBytes(String word) {
-        byte[] bytes = word.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] bytes = word.getBytes(StandardCharsets.UTF_8);
         StringBuilder sb = new StringBuilder(bytes.length);
         for (byte b : bytes) sb.append(BYTE_TO_CHAR[b & 0xFF]);
         return sb.toString();
@@ -52,7 +55,7 @@ final class ByteLevel {
     }
 
     /** Appends the bytes a byte-level token stands for; false if it holds a character outside the mapping. */
-    static boolean appendBytes(String token, java.io.ByteArrayOutputStream out) {
+    static boolean appendBytes(String token, ByteArrayOutputStream out) {
         for (int i = 0; i < token.length(); i++) {
             char c = token.charAt(i);
             if (c >= CHAR_TO_BYTE.length || CHAR_TO_BYTE[c] < 0) return false;

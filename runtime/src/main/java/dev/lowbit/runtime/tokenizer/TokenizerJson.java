@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lowbit.runtime.io.AtomicFiles;
 import dev.lowbit.runtime.io.CheckpointException;
+import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
@@ -32,20 +33,41 @@ public final class TokenizerJson {
         root.putNull("truncation");
         root.putNull("padding");
         ArrayNode added = root.putArray("added_tokens");
-        t.specialTokens().entrySet().stream().sorted(Map.Entry.comparingByValue()).forEach(e -> added.addObject()
-                .put("id", e.getValue()).put("content", e.getKey()).put("single_word", false).put("lstrip", false)
-                .put("rstrip", false).put("normalized", false).put("special", true));
+        t.specialTokens().entrySet().stream()
+                .sorted(Map.Entry.comparingByValue())
+                .forEach(e -> added.addObject()
+                        .put("id", e.getValue())
+                        .put("content", e.getKey())
+                        .put("single_word", false)
+                        .put("lstrip", false)
+                        .put("rstrip", false)
+                        .put("normalized", false)
+                        .put("special", true));
         root.putNull("normalizer");
-        root.putObject("pre_tokenizer").put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true)
+        root.putObject("pre_tokenizer")
+                .put("type", "ByteLevel")
+                .put("add_prefix_space", false)
+                .put("trim_offsets", true)
                 .put("use_regex", true);
         root.putNull("post_processor");
-        root.putObject("decoder").put("type", "ByteLevel").put("add_prefix_space", true).put("trim_offsets", true)
+        root.putObject("decoder")
+                .put("type", "ByteLevel")
+                .put("add_prefix_space", true)
+                .put("trim_offsets", true)
                 .put("use_regex", true);
         ObjectNode model = root.putObject("model");
-        model.put("type", "BPE").putNull("dropout").putNull("unk_token").putNull("continuing_subword_prefix")
-                .putNull("end_of_word_suffix").put("fuse_unk", false).put("byte_fallback", false).put("ignore_merges", false);
+        model.put("type", "BPE")
+                .putNull("dropout")
+                .putNull("unk_token")
+                .putNull("continuing_subword_prefix")
+                .putNull("end_of_word_suffix")
+                .put("fuse_unk", false)
+                .put("byte_fallback", false)
+                .put("ignore_merges", false);
         ObjectNode vocab = model.putObject("vocab");
-        t.vocab().entrySet().stream().sorted(Map.Entry.comparingByValue()).forEach(e -> vocab.put(e.getKey(), e.getValue()));
+        t.vocab().entrySet().stream()
+                .sorted(Map.Entry.comparingByValue())
+                .forEach(e -> vocab.put(e.getKey(), e.getValue()));
         ArrayNode merges = model.putArray("merges");
         t.merges().forEach(merges::add);
         byte[] bytes;
@@ -64,7 +86,7 @@ public final class TokenizerJson {
         JsonNode root;
         try {
             root = JSON.readTree(path.toFile());
-        } catch (NoSuchFileException | java.io.FileNotFoundException e) {
+        } catch (NoSuchFileException | FileNotFoundException e) {
             throw new CheckpointException(path + ": no such file");
         } catch (IOException e) {
             throw new CheckpointException(path + ": not a valid tokenizer.json (" + e.getMessage() + ")", e);
@@ -73,17 +95,23 @@ public final class TokenizerJson {
         if (!"BPE".equals(model.path("type").asText()))
             throw bad(path, "model type '" + model.path("type").asText() + "' is not BPE");
         if (model.path("byte_fallback").asBoolean(false) || hasType(root.path("pre_tokenizer"), "Metaspace"))
-            throw bad(path, "SentencePiece-style (Metaspace / byte fallback) tokenizers are not supported; byte-level BPE only");
+            throw bad(
+                    path,
+                    "SentencePiece-style (Metaspace / byte fallback) tokenizers are not supported; byte-level BPE only");
         Pattern split = splitPattern(path, root.path("pre_tokenizer"));
         Map<String, Integer> vocab = new LinkedHashMap<>();
-        model.path("vocab").fields().forEachRemaining(e -> vocab.put(e.getKey(), e.getValue().asInt()));
+        model.path("vocab")
+                .fields()
+                .forEachRemaining(e -> vocab.put(e.getKey(), e.getValue().asInt()));
         List<String> merges = new ArrayList<>();
         for (JsonNode m : model.path("merges"))
             merges.add(m.isArray() ? m.get(0).asText() + " " + m.get(1).asText() : m.asText());
         Map<String, Integer> special = new LinkedHashMap<>();
         for (JsonNode a : root.path("added_tokens")) {
             String content = a.path("content").asText();
-            if (!vocab.containsKey(content) || vocab.get(content) != a.path("id").asInt()) special.put(content, a.path("id").asInt());
+            if (!vocab.containsKey(content)
+                    || vocab.get(content) != a.path("id").asInt())
+                special.put(content, a.path("id").asInt());
             vocab.remove(content);
         }
         try {

@@ -4,6 +4,7 @@ import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 
 /**
  * AdamW (decoupled weight decay, bias-corrected moments) over a flat parameter buffer described by
@@ -11,7 +12,7 @@ import java.lang.foreign.ValueLayout;
  */
 public final class AdamW {
     private final Tensor params;
-    private final java.util.List<LlamaParameters.Slot> slots;
+    private final List<LlamaParameters.Slot> slots;
     private final Tensor m;
     private final Tensor v;
     private final float beta1;
@@ -20,13 +21,27 @@ public final class AdamW {
     private final float weightDecay;
     private long step;
 
-    public AdamW(LlamaParameters params, LlamaParameters m, LlamaParameters v, float beta1, float beta2, float eps, float weightDecay) {
+    public AdamW(
+            LlamaParameters params,
+            LlamaParameters m,
+            LlamaParameters v,
+            float beta1,
+            float beta2,
+            float eps,
+            float weightDecay) {
         this(params.flat(), params.slots(), m.flat(), v.flat(), beta1, beta2, eps, weightDecay);
     }
 
     /** Over any flat fp32 buffer; m and v are zeroed buffers of the same size for the moments. */
-    public AdamW(Tensor params, java.util.List<LlamaParameters.Slot> slots, Tensor m, Tensor v, float beta1, float beta2, float eps,
-                 float weightDecay) {
+    public AdamW(
+            Tensor params,
+            List<LlamaParameters.Slot> slots,
+            Tensor m,
+            Tensor v,
+            float beta1,
+            float beta2,
+            float eps,
+            float weightDecay) {
         this.params = params;
         this.slots = slots;
         this.m = m;

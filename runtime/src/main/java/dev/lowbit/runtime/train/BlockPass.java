@@ -1,13 +1,13 @@
 package dev.lowbit.runtime.train;
 
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.kernels.NnKernels;
+import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.model.Projections;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
-import dev.lowbit.runtime.model.LlamaConfig;
-import dev.lowbit.runtime.model.Projections;
-import dev.lowbit.runtime.model.LlamaWeights;
 
 /**
  * Training forward and backward of one LLaMA block on B sequences of T tokens (rows B*T): RMSNorm
@@ -58,8 +58,18 @@ public final class BlockPass {
     }
 
     /** Norm gradients may be null (frozen norms). */
-    public BlockPass(Arena arena, LlamaConfig c, int batch, int seqLen, Tensor attentionNorm, Tensor ffnNorm, Tensor attentionNormGrad,
-                     Tensor ffnNormGrad, Projections<? extends TrainLinear> linears, int qkvBits, Scratch scratch) {
+    public BlockPass(
+            Arena arena,
+            LlamaConfig c,
+            int batch,
+            int seqLen,
+            Tensor attentionNorm,
+            Tensor ffnNorm,
+            Tensor attentionNormGrad,
+            Tensor ffnNormGrad,
+            Projections<? extends TrainLinear> linears,
+            int qkvBits,
+            Scratch scratch) {
         this.c = c;
         this.batch = batch;
         this.seqLen = seqLen;
@@ -87,7 +97,8 @@ public final class BlockPass {
     }
 
     /** The full-precision block with every weight frozen (for calibration: activations and fp targets). */
-    public static BlockPass frozen(Arena arena, LlamaConfig c, int batch, int seqLen, LlamaWeights.Layer p, Scratch scratch) {
+    public static BlockPass frozen(
+            Arena arena, LlamaConfig c, int batch, int seqLen, LlamaWeights.Layer p, Scratch scratch) {
         Projections<TrainLinear> lin = p.linears().map(w -> new TrainLinear.Dense(w, null));
         return new BlockPass(arena, c, batch, seqLen, p.attentionNorm(), p.ffnNorm(), null, null, lin, 16, scratch);
     }

@@ -1,5 +1,9 @@
 package dev.lowbit.runtime.train;
 
+import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.model.Projection;
+import dev.lowbit.runtime.model.Projections;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -12,10 +16,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.BiConsumer;
-import dev.lowbit.runtime.model.LlamaConfig;
-import dev.lowbit.runtime.model.LlamaWeights;
-import dev.lowbit.runtime.model.Projection;
-import dev.lowbit.runtime.model.Projections;
 
 /**
  * All weights of a LLaMA model in one flat fp32 buffer (as llm.c keeps them), with named tensor
@@ -47,11 +47,17 @@ public final class LlamaParameters {
         for (int l = 0; l < config.layers(); l++) {
             int layer = l;
             String p = "model.layers." + l + ".";
-            layers.add(new LlamaWeights.Layer(get(p + "input_layernorm.weight"), get(p + "post_attention_layernorm.weight"),
+            layers.add(new LlamaWeights.Layer(
+                    get(p + "input_layernorm.weight"),
+                    get(p + "post_attention_layernorm.weight"),
                     Projections.of(j -> get(j.weightName(layer)))));
         }
         Tensor emb = get("model.embed_tokens.weight");
-        this.weights = new LlamaWeights(config, emb, List.copyOf(layers), get("model.norm.weight"),
+        this.weights = new LlamaWeights(
+                config,
+                emb,
+                List.copyOf(layers),
+                get("model.norm.weight"),
                 config.tiedEmbeddings() ? emb : get("lm_head.weight"));
     }
 
@@ -89,7 +95,8 @@ public final class LlamaParameters {
             LlamaWeights.Layer a = w.layers().get(l), b = dst.layers().get(l);
             b.attentionNorm().copyFrom(a.attentionNorm());
             b.ffnNorm().copyFrom(a.ffnNorm());
-            for (Projection j : Projection.values()) b.linears().get(j).copyFrom(a.linears().get(j));
+            for (Projection j : Projection.values())
+                b.linears().get(j).copyFrom(a.linears().get(j));
         }
         return p;
     }

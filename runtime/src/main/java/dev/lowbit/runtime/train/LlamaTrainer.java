@@ -1,16 +1,20 @@
 package dev.lowbit.runtime.train;
 
-import dev.lowbit.runtime.tensor.DType;
-import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.kernels.NnKernels;
+import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.model.Projections;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import dev.lowbit.runtime.model.LlamaConfig;
-import dev.lowbit.runtime.model.LlamaWeights;
-import dev.lowbit.runtime.model.Projections;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * Training forward and backward of LLaMA on batches of B sequences of T tokens, written out per
@@ -23,7 +27,7 @@ public final class LlamaTrainer {
     private final LlamaConfig c;
     private final LlamaWeights w;
     private final LlamaWeights g;
-    private final java.util.Set<Tensor> trainable;
+    private final Set<Tensor> trainable;
     private final int n;
     private final Tensor tokens;
     private final Tensor targets;
@@ -47,13 +51,20 @@ public final class LlamaTrainer {
      * Only parameters whose name passes trainable get gradients (the others' stay untouched);
      * gradients still flow through frozen weights to everything before them.
      */
-    public LlamaTrainer(Arena arena, LlamaParameters params, LlamaParameters grads, int batch, int seqLen,
-                        java.util.function.Predicate<String> trainable) {
+    public LlamaTrainer(
+            Arena arena,
+            LlamaParameters params,
+            LlamaParameters grads,
+            int batch,
+            int seqLen,
+            Predicate<String> trainable) {
         if (batch <= 0 || seqLen <= 0 || seqLen > params.config().maxSeqLen())
-            throw new LowbitException("batch " + batch + " x " + seqLen + " tokens does not fit the context " + params.config().maxSeqLen());
+            throw new LowbitException("batch " + batch + " x " + seqLen + " tokens does not fit the context "
+                    + params.config().maxSeqLen());
         this.c = params.config();
-        this.trainable = new java.util.HashSet<>();
-        for (LlamaParameters.Slot s : params.slots()) if (trainable.test(s.name())) this.trainable.add(grads.get(s.name()));
+        this.trainable = new HashSet<>();
+        for (LlamaParameters.Slot s : params.slots())
+            if (trainable.test(s.name())) this.trainable.add(grads.get(s.name()));
         this.w = params.weights();
         this.g = grads.weights();
         this.n = batch * seqLen;
@@ -71,10 +82,21 @@ public final class LlamaTrainer {
         for (int l = 0; l < c.layers(); l++) {
             LlamaWeights.Layer p = w.layers().get(l), gp = g.layers().get(l);
             Projections<Tensor> gs = gp.linears();
-            Projections<TrainLinear> lin = p.linears().map((name, w) -> new TrainLinear.Dense(w, gradOrNull(gs.get(name))));
+            Projections<TrainLinear> lin =
+                    p.linears().map((name, w) -> new TrainLinear.Dense(w, gradOrNull(gs.get(name))));
             blockInputs[l] = f32(arena, n, d);
-            blocks[l] = new BlockPass(arena, c, batch, seqLen, p.attentionNorm(), p.ffnNorm(), gradOrNull(gp.attentionNorm()),
-                    gradOrNull(gp.ffnNorm()), lin, 16, scratch);
+            blocks[l] = new BlockPass(
+                    arena,
+                    c,
+                    batch,
+                    seqLen,
+                    p.attentionNorm(),
+                    p.ffnNorm(),
+                    gradOrNull(gp.attentionNorm()),
+                    gradOrNull(gp.ffnNorm()),
+                    lin,
+                    16,
+                    scratch);
         }
         dx = f32(arena, n, d);
         dxb = f32(arena, n, d);
@@ -95,7 +117,8 @@ public final class LlamaTrainer {
     /** Mean next-token cross-entropy of the batch (inputs and targets [B*T]), saving activations. */
     public float forward(int[] inputs, int[] nextTokens) {
         if (inputs.length != n || nextTokens.length != n)
-            throw new LowbitException("a batch is " + n + " inputs and targets, got " + inputs.length + " and " + nextTokens.length);
+            throw new LowbitException(
+                    "a batch is " + n + " inputs and targets, got " + inputs.length + " and " + nextTokens.length);
         for (int i = 0; i < n; i++) {
             checkToken(inputs[i], i);
             checkToken(nextTokens[i], i);
@@ -104,7 +127,8 @@ public final class LlamaTrainer {
         MemorySegment.copy(nextTokens, 0, targets.segment(), ValueLayout.JAVA_INT, 0, n);
         Tensor x = blocks.length > 0 ? blockInputs[0] : finalIn;
         w.embed(inputs, x);
-        for (int l = 0; l < blocks.length; l++) blocks[l].forward(blockInputs[l], l + 1 < blocks.length ? blockInputs[l + 1] : finalIn);
+        for (int l = 0; l < blocks.length; l++)
+            blocks[l].forward(blockInputs[l], l + 1 < blocks.length ? blockInputs[l + 1] : finalIn);
         NnKernels.rmsNorm(finalIn, w.finalNorm(), c.normEps(), finalNormed, finalInv);
         linear(finalNormed, w.output(), logits);
         NnKernels.crossEntropy(logits, targets, losses);
@@ -141,9 +165,9 @@ public final class LlamaTrainer {
      * [B*T, vocab] on the same batch. Returns {cross-entropy, KL}.
      */
     public float[] forwardBackwardDistilled(int[] inputs, int[] nextTokens, Tensor teacherLogProbs, float klWeight) {
-        if (teacherLogProbs.dtype() != DType.F32 || !java.util.Arrays.equals(teacherLogProbs.shape(), logits.shape()))
-            throw new LowbitException("teacher log-probabilities must be f32 " + java.util.Arrays.toString(logits.shape()) + ", got "
-                    + teacherLogProbs.dtype() + " " + java.util.Arrays.toString(teacherLogProbs.shape()));
+        if (teacherLogProbs.dtype() != DType.F32 || !Arrays.equals(teacherLogProbs.shape(), logits.shape()))
+            throw new LowbitException("teacher log-probabilities must be f32 " + Arrays.toString(logits.shape())
+                    + ", got " + teacherLogProbs.dtype() + " " + Arrays.toString(teacherLogProbs.shape()));
         float loss = forward(inputs, nextTokens);
         NnKernels.logSoftmax(logits, logits);
         MemorySegment ls = logits.segment(), lt = teacherLogProbs.segment();
@@ -153,7 +177,8 @@ public final class LlamaTrainer {
         for (int i = 0; i < n; i++) {
             long row = (long) i * vocab;
             for (int j = 0; j < vocab; j++) {
-                float s = ls.getAtIndex(ValueLayout.JAVA_FLOAT, row + j), t = lt.getAtIndex(ValueLayout.JAVA_FLOAT, row + j);
+                float s = ls.getAtIndex(ValueLayout.JAVA_FLOAT, row + j),
+                        t = lt.getAtIndex(ValueLayout.JAVA_FLOAT, row + j);
                 float ps = (float) Math.exp(s), pt = (float) Math.exp(t);
                 kl += pt * (t - s);
                 // d/dlogits of CE is p - onehot, of KL(teacher || model) is p - p_teacher
@@ -169,7 +194,8 @@ public final class LlamaTrainer {
     private void backward(int[] inputs) {
         if (trainable.contains(g.output())) Kernels.matmul(logits.transpose(), finalNormed, g.output(), 1f, 1f);
         Kernels.matmul(logits, w.output(), dxb, 1f, 0f);
-        NnKernels.rmsNormBackward(finalIn, w.finalNorm(), finalInv, dxb, dx, scratch.normGrad(gradOrNull(g.finalNorm())));
+        NnKernels.rmsNormBackward(
+                finalIn, w.finalNorm(), finalInv, dxb, dx, scratch.normGrad(gradOrNull(g.finalNorm())));
         for (int l = blocks.length - 1; l >= 0; l--) blocks[l].backward(dx);
         if (!trainable.contains(g.tokenEmbedding())) return;
         long row = (long) c.dim() * 4;
@@ -178,14 +204,19 @@ public final class LlamaTrainer {
             int t = inputs[i];
             for (int j = 0; j < c.dim(); j++) {
                 long at = t * row + 4L * j;
-                ge.set(ValueLayout.JAVA_FLOAT, at, ge.get(ValueLayout.JAVA_FLOAT, at) + dx.segment().getAtIndex(ValueLayout.JAVA_FLOAT, (long) i * c.dim() + j));
+                ge.set(
+                        ValueLayout.JAVA_FLOAT,
+                        at,
+                        ge.get(ValueLayout.JAVA_FLOAT, at)
+                                + dx.segment().getAtIndex(ValueLayout.JAVA_FLOAT, (long) i * c.dim() + j));
             }
         }
     }
 
     private void checkToken(int t, int i) {
         if (t < 0 || t >= c.vocabSize())
-            throw new LowbitException("token id " + t + " at " + i + " is outside the vocabulary [0, " + c.vocabSize() + ")");
+            throw new LowbitException(
+                    "token id " + t + " at " + i + " is outside the vocabulary [0, " + c.vocabSize() + ")");
     }
 
     private static void linear(Tensor in, Tensor weight, Tensor out) {

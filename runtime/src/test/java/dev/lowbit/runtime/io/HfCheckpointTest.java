@@ -5,13 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.ref.LlamaRef;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Tensor;
-import dev.lowbit.runtime.ref.LlamaRef;
-import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -47,14 +48,17 @@ class HfCheckpointTest {
         Random rnd = new Random(4);
         try (Arena arena = Arena.ofConfined()) {
             Tensor hf = Tensor.allocate(arena, DType.F32, C.dim(), C.dim());
-            for (long i = 0; i < hf.numel(); i++) hf.segment().setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) rnd.nextGaussian());
+            for (long i = 0; i < hf.numel(); i++)
+                hf.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) rnd.nextGaussian());
             float[] hfW = hf.toFloatArray();
             double[] x = new double[C.dim()];
             for (int i = 0; i < x.length; i++) x[i] = rnd.nextGaussian();
             double[] qHf = LlamaRef.matVec(hfW, x);
             for (int h = 0; h < heads; h++)
                 for (int i = 0; i < hd / 2; i++) { // rotate_half: (i, i + hd/2)
-                    double angle = pos * Math.pow(C.ropeTheta(), -2.0 * i / hd), a = qHf[h * hd + i], b = qHf[h * hd + i + hd / 2];
+                    double angle = pos * Math.pow(C.ropeTheta(), -2.0 * i / hd),
+                            a = qHf[h * hd + i],
+                            b = qHf[h * hd + i + hd / 2];
                     qHf[h * hd + i] = a * Math.cos(angle) - b * Math.sin(angle);
                     qHf[h * hd + i + hd / 2] = b * Math.cos(angle) + a * Math.sin(angle);
                 }
@@ -74,9 +78,11 @@ class HfCheckpointTest {
         try (Arena arena = Arena.ofConfined()) {
             HfCheckpoint.save(LlamaParameters.initialize(arena, C, 1), dir, Map.of());
             String cfg = Files.readString(dir.resolve("config.json"));
-            Files.writeString(dir.resolve("config.json"), cfg.replace("\"num_hidden_layers\" : 2", "\"num_hidden_layers\" : 3"));
+            Files.writeString(
+                    dir.resolve("config.json"), cfg.replace("\"num_hidden_layers\" : 2", "\"num_hidden_layers\" : 3"));
             CheckpointException e = assertThrows(CheckpointException.class, () -> HfCheckpoint.load(dir, arena));
-            assertTrue(e.getMessage().contains("has no tensor 'model.layers.2.input_layernorm.weight'"), e.getMessage());
+            assertTrue(
+                    e.getMessage().contains("has no tensor 'model.layers.2.input_layernorm.weight'"), e.getMessage());
             Files.writeString(dir.resolve("config.json"), cfg.replace("\"hidden_size\" : 16", "\"hidden_size\" : 18"));
             e = assertThrows(CheckpointException.class, () -> HfCheckpoint.load(dir, arena));
             assertTrue(e.getMessage().contains("not a multiple of 4 heads"), e.getMessage());

@@ -5,11 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.model.KvCache;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
-import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
@@ -21,7 +20,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** Loading ../shared/models/stories260K.bin (a real pretrained llama2.c checkpoint) and rejecting broken copies. */
 class Llama2cCheckpointTest {
-    static final Path STORIES = Path.of(System.getProperty("lowbit.shared.dir", "../../shared"), "models", "stories260K.bin");
+    static final Path STORIES =
+            Path.of(System.getProperty("lowbit.shared.dir", "../../shared"), "models", "stories260K.bin");
 
     @TempDir
     Path dir;
@@ -50,7 +50,8 @@ class Llama2cCheckpointTest {
             greedy[0] = 1; // BOS in llama2.c's tokenizers
             KvCache cache = model.newCache(arena);
             for (int i = 1; i < n; i++) {
-                float[] logits = model.forward(arena, new int[] {greedy[i - 1]}, cache).toFloatArray();
+                float[] logits =
+                        model.forward(arena, new int[] {greedy[i - 1]}, cache).toFloatArray();
                 greedy[i] = argmax(logits);
             }
             double greedyNll = meanNll(model, arena, greedy);
@@ -60,10 +61,14 @@ class Llama2cCheckpointTest {
                 random[0] = 1;
                 for (int i = 1; i < n; i++) random[i] = 3 + rnd.nextInt(509);
                 double randomNll = meanNll(model, arena, random);
-                assertTrue(randomNll > greedyNll + 3, "random tokens: " + randomNll + " nats/token vs greedy " + greedyNll);
+                assertTrue(
+                        randomNll > greedyNll + 3,
+                        "random tokens: " + randomNll + " nats/token vs greedy " + greedyNll);
             }
-            assertTrue(greedyNll < 1.5, "the model should be confident in its own greedy text: " + greedyNll + " nats/token, "
-                    + Arrays.toString(greedy));
+            assertTrue(
+                    greedyNll < 1.5,
+                    "the model should be confident in its own greedy text: " + greedyNll + " nats/token, "
+                            + Arrays.toString(greedy));
         }
     }
 

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.management.ThreadMXBean;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.SafetensorsStreamWriter.Entry;
 import dev.lowbit.runtime.model.LlamaConfig;
@@ -46,16 +47,22 @@ class SyntheticCheckpointTest {
     Path tmp;
 
     Path synth(String name, DType dtype, long seed, long maxShard) {
-        return SyntheticCheckpoint.write(SMALL, dtype, tmp.resolve(name), seed, maxShard, QUIET).dir();
+        return SyntheticCheckpoint.write(SMALL, dtype, tmp.resolve(name), seed, maxShard, QUIET)
+                .dir();
     }
 
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"BF16", "F32"})
+    @EnumSource(
+            value = DType.class,
+            names = {"BF16", "F32"})
     void shardsIndexAndConfigAreAsHuggingFaceWritesThem(DType dtype) throws IOException {
         Path dir = synth("m", dtype, 7, 20_000);
-        JsonNode index = JSON.readTree(dir.resolve("model.safetensors.index.json").toFile());
+        JsonNode index =
+                JSON.readTree(dir.resolve("model.safetensors.index.json").toFile());
         Map<String, String> weightMap = new HashMap<>();
-        index.get("weight_map").fields().forEachRemaining(f -> weightMap.put(f.getKey(), f.getValue().asText()));
+        index.get("weight_map")
+                .fields()
+                .forEachRemaining(f -> weightMap.put(f.getKey(), f.getValue().asText()));
         List<Entry> stateDict = SyntheticCheckpoint.stateDict(SMALL.config(), dtype);
         assertEquals(stateDict.stream().map(Entry::name).collect(Collectors.toSet()), weightMap.keySet());
 
@@ -70,8 +77,12 @@ class SyntheticCheckpointTest {
                 SafetensorsFile st = SafetensorsFile.open(dir.resolve(file), arena);
                 assertEquals(Map.of("format", "pt"), st.metadata());
                 List<String> names = new ArrayList<>(st.names());
-                long shardBytes = names.stream().mapToLong(t -> st.entry(t).end() - st.entry(t).begin()).sum();
-                assertTrue(shardBytes <= 20_000 || names.size() == 1, file + " holds " + shardBytes + " bytes in " + names);
+                long shardBytes = names.stream()
+                        .mapToLong(t -> st.entry(t).end() - st.entry(t).begin())
+                        .sum();
+                assertTrue(
+                        shardBytes <= 20_000 || names.size() == 1,
+                        file + " holds " + shardBytes + " bytes in " + names);
                 assertEquals(names.stream().sorted().toList(), names, "tensors inside a shard are in name order");
                 for (String name : names) {
                     assertEquals(null, found.put(name, file), name + " is in two shards");
@@ -86,13 +97,17 @@ class SyntheticCheckpointTest {
             assertEquals(n + 2, files.count(), "shards, index and config.json, nothing else");
         }
         if (Files.getFileStore(dir).supportsFileAttributeView("posix"))
-            assertEquals(PosixFilePermissions.fromString("rwxr-xr-x"), Files.getPosixFilePermissions(dir),
+            assertEquals(
+                    PosixFilePermissions.fromString("rwxr-xr-x"),
+                    Files.getPosixFilePermissions(dir),
                     "not a private temp folder");
 
         JsonNode cfg = JSON.readTree(dir.resolve("config.json").toFile());
         assertEquals("LlamaForCausalLM", cfg.get("architectures").get(0).asText());
         assertEquals("llama", cfg.get("model_type").asText());
-        assertEquals(dtype == DType.BF16 ? "bfloat16" : "float32", cfg.get("torch_dtype").asText());
+        assertEquals(
+                dtype == DType.BF16 ? "bfloat16" : "float32",
+                cfg.get("torch_dtype").asText());
         assertEquals(1e-5, cfg.get("rms_norm_eps").asDouble());
         assertEquals(SMALL.config(), HfCheckpoint.readConfig(dir));
         String text = Files.readString(dir.resolve("config.json"));
@@ -105,7 +120,8 @@ class SyntheticCheckpointTest {
         Path dir = synth("m", DType.BF16, 3, 20_000);
         try (Arena arena = Arena.ofConfined()) {
             LlamaModel model = ModelFiles.open(dir.toString(), arena).model();
-            float[] logits = model.forward(arena, new int[] {1, 5, 17, 95}, model.newCache(arena)).toFloatArray();
+            float[] logits = model.forward(arena, new int[] {1, 5, 17, 95}, model.newCache(arena))
+                    .toFloatArray();
             assertEquals(4 * SMALL.config().vocabSize(), logits.length);
             for (float v : logits) assertTrue(Float.isFinite(v), "logit " + v);
         }
@@ -133,11 +149,16 @@ class SyntheticCheckpointTest {
 
     @Test
     void theSameSeedGivesTheSameBytesAndAnotherSeedOthers() throws IOException {
-        Path a = synth("a", DType.BF16, 5, 20_000), b = synth("b", DType.BF16, 5, 20_000), c = synth("c", DType.BF16, 6, 20_000);
+        Path a = synth("a", DType.BF16, 5, 20_000),
+                b = synth("b", DType.BF16, 5, 20_000),
+                c = synth("c", DType.BF16, 6, 20_000);
         try (Stream<Path> files = Files.list(a)) {
             for (Path f : files.toList()) {
                 byte[] bytes = Files.readAllBytes(f);
-                assertArrayEquals(bytes, Files.readAllBytes(b.resolve(f.getFileName())), f.getFileName().toString());
+                assertArrayEquals(
+                        bytes,
+                        Files.readAllBytes(b.resolve(f.getFileName())),
+                        f.getFileName().toString());
                 if (f.toString().endsWith(".safetensors"))
                     assertFalse(Arrays.equals(bytes, Files.readAllBytes(c.resolve(f.getFileName()))));
             }
@@ -175,14 +196,21 @@ class SyntheticCheckpointTest {
         // embed_tokens and lm_head are 8 MB each in f32, written through a 64 KB buffer
         ModelShape shape = ModelShape.parse("dim=64,hidden=96,layers=1,heads=4,vocab=32768");
         long embedBytes = 32768L * 64 * 4;
-        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        SyntheticCheckpoint.write(ModelShape.parse("dim=8,hidden=8,layers=1,heads=2,vocab=8"), DType.F32, tmp.resolve("warm"), 1,
-                1 << 30, 1 << 16, QUIET); // loads and compiles the classes first
+        ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
+        SyntheticCheckpoint.write(
+                ModelShape.parse("dim=8,hidden=8,layers=1,heads=2,vocab=8"),
+                DType.F32,
+                tmp.resolve("warm"),
+                1,
+                1 << 30,
+                1 << 16,
+                QUIET); // loads and compiles the classes first
         long before = threads.getCurrentThreadAllocatedBytes();
         SyntheticCheckpoint.write(shape, DType.F32, tmp.resolve("big"), 1, 1L << 30, 1 << 16, QUIET);
         long allocated = threads.getCurrentThreadAllocatedBytes() - before;
-        assertTrue(allocated < embedBytes / 8, allocated + " bytes of heap allocated to write two " + embedBytes
-                + "-byte tensors");
+        assertTrue(
+                allocated < embedBytes / 8,
+                allocated + " bytes of heap allocated to write two " + embedBytes + "-byte tensors");
         float[] embed = values(tmp.resolve("big"), "model.embed_tokens.weight");
         assertEquals(embedBytes / 4, embed.length);
         double sq = 0;
@@ -193,8 +221,13 @@ class SyntheticCheckpointTest {
 
     @Test
     void badShapesTargetsAndSizesAreOneLineErrors() throws IOException {
-        for (String bad : new String[] {"llama-70b", "dim=64,hidden=160", "dim=64,hidden=160,layers=2,heads=5,vocab=9",
-                "dim=x,hidden=1,layers=1,heads=1,vocab=1", "dim=64,width=3"}) {
+        for (String bad : new String[] {
+            "llama-70b",
+            "dim=64,hidden=160",
+            "dim=64,hidden=160,layers=2,heads=5,vocab=9",
+            "dim=x,hidden=1,layers=1,heads=1,vocab=1",
+            "dim=64,width=3"
+        }) {
             LowbitException e = assertThrows(LowbitException.class, () -> ModelShape.parse(bad), bad);
             assertTrue(e.getMessage().contains(bad) && !e.getMessage().contains("\n"), e.getMessage());
         }
@@ -210,7 +243,9 @@ class SyntheticCheckpointTest {
         assertThrows(LowbitException.class, () -> ShardPlan.parseSize("5 gigs"));
 
         Files.createDirectories(tmp.resolve("empty"));
-        assertTrue(Files.exists(synth("empty", DType.BF16, 1, 1 << 20).resolve("config.json")), "an empty --out is filled");
+        assertTrue(
+                Files.exists(synth("empty", DType.BF16, 1, 1 << 20).resolve("config.json")),
+                "an empty --out is filled");
     }
 
     @Test
@@ -220,7 +255,9 @@ class SyntheticCheckpointTest {
         SyntheticCheckpoint.Progress stopHalfway = (written, total) -> {
             if (written > total / 2) throw stop;
         };
-        assertThrows(RuntimeException.class, () -> SyntheticCheckpoint.write(SMALL, DType.BF16, out, 1, 20_000, stopHalfway));
+        assertThrows(
+                RuntimeException.class,
+                () -> SyntheticCheckpoint.write(SMALL, DType.BF16, out, 1, 20_000, stopHalfway));
         assertFalse(Files.exists(out));
         try (Stream<Path> left = Files.list(tmp)) {
             assertEquals(List.of(), left.toList(), "the partial folder is removed");
@@ -229,8 +266,10 @@ class SyntheticCheckpointTest {
 
     @Test
     void thePresetsHaveThePublishedShapes() {
-        LlamaConfig tiny = ModelShape.parse("tinyllama-1.1b").config(), l7 = ModelShape.parse("llama-7b").config();
-        LlamaConfig l13 = ModelShape.parse("llama-13b").config(), l3 = ModelShape.parse("llama3-8b").config();
+        LlamaConfig tiny = ModelShape.parse("tinyllama-1.1b").config(),
+                l7 = ModelShape.parse("llama-7b").config();
+        LlamaConfig l13 = ModelShape.parse("llama-13b").config(),
+                l3 = ModelShape.parse("llama3-8b").config();
         assertEquals(1_100_048_384L, tiny.parameterCount());
         assertEquals(6_738_415_616L, l7.parameterCount());
         assertEquals(13_015_864_320L, l13.parameterCount());
@@ -242,14 +281,19 @@ class SyntheticCheckpointTest {
         assertEquals(2, seven.shards().size());
         assertEquals(2 * l7.parameterCount(), seven.totalBytes());
         assertEquals("model-00001-of-00002.safetensors", seven.fileName(0));
-        assertEquals(3, ShardPlan.split(SyntheticCheckpoint.stateDict(l13, DType.F16), 10_000_000_000L).shards().size());
+        assertEquals(
+                3,
+                ShardPlan.split(SyntheticCheckpoint.stateDict(l13, DType.F16), 10_000_000_000L)
+                        .shards()
+                        .size());
     }
 
     static float[] values(Path dir, String name) {
         Path file = dir.resolve("model.safetensors");
         if (!Files.exists(file)) {
             try {
-                JsonNode index = JSON.readTree(dir.resolve("model.safetensors.index.json").toFile());
+                JsonNode index = JSON.readTree(
+                        dir.resolve("model.safetensors.index.json").toFile());
                 file = dir.resolve(index.get("weight_map").get(name).asText());
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
@@ -259,8 +303,10 @@ class SyntheticCheckpointTest {
             Tensor t = SafetensorsFile.open(file, arena).tensor(name);
             float[] v = new float[(int) t.numel()];
             for (int i = 0; i < v.length; i++)
-                v[i] = t.dtype() == DType.F32 ? t.segment().getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i)
-                        : Float.intBitsToFloat((t.segment().getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i) & 0xFFFF) << 16);
+                v[i] = t.dtype() == DType.F32
+                        ? t.segment().getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i)
+                        : Float.intBitsToFloat(
+                                (t.segment().getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i) & 0xFFFF) << 16);
             return v;
         }
     }

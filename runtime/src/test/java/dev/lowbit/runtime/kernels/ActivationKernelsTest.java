@@ -5,7 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.lowbit.runtime.kernels.cpu.Native;
+import dev.lowbit.runtime.kernels.cpu.SimdLevel;
 import dev.lowbit.runtime.ref.QuantRef;
+import dev.lowbit.runtime.ref.TestData;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.tensor.QuantizedActivations;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -17,14 +25,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import dev.lowbit.runtime.kernels.cpu.Native;
-import dev.lowbit.runtime.kernels.cpu.SimdLevel;
-import dev.lowbit.runtime.ref.TestData;
-import dev.lowbit.runtime.tensor.DType;
-import dev.lowbit.runtime.tensor.QuantSpec;
-import dev.lowbit.runtime.tensor.QuantizedActivations;
-import dev.lowbit.runtime.tensor.QuantizedTensor;
-import dev.lowbit.runtime.tensor.Tensor;
 
 /** Per-token activation quantization (bit-exact), fake quantization (bit-exact) and the integer W4A8/W8A8 GEMM (exact sums). */
 class ActivationKernelsTest {
@@ -52,7 +52,9 @@ class ActivationKernelsTest {
                     assertEquals(ref.scales()[i][0], a.scales().getFloat(i), "scale of row " + i);
                     assertEquals(ref.zeros()[i][0], a.zeros().getFloat(i), "zero of row " + i);
                     for (int j = 0; j < k; j++)
-                        assertEquals(ref.codes()[i][j], Byte.toUnsignedInt(a.codes().segment().get(ValueLayout.JAVA_BYTE, (long) i * k + j)),
+                        assertEquals(
+                                ref.codes()[i][j],
+                                Byte.toUnsignedInt(a.codes().segment().get(ValueLayout.JAVA_BYTE, (long) i * k + j)),
                                 "code [" + i + ", " + j + "]");
                 }
             }
@@ -64,8 +66,19 @@ class ActivationKernelsTest {
         for (SimdLevel level : TestData.simdLevels())
             for (int wbits : new int[] {4, 8})
                 for (int abits : new int[] {4, 8})
-                    for (int[] shape : new int[][] {{1, 7, 256, 32}, {1, 9, 1024, 128}, {1, 5, 640, -1}, {3, 5, 512, 128}, {17, 9, 384, 64}, {2, 6, 75, -1},
-                            {4, 3, 1024, 256}, {1, 2, 16448, -1}, {6, 4, 8192, -1}, {5, 3, 256, 64}, {9, 7, 384, 128}})
+                    for (int[] shape : new int[][] {
+                        {1, 7, 256, 32},
+                        {1, 9, 1024, 128},
+                        {1, 5, 640, -1},
+                        {3, 5, 512, 128},
+                        {17, 9, 384, 64},
+                        {2, 6, 75, -1},
+                        {4, 3, 1024, 256},
+                        {1, 2, 16448, -1},
+                        {6, 4, 8192, -1},
+                        {5, 3, 256, 64},
+                        {9, 7, 384, 128}
+                    })
                         for (DType scales : new DType[] {DType.F32, DType.F16})
                             out.add(Arguments.of(level, wbits, abits, shape, scales));
         return out.stream();
@@ -80,7 +93,8 @@ class ActivationKernelsTest {
         float[] w = TestData.weights(rnd, n * k), x = TestData.gaussian(rnd, m * k, 1f);
         float[] bias = TestData.gaussian(rnd, n, 1f);
         QuantSpec spec = new QuantSpec(wbits, group, false, QuantSpec.Range.MINMAX, scaleType);
-        QuantRef.Quantized wr = QuantRef.quantize(w, n, k, wbits, spec.groupSizeFor(k), false, false, scaleType == DType.F16);
+        QuantRef.Quantized wr =
+                QuantRef.quantize(w, n, k, wbits, spec.groupSizeFor(k), false, false, scaleType == DType.F16);
         QuantRef.Quantized ar = QuantRef.quantizeActivations(x, m, k, abits);
         double[][] ref = QuantRef.intGemm(ar, wr, bias), abs = QuantRef.absIntGemm(ar, wr);
         TestData.withSimd(level, () -> {
@@ -88,13 +102,17 @@ class ActivationKernelsTest {
                 QuantizedTensor q = Kernels.quantize(arena, Tensor.of(arena, w, n, k), spec);
                 QuantizedActivations a = Kernels.quantizeActivations(arena, Tensor.of(arena, x, m, k), abits);
                 for (Tensor sums : new Tensor[] {Kernels.weightCodeSums(arena, q), null}) {
-                    float[] y = Kernels.intGemm(arena, a, q, sums, Tensor.of(arena, bias, n)).toFloatArray();
+                    float[] y = Kernels.intGemm(arena, a, q, sums, Tensor.of(arena, bias, n))
+                            .toFloatArray();
                     for (int i = 0; i < m; i++)
                         for (int r = 0; r < n; r++) {
                             // integer sums are exact; what remains is fp32 accumulation across groups
-                            double err = Math.abs(y[i * n + r] - ref[i][r]), tol = 1e-5 * abs[i][r] + 1e-6 * Math.abs(ref[i][r]) + 1e-6;
-                            assertTrue(err <= tol, "y[" + i + ", " + r + "] = " + y[i * n + r] + " vs " + ref[i][r] + " (error " + err + " > " + tol
-                                    + (sums == null ? ", sums computed by the kernel)" : ")"));
+                            double err = Math.abs(y[i * n + r] - ref[i][r]),
+                                    tol = 1e-5 * abs[i][r] + 1e-6 * Math.abs(ref[i][r]) + 1e-6;
+                            assertTrue(
+                                    err <= tol,
+                                    "y[" + i + ", " + r + "] = " + y[i * n + r] + " vs " + ref[i][r] + " (error " + err
+                                            + " > " + tol + (sums == null ? ", sums computed by the kernel)" : ")"));
                         }
                 }
             }
@@ -104,20 +122,33 @@ class ActivationKernelsTest {
     /** The AVX-512 VNNI W4A8 kernel sums the same exact int32 lanes as the AVX2 one and shares its fp32 steps: the same bits. */
     @Test
     void intGemmAvx512GivesTheAvx2Bits() {
-        assumeTrue(Native.maxSimdLevel() == SimdLevel.AVX512,
-                "this CPU has no AVX-512 VNNI (best SIMD level " + Native.maxSimdLevel() + "), so the AVX-512 W4A8 kernel cannot run here");
+        assumeTrue(
+                Native.maxSimdLevel() == SimdLevel.AVX512,
+                "this CPU has no AVX-512 VNNI (best SIMD level " + Native.maxSimdLevel()
+                        + "), so the AVX-512 W4A8 kernel cannot run here");
         Random rnd = new Random(5);
-        for (int[] shape : new int[][] {{1, 70, 4096, 128}, {1, 9, 1024, 256}, {8, 66, 2048, 128}, {7, 5, 1024, 128}, {3, 2, 640, 128}})
+        for (int[] shape : new int[][] {
+            {1, 70, 4096, 128}, {1, 9, 1024, 256}, {8, 66, 2048, 128}, {7, 5, 1024, 128}, {3, 2, 640, 128}
+        })
             for (DType scaleType : new DType[] {DType.F32, DType.F16})
                 try (Arena arena = Arena.ofConfined()) {
                     int m = shape[0], n = shape[1], k = shape[2];
-                    QuantizedTensor q = Kernels.quantize(arena, Tensor.of(arena, TestData.weights(rnd, n * k), n, k),
+                    QuantizedTensor q = Kernels.quantize(
+                            arena,
+                            Tensor.of(arena, TestData.weights(rnd, n * k), n, k),
                             new QuantSpec(4, shape[3], false, QuantSpec.Range.MINMAX, scaleType));
-                    QuantizedActivations a = Kernels.quantizeActivations(arena, Tensor.of(arena, TestData.gaussian(rnd, m * k, 1f), m, k), 8);
+                    QuantizedActivations a = Kernels.quantizeActivations(
+                            arena, Tensor.of(arena, TestData.gaussian(rnd, m * k, 1f), m, k), 8);
                     Tensor sums = Kernels.weightCodeSums(arena, q);
                     float[][] y = new float[2][];
-                    TestData.withSimd(SimdLevel.AVX2, () -> y[0] = Kernels.intGemm(arena, a, q, sums, null).toFloatArray());
-                    TestData.withSimd(SimdLevel.AVX512, () -> y[1] = Kernels.intGemm(arena, a, q, sums, null).toFloatArray());
+                    TestData.withSimd(
+                            SimdLevel.AVX2,
+                            () -> y[0] =
+                                    Kernels.intGemm(arena, a, q, sums, null).toFloatArray());
+                    TestData.withSimd(
+                            SimdLevel.AVX512,
+                            () -> y[1] =
+                                    Kernels.intGemm(arena, a, q, sums, null).toFloatArray());
                     assertArrayEquals(y[0], y[1], Arrays.toString(shape) + " " + scaleType + " scales");
                 }
     }
@@ -131,7 +162,8 @@ class ActivationKernelsTest {
                 for (int bits : new int[] {2, 3, 4, 6, 8})
                     for (int[] kg : new int[][] {{256, 32}, {640, 128}, {384, 64}, {75, -1}, {4096, -1}}) {
                         int n = 3, k = kg[0];
-                        QuantizedTensor q = Kernels.quantize(arena, Tensor.of(arena, TestData.weights(rnd, n * k), n, k), QuantSpec.of(bits, kg[1]));
+                        QuantizedTensor q = Kernels.quantize(
+                                arena, Tensor.of(arena, TestData.weights(rnd, n * k), n, k), QuantSpec.of(bits, kg[1]));
                         int g = q.groupSize();
                         Tensor sums = Kernels.weightCodeSums(arena, q);
                         assertArrayEquals(new long[] {n, k / g}, sums.shape());
@@ -139,7 +171,9 @@ class ActivationKernelsTest {
                             for (int grp = 0; grp < k / g; grp++) {
                                 int expected = 0;
                                 for (int j = grp * g; j < (grp + 1) * g; j++) expected += q.code(r, j);
-                                assertEquals(expected, sums.segment().getAtIndex(ValueLayout.JAVA_INT, (long) r * (k / g) + grp),
+                                assertEquals(
+                                        expected,
+                                        sums.segment().getAtIndex(ValueLayout.JAVA_INT, (long) r * (k / g) + grp),
                                         bits + "-bit k " + k + " row " + r + " group " + grp);
                             }
                     }

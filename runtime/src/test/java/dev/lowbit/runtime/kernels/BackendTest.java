@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.lang.foreign.Arena;
-import org.junit.jupiter.api.Test;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.cpu.Native;
 import dev.lowbit.runtime.kernels.cuda.Cuda;
@@ -15,6 +13,8 @@ import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tensor.Tensor;
+import java.lang.foreign.Arena;
+import org.junit.jupiter.api.Test;
 
 /** Which backend runs a device's kernels, and how a failing native status reads. */
 class BackendTest {
@@ -29,7 +29,9 @@ class BackendTest {
     void anUnusableGpuIsRefusedBeforeAnyKernel() {
         Device missing = Device.cuda(Cuda.deviceCount()); // one past the last GPU
         LowbitException e = assertThrows(LowbitException.class, () -> Backend.of(missing));
-        assertTrue(e.getMessage().contains(Cuda.available() ? "does not exist" : "CUDA is not available here"), e.getMessage());
+        assertTrue(
+                e.getMessage().contains(Cuda.available() ? "does not exist" : "CUDA is not available here"),
+                e.getMessage());
     }
 
     @Test
@@ -38,7 +40,8 @@ class BackendTest {
             float[] w = new float[4 * 32];
             w[5] = Float.NaN;
             QuantSpec spec = QuantSpec.of(4, 32);
-            LowbitException e = assertThrows(LowbitException.class, () -> Kernels.quantize(arena, Tensor.of(arena, w, 4, 32), spec));
+            LowbitException e = assertThrows(
+                    LowbitException.class, () -> Kernels.quantize(arena, Tensor.of(arena, w, 4, 32), spec));
             assertEquals(3, e.status()); // LB_ERR_NON_FINITE
             assertTrue(e.getMessage().startsWith("quantize " + spec + " failed (non-finite input): "), e.getMessage());
         }

@@ -2,7 +2,13 @@ package dev.lowbit.runtime.kernels;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.lowbit.runtime.kernels.cpu.SimdLevel;
 import dev.lowbit.runtime.ref.QuantRef;
+import dev.lowbit.runtime.ref.TestData;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,12 +17,6 @@ import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import dev.lowbit.runtime.kernels.cpu.SimdLevel;
-import dev.lowbit.runtime.ref.TestData;
-import dev.lowbit.runtime.tensor.DType;
-import dev.lowbit.runtime.tensor.QuantSpec;
-import dev.lowbit.runtime.tensor.QuantizedTensor;
-import dev.lowbit.runtime.tensor.Tensor;
 
 /** Fused dequant-GEMM (GEMV at m = 1, tiled above) against the double-precision reference. */
 class DequantGemmTest {
@@ -24,13 +24,17 @@ class DequantGemmTest {
 
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
-        Shape[] shapes = {new Shape(13, 256, 32), new Shape(9, 512, 64), new Shape(6, 640, 128), new Shape(5, 1024, 256),
-                new Shape(11, 37, QuantSpec.PER_CHANNEL), new Shape(4, 1000, QuantSpec.PER_CHANNEL)};
+        Shape[] shapes = {
+            new Shape(13, 256, 32),
+            new Shape(9, 512, 64),
+            new Shape(6, 640, 128),
+            new Shape(5, 1024, 256),
+            new Shape(11, 37, QuantSpec.PER_CHANNEL),
+            new Shape(4, 1000, QuantSpec.PER_CHANNEL)
+        };
         for (SimdLevel level : TestData.simdLevels())
             for (int bits : new int[] {2, 3, 4, 6, 8})
-                for (Shape s : shapes)
-                    for (int m : new int[] {1, 3, 17, 64})
-                        out.add(Arguments.of(level, bits, s, m));
+                for (Shape s : shapes) for (int m : new int[] {1, 3, 17, 64}) out.add(Arguments.of(level, bits, s, m));
         return out.stream();
     }
 
@@ -43,7 +47,8 @@ class DequantGemmTest {
         float[] bias = m % 2 == 1 ? TestData.gaussian(rnd, s.n(), 0.5f) : null;
         DType scaleType = m == 17 ? DType.F16 : DType.F32;
         QuantSpec spec = new QuantSpec(bits, s.group(), false, QuantSpec.Range.MINMAX, scaleType);
-        QuantRef.Quantized ref = QuantRef.quantize(w, s.n(), s.k(), bits, spec.groupSizeFor(s.k()), false, false, scaleType == DType.F16);
+        QuantRef.Quantized ref = QuantRef.quantize(
+                w, s.n(), s.k(), bits, spec.groupSizeFor(s.k()), false, false, scaleType == DType.F16);
         TestData.withSimd(level, () -> {
             try (Arena arena = Arena.ofConfined()) {
                 QuantizedTensor q = Kernels.quantize(arena, Tensor.of(arena, w, s.n(), s.k()), spec);
@@ -64,8 +69,10 @@ class DequantGemmTest {
             for (int r = 0; r < n; r++) {
                 double tol = 2e-5 * abs[i][r] + 1e-6 * Math.abs(ref[i][r]) + 1e-30;
                 double err = Math.abs(y[i * n + r] - ref[i][r]);
-                assertTrue(err <= tol, what + ": y[" + i + ", " + r + "] = " + y[i * n + r] + ", reference " + ref[i][r]
-                        + " (error " + err + " > " + tol + ")");
+                assertTrue(
+                        err <= tol,
+                        what + ": y[" + i + ", " + r + "] = " + y[i * n + r] + ", reference " + ref[i][r] + " (error "
+                                + err + " > " + tol + ")");
             }
     }
 }

@@ -3,15 +3,15 @@ package dev.lowbit.runtime.kernels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.lowbit.runtime.ref.QuantRef;
+import dev.lowbit.runtime.ref.TestData;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.Random;
 import java.util.function.DoubleConsumer;
 import java.util.function.DoubleSupplier;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import dev.lowbit.runtime.ref.QuantRef;
-import dev.lowbit.runtime.ref.TestData;
-import dev.lowbit.runtime.tensor.Tensor;
 
 /**
  * Fake-quant forward against the reference, and the straight-through backward against finite
@@ -45,7 +45,8 @@ class FakeQuantTest {
     void forwardMatchesReference(int bits) {
         Setup t = setup(bits, bits);
         try (Arena arena = Arena.ofConfined()) {
-            float[] out = Kernels.fakeQuantForward(arena, Tensor.of(arena, t.w, N, K), params(arena, t)).toFloatArray();
+            float[] out = Kernels.fakeQuantForward(arena, Tensor.of(arena, t.w, N, K), params(arena, t))
+                    .toFloatArray();
             for (int i = 0; i < N * K; i++) {
                 int p = (i / K) * (K / G) + (i % K) / G;
                 assertEquals(QuantRef.fakeQuant(t.w[i], t.s[p], t.z[p], t.m[p], bits), out[i], "element " + i);
@@ -59,7 +60,8 @@ class FakeQuantTest {
         Setup t = maskClampEdges(setup(bits, 100 + bits));
         float[] gw, gs, gm;
         try (Arena arena = Arena.ofConfined()) {
-            FakeQuantGrads g = Kernels.fakeQuantBackward(arena, Tensor.of(arena, t.w, N, K), params(arena, t), Tensor.of(arena, t.gout, N, K));
+            FakeQuantGrads g = Kernels.fakeQuantBackward(
+                    arena, Tensor.of(arena, t.w, N, K), params(arena, t), Tensor.of(arena, t.gout, N, K));
             gw = g.weights().toFloatArray();
             gs = g.scales().toFloatArray();
             gm = g.magnitude().toFloatArray();
@@ -85,7 +87,12 @@ class FakeQuantTest {
     }
 
     private static FakeQuantParams params(Arena arena, Setup t) {
-        return new FakeQuantParams(Tensor.of(arena, t.s, N, K / G), Tensor.of(arena, t.z, N, K / G), Tensor.of(arena, t.m, N, K / G), t.bits, G);
+        return new FakeQuantParams(
+                Tensor.of(arena, t.s, N, K / G),
+                Tensor.of(arena, t.z, N, K / G),
+                Tensor.of(arena, t.m, N, K / G),
+                t.bits,
+                G);
     }
 
     /** rint(w / s) - w / s at the evaluation point, held constant in the surrogate. */

@@ -2,15 +2,15 @@ package dev.lowbit.runtime.kernels;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.lowbit.runtime.ref.FiniteDifference;
+import dev.lowbit.runtime.ref.TestData;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.util.Random;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
-import dev.lowbit.runtime.ref.FiniteDifference;
-import dev.lowbit.runtime.ref.TestData;
-import dev.lowbit.runtime.tensor.DType;
-import dev.lowbit.runtime.tensor.Tensor;
 
 /**
  * Every backward kernel against central finite differences of its forward kernel: for a random
@@ -37,7 +37,8 @@ class NnBackwardTest {
         for (int s = 0; s < 30; s++) {
             long i = RND.nextInt((int) t.numel());
             double expected = fd(t, i, loss);
-            assertEquals(expected, analytic[(int) i], 2e-2 * Math.max(0.05, Math.abs(expected)), what + " element " + i);
+            assertEquals(
+                    expected, analytic[(int) i], 2e-2 * Math.max(0.05, Math.abs(expected)), what + " element " + i);
         }
     }
 
@@ -45,7 +46,8 @@ class NnBackwardTest {
     void rmsNorm() {
         int m = 3, d = 24;
         try (Arena arena = Arena.ofConfined()) {
-            Tensor x = Tensor.of(arena, TestData.gaussian(RND, m * d, 2f), m, d), w = Tensor.of(arena, TestData.gaussian(RND, d, 1f), d);
+            Tensor x = Tensor.of(arena, TestData.gaussian(RND, m * d, 2f), m, d),
+                    w = Tensor.of(arena, TestData.gaussian(RND, d, 1f), d);
             float[] g = TestData.gaussian(RND, m * d, 1f);
             Tensor y = Tensor.allocate(arena, DType.F32, m, d), inv = Tensor.allocate(arena, DType.F32, m);
             Supplier<Double> loss = () -> {
@@ -85,15 +87,18 @@ class NnBackwardTest {
             Tensor k = Tensor.of(arena, TestData.gaussian(RND, b * t * kvHeads * hd, 1f), b * t, kvHeads * hd);
             Tensor v = Tensor.of(arena, TestData.gaussian(RND, b * t * kvHeads * hd, 1f), b * t, kvHeads * hd);
             float[] g = TestData.gaussian(RND, b * t * heads * hd, 1f);
-            Tensor out = Tensor.allocate(arena, DType.F32, b * t, heads * hd), probs = Tensor.allocate(arena, DType.F32, b, heads, t, t);
+            Tensor out = Tensor.allocate(arena, DType.F32, b * t, heads * hd),
+                    probs = Tensor.allocate(arena, DType.F32, b, heads, t, t);
             Supplier<Double> loss = () -> {
                 NnKernels.attentionTrain(q, k, v, b, t, heads, kvHeads, out, probs);
                 return dot(out, g);
             };
             loss.get();
             Tensor dq = Tensor.allocate(arena, DType.F32, b * t, heads * hd);
-            Tensor dk = Tensor.allocate(arena, DType.F32, b * t, kvHeads * hd), dv = Tensor.allocate(arena, DType.F32, b * t, kvHeads * hd);
-            NnKernels.attentionBackward(q, k, v, probs, Tensor.of(arena, g, b * t, heads * hd), b, t, heads, kvHeads, dq, dk, dv);
+            Tensor dk = Tensor.allocate(arena, DType.F32, b * t, kvHeads * hd),
+                    dv = Tensor.allocate(arena, DType.F32, b * t, kvHeads * hd);
+            NnKernels.attentionBackward(
+                    q, k, v, probs, Tensor.of(arena, g, b * t, heads * hd), b, t, heads, kvHeads, dq, dk, dv);
             check("attention dq", q, dq.toFloatArray(), loss);
             check("attention dk", k, dk.toFloatArray(), loss);
             check("attention dv", v, dv.toFloatArray(), loss);
@@ -114,7 +119,8 @@ class NnBackwardTest {
     void siluGate() {
         int n = 40;
         try (Arena arena = Arena.ofConfined()) {
-            Tensor gate = Tensor.of(arena, TestData.gaussian(RND, n, 3f), n), up = Tensor.of(arena, TestData.gaussian(RND, n, 1f), n);
+            Tensor gate = Tensor.of(arena, TestData.gaussian(RND, n, 3f), n),
+                    up = Tensor.of(arena, TestData.gaussian(RND, n, 1f), n);
             float[] g = TestData.gaussian(RND, n, 1f);
             Tensor out = Tensor.allocate(arena, DType.F32, n);
             Supplier<Double> loss = () -> {

@@ -4,16 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.ref.LlamaRef;
+import dev.lowbit.runtime.ref.TestData;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
-import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.ref.TestData;
-import dev.lowbit.runtime.tensor.DType;
-import dev.lowbit.runtime.tensor.Tensor;
 
 /** The transformer's element-wise and attention kernels against the double-precision reference. */
 class NnKernelsTest {
@@ -27,7 +27,11 @@ class NnKernelsTest {
 
     private static void assertRow(double[] expected, float[] actual, int r, double tol, String what) {
         for (int j = 0; j < expected.length; j++)
-            assertEquals(expected[j], actual[r * expected.length + j], tol * Math.max(1, Math.abs(expected[j])), what + " [" + r + ", " + j + "]");
+            assertEquals(
+                    expected[j],
+                    actual[r * expected.length + j],
+                    tol * Math.max(1, Math.abs(expected[j])),
+                    what + " [" + r + ", " + j + "]");
     }
 
     @Test
@@ -74,11 +78,22 @@ class NnKernelsTest {
         }
         try (Arena arena = Arena.ofConfined()) {
             Tensor out = Tensor.allocate(arena, DType.F32, m, heads * hd);
-            NnKernels.attention(Tensor.of(arena, q, m, heads * hd), Tensor.of(arena, k, 10, kvHeads * hd),
-                    Tensor.of(arena, v, 10, kvHeads * hd), pos0, heads, kvHeads, out);
+            NnKernels.attention(
+                    Tensor.of(arena, q, m, heads * hd),
+                    Tensor.of(arena, k, 10, kvHeads * hd),
+                    Tensor.of(arena, v, 10, kvHeads * hd),
+                    pos0,
+                    heads,
+                    kvHeads,
+                    out);
             float[] o = out.toFloatArray();
             for (int r = 0; r < m; r++)
-                assertRow(LlamaRef.attention(row(q, r, heads * hd), keys, values, pos0 + r, heads, kvHeads), o, r, 1e-5, "attention");
+                assertRow(
+                        LlamaRef.attention(row(q, r, heads * hd), keys, values, pos0 + r, heads, kvHeads),
+                        o,
+                        r,
+                        1e-5,
+                        "attention");
         }
     }
 
@@ -91,7 +106,8 @@ class NnKernelsTest {
             Tensor out = Tensor.allocate(arena, DType.F32, m, n);
             NnKernels.siluGate(Tensor.of(arena, a, m, n), Tensor.of(arena, b, m, n), out);
             float[] g = out.toFloatArray();
-            for (int i = 0; i < m * n; i++) assertEquals(LlamaRef.silu(a[i]) * b[i], g[i], 1e-5 * Math.max(1, Math.abs(g[i])));
+            for (int i = 0; i < m * n; i++)
+                assertEquals(LlamaRef.silu(a[i]) * b[i], g[i], 1e-5 * Math.max(1, Math.abs(g[i])));
 
             NnKernels.logSoftmax(Tensor.of(arena, a, m, n), out);
             float[] ls = out.toFloatArray();
@@ -104,7 +120,8 @@ class NnKernelsTest {
                 assertEquals(-ref[targets[r]], losses.getFloat(r), 1e-5);
             }
             t.segment().setAtIndex(ValueLayout.JAVA_INT, 1, 50);
-            LowbitException e = assertThrows(LowbitException.class, () -> NnKernels.crossEntropy(Tensor.of(arena, a, m, n), t, losses));
+            LowbitException e = assertThrows(
+                    LowbitException.class, () -> NnKernels.crossEntropy(Tensor.of(arena, a, m, n), t, losses));
             assertTrue(e.getMessage().contains("target 50 of row 1 is outside [0, 50)"), e.getMessage());
         }
     }
@@ -112,12 +129,14 @@ class NnKernelsTest {
     @Test
     void addIntoAddsElementwiseAndRefusesOtherShapes() {
         try (Arena arena = Arena.ofConfined()) {
-            float[] a = TestData.gaussian(new Random(2), 70_000, 1f), b = TestData.gaussian(new Random(3), 70_000, 1f); // above the parallel threshold
+            float[] a = TestData.gaussian(new Random(2), 70_000, 1f),
+                    b = TestData.gaussian(new Random(3), 70_000, 1f); // above the parallel threshold
             Tensor acc = Tensor.of(arena, a, 700, 100);
             NnKernels.addInto(Tensor.of(arena, b, 700, 100), acc);
             float[] got = acc.toFloatArray();
             for (int i = 0; i < a.length; i++) assertEquals(a[i] + b[i], got[i], 0f, "element " + i);
-            LowbitException e = assertThrows(LowbitException.class, () -> NnKernels.addInto(Tensor.allocate(arena, DType.F32, 100, 700), acc));
+            LowbitException e = assertThrows(
+                    LowbitException.class, () -> NnKernels.addInto(Tensor.allocate(arena, DType.F32, 100, 700), acc));
             assertTrue(e.getMessage().contains("x has shape [100, 700], expected [700, 100]"), e.getMessage());
         }
     }
@@ -126,7 +145,8 @@ class NnKernelsTest {
     void shortKeyValueCacheIsRejected() {
         try (Arena arena = Arena.ofConfined()) {
             Tensor q = Tensor.allocate(arena, DType.F32, 2, 8), kv = Tensor.allocate(arena, DType.F32, 3, 8);
-            LowbitException e = assertThrows(LowbitException.class,
+            LowbitException e = assertThrows(
+                    LowbitException.class,
                     () -> NnKernels.attention(q, kv, kv, 2, 2, 2, Tensor.allocate(arena, DType.F32, 2, 8)));
             assertTrue(e.getMessage().contains("must be [>= 4, 8]"), e.getMessage());
         }

@@ -4,7 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.lowbit.runtime.kernels.cpu.SimdLevel;
 import dev.lowbit.runtime.ref.QuantRef;
+import dev.lowbit.runtime.ref.TestData;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -14,12 +20,6 @@ import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import dev.lowbit.runtime.kernels.cpu.SimdLevel;
-import dev.lowbit.runtime.ref.TestData;
-import dev.lowbit.runtime.tensor.DType;
-import dev.lowbit.runtime.tensor.QuantSpec;
-import dev.lowbit.runtime.tensor.QuantizedTensor;
-import dev.lowbit.runtime.tensor.Tensor;
 
 /** Native group quantization against the plain-Java reference: params and codes bit-exact. */
 class QuantizeWeightsTest {
@@ -27,8 +27,14 @@ class QuantizeWeightsTest {
 
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
-        Shape[] shapes = {new Shape(7, 256, 32), new Shape(5, 512, 64), new Shape(3, 384, 128), new Shape(4, 512, 256),
-                new Shape(6, 37, QuantSpec.PER_CHANNEL), new Shape(2, 100, QuantSpec.PER_CHANNEL)};
+        Shape[] shapes = {
+            new Shape(7, 256, 32),
+            new Shape(5, 512, 64),
+            new Shape(3, 384, 128),
+            new Shape(4, 512, 256),
+            new Shape(6, 37, QuantSpec.PER_CHANNEL),
+            new Shape(2, 100, QuantSpec.PER_CHANNEL)
+        };
         for (SimdLevel level : TestData.simdLevels())
             for (int bits : new int[] {2, 3, 4, 6, 8})
                 for (Shape s : shapes)
@@ -42,7 +48,8 @@ class QuantizeWeightsTest {
     @MethodSource("cases")
     void minMaxMatchesReference(SimdLevel level, int bits, Shape s, boolean symmetric, DType scaleType) {
         float[] w = TestData.weights(new Random(bits * 31L + s.k()), s.n() * s.k());
-        TestData.withSimd(level, () -> check(w, s, new QuantSpec(bits, s.group(), symmetric, QuantSpec.Range.MINMAX, scaleType)));
+        TestData.withSimd(
+                level, () -> check(w, s, new QuantSpec(bits, s.group(), symmetric, QuantSpec.Range.MINMAX, scaleType)));
     }
 
     static Stream<Arguments> adversarial() {
@@ -73,15 +80,17 @@ class QuantizeWeightsTest {
         boolean fp16Ok = !kind.equals("huge");
         for (DType scaleType : fp16Ok ? new DType[] {DType.F32, DType.F16} : new DType[] {DType.F32})
             for (boolean symmetric : new boolean[] {false, true})
-                TestData.withSimd(level, () -> check(w, s, new QuantSpec(bits, s.group(), symmetric, QuantSpec.Range.MINMAX, scaleType)));
+                TestData.withSimd(
+                        level,
+                        () -> check(
+                                w, s, new QuantSpec(bits, s.group(), symmetric, QuantSpec.Range.MINMAX, scaleType)));
     }
 
     static Stream<Arguments> mseCases() {
         List<Arguments> out = new ArrayList<>();
         for (SimdLevel level : TestData.simdLevels())
             for (int bits : new int[] {2, 3, 4, 6, 8})
-                for (boolean symmetric : new boolean[] {false, true})
-                    out.add(Arguments.of(level, bits, symmetric));
+                for (boolean symmetric : new boolean[] {false, true}) out.add(Arguments.of(level, bits, symmetric));
         return out.stream();
     }
 
@@ -113,8 +122,8 @@ class QuantizeWeightsTest {
     static void check(float[] w, Shape s, QuantSpec spec) {
         int g = spec.groupSizeFor(s.k());
         boolean fp16 = spec.scaleType() == DType.F16;
-        QuantRef.Quantized ref = QuantRef.quantize(w, s.n(), s.k(), spec.bits(), g, spec.symmetric(),
-                spec.range() == QuantSpec.Range.MSE, fp16);
+        QuantRef.Quantized ref = QuantRef.quantize(
+                w, s.n(), s.k(), spec.bits(), g, spec.symmetric(), spec.range() == QuantSpec.Range.MSE, fp16);
         try (Arena arena = Arena.ofConfined()) {
             QuantizedTensor q = Kernels.quantize(arena, Tensor.of(arena, w, s.n(), s.k()), spec);
             float[] deq = Kernels.dequantize(arena, q).toFloatArray();
@@ -125,7 +134,8 @@ class QuantizeWeightsTest {
                     assertEquals(ref.zeros()[r][gi], q.zeros().getFloat(r, gi), "zero row " + r + " group " + gi);
                 }
                 int[] packed = new int[words];
-                for (int i = 0; i < words; i++) packed[i] = q.codes().segment().getAtIndex(ValueLayout.JAVA_INT, (long) r * words + i);
+                for (int i = 0; i < words; i++)
+                    packed[i] = q.codes().segment().getAtIndex(ValueLayout.JAVA_INT, (long) r * words + i);
                 assertArrayEquals(QuantRef.pack(ref.codes()[r], spec.bits()), packed, "packed codes of row " + r);
                 for (int j = 0; j < s.k(); j++) {
                     float expected = ref.dequant(r, j);
@@ -133,9 +143,12 @@ class QuantizeWeightsTest {
                     if (spec.range() == QuantSpec.Range.MINMAX) {
                         float step = ref.scales()[r][j / g];
                         // fp16 rounding of the scale can stretch the clamp by up to maxq * step * 2^-11
-                        double bound = 0.5 * step * (1 + 1e-6) + (fp16 ? QuantRef.maxq(spec.bits()) * step * 0x1p-11 : 0);
-                        assertTrue(Math.abs(expected - w[r * s.k() + j]) <= bound + Float.MIN_VALUE,
-                                "round trip error at [" + r + ", " + j + "]: " + expected + " vs " + w[r * s.k() + j] + ", step " + step);
+                        double bound =
+                                0.5 * step * (1 + 1e-6) + (fp16 ? QuantRef.maxq(spec.bits()) * step * 0x1p-11 : 0);
+                        assertTrue(
+                                Math.abs(expected - w[r * s.k() + j]) <= bound + Float.MIN_VALUE,
+                                "round trip error at [" + r + ", " + j + "]: " + expected + " vs " + w[r * s.k() + j]
+                                        + ", step " + step);
                     }
                 }
             }

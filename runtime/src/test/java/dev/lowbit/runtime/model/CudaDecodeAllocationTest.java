@@ -2,9 +2,9 @@ package dev.lowbit.runtime.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
+import dev.lowbit.runtime.generate.Generator;
 import dev.lowbit.runtime.kernels.cuda.Cuda;
 import dev.lowbit.runtime.tensor.Device;
-import dev.lowbit.runtime.generate.Generator;
 import java.lang.foreign.Arena;
 import java.util.Optional;
 import org.junit.jupiter.api.Assumptions;
@@ -25,15 +25,20 @@ class CudaDecodeAllocationTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = TestModels.Kind.class, names = {"FP32", "W4", "W4A8", "REASSEMBLED_W4A8"})
+    @EnumSource(
+            value = TestModels.Kind.class,
+            names = {"FP32", "W4", "W4A8", "REASSEMBLED_W4A8"})
     void generationOnAGpuAllocatesNothingPerToken(TestModels.Kind kind) {
         try (Arena arena = Arena.ofConfined()) {
-            LlamaModel cpu = TestModels.random(arena, DecodeStateTest.SMALL, 13, kind), gpu = cpu.to(arena, Device.cuda(0));
+            LlamaModel cpu = TestModels.random(arena, DecodeStateTest.SMALL, 13, kind),
+                    gpu = cpu.to(arena, Device.cuda(0));
             DecodeAllocationTest.assertNoAllocationAfterTheFirstToken(gpu, kind + " on cuda:0");
             Generator.Options greedy = new Generator.Options(8, 0f, 1f, 1, -1);
             int[] prompt = {1, 9, 4};
-            assertArrayEquals(new Generator(cpu, Optional.empty()).generate(prompt, greedy, null),
-                    new Generator(gpu, Optional.empty()).generate(prompt, greedy, null), kind + ": greedy tokens on cuda:0");
+            assertArrayEquals(
+                    new Generator(cpu, Optional.empty()).generate(prompt, greedy, null),
+                    new Generator(gpu, Optional.empty()).generate(prompt, greedy, null),
+                    kind + ": greedy tokens on cuda:0");
         }
     }
 }

@@ -4,12 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.lowbit.runtime.generate.Generator;
+import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.kernels.cuda.Cuda;
 import dev.lowbit.runtime.tensor.Device;
-import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tensor.Tensor;
-import dev.lowbit.runtime.generate.Generator;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.Optional;
@@ -43,17 +43,25 @@ class CudaModelTest {
         int[] prompt = new int[20];
         for (int i = 0; i < prompt.length; i++) prompt[i] = (i * 7 + 3) % SMALL.vocabSize();
         try (Arena arena = Arena.ofConfined()) {
-            LlamaModel cpu = new LlamaModel(LlamaModelTest.randomWeights(arena, SMALL, 41), (layer, name, w) -> switch (linears) {
-                case "W4" -> new Linear.Quantized(Kernels.quantize(arena, w, QuantSpec.of(4, 32)));
-                case "W4A8" -> new Linear.ActQuantized(Kernels.quantize(arena, w, QuantSpec.of(4, 32)), 8);
-                default -> new Linear.Dense(w);
-            });
+            LlamaModel cpu = new LlamaModel(
+                    LlamaModelTest.randomWeights(arena, SMALL, 41), (layer, name, w) -> switch (linears) {
+                        case "W4" -> new Linear.Quantized(Kernels.quantize(arena, w, QuantSpec.of(4, 32)));
+                        case "W4A8" -> new Linear.ActQuantized(Kernels.quantize(arena, w, QuantSpec.of(4, 32)), 8);
+                        default -> new Linear.Dense(w);
+                    });
             LlamaModel gpu = cpu.to(arena, Device.cuda(0));
             assertEquals(Device.cuda(0), gpu.device());
             KvCache cpuCache = cpu.newCache(arena), gpuCache = gpu.newCache(arena);
-            compare(cpu.forward(arena, prompt, cpuCache), gpu.forward(arena, prompt, gpuCache), tol, linears + " prefill");
+            compare(
+                    cpu.forward(arena, prompt, cpuCache),
+                    gpu.forward(arena, prompt, gpuCache),
+                    tol,
+                    linears + " prefill");
             for (int token : new int[] {5, 17})
-                compare(cpu.forward(arena, new int[] {token}, cpuCache), gpu.forward(arena, new int[] {token}, gpuCache), tol,
+                compare(
+                        cpu.forward(arena, new int[] {token}, cpuCache),
+                        gpu.forward(arena, new int[] {token}, gpuCache),
+                        tol,
                         linears + " decode of " + token);
             assertEquals(prompt.length + 2, gpuCache.length());
         }
@@ -73,11 +81,14 @@ class CudaModelTest {
 
     private static void compare(Tensor cpu, Tensor gpu, double tol, String what) {
         assertEquals(Device.cuda(0), gpu.device(), what + ": logits on the model's device");
-        float[] want = cpu.toFloatArray(), got = gpu.to(Arena.ofAuto(), Device.CPU).toFloatArray();
+        float[] want = cpu.toFloatArray(),
+                got = gpu.to(Arena.ofAuto(), Device.CPU).toFloatArray();
         double scale = 0;
         for (float w : want) scale = Math.max(scale, Math.abs(w));
         for (int i = 0; i < want.length; i++)
-            assertTrue(Math.abs(want[i] - got[i]) <= tol * scale, what + ": logit " + i + " is " + got[i] + ", CPU " + want[i]
-                    + " (largest |logit| " + scale + ")" + (i == 0 ? "" : "; first ones " + Arrays.toString(Arrays.copyOf(got, 4))));
+            assertTrue(
+                    Math.abs(want[i] - got[i]) <= tol * scale,
+                    what + ": logit " + i + " is " + got[i] + ", CPU " + want[i] + " (largest |logit| " + scale + ")"
+                            + (i == 0 ? "" : "; first ones " + Arrays.toString(Arrays.copyOf(got, 4))));
     }
 }

@@ -28,7 +28,9 @@ class DecodeAllocationTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = TestModels.Kind.class, names = {"FP32", "W4A8"})
+    @EnumSource(
+            value = TestModels.Kind.class,
+            names = {"FP32", "W4A8"})
     void decodingThroughAStateAllocatesNothing(TestModels.Kind kind) {
         try (Arena arena = Arena.ofConfined()) {
             LlamaModel model = TestModels.random(arena, DecodeStateTest.SMALL, 12, kind);
@@ -53,6 +55,7 @@ class DecodeAllocationTest {
                 .generate(new int[] {1, 9, 4}, sampled, t -> counts.add(Tensor.allocationCount()));
         assertEquals(TOKENS, got.length, what + ": tokens generated");
         for (int i = 1; i < TOKENS; i++)
-            assertEquals(counts.get(0), counts.get(i), what + ": tensors allocated between the first and token " + (i + 1));
+            assertEquals(
+                    counts.get(0), counts.get(i), what + ": tensors allocated between the first and token " + (i + 1));
     }
 }

@@ -9,10 +9,10 @@ import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.ref.LlamaRef;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.Test;
 
 /**
  * Decoding through a {@link DecodeState}: the logits of the double-precision reference, bit for bit
@@ -25,15 +25,20 @@ class DecodeStateTest {
     private static final int PROMPT = 6;
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = TestModels.Kind.class, names = {"FP32", "REASSEMBLED"})
+    @EnumSource(
+            value = TestModels.Kind.class,
+            names = {"FP32", "REASSEMBLED"})
     void chunkedPromptAndDecodingMatchTheReference(TestModels.Kind kind) {
         try (Arena arena = Arena.ofConfined()) {
             LlamaModel model = TestModels.random(arena, SMALL, 5, kind);
-            double[][] ref = LlamaRef.forward(model.weights(), TOKENS); // the dense weights: reassembly is exact up to rounding
+            double[][] ref =
+                    LlamaRef.forward(model.weights(), TOKENS); // the dense weights: reassembly is exact up to rounding
             DecodeState state = model.newState(arena, 4);
             for (int p = PROMPT - 1; p < TOKENS.length; p++) {
-                float[] got = (p == PROMPT - 1 ? model.forward(state, Arrays.copyOf(TOKENS, PROMPT))
-                        : model.forward(state, new int[] {TOKENS[p]})).toFloatArray();
+                float[] got = (p == PROMPT - 1
+                                ? model.forward(state, Arrays.copyOf(TOKENS, PROMPT))
+                                : model.forward(state, new int[] {TOKENS[p]}))
+                        .toFloatArray();
                 assertEquals(p + 1, state.length());
                 for (int j = 0; j < SMALL.vocabSize(); j++)
                     assertEquals(ref[p][j], got[j], 1e-4, kind + " logit [" + p + ", " + j + "]");
@@ -50,17 +55,26 @@ class DecodeStateTest {
                 LlamaModel model = withQkvBits(TestModels.random(arena, SMALL, 7, kind), qkvBits);
                 KvCache cache = model.newCache(arena);
                 DecodeState state = model.newState(arena, PROMPT), chunked = model.newState(arena, 4);
-                float[] all = model.forward(arena, Arrays.copyOf(TOKENS, PROMPT), cache).toFloatArray();
+                float[] all = model.forward(arena, Arrays.copyOf(TOKENS, PROMPT), cache)
+                        .toFloatArray();
                 float[] want = Arrays.copyOfRange(all, (PROMPT - 1) * SMALL.vocabSize(), PROMPT * SMALL.vocabSize());
                 String what = kind + " qkv" + qkvBits;
-                assertArrayEquals(want, model.forward(state, Arrays.copyOf(TOKENS, PROMPT)).toFloatArray(), what + " prompt");
-                assertClose(want, model.forward(chunked, Arrays.copyOf(TOKENS, PROMPT)).toFloatArray(),
+                assertArrayEquals(
+                        want,
+                        model.forward(state, Arrays.copyOf(TOKENS, PROMPT)).toFloatArray(),
+                        what + " prompt");
+                assertClose(
+                        want,
+                        model.forward(chunked, Arrays.copyOf(TOKENS, PROMPT)).toFloatArray(),
                         what + " prompt in chunks of 4");
                 for (int p = PROMPT; p < TOKENS.length; p++) {
                     int[] one = {TOKENS[p]};
                     want = model.forward(arena, one, cache).toFloatArray();
                     assertArrayEquals(want, model.forward(state, one).toFloatArray(), what + " decode at " + p);
-                    assertClose(want, model.forward(chunked, one).toFloatArray(), what + " decode at " + p + " after chunks");
+                    assertClose(
+                            want,
+                            model.forward(chunked, one).toFloatArray(),
+                            what + " decode at " + p + " after chunks");
                 }
             }
     }
@@ -70,7 +84,8 @@ class DecodeStateTest {
         double scale = 0;
         for (float w : want) scale = Math.max(scale, Math.abs(w));
         for (int i = 0; i < want.length; i++)
-            assertTrue(Math.abs(want[i] - got[i]) <= 1e-5 * scale,
+            assertTrue(
+                    Math.abs(want[i] - got[i]) <= 1e-5 * scale,
                     what + ": logit " + i + " is " + got[i] + ", one pass " + want[i]);
     }
 

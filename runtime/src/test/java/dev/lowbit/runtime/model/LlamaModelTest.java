@@ -5,11 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.tensor.Tensor;
-import dev.lowbit.runtime.ref.TestData;
 import dev.lowbit.runtime.ref.LlamaRef;
+import dev.lowbit.runtime.ref.TestData;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -29,7 +30,11 @@ class LlamaModelTest {
             Tensor down = mat(arena, rnd, c.dim(), c.hiddenDim()), up = mat(arena, rnd, c.hiddenDim(), c.dim());
             layers.add(new LlamaWeights.Layer(attentionNorm, ffnNorm, new Projections<>(q, k, v, o, gate, up, down)));
         }
-        return new LlamaWeights(c, mat(arena, rnd, c.vocabSize(), c.dim()), layers, norm(arena, rnd, c.dim()),
+        return new LlamaWeights(
+                c,
+                mat(arena, rnd, c.vocabSize(), c.dim()),
+                layers,
+                norm(arena, rnd, c.dim()),
                 mat(arena, rnd, c.vocabSize(), c.dim()));
     }
 
@@ -49,13 +54,16 @@ class LlamaModelTest {
         try (Arena arena = Arena.ofConfined()) {
             LlamaModel model = new LlamaModel(randomWeights(arena, TINY, 5));
             double[][] ref = LlamaRef.forward(model.weights(), tokens);
-            float[] prefill = model.forward(arena, tokens, model.newCache(arena)).toFloatArray();
+            float[] prefill =
+                    model.forward(arena, tokens, model.newCache(arena)).toFloatArray();
             KvCache cache = model.newCache(arena);
             // two tokens at once, then one at a time: exercises pos0 > 0 with m > 1 and m = 1
-            float[] first = model.forward(arena, new int[] {tokens[0], tokens[1]}, cache).toFloatArray();
+            float[] first = model.forward(arena, new int[] {tokens[0], tokens[1]}, cache)
+                    .toFloatArray();
             int v = TINY.vocabSize();
             for (int p = 0; p < tokens.length; p++) {
-                float[] step = p < 2 ? java.util.Arrays.copyOfRange(first, p * v, p * v + v)
+                float[] step = p < 2
+                        ? Arrays.copyOfRange(first, p * v, p * v + v)
                         : model.forward(arena, new int[] {tokens[p]}, cache).toFloatArray();
                 for (int j = 0; j < v; j++) {
                     assertEquals(ref[p][j], prefill[p * v + j], 1e-4, "prefill logit [" + p + ", " + j + "]");
@@ -70,7 +78,8 @@ class LlamaModelTest {
     void badTokensAndContextOverflowAreClearErrors() {
         try (Arena arena = Arena.ofConfined()) {
             LlamaModel model = new LlamaModel(randomWeights(arena, TINY, 6));
-            LowbitException e = assertThrows(LowbitException.class, () -> model.forward(arena, new int[] {1, 11}, model.newCache(arena)));
+            LowbitException e = assertThrows(
+                    LowbitException.class, () -> model.forward(arena, new int[] {1, 11}, model.newCache(arena)));
             assertTrue(e.getMessage().contains("token id 11 at 1 is outside the vocabulary [0, 11)"), e.getMessage());
             e = assertThrows(LowbitException.class, () -> model.forward(arena, new int[17], model.newCache(arena)));
             assertTrue(e.getMessage().contains("exceeds the context of 16"), e.getMessage());

@@ -16,8 +16,13 @@ class ProjectionTest {
 
     @Test
     void otherTensorNamesNameNoProjection() {
-        for (String name : new String[] {"model.layers.0.input_layernorm.weight", "model.embed_tokens.weight", "lm_head.weight",
-                "model.layers.0.mlp.q_proj.weight", "model.layers.0.self_attn.q_proj.bias", "model.layers.0.self_attn.x_proj.weight"})
-            assertNull(Projection.ofWeightName(name), name);
+        for (String name : new String[] {
+            "model.layers.0.input_layernorm.weight",
+            "model.embed_tokens.weight",
+            "lm_head.weight",
+            "model.layers.0.mlp.q_proj.weight",
+            "model.layers.0.self_attn.q_proj.bias",
+            "model.layers.0.self_attn.x_proj.weight"
+        }) assertNull(Projection.ofWeightName(name), name);
     }
 }

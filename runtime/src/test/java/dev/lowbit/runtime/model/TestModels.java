@@ -12,7 +12,14 @@ final class TestModels {
     private TestModels() {}
 
     /** The kinds of block linears a test model can have. */
-    enum Kind { FP32, W4, W4A8, W6A6, REASSEMBLED, REASSEMBLED_W4A8 }
+    enum Kind {
+        FP32,
+        W4,
+        W4A8,
+        W6A6,
+        REASSEMBLED,
+        REASSEMBLED_W4A8
+    }
 
     private static final int SPLIT = 32;
 
@@ -24,7 +31,7 @@ final class TestModels {
             case W6A6 -> new Linear.ActQuantized(Kernels.quantize(arena, w, QuantSpec.of(6, 32)), 6);
             case REASSEMBLED -> reassembled(arena, w, Linear.Dense::new);
             case REASSEMBLED_W4A8 ->
-                    reassembled(arena, w, r -> new Linear.ActQuantized(Kernels.quantize(arena, r, QuantSpec.of(4, 32)), 8));
+                reassembled(arena, w, r -> new Linear.ActQuantized(Kernels.quantize(arena, r, QuantSpec.of(4, 32)), 8));
         });
     }
 
@@ -46,6 +53,7 @@ final class TestModels {
             System.arraycopy(src, r * k, relaid, r * kOut, k);
             System.arraycopy(src, r * k, relaid, r * kOut + k, SPLIT);
         }
-        return new Linear.Reassembled(ChannelMap.of(arena, ia, ib, sa, sb, k), inner.apply(Tensor.of(arena, relaid, n, kOut)));
+        return new Linear.Reassembled(
+                ChannelMap.of(arena, ia, ib, sa, sb, k), inner.apply(Tensor.of(arena, relaid, n, kOut)));
     }
 }

@@ -92,7 +92,8 @@ public final class LlamaRef {
                 LlamaWeights.Layer L = w.layers().get(l);
                 Projections<Tensor> lin = L.linears();
                 double[] xb = rmsNorm(x, L.attentionNorm().toFloatArray(), c.normEps());
-                double[] q = matVec(lin.q().toFloatArray(), xb), k = matVec(lin.k().toFloatArray(), xb);
+                double[] q = matVec(lin.q().toFloatArray(), xb),
+                        k = matVec(lin.k().toFloatArray(), xb);
                 rope(q, c.headDim(), pos, c.ropeTheta());
                 rope(k, c.headDim(), pos, c.ropeTheta());
                 keys[l][pos] = k;
@@ -101,12 +102,14 @@ public final class LlamaRef {
                 double[] o = matVec(lin.o().toFloatArray(), att);
                 for (int j = 0; j < c.dim(); j++) x[j] += o[j];
                 xb = rmsNorm(x, L.ffnNorm().toFloatArray(), c.normEps());
-                double[] g = matVec(lin.gate().toFloatArray(), xb), u = matVec(lin.up().toFloatArray(), xb);
+                double[] g = matVec(lin.gate().toFloatArray(), xb),
+                        u = matVec(lin.up().toFloatArray(), xb);
                 for (int j = 0; j < g.length; j++) g[j] = silu(g[j]) * u[j];
                 double[] d = matVec(lin.down().toFloatArray(), g);
                 for (int j = 0; j < c.dim(); j++) x[j] += d[j];
             }
-            logits[pos] = matVec(w.output().toFloatArray(), rmsNorm(x, w.finalNorm().toFloatArray(), c.normEps()));
+            logits[pos] =
+                    matVec(w.output().toFloatArray(), rmsNorm(x, w.finalNorm().toFloatArray(), c.normEps()));
         }
         return logits;
     }

@@ -69,7 +69,8 @@ public final class QuantRef {
     }
 
     /** Params of one group by min-max (mse = false) or by the shrink search minimising squared error. */
-    public static Params groupParams(float[] w, int from, int len, int bits, boolean symmetric, boolean mse, boolean fp16) {
+    public static Params groupParams(
+            float[] w, int from, int len, int bits, boolean symmetric, boolean mse, boolean fp16) {
         float lo = 0f, hi = 0f;
         for (int i = from; i < from + len; i++) {
             lo = Math.min(lo, w[i]);
@@ -92,7 +93,8 @@ public final class QuantRef {
     }
 
     /** Quantizes w [n][k] row-major; group = k for per-channel. */
-    public static Quantized quantize(float[] w, int n, int k, int bits, int group, boolean symmetric, boolean mse, boolean fp16) {
+    public static Quantized quantize(
+            float[] w, int n, int k, int bits, int group, boolean symmetric, boolean mse, boolean fp16) {
         int groups = k / group;
         int[][] codes = new int[n][k];
         float[][] scales = new float[n][groups], zeros = new float[n][groups];
@@ -185,7 +187,8 @@ public final class QuantRef {
                 for (int gi = 0; gi < k / g; gi++) {
                     long dot = 0;
                     for (int j = gi * g; j < (gi + 1) * g; j++) {
-                        long p = (long) (a.codes()[i][j] - (int) a.zeros()[i][0]) * (w.codes()[r][j] - (int) w.zeros()[r][gi]);
+                        long p = (long) (a.codes()[i][j] - (int) a.zeros()[i][0])
+                                * (w.codes()[r][j] - (int) w.zeros()[r][gi]);
                         dot += abs ? Math.abs(p) : p;
                     }
                     double scale = (double) w.scales()[r][gi] * (double) a.scales()[i][0];

@@ -1,10 +1,10 @@
 package dev.lowbit.runtime.ref;
 
+import dev.lowbit.runtime.kernels.cpu.Native;
+import dev.lowbit.runtime.kernels.cpu.SimdLevel;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Consumer;
-import dev.lowbit.runtime.kernels.cpu.Native;
-import dev.lowbit.runtime.kernels.cpu.SimdLevel;
 
 /** Seeded inputs for the kernel tests, and a way to run a check under every SIMD level. */
 public final class TestData {

@@ -23,7 +23,10 @@ class TensorSliceTest {
             s.setFloat(-1f, 1, 2);
             assertEquals(-1f, flat.getFloat(10), "the slice shares the buffer's memory");
             assertArrayEquals(new float[] {11}, flat.slice(11, 1).toFloatArray());
-            assertArrayEquals(new float[] {3, 4}, Tensor.of(arena, values, 3, 4).slice(3, 2).toFloatArray(), "of any contiguous tensor");
+            assertArrayEquals(
+                    new float[] {3, 4},
+                    Tensor.of(arena, values, 3, 4).slice(3, 2).toFloatArray(),
+                    "of any contiguous tensor");
         }
     }
 
@@ -35,7 +38,9 @@ class TensorSliceTest {
             assertTrue(e.getMessage().contains("elements [7, 13) are outside"), e.getMessage());
             assertThrows(LowbitException.class, () -> flat.slice(-1, 2));
             assertThrows(LowbitException.class, () -> flat.slice(0, 0, 3));
-            assertThrows(LowbitException.class, () -> Tensor.allocate(arena, DType.F32, 3, 4).transpose().slice(0, 2));
+            assertThrows(
+                    LowbitException.class,
+                    () -> Tensor.allocate(arena, DType.F32, 3, 4).transpose().slice(0, 2));
         }
     }
 }

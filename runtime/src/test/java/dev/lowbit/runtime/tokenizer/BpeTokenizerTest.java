@@ -9,7 +9,10 @@ import dev.lowbit.runtime.io.CheckpointException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -38,7 +41,9 @@ class BpeTokenizerTest {
         assertEquals(376, t.specialId("<s>"));
         assertArrayEquals(new int[] {376}, t.encode("<s>"));
         // the same corpus trains the same tokenizer
-        assertEquals(t.merges(), BpeTrainer.train(CORPUS, 378, List.of("<s>", "</s>"), null).merges());
+        assertEquals(
+                t.merges(),
+                BpeTrainer.train(CORPUS, 378, List.of("<s>", "</s>"), null).merges());
     }
 
     /** Each merge is the most frequent adjacent pair, counted from scratch over the words merged so far. */
@@ -46,21 +51,29 @@ class BpeTokenizerTest {
     void everyMergeIsTheMostFrequentPairAtItsStep() {
         String corpus = "low lower lowest newer newest wider widest low low new";
         BpeTokenizer t = BpeTrainer.train(corpus, 256 + 8, List.of(), null);
-        java.util.Map<String, Integer> words = new java.util.HashMap<>();
-        for (String w : ByteLevel.split(ByteLevel.GPT2_SPLIT, corpus)) words.merge(ByteLevel.encodeBytes(w), 1, Integer::sum);
-        java.util.Map<String, List<String>> split = new java.util.HashMap<>();
-        words.keySet().forEach(w -> split.put(w, new java.util.ArrayList<>(w.chars().mapToObj(c -> String.valueOf((char) c)).toList())));
+        Map<String, Integer> words = new HashMap<>();
+        for (String w : ByteLevel.split(ByteLevel.GPT2_SPLIT, corpus))
+            words.merge(ByteLevel.encodeBytes(w), 1, Integer::sum);
+        Map<String, List<String>> split = new HashMap<>();
+        words.keySet()
+                .forEach(w -> split.put(
+                        w,
+                        new ArrayList<>(w.chars()
+                                .mapToObj(c -> String.valueOf((char) c))
+                                .toList())));
         for (String merge : t.merges()) {
-            java.util.Map<String, Integer> counts = new java.util.HashMap<>();
+            Map<String, Integer> counts = new HashMap<>();
             split.forEach((w, parts) -> {
-                for (int i = 0; i + 1 < parts.size(); i++) counts.merge(parts.get(i) + " " + parts.get(i + 1), words.get(w), Integer::sum);
+                for (int i = 0; i + 1 < parts.size(); i++)
+                    counts.merge(parts.get(i) + " " + parts.get(i + 1), words.get(w), Integer::sum);
             });
             int max = counts.values().stream().max(Integer::compare).orElseThrow();
             assertEquals(max, counts.get(merge), "merge '" + merge + "' vs counts " + counts);
             String[] ab = merge.split(" ");
             split.values().forEach(parts -> {
                 for (int i = 0; i + 1 < parts.size(); i++)
-                    if (parts.get(i).equals(ab[0]) && parts.get(i + 1).equals(ab[1])) parts.set(i, ab[0] + parts.remove(i + 1));
+                    if (parts.get(i).equals(ab[0]) && parts.get(i + 1).equals(ab[1]))
+                        parts.set(i, ab[0] + parts.remove(i + 1));
             });
         }
     }
@@ -83,7 +96,10 @@ class BpeTokenizerTest {
                 sb.appendCodePoint(cp);
             }
             String text = sb.toString();
-            assertEquals(text, t.decode(t.encode(text)), "round trip of " + text.codePoints().boxed().toList());
+            assertEquals(
+                    text,
+                    t.decode(t.encode(text)),
+                    "round trip of " + text.codePoints().boxed().toList());
         }
         assertEquals("<s>Hello 🌍\n\n", t.decode(t.encode("<s>Hello 🌍\n\n")));
     }
@@ -128,7 +144,8 @@ class BpeTokenizerTest {
     @Test
     void unsupportedAndBrokenFilesAreClearErrors() throws IOException {
         Path sp = dir.resolve("sp.json");
-        Files.writeString(sp, "{\"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {}, \"merges\": []}}");
+        Files.writeString(
+                sp, "{\"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {}, \"merges\": []}}");
         CheckpointException e = assertThrows(CheckpointException.class, () -> TokenizerJson.load(sp));
         assertTrue(e.getMessage().contains("SentencePiece-style"), e.getMessage());
         Path broken = dir.resolve("broken.json");

@@ -3,15 +3,18 @@ package dev.lowbit.runtime.train;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.lowbit.runtime.tensor.Tensor;
-import dev.lowbit.runtime.ref.FiniteDifference;
-import dev.lowbit.runtime.ref.LlamaRef;
-import java.lang.foreign.Arena;
-import java.lang.foreign.ValueLayout;
-import java.util.Random;
-import org.junit.jupiter.api.Test;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.ref.FiniteDifference;
+import dev.lowbit.runtime.ref.LlamaRef;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.function.DoubleSupplier;
+import org.junit.jupiter.api.Test;
 
 /** The full training backward against finite differences of the training forward, and against the inference model. */
 class LlamaTrainerTest {
@@ -37,8 +40,9 @@ class LlamaTrainerTest {
             LlamaModel model = new LlamaModel(p.weights());
             double sum = 0;
             for (int s = 0; s < b; s++) {
-                int[] seq = java.util.Arrays.copyOfRange(data[0], s * t, s * t + t);
-                float[] logits = model.forward(arena, seq, model.newCache(arena)).toFloatArray();
+                int[] seq = Arrays.copyOfRange(data[0], s * t, s * t + t);
+                float[] logits =
+                        model.forward(arena, seq, model.newCache(arena)).toFloatArray();
                 for (int i = 0; i < t; i++) {
                     double[] row = new double[TINY.vocabSize()];
                     for (int j = 0; j < row.length; j++) row[j] = logits[i * row.length + j];
@@ -58,7 +62,10 @@ class LlamaTrainerTest {
             // larger weights than the initialisation, so every path carries a measurable gradient
             for (long i = 0; i < p.flat().numel(); i++) {
                 float v = p.flat().segment().getAtIndex(ValueLayout.JAVA_FLOAT, i);
-                p.flat().segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, v == 1f ? 1f + 0.2f * (float) rnd.nextGaussian() : v * 15f);
+                p.flat()
+                        .segment()
+                        .setAtIndex(
+                                ValueLayout.JAVA_FLOAT, i, v == 1f ? 1f + 0.2f * (float) rnd.nextGaussian() : v * 15f);
             }
             LlamaParameters grads = LlamaParameters.zeros(arena, TINY);
             int b = 2, t = 5;
@@ -86,7 +93,7 @@ class LlamaTrainerTest {
             int b = 2, t = 5, n = b * t, vocab = TINY.vocabSize();
             int[][] data = batch(rnd, b, t, vocab);
             double[][] teacher = new double[n][];
-            Tensor teacherLogProbs = Tensor.allocate(arena, dev.lowbit.runtime.tensor.DType.F32, n, vocab);
+            Tensor teacherLogProbs = Tensor.allocate(arena, DType.F32, n, vocab);
             for (int i = 0; i < n; i++) {
                 double[] row = new double[vocab];
                 for (int j = 0; j < vocab; j++) row[j] = 2 * rnd.nextGaussian();
@@ -95,7 +102,7 @@ class LlamaTrainerTest {
             }
             float lambda = 0.7f;
             LlamaTrainer trainer = new LlamaTrainer(arena, p, grads, b, t);
-            java.util.function.DoubleSupplier objective = () -> {
+            DoubleSupplier objective = () -> {
                 double ce = trainer.forward(data[0], data[1]);
                 float[] logits = trainer.logits().toFloatArray();
                 double kl = 0;
@@ -116,7 +123,8 @@ class LlamaTrainerTest {
     }
 
     /** For every parameter tensor, its picks largest gradients match central differences of the objective. */
-    private static void checkTopGradients(LlamaParameters p, LlamaParameters grads, int picks, java.util.function.DoubleSupplier objective) {
+    private static void checkTopGradients(
+            LlamaParameters p, LlamaParameters grads, int picks, DoubleSupplier objective) {
         double h = 1e-2;
         for (LlamaParameters.Slot slot : p.slots()) {
             Tensor param = p.get(slot.name()), grad = grads.get(slot.name());
@@ -146,9 +154,11 @@ class LlamaTrainerTest {
             frozen.forwardBackward(data[0], data[1], 0.5f);
             frozen.forwardBackward(data[0], data[1], 0.5f);
             for (LlamaParameters.Slot slot : p.slots()) {
-                float[] got = normsOnly.get(slot.name()).toFloatArray(), full = all.get(slot.name()).toFloatArray();
+                float[] got = normsOnly.get(slot.name()).toFloatArray(),
+                        full = all.get(slot.name()).toFloatArray();
                 for (int i = 0; i < got.length; i++) {
-                    if (slot.name().endsWith("norm.weight")) assertEquals(full[i], got[i], 1e-5 * Math.max(1, Math.abs(full[i])), slot.name());
+                    if (slot.name().endsWith("norm.weight"))
+                        assertEquals(full[i], got[i], 1e-5 * Math.max(1, Math.abs(full[i])), slot.name());
                     else assertEquals(0f, got[i], slot.name() + " is frozen");
                 }
             }
@@ -160,7 +170,14 @@ class LlamaTrainerTest {
         Random rnd = new Random(3);
         try (Arena arena = Arena.ofConfined()) {
             LlamaParameters p = LlamaParameters.initialize(arena, TINY, 5), grads = LlamaParameters.zeros(arena, TINY);
-            AdamW opt = new AdamW(p, LlamaParameters.zeros(arena, TINY), LlamaParameters.zeros(arena, TINY), 0.9f, 0.95f, 1e-8f, 0.1f);
+            AdamW opt = new AdamW(
+                    p,
+                    LlamaParameters.zeros(arena, TINY),
+                    LlamaParameters.zeros(arena, TINY),
+                    0.9f,
+                    0.95f,
+                    1e-8f,
+                    0.1f);
             LlamaTrainer trainer = new LlamaTrainer(arena, p, grads, 2, 8);
             int[][] data = batch(rnd, 2, 8, TINY.vocabSize());
             float first = 0, last = 0;

@@ -1,28 +1,28 @@
 package dev.lowbit.methods.quant.dlqat;
 
-import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.methods.Progress;
+import dev.lowbit.methods.TokenWindows;
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.io.SafetensorsFile;
+import dev.lowbit.runtime.io.SafetensorsWriter;
 import dev.lowbit.runtime.kernels.FakeQuantGrads;
 import dev.lowbit.runtime.kernels.FakeQuantParams;
 import dev.lowbit.runtime.kernels.Kernels;
-import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.NnKernels;
-import dev.lowbit.runtime.tensor.QuantSpec;
-import dev.lowbit.runtime.tensor.QuantizedTensor;
-import dev.lowbit.runtime.tensor.Tensor;
-import dev.lowbit.methods.Progress;
-import dev.lowbit.methods.TokenWindows;
-import dev.lowbit.runtime.io.SafetensorsFile;
-import dev.lowbit.runtime.io.SafetensorsWriter;
-import dev.lowbit.runtime.train.AdamW;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.Projection;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.train.AdamW;
 import dev.lowbit.runtime.train.LlamaParameters;
 import dev.lowbit.runtime.train.LlamaTrainer;
+import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -42,8 +42,18 @@ import java.util.SplittableRandom;
  */
 public final class DlQat {
     /** One block linear: its frozen weight and quantization grid, LoRA factors and magnitudes. */
-    private record Site(String slot, Tensor w, Tensor scales, Tensor zeros, Tensor a, Tensor b, Tensor mag, Tensor ga, Tensor gb,
-                        Tensor gmag, int group) {}
+    private record Site(
+            String slot,
+            Tensor w,
+            Tensor scales,
+            Tensor zeros,
+            Tensor a,
+            Tensor b,
+            Tensor mag,
+            Tensor ga,
+            Tensor gb,
+            Tensor gmag,
+            int group) {}
 
     private final DlQatConfig cfg;
     private final LlamaParameters effective;
@@ -68,7 +78,8 @@ public final class DlQat {
         this.effective = LlamaParameters.copyOf(arena, fp.weights());
         this.effectiveGrads = LlamaParameters.zeros(arena, fp.config());
         QuantSpec spec = QuantSpec.of(cfg.bits(), cfg.group());
-        List<LlamaParameters.Slot> linearSlots = fp.slots().stream().filter(s -> isLinear(s.name())).toList();
+        List<LlamaParameters.Slot> linearSlots =
+                fp.slots().stream().filter(s -> isLinear(s.name())).toList();
         long loraSize = 0, magSize = 0;
         for (LlamaParameters.Slot s : linearSlots) {
             int g = spec.groupSizeFor(s.shape()[1]);
@@ -87,10 +98,13 @@ public final class DlQat {
             int g = spec.groupSizeFor(in);
             QuantizedTensor init = Kernels.quantize(arena, fp.get(s.name()), spec);
             Tensor a = lora.slice(lo, cfg.rank(), in), b = lora.slice(lo + cfg.rank() * in, out, cfg.rank());
-            Tensor ga = loraGrads.slice(lo, cfg.rank(), in), gb = loraGrads.slice(lo + cfg.rank() * in, out, cfg.rank());
-            loraSlots.add(new LlamaParameters.Slot(s.name() + ".lora", lo, new long[] {cfg.rank() * (out + in)}, false));
+            Tensor ga = loraGrads.slice(lo, cfg.rank(), in),
+                    gb = loraGrads.slice(lo + cfg.rank() * in, out, cfg.rank());
+            loraSlots.add(
+                    new LlamaParameters.Slot(s.name() + ".lora", lo, new long[] {cfg.rank() * (out + in)}, false));
             double std = 1 / Math.sqrt(in);
-            for (long i = 0; i < a.numel(); i++) a.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (gaussian(rnd) * std));
+            for (long i = 0; i < a.numel(); i++)
+                a.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (gaussian(rnd) * std));
             Tensor mag = mags.slice(mo, out, in / g), gm = magGrads.slice(mo, out, in / g);
             for (long i = 0; i < mag.numel(); i++) mag.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
             magSlots.add(new LlamaParameters.Slot(s.name() + ".magnitude", mo, new long[] {out * (in / g)}, false));
@@ -106,8 +120,13 @@ public final class DlQat {
         magOpt = new AdamW(mags, magSlots, magM, magV, 0.9f, 0.999f, 1e-8f, 0f);
         trainer = new LlamaTrainer(arena, effective, effectiveGrads, cfg.batch(), cfg.seqLen(), DlQat::isLinear);
         if (cfg.klWeight() > 0) {
-            teacher = new LlamaTrainer(arena, fp, LlamaParameters.zeros(arena, fp.config()), cfg.batch(), cfg.seqLen(), name -> false);
-            teacherLogProbs = Tensor.allocate(arena, DType.F32, (long) cfg.batch() * cfg.seqLen(), fp.config().vocabSize());
+            teacher = new LlamaTrainer(
+                    arena, fp, LlamaParameters.zeros(arena, fp.config()), cfg.batch(), cfg.seqLen(), name -> false);
+            teacherLogProbs = Tensor.allocate(
+                    arena,
+                    DType.F32,
+                    (long) cfg.batch() * cfg.seqLen(),
+                    fp.config().vocabSize());
         } else {
             teacher = null;
             teacherLogProbs = null;
@@ -149,10 +168,12 @@ public final class DlQat {
             } else {
                 loss = trainer.forwardBackward(inputs, targets);
             }
-            if (!Float.isFinite(loss)) throw new LowbitException("DL-QAT loss became " + loss + " at step " + stepIndex + "; lower --lr");
+            if (!Float.isFinite(loss))
+                throw new LowbitException("DL-QAT loss became " + loss + " at step " + stepIndex + "; lower --lr");
             for (int i = 0; i < sites.size(); i++) {
                 Site s = sites.get(i);
-                FakeQuantGrads g = Kernels.fakeQuantBackward(scratch, wEff.get(i), params(s), effectiveGrads.get(s.slot()));
+                FakeQuantGrads g =
+                        Kernels.fakeQuantBackward(scratch, wEff.get(i), params(s), effectiveGrads.get(s.slot()));
                 s.gmag().copyFrom(g.magnitude());
                 loraBackward(g.weights(), s.scales(), s.group(), cfg.lambda(), s.a(), s.b(), s.ga(), s.gb());
             }
@@ -175,10 +196,15 @@ public final class DlQat {
         for (int s = start; s < cfg.steps(); s++) {
             data.fill(s, in, out);
             float loss = step(in, out, s);
-            progress.step(s + 1, teacher == null ? String.format("loss %.3f", loss) : String.format("loss %.3f | KL %.4f", loss, lastKl),
+            progress.step(
+                    s + 1,
+                    teacher == null
+                            ? String.format("loss %.3f", loss)
+                            : String.format("loss %.3f | KL %.4f", loss, lastKl),
                     in.length);
             boolean stopping = s + 1 == stopAfter && s + 1 < cfg.steps();
-            if (stopping || ((s + 1) % cfg.checkpointEvery() == 0 && s + 1 < cfg.steps())) saveCheckpoint(checkpointFile, s + 1);
+            if (stopping || ((s + 1) % cfg.checkpointEvery() == 0 && s + 1 < cfg.steps()))
+                saveCheckpoint(checkpointFile, s + 1);
             if (stopping) {
                 progress.done();
                 log.printf("stopped after step %d; run again with the same arguments to resume%n", s + 1);
@@ -190,24 +216,44 @@ public final class DlQat {
     }
 
     private void saveCheckpoint(Path file, int step) {
-        new SafetensorsWriter().metadata("step", Integer.toString(step)).metadata("config", cfg.toString()).put("lora", lora)
-                .put("magnitude", mags).put("lora.adam_m", loraM).put("lora.adam_v", loraV).put("magnitude.adam_m", magM)
-                .put("magnitude.adam_v", magV).write(file);
+        new SafetensorsWriter()
+                .metadata("step", Integer.toString(step))
+                .metadata("config", cfg.toString())
+                .put("lora", lora)
+                .put("magnitude", mags)
+                .put("lora.adam_m", loraM)
+                .put("lora.adam_v", loraV)
+                .put("magnitude.adam_m", magM)
+                .put("magnitude.adam_v", magV)
+                .write(file);
     }
 
     private int resume(Path file) {
         try (Arena arena = Arena.ofConfined()) {
             SafetensorsFile f = SafetensorsFile.open(file, arena);
             if (!cfg.toString().equals(f.metadata().get("config")))
-                throw new LowbitException(file + " was written by a DL-QAT run with other settings (" + f.metadata().get("config")
-                        + "); delete it to start over, or use another --out");
-            Map<String, Tensor> state = Map.of("lora", lora, "magnitude", mags, "lora.adam_m", loraM, "lora.adam_v", loraV,
-                    "magnitude.adam_m", magM, "magnitude.adam_v", magV);
+                throw new LowbitException(file + " was written by a DL-QAT run with other settings ("
+                        + f.metadata().get("config") + "); delete it to start over, or use another --out");
+            Map<String, Tensor> state = Map.of(
+                    "lora",
+                    lora,
+                    "magnitude",
+                    mags,
+                    "lora.adam_m",
+                    loraM,
+                    "lora.adam_v",
+                    loraV,
+                    "magnitude.adam_m",
+                    magM,
+                    "magnitude.adam_v",
+                    magV);
             for (var e : state.entrySet())
                 if (!f.copyInto(e.getKey(), e.getValue()))
-                    throw new LowbitException(file + ": " + e.getKey() + " does not fit this model; delete the file to start over");
+                    throw new LowbitException(
+                            file + ": " + e.getKey() + " does not fit this model; delete the file to start over");
             int step = Integer.parseInt(f.metadata().getOrDefault("step", "-1"));
-            if (step < 1 || step >= cfg.steps()) throw new LowbitException(file + ": bad step " + step + "; delete it to start over");
+            if (step < 1 || step >= cfg.steps())
+                throw new LowbitException(file + ": bad step " + step + "; delete it to start over");
             loraOpt.setStep(step);
             magOpt.setStep(step);
             return step;
@@ -234,7 +280,8 @@ public final class DlQat {
      * d loss / dA and d loss / dB (overwritten) from d loss / d w_eff: d(BA) = d w_eff * lambda * s
      * (dWeff is scaled in place), then dB = d(BA) A^T and dA = B^T d(BA).
      */
-    static void loraBackward(Tensor dWeff, Tensor scales, int group, float lambda, Tensor a, Tensor b, Tensor ga, Tensor gb) {
+    static void loraBackward(
+            Tensor dWeff, Tensor scales, int group, float lambda, Tensor a, Tensor b, Tensor ga, Tensor gb) {
         scaleByGroup(dWeff, scales, group, lambda);
         Kernels.matmul(dWeff, a.transpose(), gb, 1f, 0f);
         Kernels.matmul(b.transpose(), dWeff, ga, 1f, 0f);
@@ -272,8 +319,12 @@ public final class DlQat {
             QuantizedTensor q = Kernels.quantizeWithParams(arena, we, s.scales(), s.zeros(), cfg.bits(), s.group());
             Tensor folded = Tensor.allocate(arena, DType.F32, s.scales().shape());
             for (long i = 0; i < folded.numel(); i++)
-                folded.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, s.mag().segment().getAtIndex(ValueLayout.JAVA_FLOAT, i)
-                        * s.scales().segment().getAtIndex(ValueLayout.JAVA_FLOAT, i));
+                folded.segment()
+                        .setAtIndex(
+                                ValueLayout.JAVA_FLOAT,
+                                i,
+                                s.mag().segment().getAtIndex(ValueLayout.JAVA_FLOAT, i)
+                                        * s.scales().segment().getAtIndex(ValueLayout.JAVA_FLOAT, i));
             qs.put(s.slot(), QuantizedTensor.of(arena, q.codes(), folded, s.zeros(), q.cols(), cfg.bits(), s.group()));
         }
         return new LlamaModel(effective.weights(), (layer, p, w) -> new Linear.Quantized(qs.get(p.weightName(layer))));

@@ -10,16 +10,31 @@ import dev.lowbit.runtime.LowbitException;
  *
  * <p>Build one with {@link #builder(int, int)}, which starts from {@link #defaults(int, int)}.
  */
-public record DlQatConfig(int bits, int group, int rank, float lambda, int steps, int batch, int seqLen, float lrLora,
-                          float lrMagnitude, float klWeight, int checkpointEvery, long seed) {
+public record DlQatConfig(
+        int bits,
+        int group,
+        int rank,
+        float lambda,
+        int steps,
+        int batch,
+        int seqLen,
+        float lrLora,
+        float lrMagnitude,
+        float klWeight,
+        int checkpointEvery,
+        long seed) {
     public DlQatConfig {
         if (rank < 1) throw new LowbitException("the LoRA rank must be at least 1, got " + rank);
         if (steps < 1 || batch < 1 || seqLen < 2)
-            throw new LowbitException("DL-QAT needs steps, batch >= 1 and a sequence length >= 2; got " + steps + ", " + batch
-                    + ", " + seqLen);
-        if (!(lrLora >= 0) || !(lrMagnitude >= 0) || !(klWeight >= 0) || !Float.isFinite(lrLora + lrMagnitude + klWeight))
+            throw new LowbitException("DL-QAT needs steps, batch >= 1 and a sequence length >= 2; got " + steps + ", "
+                    + batch + ", " + seqLen);
+        if (!(lrLora >= 0)
+                || !(lrMagnitude >= 0)
+                || !(klWeight >= 0)
+                || !Float.isFinite(lrLora + lrMagnitude + klWeight))
             throw new LowbitException("the learning rates and the KL weight must be finite and >= 0");
-        if (checkpointEvery < 1) throw new LowbitException("checkpoints must be at least 1 step apart, got " + checkpointEvery);
+        if (checkpointEvery < 1)
+            throw new LowbitException("checkpoints must be at least 1 step apart, got " + checkpointEvery);
     }
 
     /** Defaults that finish on the default model in a few minutes on 2 cores. */
@@ -103,7 +118,18 @@ public record DlQatConfig(int bits, int group, int rank, float lambda, int steps
         }
 
         public DlQatConfig build() {
-            return new DlQatConfig(bits, group, rank, lambda, steps, batch, seqLen, lrLora, lrMagnitude, klWeight, checkpointEvery,
+            return new DlQatConfig(
+                    bits,
+                    group,
+                    rank,
+                    lambda,
+                    steps,
+                    batch,
+                    seqLen,
+                    lrLora,
+                    lrMagnitude,
+                    klWeight,
+                    checkpointEvery,
                     seed);
         }
     }

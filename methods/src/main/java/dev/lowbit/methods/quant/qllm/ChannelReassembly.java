@@ -1,7 +1,7 @@
 package dev.lowbit.methods.quant.qllm;
 
-import dev.lowbit.runtime.kernels.ChannelMap;
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.kernels.ChannelMap;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -42,12 +42,15 @@ public final class ChannelReassembly {
 
         /** W' [rows, outChannels] from W [rows, inChannels]: column ia for a split or kept channel, ia + ib for a merged pair. */
         public float[] reassembleWeights(float[] w, int rows) {
-            if (w.length != rows * inChannels) throw new LowbitException("weights are not [" + rows + ", " + inChannels + "]");
+            if (w.length != rows * inChannels)
+                throw new LowbitException("weights are not [" + rows + ", " + inChannels + "]");
             int k = ia.length;
             float[] out = new float[rows * k];
             for (int o = 0; o < rows; o++)
                 for (int j = 0; j < k; j++)
-                    out[o * k + j] = ia[j] == ib[j] ? w[o * inChannels + ia[j]] : w[o * inChannels + ia[j]] + w[o * inChannels + ib[j]];
+                    out[o * k + j] = ia[j] == ib[j]
+                            ? w[o * inChannels + ia[j]]
+                            : w[o * inChannels + ia[j]] + w[o * inChannels + ib[j]];
             return out;
         }
     }
@@ -67,11 +70,13 @@ public final class ChannelReassembly {
         public static SiteStats of(float[][] tokens, float[] weightColumnSums) {
             if (tokens.length == 0) throw new LowbitException("channel reassembly needs calibration tokens");
             int c = tokens[0].length, evens = (c + 1) / 2, odds = c / 2;
-            if (weightColumnSums.length != c) throw new LowbitException(weightColumnSums.length + " weight column sums for " + c + " channels");
+            if (weightColumnSums.length != c)
+                throw new LowbitException(weightColumnSums.length + " weight column sums for " + c + " channels");
             float[] maxAbs = new float[c];
             double[] d = new double[evens * odds];
             for (float[] x : tokens) {
-                if (x.length != c) throw new LowbitException("calibration tokens of " + x.length + " and " + c + " channels");
+                if (x.length != c)
+                    throw new LowbitException("calibration tokens of " + x.length + " and " + c + " channels");
                 for (int i = 0; i < c; i++) maxAbs[i] = Math.max(maxAbs[i], Math.abs(x[i]));
                 for (int a = 0; a < evens; a++)
                     for (int b = 0; b < odds; b++) {
@@ -188,7 +193,9 @@ public final class ChannelReassembly {
         double bestError = Double.POSITIVE_INFINITY;
         for (float theta : thresholdGrid(stats.maxAbs())) {
             Plan p = plan(stats, theta);
-            if (previous != null && Arrays.equals(p.ia(), previous.ia()) && Arrays.equals(p.ib(), previous.ib())
+            if (previous != null
+                    && Arrays.equals(p.ia(), previous.ia())
+                    && Arrays.equals(p.ib(), previous.ib())
                     && Arrays.equals(p.sa(), previous.sa())) continue;
             previous = p;
             double e = error.applyAsDouble(p);

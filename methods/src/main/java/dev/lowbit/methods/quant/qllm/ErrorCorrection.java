@@ -24,7 +24,13 @@ final class ErrorCorrection {
     private final Tensor target;
 
     /** width: the model dimension, the rows' length between blocks. */
-    ErrorCorrection(Arena arena, BlockPass[] blocks, long width, Qllm.RoundParameters params, QllmConfig cfg, PrintStream progress) {
+    ErrorCorrection(
+            Arena arena,
+            BlockPass[] blocks,
+            long width,
+            Qllm.RoundParameters params,
+            QllmConfig cfg,
+            PrintStream progress) {
         this.blocks = blocks;
         this.params = params;
         this.cfg = cfg;
@@ -62,11 +68,15 @@ final class ErrorCorrection {
                 opt.update(params.grads, cfg.lr() * (1f - (float) step / cfg.steps()), 0f);
                 running = step == 0 ? loss : 0.9 * running + 0.1 * loss;
                 if ((step + 1) % Math.max(1, cfg.steps() / 5) == 0 || step + 1 == cfg.steps())
-                    progress.printf("  error correction, blocks %d-%d: step %d/%d, mse %.5g%n", first, last - 1, step + 1, cfg.steps(), running);
+                    progress.printf(
+                            "  error correction, blocks %d-%d: step %d/%d, mse %.5g%n",
+                            first, last - 1, step + 1, cfg.steps(), running);
             }
             mseAfter = mse(inputs, targets);
         }
-        progress.printf("  error correction, blocks %d-%d: calibration mse %.5g -> %.5g%n", first, last - 1, mseBefore, mseAfter);
+        progress.printf(
+                "  error correction, blocks %d-%d: calibration mse %.5g -> %.5g%n",
+                first, last - 1, mseBefore, mseAfter);
     }
 
     /** Mean squared error of the round's output over all calibration sequences (forward only). */

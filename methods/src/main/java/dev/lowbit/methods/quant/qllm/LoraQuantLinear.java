@@ -1,13 +1,13 @@
 package dev.lowbit.methods.quant.qllm;
 
 import dev.lowbit.runtime.kernels.ChannelMap;
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.kernels.NnKernels;
+import dev.lowbit.runtime.model.Linear;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tensor.QuantizedTensor;
-import dev.lowbit.runtime.kernels.NnKernels;
 import dev.lowbit.runtime.tensor.Tensor;
-import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.train.TrainLinear;
 import java.lang.foreign.Arena;
 
@@ -32,8 +32,18 @@ final class LoraQuantLinear implements TrainLinear {
      * w: the re-laid weights [out, map.outChannels()] (copied); a, b and their gradients: views the
      * optimizer owns; rows: the largest batch of token rows forward will see.
      */
-    LoraQuantLinear(Arena arena, ChannelMap map, Tensor w, Tensor a, Tensor b, Tensor gradA, Tensor gradB, float scale, QuantSpec spec,
-                    int abits, long rows) {
+    LoraQuantLinear(
+            Arena arena,
+            ChannelMap map,
+            Tensor w,
+            Tensor a,
+            Tensor b,
+            Tensor gradA,
+            Tensor gradB,
+            float scale,
+            QuantSpec spec,
+            int abits,
+            long rows) {
         long out = w.dim(0), in = w.dim(1);
         this.map = map;
         this.w = Tensor.allocate(arena, DType.F32, out, in);

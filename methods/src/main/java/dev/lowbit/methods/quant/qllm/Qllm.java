@@ -9,31 +9,31 @@ import static dev.lowbit.runtime.model.Projection.UP;
 import static dev.lowbit.runtime.model.Projection.V;
 
 import dev.lowbit.methods.quant.qllm.ChannelReassembly.Plan;
-import dev.lowbit.runtime.kernels.ChannelMap;
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.kernels.ChannelMap;
+import dev.lowbit.runtime.model.Linear;
+import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.model.Projection;
+import dev.lowbit.runtime.model.Projections;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.train.ActivationSite;
 import dev.lowbit.runtime.train.AdamW;
 import dev.lowbit.runtime.train.BlockPass;
-import dev.lowbit.runtime.model.Linear;
-import dev.lowbit.runtime.model.LlamaConfig;
-import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.train.LlamaParameters;
-import dev.lowbit.runtime.model.LlamaWeights;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import dev.lowbit.runtime.model.Projection;
-import dev.lowbit.runtime.model.Projections;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.EnumMap;
-import java.util.Map;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
 
@@ -56,6 +56,7 @@ public final class Qllm {
     private final PrintStream progress;
     /** Per layer and site, the channels disassembly added (0 without reassembly). */
     private final int[][] added;
+
     private long trainable;
 
     public Qllm(LlamaWeights fp, QllmConfig cfg, PrintStream progress) {
@@ -64,7 +65,9 @@ public final class Qllm {
         this.c = fp.config();
         this.progress = progress;
         this.added = new int[c.layers()][SITES.length];
-        if (cfg.seqLen() > c.maxSeqLen()) throw new LowbitException("calibration sequences of " + cfg.seqLen() + " tokens exceed the context " + c.maxSeqLen());
+        if (cfg.seqLen() > c.maxSeqLen())
+            throw new LowbitException(
+                    "calibration sequences of " + cfg.seqLen() + " tokens exceed the context " + c.maxSeqLen());
     }
 
     /** Quantizes the model over calibration sequences [samples][seqLen]; tensors of the result live in arena. */
@@ -78,7 +81,9 @@ public final class Qllm {
      * Empty when the run stopped after the round that finished block stopAfter - 1, to be resumed.
      */
     public Optional<LlamaModel> quantize(Arena arena, int[][] calibration, Path checkpoint, int stopAfter) {
-        if (calibration.length != cfg.samples()) throw new LowbitException("expected " + cfg.samples() + " calibration sequences, got " + calibration.length);
+        if (calibration.length != cfg.samples())
+            throw new LowbitException(
+                    "expected " + cfg.samples() + " calibration sequences, got " + calibration.length);
         int rows = cfg.samples() * cfg.seqLen();
         LlamaParameters model = LlamaParameters.copyOf(arena, fp);
         List<Projections<Linear>> linears = new ArrayList<>(Collections.nCopies(c.layers(), null));
@@ -87,7 +92,8 @@ public final class Qllm {
             xfp.copyFrom(xq);
             int start = 0;
             if (checkpoint != null && Files.isRegularFile(checkpoint)) {
-                QllmCheckpoint.Position at = QllmCheckpoint.restore(checkpoint, cfg, calibration, arena, model.weights(), linears, xq, xfp, added);
+                QllmCheckpoint.Position at = QllmCheckpoint.restore(
+                        checkpoint, cfg, calibration, arena, model.weights(), linears, xq, xfp, added);
                 start = at.nextBlock();
                 trainable = at.trainable();
                 progress.printf("resuming QLLM from %s at block %d%n", checkpoint, start);
@@ -99,14 +105,24 @@ public final class Qllm {
                     runRound(arena, round, model, scratch, r0, r1, xq, xfp, linears);
                 }
                 if (r1 == c.layers() || checkpoint == null) continue;
-                QllmCheckpoint.save(checkpoint, cfg, calibration, new QllmCheckpoint.Position(r1, trainable), model.weights(), linears, xq, xfp, added);
+                QllmCheckpoint.save(
+                        checkpoint,
+                        cfg,
+                        calibration,
+                        new QllmCheckpoint.Position(r1, trainable),
+                        model.weights(),
+                        linears,
+                        xq,
+                        xfp,
+                        added);
                 if (r1 >= stopAfter) {
                     progress.printf("stopped after block %d; run again with the same arguments to resume%n", r1 - 1);
                     return Optional.empty();
                 }
             }
         }
-        return Optional.of(new LlamaModel(model.weights(), (layer, p, w) -> linears.get(layer).get(p), cfg.qkvBits()));
+        return Optional.of(new LlamaModel(
+                model.weights(), (layer, p, w) -> linears.get(layer).get(p), cfg.qkvBits()));
     }
 
     /** Channels the reassembly added per layer and site ({@link ActivationSite#ordinal}), over the site's width. */
@@ -122,12 +138,21 @@ public final class Qllm {
         return (double) trainable / c.parameterCount();
     }
 
-    private void runRound(Arena arena, Arena round, LlamaParameters model, BlockPass.Scratch scratch, int r0, int r1, Tensor xq, Tensor xfp,
-                          List<Projections<Linear>> linears) {
+    private void runRound(
+            Arena arena,
+            Arena round,
+            LlamaParameters model,
+            BlockPass.Scratch scratch,
+            int r0,
+            int r1,
+            Tensor xq,
+            Tensor xfp,
+            List<Projections<Linear>> linears) {
         int blocks = r1 - r0;
         Tensor roundIn = Tensor.allocate(round, DType.F32, xq.shape());
         roundIn.copyFrom(xq);
-        for (int l = r0; l < r1; l++) propagate(fpBlock(round, l, scratch), xfp); // xfp: the fp round's outputs, the targets
+        for (int l = r0; l < r1; l++)
+            propagate(fpBlock(round, l, scratch), xfp); // xfp: the fp round's outputs, the targets
         RoundParameters params = new RoundParameters(round, blocks);
         List<Projections<LoraQuantLinear>> lin = new ArrayList<>();
         BlockPass[] passes = new BlockPass[blocks];
@@ -137,13 +162,23 @@ public final class Qllm {
             lin.add(params.linears(round, arena, i, l, plans));
             LlamaWeights.Layer p = model.weights().layers().get(l);
             params.initNorms(i, p.attentionNorm(), p.ffnNorm());
-            passes[i] = new BlockPass(round, c, cfg.batch(), cfg.seqLen(), params.attentionNorm(i), params.ffnNorm(i),
-                    cfg.trainNorms() ? params.attentionNormGrad(i) : null, cfg.trainNorms() ? params.ffnNormGrad(i) : null, lin.get(i), cfg.qkvBits(),
+            passes[i] = new BlockPass(
+                    round,
+                    c,
+                    cfg.batch(),
+                    cfg.seqLen(),
+                    params.attentionNorm(i),
+                    params.ffnNorm(i),
+                    cfg.trainNorms() ? params.attentionNormGrad(i) : null,
+                    cfg.trainNorms() ? params.ffnNormGrad(i) : null,
+                    lin.get(i),
+                    cfg.qkvBits(),
                     scratch);
             propagate(passes[i], xq);
         }
         trainable += params.trainableCount(cfg.trainNorms());
-        if (cfg.errorCorrection() && cfg.steps() > 0) new ErrorCorrection(round, passes, c.dim(), params, cfg, progress).train(roundIn, xfp, r0, r1);
+        if (cfg.errorCorrection() && cfg.steps() > 0)
+            new ErrorCorrection(round, passes, c.dim(), params, cfg, progress).train(roundIn, xfp, r0, r1);
         for (int i = 0; i < blocks; i++) {
             for (LoraQuantLinear q : lin.get(i).toList()) q.merge();
             LlamaWeights.Layer p = model.weights().layers().get(r0 + i);
@@ -163,7 +198,8 @@ public final class Qllm {
         Map<ActivationSite, Plan> plans = new EnumMap<>(ActivationSite.class);
         if (!cfg.reassembly() || cfg.abits() == 16) return plans;
         BlockPass block = fpBlock(round, l, scratch);
-        int chunkRows = cfg.batch() * cfg.seqLen(), chunks = Math.max(1, Math.min(cfg.samples() / cfg.batch(), cfg.searchTokens() / chunkRows));
+        int chunkRows = cfg.batch() * cfg.seqLen(),
+                chunks = Math.max(1, Math.min(cfg.samples() / cfg.batch(), cfg.searchTokens() / chunkRows));
         Map<ActivationSite, float[][]> siteTokens = new EnumMap<>(ActivationSite.class);
         for (ActivationSite s : SITES) siteTokens.put(s, new float[chunks * chunkRows][]);
         Tensor out = Tensor.allocate(round, DType.F32, chunkRows, c.dim());
@@ -174,18 +210,21 @@ public final class Qllm {
                 float[] flat = input.toFloatArray();
                 int width = (int) input.dim(1);
                 float[][] tokens = siteTokens.get(s);
-                for (int t = 0; t < chunkRows; t++) tokens[k * chunkRows + t] = Arrays.copyOfRange(flat, t * width, (t + 1) * width);
+                for (int t = 0; t < chunkRows; t++)
+                    tokens[k * chunkRows + t] = Arrays.copyOfRange(flat, t * width, (t + 1) * width);
             }
         }
         Projections<Tensor> ws = fp.layers().get(l).linears();
         StringBuilder report = new StringBuilder();
         for (ActivationSite s : SITES) {
-            SiteSearch search = new SiteSearch(round, siteTokens.get(s), s.readers().stream().map(ws::get).toList(), cfg);
+            SiteSearch search = new SiteSearch(
+                    round, siteTokens.get(s), s.readers().stream().map(ws::get).toList(), cfg);
             Plan plan = search.best();
             plans.put(s, plan);
             added[l][s.ordinal()] = plan.split();
-            report.append(String.format("  %s theta %.3g (+%d channels, error %.4g -> %.4g)", s.label(), plan.theta(),
-                    plan.split(), search.identityError(), search.bestError()));
+            report.append(String.format(
+                    "  %s theta %.3g (+%d channels, error %.4g -> %.4g)",
+                    s.label(), plan.theta(), plan.split(), search.identityError(), search.bestError()));
         }
         progress.printf("block %d reassembly:%s%n", l, report);
         return plans;
@@ -213,7 +252,8 @@ public final class Qllm {
         Tensor x = Tensor.allocate(arena, DType.F32, rows, c.dim());
         for (int i = 0; i < calibration.length; i++) {
             if (calibration[i].length != cfg.seqLen())
-                throw new LowbitException("a calibration sequence has " + calibration[i].length + " tokens, expected " + cfg.seqLen());
+                throw new LowbitException(
+                        "a calibration sequence has " + calibration[i].length + " tokens, expected " + cfg.seqLen());
             fp.embed(calibration[i], x.rows((long) i * cfg.seqLen(), cfg.seqLen()));
         }
         return x;
@@ -236,7 +276,8 @@ public final class Qllm {
                     offsets[i][j] = at;
                     long[] shape = shapes.get(BUFFER_ORDER.get(j));
                     long n = cfg.rank() * (shape[0] + shape[1]);
-                    slots.add(new LlamaParameters.Slot("lora." + i + "." + BUFFER_ORDER.get(j).hfName(), at, new long[] {n}, false));
+                    slots.add(new LlamaParameters.Slot(
+                            "lora." + i + "." + BUFFER_ORDER.get(j).hfName(), at, new long[] {n}, false));
                     at += n;
                 }
             normOffset = at;
@@ -250,39 +291,50 @@ public final class Qllm {
         /** [out, in] per linear; reassembly keeps each site's width (assembly merges what disassembly adds). */
         private Projections<long[]> shapes() {
             long d = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
-            return new Projections<>(new long[] {d, d}, new long[] {kv, d}, new long[] {kv, d}, new long[] {d, d}, new long[] {h, d},
-                    new long[] {h, d}, new long[] {d, h});
+            return new Projections<>(
+                    new long[] {d, d},
+                    new long[] {kv, d},
+                    new long[] {kv, d},
+                    new long[] {d, d},
+                    new long[] {h, d},
+                    new long[] {h, d},
+                    new long[] {d, h});
         }
 
         /** The block's LoRA linears, made site by site (q/k/v, gate/up, down), then o (the order the factors draw their random init). */
-        Projections<LoraQuantLinear> linears(Arena round, Arena arena, int block, int layer, Map<ActivationSite, Plan> plans) {
+        Projections<LoraQuantLinear> linears(
+                Arena round, Arena arena, int block, int layer, Map<ActivationSite, Plan> plans) {
             Projections<Tensor> ws = fp.layers().get(layer).linears();
             Map<Projection, LoraQuantLinear> out = new EnumMap<>(Projection.class);
             long rowsPerBatch = (long) cfg.batch() * cfg.seqLen();
             for (ActivationSite s : SITES) {
                 Plan plan = plans.get(s);
                 ChannelMap map = plan == null ? null : plan.toMap(arena);
-                for (Projection j : s.readers()) out.put(j, linear(round, block, j, ws.get(j), plan, map, rowsPerBatch));
+                for (Projection j : s.readers())
+                    out.put(j, linear(round, block, j, ws.get(j), plan, map, rowsPerBatch));
             }
             out.put(O, linear(round, block, O, ws.o(), null, null, rowsPerBatch));
             return Projections.of(out::get);
         }
 
-        private LoraQuantLinear linear(Arena round, int block, Projection j, Tensor w, Plan plan, ChannelMap map,
-                                       long rowsPerBatch) {
+        private LoraQuantLinear linear(
+                Arena round, int block, Projection j, Tensor w, Plan plan, ChannelMap map, long rowsPerBatch) {
             Tensor relaid = w;
             if (plan != null) {
                 if (plan.outChannels() != w.dim(1))
-                    throw new LowbitException("reassembly changed the width of " + j.hfName() + " (" + w.dim(1) + " -> " + plan.outChannels() + ")");
-                relaid = Tensor.of(round, plan.reassembleWeights(w.toFloatArray(), (int) w.dim(0)), w.dim(0), plan.outChannels());
+                    throw new LowbitException("reassembly changed the width of " + j.hfName() + " (" + w.dim(1) + " -> "
+                            + plan.outChannels() + ")");
+                relaid = Tensor.of(
+                        round, plan.reassembleWeights(w.toFloatArray(), (int) w.dim(0)), w.dim(0), plan.outChannels());
             }
             long out = w.dim(0), in = relaid.dim(1), at = offsets[block][BUFFER_ORDER.indexOf(j)];
             Tensor a = values.slice(at, cfg.rank(), in), b = values.slice(at + cfg.rank() * in, out, cfg.rank());
             double bound = 1 / Math.sqrt(in); // A ~ U(-1/sqrt(in), 1/sqrt(in)) (Kaiming-uniform, a = sqrt 5), B = 0
-            for (long i = 0; i < a.numel(); i++) a.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) ((rnd.nextDouble() * 2 - 1) * bound));
+            for (long i = 0; i < a.numel(); i++)
+                a.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) ((rnd.nextDouble() * 2 - 1) * bound));
             Tensor ga = grads.slice(at, cfg.rank(), in), gb = grads.slice(at + cfg.rank() * in, out, cfg.rank());
-            return new LoraQuantLinear(round, map, relaid, a, b, ga, gb, cfg.loraScale(), cfg.weightSpec(), cfg.abits(),
-                    rowsPerBatch);
+            return new LoraQuantLinear(
+                    round, map, relaid, a, b, ga, gb, cfg.loraScale(), cfg.weightSpec(), cfg.abits(), rowsPerBatch);
         }
 
         void initNorms(int block, Tensor attention, Tensor ffn) {
@@ -311,8 +363,15 @@ public final class Qllm {
         }
 
         AdamW optimizer(Arena arena) {
-            return new AdamW(values, slots, Tensor.allocate(arena, DType.F32, values.numel()), Tensor.allocate(arena, DType.F32, values.numel()),
-                    0.9f, 0.999f, 1e-8f, 0f);
+            return new AdamW(
+                    values,
+                    slots,
+                    Tensor.allocate(arena, DType.F32, values.numel()),
+                    Tensor.allocate(arena, DType.F32, values.numel()),
+                    0.9f,
+                    0.999f,
+                    1e-8f,
+                    0f);
         }
     }
 }

@@ -16,9 +16,24 @@ import dev.lowbit.runtime.tensor.QuantSpec;
  *
  * <p>Build one with {@link #builder(int, int)}, which starts from {@link #defaults(int, int)}.
  */
-public record QllmConfig(int wbits, int abits, int group, boolean reassembly, boolean errorCorrection, int rank, float loraScale,
-                         int blocksPerRound, int samples, int seqLen, int steps, int batch, float lr, boolean trainNorms,
-                         boolean quantizeQkv, int searchTokens, long seed) {
+public record QllmConfig(
+        int wbits,
+        int abits,
+        int group,
+        boolean reassembly,
+        boolean errorCorrection,
+        int rank,
+        float loraScale,
+        int blocksPerRound,
+        int samples,
+        int seqLen,
+        int steps,
+        int batch,
+        float lr,
+        boolean trainNorms,
+        boolean quantizeQkv,
+        int searchTokens,
+        long seed) {
     public QllmConfig {
         QuantSpec.of(wbits, group);
         if (abits != 16 && (abits < 2 || abits > 8))
@@ -29,7 +44,8 @@ public record QllmConfig(int wbits, int abits, int group, boolean reassembly, bo
             throw new LowbitException(samples + " calibration samples do not split into batches of " + batch
                     + "; choose a batch that divides them");
         if (seqLen <= 1) throw new LowbitException("calibration sequences need at least 2 tokens, got " + seqLen);
-        if (steps < 0 || !(lr > 0)) throw new LowbitException("steps must be >= 0 and lr > 0, got " + steps + " and " + lr);
+        if (steps < 0 || !(lr > 0))
+            throw new LowbitException("steps must be >= 0 and lr > 0, got " + steps + " and " + lr);
         if (searchTokens <= 0) throw new LowbitException("the threshold search needs tokens, got " + searchTokens);
     }
 
@@ -153,8 +169,24 @@ public record QllmConfig(int wbits, int abits, int group, boolean reassembly, bo
         }
 
         public QllmConfig build() {
-            return new QllmConfig(wbits, abits, group, reassembly, errorCorrection, rank, loraScale, blocksPerRound, samples, seqLen,
-                    steps, batch, lr, trainNorms, quantizeQkv, searchTokens, seed);
+            return new QllmConfig(
+                    wbits,
+                    abits,
+                    group,
+                    reassembly,
+                    errorCorrection,
+                    rank,
+                    loraScale,
+                    blocksPerRound,
+                    samples,
+                    seqLen,
+                    steps,
+                    batch,
+                    lr,
+                    trainNorms,
+                    quantizeQkv,
+                    searchTokens,
+                    seed);
         }
     }
 }

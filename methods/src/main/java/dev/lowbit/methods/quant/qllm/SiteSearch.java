@@ -1,7 +1,7 @@
 package dev.lowbit.methods.quant.qllm;
 
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -32,7 +32,9 @@ final class SiteSearch {
         this.x = Tensor.of(arena, flat, tokens.length, c);
         this.weights = weights;
         this.weightValues = weights.stream().map(Tensor::toFloatArray).toList();
-        this.reference = weights.stream().map(w -> Kernels.matmul(arena, x, w.transpose())).toList();
+        this.reference = weights.stream()
+                .map(w -> Kernels.matmul(arena, x, w.transpose()))
+                .toList();
         float[] columnSums = new float[c];
         for (float[] v : weightValues) for (int i = 0; i < v.length; i++) columnSums[i % c] += v[i];
         this.stats = ChannelReassembly.SiteStats.of(tokens, columnSums);

@@ -1,10 +1,10 @@
 package dev.lowbit.methods.quant.rtn;
 
 import dev.lowbit.runtime.kernels.Kernels;
-import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.tensor.QuantSpec;
 import java.lang.foreign.Arena;
 
 /**
@@ -25,8 +25,13 @@ public final class Rtn {
      * simulated otherwise); qkvBits: the attention's queries, keys and values per token and head
      * (16: fp32).
      */
-    public static LlamaModel quantize(Arena arena, LlamaWeights weights, QuantSpec spec, int activationBits, int qkvBits) {
-        return new LlamaModel(weights, (layer, name, w) -> activationBits == 16 ? new Linear.Quantized(Kernels.quantize(arena, w, spec))
-                : new Linear.ActQuantized(Kernels.quantize(arena, w, spec), activationBits), qkvBits);
+    public static LlamaModel quantize(
+            Arena arena, LlamaWeights weights, QuantSpec spec, int activationBits, int qkvBits) {
+        return new LlamaModel(
+                weights,
+                (layer, name, w) -> activationBits == 16
+                        ? new Linear.Quantized(Kernels.quantize(arena, w, spec))
+                        : new Linear.ActQuantized(Kernels.quantize(arena, w, spec), activationBits),
+                qkvBits);
     }
 }

@@ -1,19 +1,19 @@
 package dev.lowbit.methods.quant.smoothquant;
 
-import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.methods.quant.rtn.Rtn;
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.train.ActivationSite;
 import dev.lowbit.runtime.train.BlockPass;
-import dev.lowbit.runtime.model.LlamaConfig;
-import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.train.LlamaParameters;
-import dev.lowbit.runtime.model.LlamaWeights;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import dev.lowbit.methods.quant.rtn.Rtn;
 
 /**
  * The SmoothQuant-style baseline QLLM is compared with: at each of the three sites (q/k/v,
@@ -27,13 +27,15 @@ public final class SmoothQuant {
 
     private SmoothQuant() {}
 
-    public static LlamaModel quantize(Arena arena, LlamaWeights fp, int[][] calibration, float alpha, QuantSpec spec, int abits, int qkvBits) {
+    public static LlamaModel quantize(
+            Arena arena, LlamaWeights fp, int[][] calibration, float alpha, QuantSpec spec, int abits, int qkvBits) {
         return Rtn.quantize(arena, smooth(arena, fp, calibration, alpha).weights(), spec, abits, qkvBits);
     }
 
     /** The smoothed full-precision weights: the same function as fp, activation outliers moved into the weights. */
     public static LlamaParameters smooth(Arena arena, LlamaWeights fp, int[][] calibration, float alpha) {
-        if (!(alpha >= 0 && alpha <= 1)) throw new LowbitException("the SmoothQuant alpha must be in [0, 1], got " + alpha);
+        if (!(alpha >= 0 && alpha <= 1))
+            throw new LowbitException("the SmoothQuant alpha must be in [0, 1], got " + alpha);
         float[][][] maxAbs = siteMaxAbs(fp, calibration);
         LlamaParameters p = LlamaParameters.copyOf(arena, fp);
         for (int l = 0; l < fp.config().layers(); l++) {
@@ -64,10 +66,13 @@ public final class SmoothQuant {
         try (Arena arena = Arena.ofConfined()) {
             BlockPass.Scratch scratch = new BlockPass.Scratch(arena, c, seqLen);
             BlockPass[] blocks = new BlockPass[c.layers()];
-            for (int l = 0; l < c.layers(); l++) blocks[l] = BlockPass.frozen(arena, c, 1, seqLen, fp.layers().get(l), scratch);
-            Tensor a = Tensor.allocate(arena, DType.F32, seqLen, c.dim()), b = Tensor.allocate(arena, DType.F32, seqLen, c.dim());
+            for (int l = 0; l < c.layers(); l++)
+                blocks[l] = BlockPass.frozen(arena, c, 1, seqLen, fp.layers().get(l), scratch);
+            Tensor a = Tensor.allocate(arena, DType.F32, seqLen, c.dim()),
+                    b = Tensor.allocate(arena, DType.F32, seqLen, c.dim());
             for (int[] seq : calibration) {
-                if (seq.length != seqLen) throw new LowbitException("calibration sequences of " + seq.length + " and " + seqLen + " tokens");
+                if (seq.length != seqLen)
+                    throw new LowbitException("calibration sequences of " + seq.length + " and " + seqLen + " tokens");
                 fp.embed(seq, a);
                 for (int l = 0; l < c.layers(); l++) {
                     blocks[l].forward(l % 2 == 0 ? a : b, l % 2 == 0 ? b : a);
@@ -90,7 +95,8 @@ public final class SmoothQuant {
         }
         float[] s = new float[maxAbs.length];
         for (int i = 0; i < s.length; i++)
-            s[i] = Math.max(MIN_FACTOR, (float) (Math.pow(Math.max(maxAbs[i], MIN_FACTOR), alpha) / Math.pow(Math.max(wmax[i], MIN_FACTOR), 1 - alpha)));
+            s[i] = Math.max(MIN_FACTOR, (float) (Math.pow(Math.max(maxAbs[i], MIN_FACTOR), alpha)
+                    / Math.pow(Math.max(wmax[i], MIN_FACTOR), 1 - alpha)));
         return s;
     }
 

@@ -5,10 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.lowbit.methods.TokenWindows;
 import dev.lowbit.methods.eval.Perplexity;
 import dev.lowbit.methods.pretrain.Corpus;
-import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.methods.quant.rtn.Rtn;
 import dev.lowbit.runtime.io.ModelFiles;
-import dev.lowbit.runtime.train.LlamaParameters;
+import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
+import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -16,7 +17,6 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import dev.lowbit.methods.quant.rtn.Rtn;
 
 /**
  * On the embedded default model, a short DL-QAT run (40 steps of 4 x 64 tokens) beats
@@ -30,7 +30,9 @@ class DlQatDefaultModelTest {
     @BeforeAll
     static void tokenize() {
         try (Arena arena = Arena.ofConfined()) {
-            BpeTokenizer tok = ModelFiles.open(ROOT.resolve("models/default").toString(), arena).tokenizer().orElseThrow();
+            BpeTokenizer tok = ModelFiles.open(ROOT.resolve("models/default").toString(), arena)
+                    .tokenizer()
+                    .orElseThrow();
             Path data = Corpus.locate(null, ROOT);
             trainTokens = tok.encode(Corpus.trainingText(data));
             heldOut = tok.encode(Corpus.read(data.resolve(Corpus.HELD_OUT)));
@@ -46,17 +48,32 @@ class DlQatDefaultModelTest {
     @ValueSource(ints = {3, 4})
     void beatsRoundToNearestOnHeldOutText(int bits) {
         try (Arena arena = Arena.ofShared()) {
-            ModelFiles.Loaded fp = ModelFiles.open(ROOT.resolve("models/default").toString(), arena);
+            ModelFiles.Loaded fp =
+                    ModelFiles.open(ROOT.resolve("models/default").toString(), arena);
             double fpPpl = Perplexity.evaluate(fp.model(), heldOut, 128, 40).perplexity();
-            double rtn = Perplexity.evaluate(Rtn.quantize(arena, fp.weights(), QuantSpec.of(bits, 128)), heldOut, 128, 40).perplexity();
-            DlQatConfig cfg = DlQatConfig.builder(bits, 128).steps(40).batch(4).seqLen(64).checkpointEvery(1000).build();
+            double rtn = Perplexity.evaluate(
+                            Rtn.quantize(arena, fp.weights(), QuantSpec.of(bits, 128)), heldOut, 128, 40)
+                    .perplexity();
+            DlQatConfig cfg = DlQatConfig.builder(bits, 128)
+                    .steps(40)
+                    .batch(4)
+                    .seqLen(64)
+                    .checkpointEvery(1000)
+                    .build();
             DlQat dl = new DlQat(arena, LlamaParameters.copyOf(arena, fp.weights()), cfg);
             PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
-            dl.train(new TokenWindows(trainTokens, cfg.seqLen(), cfg.seed()), quiet, ROOT.resolve("methods/target/unused.safetensors"), Integer.MAX_VALUE);
-            double dlqat = Perplexity.evaluate(dl.export(arena), heldOut, 128, 40).perplexity();
+            dl.train(
+                    new TokenWindows(trainTokens, cfg.seqLen(), cfg.seed()),
+                    quiet,
+                    ROOT.resolve("methods/target/unused.safetensors"),
+                    Integer.MAX_VALUE);
+            double dlqat =
+                    Perplexity.evaluate(dl.export(arena), heldOut, 128, 40).perplexity();
             double margin = (rtn - fpPpl) / 4;
             System.err.printf("W%d g128: fp %.3f, RTN %.3f, DL-QAT %.3f%n", bits, fpPpl, rtn, dlqat);
-            assertTrue(dlqat < rtn - margin, String.format("W%d: DL-QAT %.3f vs RTN %.3f (fp %.3f)", bits, dlqat, rtn, fpPpl));
+            assertTrue(
+                    dlqat < rtn - margin,
+                    String.format("W%d: DL-QAT %.3f vs RTN %.3f (fp %.3f)", bits, dlqat, rtn, fpPpl));
         }
     }
 }

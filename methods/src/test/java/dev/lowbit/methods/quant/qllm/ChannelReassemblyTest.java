@@ -5,13 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.lowbit.runtime.kernels.ChannelMap;
-import dev.lowbit.runtime.tensor.DType;
-import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.kernels.ChannelMap;
+import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
+import java.util.Arrays;
 import java.util.Random;
+import java.util.function.ToDoubleFunction;
 import org.junit.jupiter.api.Test;
 
 /** Channel disassembly and assembly against plain-Java products, the fused kernel, and the threshold search. */
@@ -105,7 +107,10 @@ class ChannelReassemblyTest {
             Kernels.channelReassemble(Tensor.of(arena, flat, TOKENS, C), p.toMap(arena), out);
             float[] got = out.toFloatArray();
             for (int t = 0; t < TOKENS; t++)
-                assertArrayEquals(p.apply(x[t]), java.util.Arrays.copyOfRange(got, t * p.outChannels(), (t + 1) * p.outChannels()), "token " + t);
+                assertArrayEquals(
+                        p.apply(x[t]),
+                        Arrays.copyOfRange(got, t * p.outChannels(), (t + 1) * p.outChannels()),
+                        "token " + t);
 
             // the backward kernel is the adjoint: <R x, d> = <x, R^T d> for every x and d
             float[] d = new float[TOKENS * p.outChannels()];
@@ -118,9 +123,14 @@ class ChannelReassemblyTest {
             for (int i = 0; i < flat.length; i++) rhs += (double) flat[i] * dxs[i];
             assertEquals(lhs, rhs, 1e-4 * Math.abs(lhs) + 1e-4);
 
-            assertThrows(LowbitException.class, () -> ChannelMap.of(arena, new int[] {0, C}, new int[] {0, 0}, new float[] {1, 1},
-                    new float[] {0, 0}, C), "an index past the input channels");
-            assertThrows(LowbitException.class, () -> Kernels.channelReassemble(Tensor.of(arena, flat, TOKENS * 2, C / 2), p.toMap(arena), out),
+            assertThrows(
+                    LowbitException.class,
+                    () -> ChannelMap.of(
+                            arena, new int[] {0, C}, new int[] {0, 0}, new float[] {1, 1}, new float[] {0, 0}, C),
+                    "an index past the input channels");
+            assertThrows(
+                    LowbitException.class,
+                    () -> Kernels.channelReassemble(Tensor.of(arena, flat, TOKENS * 2, C / 2), p.toMap(arena), out),
                     "activations of the wrong width");
         }
     }
@@ -142,7 +152,7 @@ class ChannelReassemblyTest {
         assertTrue(grid.length > 3);
 
         // the error of 3-bit per-token activation quantization of the reassembled layer, in plain Java
-        java.util.function.ToDoubleFunction<ChannelReassembly.Plan> error = p -> {
+        ToDoubleFunction<ChannelReassembly.Plan> error = p -> {
             float[] w2 = p.reassembleWeights(w, ROWS);
             double e = 0;
             for (float[] token : x) {

@@ -6,15 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.lowbit.methods.eval.KlDivergence;
-import dev.lowbit.methods.quant.rtn.Rtn;
-import dev.lowbit.runtime.kernels.Kernels;
-import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.generate.Generator;
 import dev.lowbit.runtime.io.Llama2cCheckpoint;
 import dev.lowbit.runtime.io.QuantizedCheckpoint;
+import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.tensor.QuantSpec;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,7 +26,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** Round-to-nearest on stories260K (per-channel: its SwiGLU width 172 has no group size dividing it). */
 class RtnTest {
-    static final Path STORIES = Path.of(System.getProperty("lowbit.shared.dir", "../../shared"), "models", "stories260K.bin");
+    static final Path STORIES =
+            Path.of(System.getProperty("lowbit.shared.dir", "../../shared"), "models", "stories260K.bin");
 
     @TempDir
     Path dir;
@@ -51,10 +51,15 @@ class RtnTest {
         try (Arena arena = Arena.ofShared()) {
             LlamaWeights w = Llama2cCheckpoint.load(STORIES, arena);
             LlamaModel q = Rtn.quantize(arena, w, QuantSpec.of(4, QuantSpec.PER_CHANNEL));
-            LlamaModel deq = new LlamaModel(w, (l, name, t) -> new Linear.Dense(Kernels.dequantize(arena, ((Linear.Quantized) q.linear(l, name)).weight())));
+            LlamaModel deq = new LlamaModel(
+                    w,
+                    (l, name, t) -> new Linear.Dense(
+                            Kernels.dequantize(arena, ((Linear.Quantized) q.linear(l, name)).weight())));
             int[] seq = sample(new LlamaModel(w), 1, 24).get(0);
-            float[] a = q.forward(arena, seq, q.newCache(arena)).toFloatArray(), b = deq.forward(arena, seq, deq.newCache(arena)).toFloatArray();
-            for (int i = 0; i < a.length; i++) assertEquals(b[i], a[i], 1e-3 * Math.max(1, Math.abs(b[i])), "logit " + i);
+            float[] a = q.forward(arena, seq, q.newCache(arena)).toFloatArray(),
+                    b = deq.forward(arena, seq, deq.newCache(arena)).toFloatArray();
+            for (int i = 0; i < a.length; i++)
+                assertEquals(b[i], a[i], 1e-3 * Math.max(1, Math.abs(b[i])), "logit " + i);
 
             QuantizedCheckpoint.save(q, dir, Map.of());
             assertTrue(QuantizedCheckpoint.isQuantized(dir));
@@ -70,11 +75,16 @@ class RtnTest {
             LlamaWeights w = Llama2cCheckpoint.load(STORIES, arena);
             LlamaModel fp = new LlamaModel(w);
             List<int[]> seqs = sample(fp, 4, 48);
-            double kl8 = KlDivergence.evaluate(fp, Rtn.quantize(arena, w, QuantSpec.of(8, QuantSpec.PER_CHANNEL)), seqs).meanKl();
-            double kl4 = KlDivergence.evaluate(fp, Rtn.quantize(arena, w, QuantSpec.of(4, QuantSpec.PER_CHANNEL)), seqs).meanKl();
-            double kl2 = KlDivergence.evaluate(fp, Rtn.quantize(arena, w, QuantSpec.of(2, QuantSpec.PER_CHANNEL)), seqs).meanKl();
+            double kl8 = KlDivergence.evaluate(fp, Rtn.quantize(arena, w, QuantSpec.of(8, QuantSpec.PER_CHANNEL)), seqs)
+                    .meanKl();
+            double kl4 = KlDivergence.evaluate(fp, Rtn.quantize(arena, w, QuantSpec.of(4, QuantSpec.PER_CHANNEL)), seqs)
+                    .meanKl();
+            double kl2 = KlDivergence.evaluate(fp, Rtn.quantize(arena, w, QuantSpec.of(2, QuantSpec.PER_CHANNEL)), seqs)
+                    .meanKl();
             assertTrue(kl8 < kl4 && kl4 < kl2, "KL to fp: W8 " + kl8 + ", W4 " + kl4 + ", W2 " + kl2);
-            assertTrue(10 * kl8 < kl4, "8-bit RTN should be an order of magnitude closer than 4-bit: " + kl8 + " vs " + kl4);
+            assertTrue(
+                    10 * kl8 < kl4,
+                    "8-bit RTN should be an order of magnitude closer than 4-bit: " + kl8 + " vs " + kl4);
         }
     }
 }

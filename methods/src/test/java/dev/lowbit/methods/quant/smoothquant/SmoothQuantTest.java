@@ -1,7 +1,6 @@
 package dev.lowbit.methods.quant.smoothquant;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lowbit.methods.TokenWindows;
 import dev.lowbit.methods.pretrain.Corpus;
@@ -22,12 +21,16 @@ class SmoothQuantTest {
     @Test
     void smoothedModelComputesTheSameFunctionWithFlatterActivations() {
         try (Arena arena = Arena.ofShared()) {
-            ModelFiles.Loaded fp = ModelFiles.open(ROOT.resolve("models/default").toString(), arena);
-            int[] train = fp.tokenizer().orElseThrow().encode(Corpus.trainingText(Corpus.locate(null, ROOT)).substring(0, 200_000));
+            ModelFiles.Loaded fp =
+                    ModelFiles.open(ROOT.resolve("models/default").toString(), arena);
+            int[] train = fp.tokenizer()
+                    .orElseThrow()
+                    .encode(Corpus.trainingText(Corpus.locate(null, ROOT)).substring(0, 200_000));
             int[][] calib = new TokenWindows(train, 64, 3).sequences(8);
             LlamaParameters smoothed = SmoothQuant.smooth(arena, fp.weights(), calib, 0.5f);
             LlamaModel a = fp.model(), b = new LlamaModel(smoothed.weights());
-            float[] la = a.forward(arena, calib[0], a.newCache(arena)).toFloatArray(), lb = b.forward(arena, calib[0], b.newCache(arena)).toFloatArray();
+            float[] la = a.forward(arena, calib[0], a.newCache(arena)).toFloatArray(),
+                    lb = b.forward(arena, calib[0], b.newCache(arena)).toFloatArray();
             for (int i = 0; i < la.length; i++) assertEquals(la[i], lb[i], 2e-3 * (1 + Math.abs(la[i])), "logit " + i);
 
             // at alpha 0.5 each channel's activation range and weight range meet: max|x_c / s_c| = max_o |W[o, c] s_c|
@@ -35,7 +38,10 @@ class SmoothQuantTest {
             float[][][] after = SmoothQuant.siteMaxAbs(smoothed.weights(), calib);
             for (int l = 0; l < after.length; l++) {
                 Projections<Tensor> w = smoothed.weights().layers().get(l).linears();
-                assertMeet(after[l][ActivationSite.QKV.ordinal()], columnMax(w.q(), w.k(), w.v()), "layer " + l + " q/k/v");
+                assertMeet(
+                        after[l][ActivationSite.QKV.ordinal()],
+                        columnMax(w.q(), w.k(), w.v()),
+                        "layer " + l + " q/k/v");
                 assertMeet(after[l][ActivationSite.DOWN.ordinal()], columnMax(w.down()), "layer " + l + " down");
             }
         }

@@ -2,10 +2,10 @@ package dev.lowbit.runtime.kernels.cpu;
 
 import dev.lowbit.bindings.NativeLibraries;
 import dev.lowbit.bindings.cblas.cblas_h;
+import dev.lowbit.runtime.LowbitException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Optional;
-import dev.lowbit.runtime.LowbitException;
 
 /** Dense fp32 GEMM through CBLAS (OpenBLAS), loaded at first use. */
 public final class Blas {
@@ -22,7 +22,8 @@ public final class Blas {
         try {
             String config = cblas_h.openblas_get_config().reinterpret(256).getString(0);
             String core = cblas_h.openblas_get_corename().reinterpret(64).getString(0);
-            return Optional.of(config.trim() + " (core " + core + ", " + cblas_h.openblas_get_num_threads() + " threads)");
+            return Optional.of(
+                    config.trim() + " (core " + core + ", " + cblas_h.openblas_get_num_threads() + " threads)");
         } catch (UnsatisfiedLinkError notOpenBlas) {
             return Optional.empty();
         }
@@ -32,24 +33,60 @@ public final class Blas {
      * Row-major C[m, n] = alpha * op(A) op(B) + beta * C, op(X) = X or its transpose; lda, ldb,
      * ldc are row strides in elements. Sizes are checked against the segments before the call.
      */
-    public static void sgemm(boolean transA, boolean transB, long m, long n, long k, float alpha, MemorySegment a, long lda,
-                      MemorySegment b, long ldb, float beta, MemorySegment c, long ldc) {
+    public static void sgemm(
+            boolean transA,
+            boolean transB,
+            long m,
+            long n,
+            long k,
+            float alpha,
+            MemorySegment a,
+            long lda,
+            MemorySegment b,
+            long ldb,
+            float beta,
+            MemorySegment c,
+            long ldc) {
         int im = blasInt(m, "m"), in = blasInt(n, "n"), ik = blasInt(k, "k");
         requireCovers(a, transA ? k : m, transA ? m : k, lda, "A");
         requireCovers(b, transB ? n : k, transB ? k : n, ldb, "B");
         requireCovers(c, m, n, ldc, "C");
-        cblas_h.cblas_sgemm(cblas_h.CblasRowMajor(), transA ? cblas_h.CblasTrans() : cblas_h.CblasNoTrans(),
-                transB ? cblas_h.CblasTrans() : cblas_h.CblasNoTrans(), im, in, ik, alpha, a, blasInt(lda, "lda"),
-                b, blasInt(ldb, "ldb"), beta, c, blasInt(ldc, "ldc"));
+        cblas_h.cblas_sgemm(
+                cblas_h.CblasRowMajor(),
+                transA ? cblas_h.CblasTrans() : cblas_h.CblasNoTrans(),
+                transB ? cblas_h.CblasTrans() : cblas_h.CblasNoTrans(),
+                im,
+                in,
+                ik,
+                alpha,
+                a,
+                blasInt(lda, "lda"),
+                b,
+                blasInt(ldb, "ldb"),
+                beta,
+                c,
+                blasInt(ldc, "ldc"));
     }
 
     /** y[m] = alpha * A[m, n] x + beta * y, A row-major with row stride lda. */
-    public static void sgemv(long m, long n, float alpha, MemorySegment a, long lda, MemorySegment x, float beta, MemorySegment y) {
+    public static void sgemv(
+            long m, long n, float alpha, MemorySegment a, long lda, MemorySegment x, float beta, MemorySegment y) {
         requireCovers(a, m, n, lda, "A");
         requireCovers(x, 1, n, n, "x");
         requireCovers(y, 1, m, m, "y");
-        cblas_h.cblas_sgemv(cblas_h.CblasRowMajor(), cblas_h.CblasNoTrans(), blasInt(m, "m"), blasInt(n, "n"), alpha, a,
-                blasInt(lda, "lda"), x, 1, beta, y, 1);
+        cblas_h.cblas_sgemv(
+                cblas_h.CblasRowMajor(),
+                cblas_h.CblasNoTrans(),
+                blasInt(m, "m"),
+                blasInt(n, "n"),
+                alpha,
+                a,
+                blasInt(lda, "lda"),
+                x,
+                1,
+                beta,
+                y,
+                1);
     }
 
     private static int blasInt(long v, String what) {
@@ -59,9 +96,11 @@ public final class Blas {
     }
 
     private static void requireCovers(MemorySegment s, long rows, long cols, long ld, String what) {
-        if (ld < cols) throw new LowbitException("BLAS " + what + ": leading dimension " + ld + " < " + cols + " columns");
+        if (ld < cols)
+            throw new LowbitException("BLAS " + what + ": leading dimension " + ld + " < " + cols + " columns");
         long needed = ((rows - 1) * ld + cols) * Float.BYTES;
         if (s.byteSize() < needed)
-            throw new LowbitException("BLAS " + what + ": " + s.byteSize() + " bytes hold less than the " + needed + " needed");
+            throw new LowbitException(
+                    "BLAS " + what + ": " + s.byteSize() + " bytes hold less than the " + needed + " needed");
     }
 }

@@ -2,11 +2,11 @@ package dev.lowbit.runtime.kernels.cpu;
 
 import dev.lowbit.bindings.NativeLibraries;
 import dev.lowbit.bindings.lowbit.lowbit_h;
+import dev.lowbit.runtime.LowbitException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
-import dev.lowbit.runtime.LowbitException;
 
 /** liblowbit itself: loading, status checks, version and CPU dispatch settings. */
 public final class Native {
@@ -64,8 +64,8 @@ public final class Native {
      */
     public static long readSum(MemorySegment words) {
         if (!words.isNative() || words.byteSize() % 8 != 0)
-            throw new LowbitException("readSum needs native memory of whole 64-bit words, got " + (words.isNative() ? "" : "heap memory of ")
-                    + words.byteSize() + " bytes");
+            throw new LowbitException("readSum needs native memory of whole 64-bit words, got "
+                    + (words.isNative() ? "" : "heap memory of ") + words.byteSize() + " bytes");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment sum = arena.allocate(ValueLayout.JAVA_LONG);
             check(lowbit_h.lb_cpu_read_sum(words, words.byteSize() / 8, sum), "read sum");

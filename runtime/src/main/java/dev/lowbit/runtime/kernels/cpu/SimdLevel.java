@@ -9,7 +9,8 @@ public enum SimdLevel {
     AVX512;
 
     public static SimdLevel of(int code) {
-        if (code < 0 || code >= values().length) throw new LowbitException("unknown SIMD level " + code + " from liblowbit");
+        if (code < 0 || code >= values().length)
+            throw new LowbitException("unknown SIMD level " + code + " from liblowbit");
         return values()[code];
     }
 }

@@ -3,14 +3,14 @@ package dev.lowbit.runtime.kernels.cuda;
 import dev.lowbit.bindings.NativeLibraries;
 import dev.lowbit.bindings.cublas.cublas_h;
 import dev.lowbit.bindings.lowbit.lowbit_h;
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.tensor.Device;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.HashMap;
 import java.util.Map;
-import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.tensor.Device;
-import dev.lowbit.runtime.tensor.Tensor;
 
 /**
  * Dense GEMM on a GPU through cuBLAS (libcublas, loaded by name at first use): one handle per
@@ -26,8 +26,20 @@ public final class Cublas {
      * Row-major c [m, n] = alpha * op(a) op(b) + beta * c with fp32 accumulation and fp32 c; a and b
      * share a dtype (F32, F16, BF16); lda, ldb are the row strides of their stored matrices.
      */
-    public static synchronized void gemm(Device device, boolean transA, boolean transB, long m, long n, long k, float alpha, Tensor a,
-                                  long lda, Tensor b, long ldb, float beta, Tensor c) {
+    public static synchronized void gemm(
+            Device device,
+            boolean transA,
+            boolean transB,
+            long m,
+            long n,
+            long k,
+            float alpha,
+            Tensor a,
+            long lda,
+            Tensor b,
+            long ldb,
+            float beta,
+            Tensor c) {
         MemorySegment handle = handle(device);
         int type = switch (a.dtype()) {
             case F32 -> cublas_h.CUDA_R_32F();
@@ -37,12 +49,31 @@ public final class Cublas {
         };
         check(cublas_h.cublasSetStream_v2(handle, Cuda.stream(device)), "cublasSetStream");
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment al = arena.allocateFrom(ValueLayout.JAVA_FLOAT, alpha), be = arena.allocateFrom(ValueLayout.JAVA_FLOAT, beta);
+            MemorySegment al = arena.allocateFrom(ValueLayout.JAVA_FLOAT, alpha),
+                    be = arena.allocateFrom(ValueLayout.JAVA_FLOAT, beta);
             // row-major C = A B is column-major C^T = B^T A^T: swap the operands, keep each one's transpose flag
-            check(cublas_h.cublasGemmEx(handle, transB ? cublas_h.CUBLAS_OP_T() : cublas_h.CUBLAS_OP_N(),
-                    transA ? cublas_h.CUBLAS_OP_T() : cublas_h.CUBLAS_OP_N(), dim(n, "n"), dim(m, "m"), dim(k, "k"), al, b.segment(), type,
-                    dim(ldb, "ldb"), a.segment(), type, dim(lda, "lda"), be, c.segment(), cublas_h.CUDA_R_32F(), dim(n, "ldc"),
-                    cublas_h.CUBLAS_COMPUTE_32F(), cublas_h.CUBLAS_GEMM_DEFAULT()), "cublasGemmEx");
+            check(
+                    cublas_h.cublasGemmEx(
+                            handle,
+                            transB ? cublas_h.CUBLAS_OP_T() : cublas_h.CUBLAS_OP_N(),
+                            transA ? cublas_h.CUBLAS_OP_T() : cublas_h.CUBLAS_OP_N(),
+                            dim(n, "n"),
+                            dim(m, "m"),
+                            dim(k, "k"),
+                            al,
+                            b.segment(),
+                            type,
+                            dim(ldb, "ldb"),
+                            a.segment(),
+                            type,
+                            dim(lda, "lda"),
+                            be,
+                            c.segment(),
+                            cublas_h.CUDA_R_32F(),
+                            dim(n, "ldc"),
+                            cublas_h.CUBLAS_COMPUTE_32F(),
+                            cublas_h.CUBLAS_GEMM_DEFAULT()),
+                    "cublasGemmEx");
         }
     }
 
@@ -75,7 +106,8 @@ public final class Cublas {
     }
 
     private static int dim(long v, String what) {
-        if (v <= 0 || v > Integer.MAX_VALUE) throw new LowbitException("cuBLAS " + what + " = " + v + " is outside the 32-bit range");
+        if (v <= 0 || v > Integer.MAX_VALUE)
+            throw new LowbitException("cuBLAS " + what + " = " + v + " is outside the 32-bit range");
         return (int) v;
     }
 

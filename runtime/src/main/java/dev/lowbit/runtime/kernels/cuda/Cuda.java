@@ -4,15 +4,15 @@ import dev.lowbit.bindings.NativeLibraries;
 import dev.lowbit.bindings.cudart.cudart_h;
 import dev.lowbit.bindings.lowbit.lowbit_h;
 import dev.lowbit.bindings.lowbit_cuda.lowbit_cuda_h;
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.kernels.cpu.Native;
+import dev.lowbit.runtime.tensor.Device;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
-import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.kernels.cpu.Native;
-import dev.lowbit.runtime.tensor.Device;
-import dev.lowbit.runtime.tensor.Tensor;
 
 /**
  * The CUDA side of the runtime: whether a GPU can be used (and why not), device memory owned by
@@ -23,11 +23,13 @@ import dev.lowbit.runtime.tensor.Tensor;
  */
 public final class Cuda {
     /** One GPU as the runtime sees it. */
-    public record Gpu(int index, String name, int major, int minor, int multiprocessors, long totalBytes, long freeBytes) {
+    public record Gpu(
+            int index, String name, int major, int minor, int multiprocessors, long totalBytes, long freeBytes) {
         @Override
         public String toString() {
-            return String.format("cuda:%d %s (sm_%d%d, %d SMs, %.1f GiB, %.1f GiB free)", index, name, major, minor,
-                    multiprocessors, totalBytes / 1073741824.0, freeBytes / 1073741824.0);
+            return String.format(
+                    "cuda:%d %s (sm_%d%d, %d SMs, %.1f GiB, %.1f GiB free)",
+                    index, name, major, minor, multiprocessors, totalBytes / 1073741824.0, freeBytes / 1073741824.0);
         }
     }
 
@@ -84,7 +86,8 @@ public final class Cuda {
     public static void use(Device device) {
         if (device.kind() != Device.Kind.CUDA) throw new LowbitException(device + " is not a CUDA device");
         if (!available())
-            throw new LowbitException("CUDA is not available here: " + unavailableReason() + ". Use Device.CPU (on the command line: --device cpu)");
+            throw new LowbitException("CUDA is not available here: " + unavailableReason()
+                    + ". Use Device.CPU (on the command line: --device cpu)");
         if (device.index() >= deviceCount())
             throw new LowbitException(device + " does not exist: this machine has " + deviceCount() + " GPU(s)");
         check(cudart_h.cudaSetDevice(device.index()), "select " + device);
@@ -99,12 +102,22 @@ public final class Cuda {
             MemorySegment total = arena.allocate(ValueLayout.JAVA_LONG);
             for (int i = 0; i < deviceCount(); i++) {
                 use(new Device(Device.Kind.CUDA, i));
-                check(cudart_h.cudaDeviceGetAttribute(a, cudart_h.cudaDevAttrComputeCapabilityMajor(), i), "query device");
-                check(cudart_h.cudaDeviceGetAttribute(b, cudart_h.cudaDevAttrComputeCapabilityMinor(), i), "query device");
+                check(
+                        cudart_h.cudaDeviceGetAttribute(a, cudart_h.cudaDevAttrComputeCapabilityMajor(), i),
+                        "query device");
+                check(
+                        cudart_h.cudaDeviceGetAttribute(b, cudart_h.cudaDevAttrComputeCapabilityMinor(), i),
+                        "query device");
                 check(cudart_h.cudaDeviceGetAttribute(c, cudart_h.cudaDevAttrMultiProcessorCount(), i), "query device");
                 check(cudart_h.cudaMemGetInfo(free, total), "query device memory");
-                out.add(new Gpu(i, CudaProbe.deviceName(i), a.get(ValueLayout.JAVA_INT, 0), b.get(ValueLayout.JAVA_INT, 0),
-                        c.get(ValueLayout.JAVA_INT, 0), total.get(ValueLayout.JAVA_LONG, 0), free.get(ValueLayout.JAVA_LONG, 0)));
+                out.add(new Gpu(
+                        i,
+                        CudaProbe.deviceName(i),
+                        a.get(ValueLayout.JAVA_INT, 0),
+                        b.get(ValueLayout.JAVA_INT, 0),
+                        c.get(ValueLayout.JAVA_INT, 0),
+                        total.get(ValueLayout.JAVA_LONG, 0),
+                        free.get(ValueLayout.JAVA_LONG, 0)));
             }
         }
         return out;
@@ -156,11 +169,16 @@ public final class Cuda {
 
     /** bytes of page-locked host memory (fast, asynchronous copies to and from GPUs), zero-filled, freed when arena closes. */
     public static MemorySegment allocatePinned(Arena arena, long bytes) {
-        if (!available()) throw new LowbitException("pinned host memory needs CUDA, which is not available here: " + unavailableReason());
+        if (!available())
+            throw new LowbitException(
+                    "pinned host memory needs CUDA, which is not available here: " + unavailableReason());
         try (Arena tmp = Arena.ofConfined()) {
             MemorySegment out = tmp.allocate(ValueLayout.ADDRESS);
-            check(cudart_h.cudaHostAlloc(out, Math.max(bytes, 1), cudart_h.cudaHostAllocDefault()), "allocate " + bytes + " pinned bytes");
-            MemorySegment host = out.get(ValueLayout.ADDRESS, 0).reinterpret(bytes, arena, p -> cudart_h.cudaFreeHost(p));
+            check(
+                    cudart_h.cudaHostAlloc(out, Math.max(bytes, 1), cudart_h.cudaHostAllocDefault()),
+                    "allocate " + bytes + " pinned bytes");
+            MemorySegment host =
+                    out.get(ValueLayout.ADDRESS, 0).reinterpret(bytes, arena, p -> cudart_h.cudaFreeHost(p));
             host.fill((byte) 0);
             return host;
         }
@@ -173,15 +191,17 @@ public final class Cuda {
      */
     public static void copyAsync(MemorySegment dst, Device dstDevice, MemorySegment src, Device srcDevice, long bytes) {
         Device gpu = gpuOf(dstDevice, srcDevice);
-        check(cudart_h.cudaMemcpyAsync(dst, src, bytes, cudart_h.cudaMemcpyDefault(), stream(gpu)),
+        check(
+                cudart_h.cudaMemcpyAsync(dst, src, bytes, cudart_h.cudaMemcpyDefault(), stream(gpu)),
                 "copy " + bytes + " bytes " + srcDevice + " -> " + dstDevice);
     }
 
     /** Copies bytes between host and device memory in either direction (waits for the copy). */
     public static void copy(MemorySegment dst, Device dstDevice, MemorySegment src, Device srcDevice, long bytes) {
         gpuOf(dstDevice, srcDevice);
-        check(cudart_h.cudaMemcpy(dst, src, bytes, cudart_h.cudaMemcpyDefault()), "copy " + bytes + " bytes "
-                + srcDevice + " -> " + dstDevice);
+        check(
+                cudart_h.cudaMemcpy(dst, src, bytes, cudart_h.cudaMemcpyDefault()),
+                "copy " + bytes + " bytes " + srcDevice + " -> " + dstDevice);
     }
 
     /** The GPU a copy runs on (the destination's if it is one), made current. */
@@ -202,15 +222,18 @@ public final class Cuda {
         if (err != cudart_h.cudaSuccess()) {
             String name = cudart_h.cudaGetErrorName(err).reinterpret(128).getString(0);
             String text = cudart_h.cudaGetErrorString(err).reinterpret(512).getString(0);
-            throw new LowbitException(lowbit_h.LB_ERR_CUDA(), what + " failed: CUDA error " + err + " (" + name + "): " + text);
+            throw new LowbitException(
+                    lowbit_h.LB_ERR_CUDA(), what + " failed: CUDA error " + err + " (" + name + "): " + text);
         }
     }
 
     /** Throws with liblowbit_cuda's message when status is not LB_OK. */
     public static void checkKernel(int status, String operation) {
         if (status != lowbit_h.LB_OK()) {
-            String message = lowbit_cuda_h.lb_cuda_last_error().reinterpret(4096).getString(0);
-            throw new LowbitException(status, operation + " on the GPU failed (" + Native.statusName(status) + "): " + message);
+            String message =
+                    lowbit_cuda_h.lb_cuda_last_error().reinterpret(4096).getString(0);
+            throw new LowbitException(
+                    status, operation + " on the GPU failed (" + Native.statusName(status) + "): " + message);
         }
     }
 }

@@ -28,14 +28,20 @@ final class CudaProbe {
         }
         try {
             int init = call(driver, "cuInit", 0);
-            if (init != 0) return new Status(false, 0, 0, "NVIDIA driver present but cuInit failed with CUresult " + init);
+            if (init != 0)
+                return new Status(false, 0, 0, "NVIDIA driver present but cuInit failed with CUresult " + init);
             MemorySegment out = arena.allocate(ValueLayout.JAVA_INT);
             int version = callOut(driver, "cuDriverGetVersion", out) == 0 ? out.get(ValueLayout.JAVA_INT, 0) : 0;
             int devices = callOut(driver, "cuDeviceGetCount", out) == 0 ? out.get(ValueLayout.JAVA_INT, 0) : 0;
-            String driverText = "driver CUDA " + version / 1000 + "." + (version % 1000) / 10 + ", " + devices + " device(s)";
+            String driverText =
+                    "driver CUDA " + version / 1000 + "." + (version % 1000) / 10 + ", " + devices + " device(s)";
             if (devices == 0) return new Status(false, version, 0, driverText + ": no GPU");
-            boolean built = NativeLibraries.locate(System.mapLibraryName("lowbit_cuda")).isPresent();
-            return new Status(built, version, devices,
+            boolean built =
+                    NativeLibraries.locate(System.mapLibraryName("lowbit_cuda")).isPresent();
+            return new Status(
+                    built,
+                    version,
+                    devices,
                     built ? driverText : driverText + "; liblowbit_cuda is not built (needs nvcc when building)");
         } catch (Throwable t) {
             return new Status(false, 0, 0, "NVIDIA driver present but unusable: " + t.getMessage());
@@ -47,10 +53,18 @@ final class CudaProbe {
         try (Arena arena = Arena.ofConfined()) {
             SymbolLookup driver = SymbolLookup.libraryLookup("libcuda.so.1", arena);
             MemorySegment dev = arena.allocate(ValueLayout.JAVA_INT), name = arena.allocate(256);
-            MethodHandle get = Linker.nativeLinker().downcallHandle(driver.find("cuDeviceGet").orElseThrow(),
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-            MethodHandle getName = Linker.nativeLinker().downcallHandle(driver.find("cuDeviceGetName").orElseThrow(),
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+            MethodHandle get = Linker.nativeLinker()
+                    .downcallHandle(
+                            driver.find("cuDeviceGet").orElseThrow(),
+                            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+            MethodHandle getName = Linker.nativeLinker()
+                    .downcallHandle(
+                            driver.find("cuDeviceGetName").orElseThrow(),
+                            FunctionDescriptor.of(
+                                    ValueLayout.JAVA_INT,
+                                    ValueLayout.ADDRESS,
+                                    ValueLayout.JAVA_INT,
+                                    ValueLayout.JAVA_INT));
             if ((int) get.invokeExact(dev, ordinal) != 0) return "GPU " + ordinal;
             if ((int) getName.invokeExact(name, 256, dev.get(ValueLayout.JAVA_INT, 0)) != 0) return "GPU " + ordinal;
             return name.getString(0);
@@ -60,14 +74,17 @@ final class CudaProbe {
     }
 
     private static int call(SymbolLookup lib, String name, int arg) throws Throwable {
-        MethodHandle h = Linker.nativeLinker().downcallHandle(lib.find(name).orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+        MethodHandle h = Linker.nativeLinker()
+                .downcallHandle(
+                        lib.find(name).orElseThrow(),
+                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
         return (int) h.invokeExact(arg);
     }
 
     private static int callOut(SymbolLookup lib, String name, MemorySegment out) throws Throwable {
-        MethodHandle h = Linker.nativeLinker().downcallHandle(lib.find(name).orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
+        MethodHandle h = Linker.nativeLinker()
+                .downcallHandle(
+                        lib.find(name).orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
         return (int) h.invokeExact(out);
     }
 }

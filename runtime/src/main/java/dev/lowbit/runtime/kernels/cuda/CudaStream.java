@@ -1,12 +1,12 @@
 package dev.lowbit.runtime.kernels.cuda;
 
 import dev.lowbit.bindings.cudart.cudart_h;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * A CUDA stream on one GPU. Inside {@link #use()} the GPU kernels, cuBLAS calls and {@link
