@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.generate.Generator;
+import dev.lowbit.runtime.generate.TextStream;
 import dev.lowbit.runtime.io.ModelFiles;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import java.io.PrintWriter;
@@ -72,7 +73,7 @@ final class GenerateCommand implements Callable<Integer> {
                     out.print(s);
                     out.flush();
                 });
-                int[] ids = withBos(tok, tok.encode(prompt));
+                int[] ids = generator.promptIds(prompt);
                 timer.start(ids.length);
                 generator.generate(ids, options, token -> {
                     timer.token();
@@ -102,16 +103,6 @@ final class GenerateCommand implements Callable<Integer> {
         }
         timer.print(spec.commandLine().getErr());
         return 0;
-    }
-
-    /** The prompt as Generator's text generation feeds it: BOS (where the tokenizer has one) and the encoded text. */
-    private static int[] withBos(BpeTokenizer tok, int[] ids) {
-        int bos = tok.specialId("<s>");
-        if (bos < 0) return ids;
-        int[] withBos = new int[ids.length + 1];
-        withBos[0] = bos;
-        System.arraycopy(ids, 0, withBos, 1, ids.length);
-        return withBos;
     }
 
     private static int[] parseIds(String text) {

@@ -65,33 +65,26 @@ public final class Generator {
         return Arrays.copyOf(out, n);
     }
 
-    /** Encodes the prompt, generates, and streams the decoded text (whole characters only) to onText. */
+    /** Encodes the prompt, generates, and streams the decoded text (whole characters only) to onText (may be null). */
     public String generate(String prompt, Options options, Consumer<String> onText) {
-        BpeTokenizer tok = tokenizer.orElseThrow(
-                () -> new LowbitException("this model has no tokenizer; generate from token ids"));
+        TextStream text = new TextStream(tokenizer(), onText == null ? s -> {} : onText);
+        generate(promptIds(prompt), options, text);
+        return text.finish();
+    }
+
+    /** The token ids text generation feeds the model for prompt: BOS (where the tokenizer has one), then the text's. */
+    public int[] promptIds(String prompt) {
+        BpeTokenizer tok = tokenizer();
         int bos = tok.specialId("<s>");
         int[] ids = tok.encode(prompt);
-        if (bos >= 0) {
-            int[] withBos = new int[ids.length + 1];
-            withBos[0] = bos;
-            System.arraycopy(ids, 0, withBos, 1, ids.length);
-            ids = withBos;
-        }
-        StringBuilder text = new StringBuilder();
-        int[] produced = new int[options.maxNewTokens()];
-        int[] count = {0};
-        generate(ids, options, token -> {
-            produced[count[0]++] = token;
-            if (onText == null) return;
-            String all = tok.decode(Arrays.copyOf(produced, count[0]));
-            int complete = all.endsWith("\uFFFD") ? all.lastIndexOf('\uFFFD') : all.length(); // an unfinished character
-            if (complete > text.length()) {
-                onText.accept(all.substring(text.length(), complete));
-                text.append(all, text.length(), complete);
-            }
-        });
-        String all = tok.decode(Arrays.copyOf(produced, count[0]));
-        if (onText != null && all.length() > text.length()) onText.accept(all.substring(text.length()));
-        return all;
+        if (bos < 0) return ids;
+        int[] withBos = new int[ids.length + 1];
+        withBos[0] = bos;
+        System.arraycopy(ids, 0, withBos, 1, ids.length);
+        return withBos;
+    }
+
+    private BpeTokenizer tokenizer() {
+        return tokenizer.orElseThrow(() -> new LowbitException("this model has no tokenizer; generate from token ids"));
     }
 }

@@ -1,4 +1,4 @@
-package dev.lowbit.cli;
+package dev.lowbit.runtime.generate;
 
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import java.util.Arrays;
@@ -7,16 +7,17 @@ import java.util.function.IntConsumer;
 
 /**
  * Decodes generated tokens as they come and passes on whole characters only (a token can end inside
- * a UTF-8 sequence), as Generator's text generation does; the CLI streams tokens itself to time them.
+ * a UTF-8 sequence): the text side of {@link Generator#generate(String, Generator.Options, Consumer)},
+ * for callers that also want the token ids (e.g. to time them).
  */
-final class TextStream implements IntConsumer {
+public final class TextStream implements IntConsumer {
     private final BpeTokenizer tokenizer;
     private final Consumer<String> onText;
     private final StringBuilder text = new StringBuilder();
     private int[] tokens = new int[16];
     private int count;
 
-    TextStream(BpeTokenizer tokenizer, Consumer<String> onText) {
+    public TextStream(BpeTokenizer tokenizer, Consumer<String> onText) {
         this.tokenizer = tokenizer;
         this.onText = onText;
     }
@@ -31,7 +32,7 @@ final class TextStream implements IntConsumer {
     }
 
     /** Passes on what is left (an unfinished character decodes to U+FFFD) and returns the whole text. */
-    String finish() {
+    public String finish() {
         String all = decoded();
         emit(all, all.length());
         return all;
