@@ -274,8 +274,8 @@ lb_status lb_cuda_set_small_m_kernel(int32_t kernel);
  * 16-byte aligned) in the Marlin kernel's tiled layout, once at quantization or load time. */
 lb_status lb_cuda_repack_marlin(const lb_qweight *w, uint32_t *packed, lb_cuda_stream stream);
 /* lb_cuda_dequant_gemm for weights with a repacked copy: at m <= 16 with fp16 or bf16 x, the kernel
- * lb_cuda_small_m_kernel names (Marlin: x and the dequantized weights rounded to x's dtype); fp32 x and
- * m > 16 take lb_cuda_dequant_gemm's kernels on the canonical codes. */
+ * lb_cuda_small_m_kernel names (Marlin: x and the dequantized weights rounded to x's dtype); fp32 x, x not
+ * 16-byte aligned and m > 16 take lb_cuda_dequant_gemm's kernels on the canonical codes. */
 lb_status lb_cuda_dequant_gemm_repacked(const void *x, int32_t x_dtype, int64_t m, const lb_qweight *w,
                                         const uint32_t *packed, const float *bias, float *y, lb_cuda_stream stream);
 /* Per-token quantization as lb_cpu_quantize_activations (bit-identical); a row holding NaN or Inf gets

@@ -13,7 +13,8 @@
  * codes while it dequantizes the current one in registers to x's type (fp16 or bf16). WMMA's
  * fragment layout is opaque, so the dequantized tile goes through a per-warp shared buffer into
  * matrix_b fragments; x (rows >= m zero) likewise into matrix_a. fp32 accumulation; the warps'
- * partial tiles are summed in shared memory in warp order. fp32 x takes the CUDA-core kernel. */
+ * partial tiles are summed in shared memory in warp order. x is read 16 bytes at a time too; fp32 x, or x
+ * not 16-byte aligned, takes the CUDA-core kernel. */
 #include "common.cuh"
 
 #include <atomic>
@@ -56,18 +57,21 @@ __global__ void __launch_bounds__(MARLIN_WARPS * 32)
         if (c + MARLIN_WARPS < chunks) /* in flight while this chunk is dequantized */
             for (int t = 0; t < tiles; t++) next[t] = marlin_load(packed, tile0 + t, chunks, c + MARLIN_WARPS, lane);
         const int64_t j0 = c * MARLIN_KC + half * 32;
-        for (int j = 0; j < 32; j++)
-            a_stage[warp][r][half * 32 + j] = r < m ? x[(int64_t)r * k + j0 + j] : marlin_from_float<XT>(0.0f);
+        const uint4 *xs = (const uint4 *)(x + (int64_t)r * k + j0); /* 32 values of row r: 4 x 16 bytes */
+        uint4 *as = (uint4 *)&a_stage[warp][r][half * 32];
+#pragma unroll
+        for (int v = 0; v < 4; v++) as[v] = r < m ? __ldg(xs + v) : uint4{0u, 0u, 0u, 0u};
         for (int t = 0; t < tiles; t++) {
             const int64_t p = ((tile0 + t) * 16 + r) * groups + j0 / gs;
             const float s = lb_load_param(q.scales, q.scale_dtype, p), z = lb_load_param(q.zeros, q.scale_dtype, p);
             const uint32_t words[4] = {cur[t].x, cur[t].y, cur[t].z, cur[t].w};
 #pragma unroll
-            for (int wi = 0; wi < 4; wi++)
+            for (int wi = 0; wi < 4; wi++) { /* a word's 8 codes become 16 bytes of x's type, stored at once */
+                __align__(16) XT v[8];
 #pragma unroll
-                for (int ci = 0; ci < 8; ci++)
-                    b_stage[warp][t * 16 + r][half * 32 + wi * 8 + ci] =
-                        marlin_from_float<XT>(((float)((words[wi] >> (4 * ci)) & 15u) - z) * s);
+                for (int ci = 0; ci < 8; ci++) v[ci] = marlin_from_float<XT>(((float)((words[wi] >> (4 * ci)) & 15u) - z) * s);
+                *(uint4 *)&b_stage[warp][t * 16 + r][half * 32 + wi * 8] = *(const uint4 *)v;
+            }
         }
         __syncwarp();
         for (int kk = 0; kk < MARLIN_KC; kk += 16) {
@@ -162,7 +166,7 @@ extern "C" lb_status lb_cuda_dequant_gemm_repacked(const void *x, int32_t x_dtyp
         return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: packed is NULL or not 16-byte aligned (lb_cuda_repack_marlin fills it)", what);
     lb_status st = marlin_shape(w, what);
     if (st) return st;
-    const int marlin = kernel == LB_SMALL_M_MARLIN && m >= 1 && m <= LB_SMALL_M && x_dtype != LB_DTYPE_F32;
+    const int marlin = kernel == LB_SMALL_M_MARLIN && m >= 1 && m <= LB_SMALL_M && x_dtype != LB_DTYPE_F32 && (uintptr_t)x % 16 == 0;
     if (!marlin) return lb_cuda_dequant_gemm(x, x_dtype, m, w, bias, y, stream);
     if (!x || !y) return lb_fail(LB_ERR_INVALID_ARGUMENT, "%s: x or y is NULL", what);
     const unsigned blocks = lb_blocks(w->n / 16, MARLIN_TILES);
