@@ -10,7 +10,7 @@
 #   3 CudaMatMulBench --short: W4 g128 by both small-M kernels and tensor cores vs cuBLAS fp16/bf16
 #   4 the default model's logits: lowbit on the GPU, lowbit on the CPU, transformers' LlamaForCausalLM
 #   5 summary.json: pass/fail per step and test, medians, ratios, logit differences
-# The dry run gives each step 4 times its GPU time box (the emulation runs each CUDA thread as a host thread).
+# The dry run gives each step 5 times its GPU time box (the emulation runs each CUDA thread as a host thread).
 # Everything lands in $OUT (default: gpu-check-out/): gpu-check.log, 1-info.log, 2-native.log, 2-junit.log,
 # 3-bench.log, 4-logits.log and summary.json.
 set -uo pipefail
@@ -24,9 +24,12 @@ case "${1:-}" in
 esac
 OUT=${OUT:-$root/gpu-check-out}
 mkdir -p "$OUT"
-scale=$(( dry ? 4 : 1 ))
+scale=$(( dry ? 5 : 1 ))
 dev=$root/.device
-[ -f "$dev/jre.tgz" ] || { echo "gpu-check.sh: $dev/jre.tgz missing: run scripts/gpu-pack.sh first (and carry .device)" >&2; exit 2; }
+if [ ! -f "$dev/jre.tgz" ]; then
+  echo "gpu-check.sh: $dev/jre.tgz missing: run scripts/gpu-pack.sh first (and carry .device)" >&2
+  exit 2
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
@@ -57,8 +60,8 @@ skip() { printf '%s\tskipped\t-\t0\t%s\n' "$1" "$2" >> "$steps"; say "step $1: s
 elapsed() { echo $(( $(date +%s) - start )); }
 
 # The Java runtime, OpenBLAS and the class path from .device/.
-tar -C "$work" -xzf "$dev/jre.tgz"
-tar -C "$work" -xJf "$dev/blas.tar.xz"
+tar -C "$work" -xzf "$dev/jre.tgz" || { echo "gpu-check.sh: cannot unpack $dev/jre.tgz" >&2; exit 2; }
+tar -C "$work" -xzf "$dev/blas.tgz" || say "cannot unpack $dev/blas.tgz: the CPU side (lowbit info, step 4) will fail"
 JAVA=$work/jre/bin/java
 cp=$(ls -d "$dev"/classes/* | tr '\n' ':')$(ls "$dev"/lib/*.jar | grep -v console-standalone | tr '\n' ':')
 console=$(ls "$dev"/lib/junit-platform-console-standalone-*.jar)
@@ -95,7 +98,7 @@ step 1-info 25 "$OUT/1-info.log" "
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || echo 'no nvidia-smi'
   nvcc --version | tail -2 || echo 'no nvcc'
   compute-sanitizer --version | head -2 || echo 'no compute-sanitizer'
-  python3 -c 'import torch, transformers; print(\"torch\", torch.__version__, \"CUDA\", torch.version.cuda, \"transformers\", transformers.__version__)' \
+  python3 -c 'import torch, transformers as t; print(\"torch\", torch.__version__, \"CUDA\", torch.version.cuda, \"transformers\", t.__version__)' \
     || echo 'no torch/transformers'
   echo LOWBIT_CUDA_LIBS=\$LOWBIT_CUDA_LIBS
   $java_cmd dev.lowbit.cli.LowbitCli info"
@@ -111,11 +114,14 @@ else
     skip 2-racecheck "no time left in the window ($(elapsed)s in)"
   fi
 fi
-step 2-junit 120 "$OUT/2-junit.log" "'$JAVA' ${jvm[*]} -jar '$console' execute --disable-banner --details=tree \
-  --class-path '$cp' --scan-class-path '$dev/classes/runtime-test-classes' --include-tag gpu --reports-dir '$work/junit'"
-step 3-bench 130 "$OUT/3-bench.log" "$java_cmd dev.lowbit.bench.CudaMatMulBench --short ${bench_args[*]} --out '$work/bench.json'"
+step 2-junit 120 "$OUT/2-junit.log" "'$JAVA' ${jvm[*]} -jar '$console' execute --disable-banner --disable-ansi-colors \
+  --details=tree --class-path '$cp' --scan-class-path '$dev/classes/runtime-test-classes' --include-tag gpu \
+  --reports-dir '$work/junit'"
+step 3-bench 130 "$OUT/3-bench.log" \
+  "$java_cmd dev.lowbit.bench.CudaMatMulBench --short ${bench_args[*]} --out '$work/bench.json'"
 step 4-logits 60 "$OUT/4-logits.log" "
-  $java_cmd dev.lowbit.bench.LogitDump '$root/models/default' '$dev/heldout.txt' $tokens '$work/logits' | tee '$work/lowbit-logits.json'
+  $java_cmd dev.lowbit.bench.LogitDump '$root/models/default' '$dev/heldout.txt' $tokens '$work/logits' \
+    | tee '$work/lowbit-logits.json'
   python3 '$root/scripts/gpu_logits.py' '$root/models/default' '$work/logits' '$work/hf-logits.json'"
 
 say "step 5-summary"

@@ -5,7 +5,7 @@
 #   classes/   bindings, runtime (+ its tests), methods, bench and cli classes, without their native copies
 #   lib/       the dependency jars those need (Jackson, picocli, JMH's core) and the JUnit console launcher
 #   native/    liblowbit, liblowbit_cuda (sm_80 and sm_90: no kernel uses sm_90a features) and test_cuda_api
-#   blas.tar.xz  OpenBLAS and the libraries it needs (lowbit's CPU path; the machine has none outside PyTorch)
+#   blas.tgz   OpenBLAS and the libraries it needs (lowbit's CPU path; the machine has none outside PyTorch)
 #   heldout.txt  the start of the held-out novel (austen-persuasion.txt), for step 4's logits
 # Run from anywhere in the project after nothing or any build; it builds what it needs (Maven, offline).
 # Extends the workplace's ../shared/device/pack.sh with the native side and a size limit.
@@ -57,13 +57,13 @@ cp "$lib/liblowbit.so" "$lib/liblowbit_cuda.so" "$build/src/cuda/test_cuda_api" 
 gomp=$(ldd "$lib/liblowbit.so" | awk '/libgomp/ {print $3}')
 [ -n "$gomp" ] && cp -L "$gomp" "$out/native/"
 
-# 5. OpenBLAS and its Fortran runtime, compressed (36 MB as a file).
+# 5. OpenBLAS and its Fortran runtime, gzipped (36 MB as a file; gzip is on every image, xz not always).
 blas=${LOWBIT_BLAS:-$(ldconfig -p | awk '/libopenblas\.so\.0 / {print $NF; exit}')}
 [ -f "$blas" ] || lowbit_die "gpu-pack.sh: libopenblas.so.0 not found (install libopenblas0 or set LOWBIT_BLAS)"
 mkdir -p "$tmp/blas"
 cp -L "$blas" "$tmp/blas/libopenblas.so.0"
 ldd "$blas" | awk '/lib(gfortran|quadmath)/ {print $3}' | while read -r d; do cp -L "$d" "$tmp/blas/"; done
-tar -C "$tmp" -cJf "$out/blas.tar.xz" blas
+tar -C "$tmp" -czf "$out/blas.tgz" blas
 
 # 6. Held-out text for step 4.
 data=${LOWBIT_DATA:-$root/../shared/data}

@@ -11,10 +11,14 @@ import os
 import sys
 
 
+def log_softmax(z, np):
+    shifted = z - z.max(1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+
+
 def compare(reference, logits, np):
     d = np.abs(logits - reference)
-    log_p = reference - np.log(np.exp(reference - reference.max(1, keepdims=True)).sum(1, keepdims=True)) - reference.max(1, keepdims=True)
-    log_q = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) - logits.max(1, keepdims=True)
+    log_p, log_q = log_softmax(reference, np), log_softmax(logits, np)
     return {
         "max_abs": float(d.max()),
         "max_rel": float(d.max() / max(np.abs(reference).max(), 1e-30)),

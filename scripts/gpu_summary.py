@@ -90,7 +90,8 @@ def winners(bench):
     for r in bench.get("results", []):
         a, b = r.get("lowbit_cuda_core", {}).get("median_ms"), r.get("lowbit_marlin", {}).get("median_ms")
         if a and b:
-            out.append({"shape": r["shape"], "m": r["m"], "faster": "marlin" if b < a else "cuda-core", "marlin_over_cuda_core": a / b})
+            out.append({"shape": r["shape"], "m": r["m"], "faster": "marlin" if b < a else "cuda-core",
+                        "marlin_over_cuda_core": a / b})
     return out
 
 

@@ -244,6 +244,13 @@ static void check_marlin(void) {
         memcpy(&xb[i], &u, 4);
         xb_bits[i] = (uint16_t)(u >> 16);
     }
+    /* before any lb_cuda_set_small_m_kernel: the environment's choice (ctest: unset, so cuda-core) */
+    const char *env = getenv("LOWBIT_CUDA_SMALL_M");
+    const int from_env = !env || !*env || strcmp(env, "cuda-core") == 0 ? LB_SMALL_M_CUDA_CORE
+                         : strcmp(env, "marlin") == 0                   ? LB_SMALL_M_MARLIN
+                                                                        : -1;
+    CHECK(lb_cuda_small_m_kernel() == from_env, "LOWBIT_CUDA_SMALL_M=%s read as %d", env ? env : "(unset)",
+          (int)lb_cuda_small_m_kernel());
     for (int i = 0; i < MN; i++) bias[i] = 0.1f * (float)i;
     float *d_x = (float *)to_device(xh_bits, sizeof xh_bits), *d_xb = (float *)to_device(xb_bits, sizeof xb_bits);
     float *d_bias = (float *)to_device(bias, sizeof bias), *d_y = (float *)to_device(NULL, sizeof y);
@@ -268,7 +275,8 @@ static void check_marlin(void) {
             for (int mi = 0; mi < 3; mi++) {
                 const int m = ms[mi];
                 for (int bf = 0; bf < 2; bf++) {
-                    CHECK(lb_cpu_dequant_gemm(bf ? xb : x, LB_DTYPE_F32, m, &q, bias, y) == LB_OK, "cpu gemm: %s", lb_last_error());
+                    CHECK(lb_cpu_dequant_gemm(bf ? xb : x, LB_DTYPE_F32, m, &q, bias, y) == LB_OK, "cpu gemm: %s",
+                          lb_last_error());
                     CHECK(lb_cuda_dequant_gemm_repacked(bf ? d_xb : d_x, bf ? LB_DTYPE_BF16 : LB_DTYPE_F16, m, &dq, d_packed,
                                                         d_bias, d_y, NULL) == LB_OK, "repacked gemm: %s", lb_cuda_last_error());
                     to_host(back, d_y, sizeof(float) * m * MN);

@@ -83,17 +83,18 @@ final class CudaMatMulShort {
             ObjectNode row = results.addObject().put("shape", shape).put("n", n).put("k", k).put("m", m)
                     .put("group_quantize_ms", quantizeMs).put("lowbit_weight_bytes", weightBytes);
             for (Map.Entry<String, Runnable> c : contenders.entrySet()) {
-                ObjectNode r = row.putObject(c.getKey());
+                String name = c.getKey();
+                ObjectNode r = row.putObject(name);
                 try {
                     c.getValue().run();
                     Cuda.synchronize(GPU);
                     double err = relRms(y.to(arena, Device.CPU).toFloatArray(), reference);
-                    double tol = c.getKey().startsWith("lowbit") ? MatMulBench.tolerance(4) : c.getKey().endsWith("bf16") ? 0.02 : 0.01;
+                    double tol = name.startsWith("lowbit") ? MatMulBench.tolerance(4) : name.endsWith("bf16") ? 0.02 : 0.01;
                     r.put("rel_rms_error", err).put("tolerance", tol).put("correct", err <= tol);
                     if (!(err <= tol)) continue;
-                    double ms1 = median(samples, calls, c.getValue());
-                    r.put("median_ms", ms1);
-                    if (c.getKey().startsWith("lowbit")) r.put("weight_gb_per_s", weightBytes / (ms1 * 1e6));
+                    double medianMs = median(samples, calls, c.getValue());
+                    r.put("median_ms", medianMs);
+                    if (name.startsWith("lowbit")) r.put("weight_gb_per_s", weightBytes / (medianMs * 1e6));
                 } catch (LowbitException e) {
                     r.put("correct", false).put("error", e.getMessage());
                 }
@@ -107,7 +108,8 @@ final class CudaMatMulShort {
         if (!row.path("cublas_fp16").has("median_ms")) return;
         double base = row.get("cublas_fp16").get("median_ms").asDouble();
         for (String name : new String[] {"lowbit_cuda_core", "lowbit_marlin", "lowbit_tensor_core"})
-            if (row.path(name).has("median_ms")) row.put("speedup_" + name + "_vs_cublas_fp16", base / row.get(name).get("median_ms").asDouble());
+            if (row.path(name).has("median_ms"))
+                row.put("speedup_" + name + "_vs_cublas_fp16", base / row.get(name).get("median_ms").asDouble());
     }
 
     /** Per-token 8-bit quantization of 1 x 64 and a device synchronization, in microseconds. */

@@ -20,7 +20,8 @@ record MarlinWeights(QuantizedTensor weights, MemorySegment packed) {
 
     /** Repacks w (4 bits, on a GPU, k a multiple of 64 and n of 16) into new device memory of arena. */
     static MarlinWeights repack(Arena arena, QuantizedTensor w) {
-        if (!Cuda.onGpu(w.device())) throw new LowbitException("Marlin repack: the weights are on " + w.device() + "; move them to a GPU");
+        if (!Cuda.onGpu(w.device()))
+            throw new LowbitException("Marlin repack: the weights are on " + w.device() + "; move them to a GPU");
         if (w.bits() != 4 || w.cols() % 64 != 0 || w.rows() % 16 != 0)
             throw new LowbitException("Marlin repack: needs 4-bit weights with k a multiple of 64 and n of 16, got " + w);
         MemorySegment packed = Cuda.allocate(arena, w.device(), w.rows() * w.cols() / 2);
@@ -37,7 +38,8 @@ record MarlinWeights(QuantizedTensor weights, MemorySegment packed) {
     void gemm(Tensor x, Tensor y) {
         long n = weights.rows(), k = weights.cols();
         if (!x.device().equals(weights.device()) || !y.device().equals(weights.device()))
-            throw new LowbitException("Marlin gemm: x on " + x.device() + " and y on " + y.device() + ", weights on " + weights.device());
+            throw new LowbitException("Marlin gemm: x on " + x.device() + " and y on " + y.device() + ", the weights on "
+                    + weights.device());
         if (x.rank() != 2 || x.dim(1) != k || !x.isContiguous() || x.dtype().nativeCode() < 0)
             throw new LowbitException("Marlin gemm: x must be a contiguous [m, " + k + "] fp32, fp16 or bf16 matrix, got " + x);
         if (y.rank() != 2 || y.dim(0) != x.dim(0) || y.dim(1) != n || !y.isContiguous() || y.dtype() != DType.F32)
