@@ -257,6 +257,27 @@ lb_status lb_cuda_dequantize_weights(const lb_qweight *q, float *w, int64_t ldw,
  * rounded to x's dtype (fp32 x: to TF32). Does not check x for NaN (it propagates to y). */
 lb_status lb_cuda_dequant_gemm(const void *x, int32_t x_dtype, int64_t m, const lb_qweight *w, const float *bias,
                                float *y, lb_cuda_stream stream);
+
+/* The two small-M (m <= 16) dequant-GEMM kernels, raced on a GPU (scripts/gpu-check.sh) to pick one:
+ * LB_SMALL_M_CUDA_CORE, lb_cuda_dequant_gemm's (4-byte loads of the canonical codes, fp32 FMAs on CUDA
+ * cores), and LB_SMALL_M_MARLIN (16-byte loads of a repacked copy, dequantization in registers, WMMA
+ * fp16/bf16 tensor cores with fp32 accumulation, warps splitting k; src/cuda/gemm_marlin.cu documents
+ * the layout). */
+#define LB_SMALL_M_CUDA_CORE 0
+#define LB_SMALL_M_MARLIN 1
+/* The kernel lb_cuda_dequant_gemm_repacked uses at m <= 16: the last lb_cuda_set_small_m_kernel, else the
+ * environment's LOWBIT_CUDA_SMALL_M (cuda-core, the default, or marlin) read at the first call; -1 where
+ * that names neither. */
+int32_t lb_cuda_small_m_kernel(void);
+lb_status lb_cuda_set_small_m_kernel(int32_t kernel);
+/* Copies w's codes (4 bits, k % 64 == 0, n % 16 == 0) into packed (n * k / 8 words, device memory,
+ * 16-byte aligned) in the Marlin kernel's tiled layout, once at quantization or load time. */
+lb_status lb_cuda_repack_marlin(const lb_qweight *w, uint32_t *packed, lb_cuda_stream stream);
+/* lb_cuda_dequant_gemm for weights with a repacked copy: at m <= 16 with fp16 or bf16 x, the kernel
+ * lb_cuda_small_m_kernel names (Marlin: x and the dequantized weights rounded to x's dtype); fp32 x, x not
+ * 16-byte aligned and m > 16 take lb_cuda_dequant_gemm's kernels on the canonical codes. */
+lb_status lb_cuda_dequant_gemm_repacked(const void *x, int32_t x_dtype, int64_t m, const lb_qweight *w,
+                                        const uint32_t *packed, const float *bias, float *y, lb_cuda_stream stream);
 /* Per-token quantization as lb_cpu_quantize_activations (bit-identical); a row holding NaN or Inf gets
  * a NaN scale instead of an error (no synchronization on this hot path). */
 lb_status lb_cuda_quantize_activations(const float *x, int64_t m, int64_t k, int32_t bits, uint8_t *codes,

@@ -4,6 +4,7 @@
 #include "check.h"
 #include "lowbit.h"
 
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdio.h>
@@ -223,6 +224,99 @@ static void check_int_gemm_tensor_cores(const float *w, const float *x, const fl
     cudaFree(d_y);
 }
 
+/* The Marlin small-M kernel on repacked codes (48 rows: a block with one tile of two) against the CPU's
+ * dequant-GEMM on the same fp16 x or bf16-rounded fp32 x, group 128 and per-channel, with a bias; the
+ * CUDA-core choice of the same call; and its refusals. */
+static void check_marlin(void) {
+    enum { MN = 48, MK = 512 };
+    static float w[MN * MK], x[16 * MK], xb[16 * MK], bias[MN], y[16 * MN], back[16 * MN];
+    static uint16_t xh_bits[16 * MK], xb_bits[16 * MK];
+    static uint32_t codes[MN * MK / 8], packed_host[MN * MK / 8];
+    static float scales[MN * (MK / 32)], zeros[MN * (MK / 32)];
+    for (int i = 0; i < MN * MK; i++) w[i] = sinf((float)i * 0.61f) * (1.0f + (float)(i % 5));
+    for (int i = 0; i < 16 * MK; i++) {
+        const __half h = __float2half_rn(cosf((float)i * 0.13f));
+        memcpy(&xh_bits[i], &h, 2);
+        x[i] = __half2float(h); /* exactly representable in fp16 and, with 8 mantissa bits kept, close to bf16 */
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        u &= 0xFFFF0000u; /* bf16 by truncation: the bf16 value exactly */
+        memcpy(&xb[i], &u, 4);
+        xb_bits[i] = (uint16_t)(u >> 16);
+    }
+    /* before any lb_cuda_set_small_m_kernel: the environment's choice (ctest: unset, so cuda-core) */
+    const char *env = getenv("LOWBIT_CUDA_SMALL_M");
+    const int from_env = !env || !*env || strcmp(env, "cuda-core") == 0 ? LB_SMALL_M_CUDA_CORE
+                         : strcmp(env, "marlin") == 0                   ? LB_SMALL_M_MARLIN
+                                                                        : -1;
+    CHECK(lb_cuda_small_m_kernel() == from_env, "LOWBIT_CUDA_SMALL_M=%s read as %d", env ? env : "(unset)",
+          (int)lb_cuda_small_m_kernel());
+    for (int i = 0; i < MN; i++) bias[i] = 0.1f * (float)i;
+    float *d_x = (float *)to_device(xh_bits, sizeof xh_bits), *d_xb = (float *)to_device(xb_bits, sizeof xb_bits);
+    float *d_bias = (float *)to_device(bias, sizeof bias), *d_y = (float *)to_device(NULL, sizeof y);
+    float *d_x32 = (float *)to_device(x, sizeof x);
+    uint32_t *d_packed = (uint32_t *)to_device(NULL, sizeof codes);
+    const int groups[] = {128, MK};
+    for (int gi = 0; gi < 2; gi++) {
+        const int g = groups[gi];
+        lb_qweight q = {codes, scales, zeros, MN, MK, 4, g, LB_DTYPE_F16, 0};
+        CHECK(lb_cpu_quantize_weights(w, MK, &q, 0, LB_RANGE_MINMAX) == LB_OK, "cpu quantize: %s", lb_last_error());
+        const size_t params = 2u * MN * (MK / g);
+        lb_qweight dq = {(uint32_t *)to_device(codes, sizeof codes), to_device(scales, params), to_device(zeros, params),
+                         MN, MK, 4, g, LB_DTYPE_F16, 0};
+        CHECK(lb_cuda_repack_marlin(&dq, d_packed, NULL) == LB_OK, "repack: %s", lb_cuda_last_error());
+        to_host(packed_host, d_packed, sizeof codes);
+        /* word 5 of tile (1, 3), lane 1: row 16 + 0, columns 64 * 3 + 32.., canonical word 3 * 8 + 4 + 1 */
+        const int tile_word = (1 * (MK / 64) + 3) * 128 + 1 * 4 + 1;
+        CHECK(packed_host[tile_word] == codes[16 * (MK / 8) + 3 * 8 + 4 + 1], "repacked word %d misplaced", tile_word);
+        for (int kernel = LB_SMALL_M_CUDA_CORE; kernel <= LB_SMALL_M_MARLIN; kernel++) {
+            CHECK(lb_cuda_set_small_m_kernel(kernel) == LB_OK && lb_cuda_small_m_kernel() == kernel, "kernel choice %d", kernel);
+            const int ms[] = {1, 6, 16};
+            for (int mi = 0; mi < 3; mi++) {
+                const int m = ms[mi];
+                for (int bf = 0; bf < 2; bf++) {
+                    CHECK(lb_cpu_dequant_gemm(bf ? xb : x, LB_DTYPE_F32, m, &q, bias, y) == LB_OK, "cpu gemm: %s",
+                          lb_last_error());
+                    CHECK(lb_cuda_dequant_gemm_repacked(bf ? d_xb : d_x, bf ? LB_DTYPE_BF16 : LB_DTYPE_F16, m, &dq, d_packed,
+                                                        d_bias, d_y, NULL) == LB_OK, "repacked gemm: %s", lb_cuda_last_error());
+                    to_host(back, d_y, sizeof(float) * m * MN);
+                    /* Marlin rounds the dequantized weights to x's type: fp16 2^-11, bf16 2^-8 relative */
+                    const double tol = kernel == LB_SMALL_M_CUDA_CORE ? 1e-5 : bf ? 2e-2 : 3e-3;
+                    const double d = max_rel_diff(back, y, m * MN);
+                    CHECK(d < tol, "small-M kernel %d, g %d, m %d, %s x: relative difference %g > %g", kernel, g, m,
+                          bf ? "bf16" : "fp16", d, tol);
+                }
+            }
+            /* fp32 x takes the CUDA-core kernel whatever the choice */
+            CHECK(lb_cpu_dequant_gemm(x, LB_DTYPE_F32, 3, &q, NULL, y) == LB_OK, "cpu gemm: %s", lb_last_error());
+            CHECK(lb_cuda_dequant_gemm_repacked(d_x32, LB_DTYPE_F32, 3, &dq, d_packed, NULL, d_y, NULL) == LB_OK,
+                  "repacked gemm, fp32 x: %s", lb_cuda_last_error());
+            to_host(back, d_y, sizeof(float) * 3 * MN);
+            CHECK(max_rel_diff(back, y, 3 * MN) < 1e-5, "repacked gemm, fp32 x: %g", max_rel_diff(back, y, 3 * MN));
+        }
+        cudaFree(dq.codes);
+        cudaFree(dq.scales);
+        cudaFree(dq.zeros);
+    }
+    lb_qweight odd = {codes, scales, zeros, 40, MK, 4, 128, LB_DTYPE_F16, 0};
+    CHECK(lb_cuda_repack_marlin(&odd, d_packed, NULL) == LB_ERR_UNSUPPORTED, "n = 40 repacked");
+    CHECK(strstr(lb_cuda_last_error(), "n % 16") != NULL, "message: %s", lb_cuda_last_error());
+    odd.n = MN;
+    odd.bits = 3;
+    CHECK(lb_cuda_repack_marlin(&odd, d_packed, NULL) == LB_ERR_UNSUPPORTED, "3-bit weights repacked");
+    odd.bits = 4;
+    CHECK(lb_cuda_dequant_gemm_repacked(d_x, LB_DTYPE_F16, 1, &odd, NULL, NULL, d_y, NULL) == LB_ERR_INVALID_ARGUMENT,
+          "NULL packed accepted");
+    CHECK(lb_cuda_set_small_m_kernel(7) == LB_ERR_INVALID_ARGUMENT, "kernel 7 accepted");
+    CHECK(lb_cuda_set_small_m_kernel(LB_SMALL_M_CUDA_CORE) == LB_OK, "reset the kernel choice");
+    cudaFree(d_x);
+    cudaFree(d_xb);
+    cudaFree(d_x32);
+    cudaFree(d_bias);
+    cudaFree(d_y);
+    cudaFree(d_packed);
+}
+
 int main(void) {
     if (lb_cuda_device_count() == 0) {
         printf("no CUDA GPU here: liblowbit_cuda's test is skipped\n");
@@ -264,6 +358,7 @@ int main(void) {
     check_int_gemm_tensor_cores(w, x, dx);
 
     check_model_ops();
+    check_marlin();
 
     /* bad input: a status and a message, nothing launched */
     lb_qweight bad = dq;

@@ -38,6 +38,9 @@ struct dim3 {
 struct uint2 {
     unsigned x, y;
 };
+struct uint4 {
+    unsigned x, y, z, w;
+};
 extern thread_local dim3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
 extern char *emu_dyn_smem; /* the launch's dynamic shared memory (to_host.pl points extern __shared__ arrays here) */
@@ -52,6 +55,8 @@ struct EmuBlock {
 extern EmuBlock *emu_block;
 
 inline void __syncthreads() { emu_block->all->arrive_and_wait(); }
+
+inline void __syncwarp(unsigned = 0xffffffffu) { emu_block->warps[threadIdx.x >> 5]->arrive_and_wait(); }
 
 inline int __syncthreads_and(int predicate) {
     __syncthreads();

@@ -24,7 +24,7 @@ final class Contenders {
                 suite = "matmul";
                 bytes = lowbitWeightBytes(n, k, bits, group);
             }
-            case "cudaDequantGemm", "cudaW4A8", "readFloor" -> { // W4 g128 fixed: no weight parameters
+            case "cudaDequantGemm", "cudaMarlin", "cudaW4A8", "readFloor" -> { // W4 g128 fixed: no weight parameters
                 suite = method.equals("readFloor") ? "matmul" : "matmul-gpu";
                 bits = 4;
                 group = 128;

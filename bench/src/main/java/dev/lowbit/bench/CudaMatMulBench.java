@@ -1,5 +1,6 @@
 package dev.lowbit.bench;
 
+import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.kernels.cuda.Cuda;
 import dev.lowbit.runtime.tensor.DType;
@@ -8,6 +9,7 @@ import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tensor.QuantizedActivations;
 import dev.lowbit.runtime.tensor.QuantizedTensor;
 import dev.lowbit.runtime.tensor.Tensor;
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -29,7 +31,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * activations) and W4A8 integer GEMM beside cuBLAS GemmEx on fp16 and bf16 weights (the dense
  * baseline), on the CPU suite's weights and inputs; each call is timed to completion (the device is
  * synchronized after it). Before timing, each output is checked against the CPU's fp32 product.
- * The bench command leaves this class out, with the reason, where no GPU can be used.
+ * {@code cudaMarlin} is the same product by the Marlin small-M kernel on repacked weights ({@link MarlinWeights};
+ * above m = 16 it runs the tensor-core kernel, as cudaDequantGemm does). The bench command leaves this class
+ * out, with the reason, where no GPU can be used; {@code main --short} is the minutes-long mode of
+ * scripts/gpu-check.sh ({@link CudaMatMulShort}).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -40,6 +45,14 @@ import org.openjdk.jmh.annotations.Warmup;
         jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "--add-modules=jdk.incubator.vector"})
 public class CudaMatMulBench {
     static final Device GPU = Device.cuda(0);
+
+    /** {@code --short [--shapes NxK,...] [--m 1,16,256] [--samples 7] [--calls 20] [--out FILE]}: see {@link CudaMatMulShort}. */
+    public static void main(String[] args) throws IOException {
+        if (args.length == 0 || !args[0].equals("--short"))
+            throw new LowbitException(
+                    "CudaMatMulBench runs under JMH (./lowbit bench); its main only has the --short mode");
+        CudaMatMulShort.run(args);
+    }
 
     @State(Scope.Benchmark)
     public static class GpuProblem {
@@ -53,6 +66,7 @@ public class CudaMatMulBench {
         Arena arena;
         Tensor x, xF16, xBf16, y;
         QuantizedTensor weights;
+        MarlinWeights marlin;
         Tensor codeSums;
         QuantizedActivations activations;
         Tensor denseF16, denseBf16;
@@ -73,7 +87,9 @@ public class CudaMatMulBench {
             activations = Kernels.quantizeActivations(arena, x, 8);
             denseF16 = cpu.dense.convertedTo(arena, DType.F16).to(arena, GPU);
             denseBf16 = cpu.dense.convertedTo(arena, DType.BF16).to(arena, GPU);
+            marlin = MarlinWeights.repack(arena, weights);
             check("lowbit CUDA dequant-GEMM", () -> dequantGemm(this), MatMulBench.tolerance(4));
+            check("lowbit CUDA Marlin", () -> marlin(this), MatMulBench.tolerance(4));
             check("lowbit CUDA W4A8", () -> w4a8(this), MatMulBench.tolerance(4));
             check("cuBLAS fp16", () -> cublas(this, xF16, denseF16), 0.01);
             check("cuBLAS bf16", () -> cublas(this, xBf16, denseBf16), 0.02);
@@ -95,6 +111,11 @@ public class CudaMatMulBench {
 
     static void dequantGemm(GpuProblem p) {
         Kernels.dequantGemm(p.xF16, p.weights, null, p.y);
+    }
+
+    static void marlin(GpuProblem p) {
+        MarlinWeights.select(MarlinWeights.MARLIN);
+        p.marlin.gemm(p.xF16, p.y);
     }
 
     static void w4a8(GpuProblem p) {
@@ -138,6 +159,14 @@ public class CudaMatMulBench {
     @Benchmark
     public Tensor cudaDequantGemm(GpuProblem p) {
         dequantGemm(p);
+        Cuda.synchronize(GPU);
+        return p.y;
+    }
+
+    /** The Marlin small-M kernel (m <= 16) on the repacked weights. */
+    @Benchmark
+    public Tensor cudaMarlin(GpuProblem p) {
+        marlin(p);
         Cuda.synchronize(GPU);
         return p.y;
     }

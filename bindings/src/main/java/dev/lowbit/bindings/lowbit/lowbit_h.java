@@ -2312,4 +2312,22 @@ public class lowbit_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    private static final int LB_SMALL_M_CUDA_CORE = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define LB_SMALL_M_CUDA_CORE 0
+     * }
+     */
+    public static int LB_SMALL_M_CUDA_CORE() {
+        return LB_SMALL_M_CUDA_CORE;
+    }
+    private static final int LB_SMALL_M_MARLIN = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define LB_SMALL_M_MARLIN 1
+     * }
+     */
+    public static int LB_SMALL_M_MARLIN() {
+        return LB_SMALL_M_MARLIN;
+    }
 }

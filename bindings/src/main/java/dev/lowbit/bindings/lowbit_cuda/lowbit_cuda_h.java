@@ -516,6 +516,246 @@ public class lowbit_cuda_h {
         }
     }
 
+    private static class lb_cuda_small_m_kernel {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_small_m_kernel");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t lb_cuda_small_m_kernel()
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_small_m_kernel$descriptor() {
+        return lb_cuda_small_m_kernel.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t lb_cuda_small_m_kernel()
+     * }
+     */
+    public static MethodHandle lb_cuda_small_m_kernel$handle() {
+        return lb_cuda_small_m_kernel.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t lb_cuda_small_m_kernel()
+     * }
+     */
+    public static MemorySegment lb_cuda_small_m_kernel$address() {
+        return lb_cuda_small_m_kernel.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t lb_cuda_small_m_kernel()
+     * }
+     */
+    public static int lb_cuda_small_m_kernel() {
+        var mh$ = lb_cuda_small_m_kernel.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_small_m_kernel");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cuda_set_small_m_kernel {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_set_small_m_kernel");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_set_small_m_kernel(int32_t kernel)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_set_small_m_kernel$descriptor() {
+        return lb_cuda_set_small_m_kernel.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_set_small_m_kernel(int32_t kernel)
+     * }
+     */
+    public static MethodHandle lb_cuda_set_small_m_kernel$handle() {
+        return lb_cuda_set_small_m_kernel.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_set_small_m_kernel(int32_t kernel)
+     * }
+     */
+    public static MemorySegment lb_cuda_set_small_m_kernel$address() {
+        return lb_cuda_set_small_m_kernel.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_set_small_m_kernel(int32_t kernel)
+     * }
+     */
+    public static int lb_cuda_set_small_m_kernel(int kernel) {
+        var mh$ = lb_cuda_set_small_m_kernel.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_set_small_m_kernel", kernel);
+            }
+            return (int)mh$.invokeExact(kernel);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cuda_repack_marlin {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_repack_marlin");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_repack_marlin(const lb_qweight *w, uint32_t *packed, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_repack_marlin$descriptor() {
+        return lb_cuda_repack_marlin.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_repack_marlin(const lb_qweight *w, uint32_t *packed, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_repack_marlin$handle() {
+        return lb_cuda_repack_marlin.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_repack_marlin(const lb_qweight *w, uint32_t *packed, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_repack_marlin$address() {
+        return lb_cuda_repack_marlin.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_repack_marlin(const lb_qweight *w, uint32_t *packed, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_repack_marlin(MemorySegment w, MemorySegment packed, MemorySegment stream) {
+        var mh$ = lb_cuda_repack_marlin.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_repack_marlin", w, packed, stream);
+            }
+            return (int)mh$.invokeExact(w, packed, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cuda_dequant_gemm_repacked {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_INT,
+            lowbit_cuda_h.C_LONG,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER,
+            lowbit_cuda_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_cuda_h.findOrThrow("lb_cuda_dequant_gemm_repacked");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_dequant_gemm_repacked(const void *x, int32_t x_dtype, int64_t m, const lb_qweight *w, const uint32_t *packed, const float *bias, float *y, lb_cuda_stream stream)
+     * }
+     */
+    public static FunctionDescriptor lb_cuda_dequant_gemm_repacked$descriptor() {
+        return lb_cuda_dequant_gemm_repacked.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_dequant_gemm_repacked(const void *x, int32_t x_dtype, int64_t m, const lb_qweight *w, const uint32_t *packed, const float *bias, float *y, lb_cuda_stream stream)
+     * }
+     */
+    public static MethodHandle lb_cuda_dequant_gemm_repacked$handle() {
+        return lb_cuda_dequant_gemm_repacked.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cuda_dequant_gemm_repacked(const void *x, int32_t x_dtype, int64_t m, const lb_qweight *w, const uint32_t *packed, const float *bias, float *y, lb_cuda_stream stream)
+     * }
+     */
+    public static MemorySegment lb_cuda_dequant_gemm_repacked$address() {
+        return lb_cuda_dequant_gemm_repacked.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cuda_dequant_gemm_repacked(const void *x, int32_t x_dtype, int64_t m, const lb_qweight *w, const uint32_t *packed, const float *bias, float *y, lb_cuda_stream stream)
+     * }
+     */
+    public static int lb_cuda_dequant_gemm_repacked(MemorySegment x, int x_dtype, long m, MemorySegment w, MemorySegment packed, MemorySegment bias, MemorySegment y, MemorySegment stream) {
+        var mh$ = lb_cuda_dequant_gemm_repacked.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cuda_dequant_gemm_repacked", x, x_dtype, m, w, packed, bias, y, stream);
+            }
+            return (int)mh$.invokeExact(x, x_dtype, m, w, packed, bias, y, stream);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class lb_cuda_quantize_activations {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             lowbit_cuda_h.C_INT,
