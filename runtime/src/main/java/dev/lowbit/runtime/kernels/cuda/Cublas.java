@@ -19,6 +19,10 @@ import java.util.Map;
  */
 public final class Cublas {
     private static final Map<Device, MemorySegment> HANDLES = new HashMap<>();
+    // alpha and beta for cublasGemmEx (host pointer mode: read when the call is made), reused under gemm's
+    // lock so that a decode step allocates nothing here either
+    private static final MemorySegment ALPHA = Arena.global().allocate(ValueLayout.JAVA_FLOAT);
+    private static final MemorySegment BETA = Arena.global().allocate(ValueLayout.JAVA_FLOAT);
 
     private Cublas() {}
 
@@ -48,33 +52,31 @@ public final class Cublas {
             default -> throw new LowbitException("cuBLAS GEMM takes F32, F16 or BF16, got " + a.dtype());
         };
         check(cublas_h.cublasSetStream_v2(handle, Cuda.stream(device)), "cublasSetStream");
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment al = arena.allocateFrom(ValueLayout.JAVA_FLOAT, alpha),
-                    be = arena.allocateFrom(ValueLayout.JAVA_FLOAT, beta);
-            // row-major C = A B is column-major C^T = B^T A^T: swap the operands, keep each one's transpose flag
-            check(
-                    cublas_h.cublasGemmEx(
-                            handle,
-                            transB ? cublas_h.CUBLAS_OP_T() : cublas_h.CUBLAS_OP_N(),
-                            transA ? cublas_h.CUBLAS_OP_T() : cublas_h.CUBLAS_OP_N(),
-                            dim(n, "n"),
-                            dim(m, "m"),
-                            dim(k, "k"),
-                            al,
-                            b.segment(),
-                            type,
-                            dim(ldb, "ldb"),
-                            a.segment(),
-                            type,
-                            dim(lda, "lda"),
-                            be,
-                            c.segment(),
-                            cublas_h.CUDA_R_32F(),
-                            dim(n, "ldc"),
-                            cublas_h.CUBLAS_COMPUTE_32F(),
-                            cublas_h.CUBLAS_GEMM_DEFAULT()),
-                    "cublasGemmEx");
-        }
+        ALPHA.set(ValueLayout.JAVA_FLOAT, 0, alpha);
+        BETA.set(ValueLayout.JAVA_FLOAT, 0, beta);
+        // row-major C = A B is column-major C^T = B^T A^T: swap the operands, keep each one's transpose flag
+        check(
+                cublas_h.cublasGemmEx(
+                        handle,
+                        transB ? cublas_h.CUBLAS_OP_T() : cublas_h.CUBLAS_OP_N(),
+                        transA ? cublas_h.CUBLAS_OP_T() : cublas_h.CUBLAS_OP_N(),
+                        dim(n, "n"),
+                        dim(m, "m"),
+                        dim(k, "k"),
+                        ALPHA,
+                        b.segment(),
+                        type,
+                        dim(ldb, "ldb"),
+                        a.segment(),
+                        type,
+                        dim(lda, "lda"),
+                        BETA,
+                        c.segment(),
+                        cublas_h.CUDA_R_32F(),
+                        dim(n, "ldc"),
+                        cublas_h.CUBLAS_COMPUTE_32F(),
+                        cublas_h.CUBLAS_GEMM_DEFAULT()),
+                "cublasGemmEx");
     }
 
     /** cuBLAS's version as a number (e.g. 130100), from a handle on device. */
