@@ -1,6 +1,11 @@
 package dev.lowbit.bindings;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -67,12 +72,32 @@ public final class NativeLibraries {
                     .orElseThrow(() -> new UnsatisfiedLinkError("liblowbit not found: not in -Dlowbit.native.dir / "
                             + "LOWBIT_NATIVE_DIR, and no native/" + platform() + "/ in the jar. Build it with ./test "
                             + "or ./lowbit (CMake), or point LOWBIT_NATIVE_DIR at native/build/lib/" + platform()));
+            defaultEnvironment("OMP_WAIT_POLICY", "PASSIVE");
             System.load(file.toString());
             lowbit = file;
             lowbitOrigin = configuredNativeDir() != null ? "from -Dlowbit.native.dir / LOWBIT_NATIVE_DIR"
                     : "extracted from the jar's native/" + platform() + "/";
         }
         return lowbit;
+    }
+
+    /**
+     * Sets an environment variable the user has not set, before the library that reads it loads. libgomp
+     * (liblowbit's OpenMP) reads OMP_WAIT_POLICY once, at load; its default keeps idle threads spinning,
+     * which takes the 2 cores of a small machine from OpenBLAS's own threads between kernels.
+     */
+    private static void defaultEnvironment(String name, String value) {
+        Linker linker = Linker.nativeLinker();
+        MethodHandle setenv = linker.downcallHandle(
+                linker.defaultLookup().find("setenv").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+        int status;
+        try (Arena arena = Arena.ofConfined()) {
+            status = (int) setenv.invokeExact(arena.allocateFrom(name), arena.allocateFrom(value), 0); // 0: keep the user's
+        } catch (Throwable e) {
+            throw new IllegalStateException("setenv(" + name + ") failed", e);
+        }
+        if (status != 0) throw new IllegalStateException("setenv(" + name + ") failed");
     }
 
     /** Where the loaded liblowbit came from, in words (after {@link #loadLowbit()}). */
