@@ -83,7 +83,11 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--symmetric", description = "symmetric ranges (default: asymmetric)")
     boolean symmetric;
 
-    @Option(names = "--out", required = true, description = "output folder (written atomically, file by file)")
+    @Option(
+            names = "--out",
+            required = true,
+            description =
+                    "output folder: built beside it, moved into place when complete; locked while a run writes it")
     Path out;
 
     @Option(names = "--eval-windows", description = "held-out windows for perplexity (default: ${DEFAULT-VALUE})")
@@ -178,6 +182,9 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "also write a GPTQ-format copy (4-bit only) into DIR/gptq for the Python stack")
     boolean gptq;
 
+    @Option(names = "--force", description = "replace a finished model already in --out (default: refuse it)")
+    boolean force;
+
     @Override
     public Integer call() {
         Optional<QuantizePipeline.Result> result;
@@ -240,6 +247,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .searchTokens(searchTokens)
                 .seed(seed)
                 .gptq(gptq)
+                .force(force)
                 .build();
     }
 

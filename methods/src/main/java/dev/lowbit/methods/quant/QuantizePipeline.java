@@ -19,14 +19,15 @@ import dev.lowbit.methods.quant.smoothquant.SmoothQuant;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.GptqExport;
 import dev.lowbit.runtime.io.ModelFiles;
+import dev.lowbit.runtime.io.OutputFolder;
 import dev.lowbit.runtime.io.QuantizedCheckpoint;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tokenizer.TokenizerJson;
 import dev.lowbit.runtime.train.LlamaParameters;
-import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,13 +36,14 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * Quantizes a model end to end, as {@code lowbit quantize} does: load the model and check that the
  * request fits it and the output folder is writable; quantize with the request's method; evaluate
  * against the full-precision model (held-out perplexity where there is a tokenizer, KL divergence
  * always); save the model (with tokenizer.json, and the GPTQ copy if asked) and metrics.json into
- * the output folder, each file atomically. Progress goes to a PrintStream.
+ * a temporary sibling of the output folder that is moved into place once all are written (see OutputFolder). Progress goes to a PrintStream.
  */
 public final class QuantizePipeline {
     /** Where an interrupted DL-QAT run leaves its state; removed once the model is written. */
@@ -52,8 +54,8 @@ public final class QuantizePipeline {
     /** The figures of a finished run; json is what metrics.json holds (metrics plus qkv_bits, activation_kernel, method details). */
     public record Result(Metrics metrics, ObjectNode json) {}
 
-    /** A quantized model and what the method reports about it; checkpoint: the method's resume file, removed at the end. */
-    private record Quantized(LlamaModel model, double trainableFraction, ObjectNode details, Path checkpoint) {}
+    /** A quantized model and what the method reports about it. */
+    private record Quantized(LlamaModel model, double trainableFraction, ObjectNode details) {}
 
     private record Evaluation(double fpPerplexity, double quantPerplexity, double klToFp) {}
 
@@ -68,13 +70,16 @@ public final class QuantizePipeline {
     /** Runs every step; empty when the request's stopAfter ended training early, leaving the method's checkpoint in out. */
     public Optional<Result> run() {
         long t0 = System.nanoTime();
-        try (Arena arena = Arena.ofShared()) {
+        Path input = ModelFiles.pathOf(request.model());
+        if (Files.isDirectory(input) && QuantizedCheckpoint.isQuantized(input)) throw alreadyQuantized();
+        try (OutputFolder out = openOut(input);
+                Arena arena = Arena.ofShared()) {
             ModelFiles.Loaded fp = load(arena);
             logPlan();
             Optional<Quantized> q = quantize(arena, fp);
             if (q.isEmpty()) return Optional.empty();
             Evaluation e = evaluate(fp, q.get().model());
-            save(fp, q.get().model());
+            save(fp, q.get().model(), out.staging());
             Metrics m = new Metrics(
                     request.method().id(),
                     request.wbits(),
@@ -90,20 +95,37 @@ public final class QuantizePipeline {
             json.put("qkv_bits", request.qkvBits()).put("activation_kernel", request.activationKernel());
             if (q.get().details() != null)
                 json.set(request.method().id(), q.get().details());
-            Metrics.write(request.out().resolve("metrics.json"), json);
-            if (q.get().checkpoint() != null) deleteCheckpoint(q.get().checkpoint());
+            Metrics.write(out.staging().resolve("metrics.json"), json);
+            out.commit(); // replaces out, and with it the method's checkpoint
             return Optional.of(new Result(m, json));
         }
     }
 
-    /** Opens the model and checks that the group size divides every linear's inputs and that out is writable. */
+    /** Checks and locks the output folder (see OutputFolder) before any work. */
+    private OutputFolder openOut(Path input) {
+        try {
+            return OutputFolder.open(request.out(), input, request.force(), Set.of(DLQAT_CHECKPOINT, QLLM_CHECKPOINT));
+        } catch (UncheckedIOException | SecurityException e) {
+            Throwable cause = e instanceof UncheckedIOException u ? u.getCause() : e;
+            throw new Invalid(
+                    Rule.UNWRITABLE_OUT, "cannot write to " + request.out() + ": " + cause.getMessage(), cause);
+        }
+    }
+
+    /** Opens the model and checks that it is full precision and that the group size divides every linear's inputs. */
     private ModelFiles.Loaded load(Arena arena) {
         ModelFiles.Loaded fp = ModelFiles.open(request.model(), arena);
         QuantSpec spec = request.weightSpec();
         for (int l = 0; l < fp.model().config().layers(); l++)
-            for (Linear linear : fp.model().linears(l).toList()) spec.groupSizeFor(linear.inFeatures());
-        checkWritable(request.out());
+            for (Linear linear : fp.model().linears(l).toList()) {
+                if (!(linear instanceof Linear.Dense)) throw alreadyQuantized();
+                spec.groupSizeFor(linear.inFeatures());
+            }
         return fp;
+    }
+
+    private LowbitException alreadyQuantized() {
+        return new LowbitException(request.model() + " is already quantized; quantize its full-precision original");
     }
 
     private void logPlan() {
@@ -133,7 +155,7 @@ public final class QuantizePipeline {
         return switch (r.method()) {
             case RTN ->
                 Optional.of(new Quantized(
-                        Rtn.quantize(arena, fp.weights(), r.weightSpec(), r.abits(), r.qkvBits()), 0, null, null));
+                        Rtn.quantize(arena, fp.weights(), r.weightSpec(), r.abits(), r.qkvBits()), 0, null));
             case SMOOTHQUANT ->
                 Optional.of(new Quantized(
                         SmoothQuant.quantize(
@@ -145,14 +167,13 @@ public final class QuantizePipeline {
                                 r.abits(),
                                 r.qkvBits()),
                         0,
-                        null,
                         null));
             case QLLM -> {
                 QllmConfig cfg = r.qllmConfig();
                 Qllm qllm = new Qllm(fp.weights(), cfg, log);
                 Path checkpoint = r.out().resolve(QLLM_CHECKPOINT);
                 yield qllm.quantize(arena, calibration(fp), checkpoint, r.stopAfter())
-                        .map(q -> new Quantized(q, qllm.trainableFraction(), qllmDetails(qllm, cfg), checkpoint));
+                        .map(q -> new Quantized(q, qllm.trainableFraction(), qllmDetails(qllm, cfg)));
             }
             case DLQAT -> {
                 DlQatConfig cfg = r.dlqatConfig();
@@ -167,7 +188,7 @@ public final class QuantizePipeline {
                         100 * dl.trainableFraction());
                 Path checkpoint = r.out().resolve(DLQAT_CHECKPOINT);
                 if (!dl.train(trainingBatches(fp), log, checkpoint, r.stopAfter())) yield Optional.empty();
-                yield Optional.of(new Quantized(dl.export(arena), dl.trainableFraction(), null, checkpoint));
+                yield Optional.of(new Quantized(dl.export(arena), dl.trainableFraction(), null));
             }
         };
     }
@@ -193,8 +214,7 @@ public final class QuantizePipeline {
                 fpPpl, qPpl, KlDivergence.evaluate(fp.model(), q, windows).meanKl());
     }
 
-    private void save(ModelFiles.Loaded fp, LlamaModel q) {
-        Path out = request.out();
+    private void save(ModelFiles.Loaded fp, LlamaModel q, Path out) {
         QuantizedCheckpoint.save(
                 q, out, Map.of("lowbit.method", request.method().id(), "lowbit.source", request.model()));
         if (fp.tokenizer().isPresent()) TokenizerJson.save(fp.tokenizer().get(), out.resolve("tokenizer.json"));
@@ -243,24 +263,5 @@ public final class QuantizePipeline {
             tokens = samples.stream().flatMapToInt(Arrays::stream).toArray();
         }
         return new TokenWindows(tokens, seqLen, request.seed());
-    }
-
-    private static void deleteCheckpoint(Path file) {
-        try {
-            Files.deleteIfExists(file);
-        } catch (IOException e) {
-            throw new LowbitException(
-                    "the model is written, but the checkpoint " + file + " could not be removed: " + e.getMessage());
-        }
-    }
-
-    private static void checkWritable(Path dir) {
-        try {
-            Files.createDirectories(dir);
-            Path probe = Files.createTempFile(dir, ".write-test", ".tmp");
-            Files.delete(probe);
-        } catch (IOException | SecurityException e) {
-            throw new Invalid(Rule.UNWRITABLE_OUT, "cannot write to " + dir + ": " + e.getMessage(), e);
-        }
     }
 }

@@ -51,7 +51,8 @@ public record QuantizeRequest(
         int blocksPerRound,
         int searchTokens,
         long seed,
-        boolean gptq) {
+        boolean gptq,
+        boolean force) {
     /** The group size when none is given: 128 for weights only, per-channel with quantized activations. */
     public static int defaultGroup(int abits) {
         return abits < 16 ? QuantSpec.PER_CHANNEL : 128;
@@ -206,6 +207,7 @@ public record QuantizeRequest(
         private int searchTokens = QLLM.searchTokens();
         private long seed = DLQAT.seed();
         private boolean gptq;
+        private boolean force;
 
         private Builder(String model, Path out) {
             this.model = model;
@@ -249,7 +251,8 @@ public record QuantizeRequest(
                     blocksPerRound,
                     searchTokens,
                     seed,
-                    gptq);
+                    gptq,
+                    force);
         }
 
         public Builder method(QuantMethod method) {
@@ -401,6 +404,12 @@ public record QuantizeRequest(
         /** Also write a GPTQ-format copy (4-bit weights only) into out/gptq. */
         public Builder gptq(boolean gptq) {
             this.gptq = gptq;
+            return this;
+        }
+
+        /** Replace a finished model already in out (without it, such an out is refused). */
+        public Builder force(boolean force) {
+            this.force = force;
             return this;
         }
     }

@@ -33,8 +33,13 @@ public final class ModelFiles {
                 .toAbsolutePath();
     }
 
+    /** Where a model named as open takes it lies. */
+    public static Path pathOf(String model) {
+        return model.equals("default") ? defaultModel() : Path.of(model);
+    }
+
     public static Loaded open(String model, Arena arena) {
-        Path path = model.equals("default") ? defaultModel() : Path.of(model);
+        Path path = pathOf(model);
         if (Files.isDirectory(path)) {
             if (!Files.isRegularFile(path.resolve("config.json")))
                 throw new CheckpointException(path + ": no config.json"
