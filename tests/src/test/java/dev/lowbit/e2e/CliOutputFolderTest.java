@@ -62,7 +62,7 @@ class CliOutputFolderTest {
 
         Result again = quantize(STORIES, out);
         assertEquals(1, again.code());
-        assertTrue(again.err().contains("already holds a model; pass --force to replace it"), again.err());
+        assertTrue(again.err().contains("already holds a model; replace it (force)"), again.err());
         Result forced = quantize(STORIES, out, "--wbits", "8", "--force");
         assertEquals(0, forced.code(), forced.err());
         assertEquals(

@@ -34,8 +34,9 @@ public final class Corpus {
         try {
             return requireFolder(DebianCorpus.fetch(cache, System.err));
         } catch (LowbitException e) {
-            throw new LowbitException("no training text: pass --data DIR (a folder with " + String.join(", ", TRAIN)
-                    + ") or set LOWBIT_DATA; " + shared + " does not exist and fetching from Debian failed: "
+            throw new LowbitException("no training text: name a data folder (on the command line: --data DIR) holding "
+                    + String.join(", ", TRAIN)
+                    + ", or set LOWBIT_DATA; " + shared + " does not exist and fetching from Debian failed: "
                     + e.getMessage());
         }
     }

@@ -81,7 +81,7 @@ public final class Pretrainer {
                     loss += trainer.forwardBackward(inputs, targets, 1f / cfg.gradAccum()) / cfg.gradAccum();
                 }
                 if (!Float.isFinite(loss))
-                    throw new LowbitException("loss became " + loss + " at step " + step + "; lower --lr");
+                    throw new LowbitException("loss became " + loss + " at step " + step + "; lower the learning rate");
                 opt.update(grads, cfg.learningRate(step), cfg.clip());
                 progress.step(
                         step + 1,
@@ -92,7 +92,7 @@ public final class Pretrainer {
                     saveCheckpoint(checkpoint, params, m, v, step + 1);
                 if (stopping) {
                     progress.done();
-                    log.printf("stopped after step %d; run again with the same --out to resume%n", step + 1);
+                    log.printf("stopped after step %d; run again with the same output folder to resume%n", step + 1);
                     return null;
                 }
             }

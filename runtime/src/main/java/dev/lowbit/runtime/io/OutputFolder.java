@@ -170,8 +170,8 @@ public final class OutputFolder implements AutoCloseable {
             throw new LowbitException("the output folder " + out + " holds files that are not part of a model ("
                     + String.join(", ", foreign) + "); choose a new or empty folder");
         if (!force && names.stream().anyMatch(FINISHED::contains))
-            throw new LowbitException("the output folder " + out
-                    + " already holds a model; pass --force to replace it, or choose a new folder");
+            throw new LowbitException(
+                    "the output folder " + out + " already holds a model; replace it (force), or choose a new folder");
     }
 
     /** Removes what killed runs left: AtomicFiles temporaries in out, staging and replaced folders beside it. */

@@ -169,16 +169,17 @@ public final class SyntheticCheckpoint {
     }
 
     private static void checkTarget(Path target) {
-        if (target.getParent() == null) throw new LowbitException("--out " + target + " cannot be a filesystem root");
+        if (target.getParent() == null)
+            throw new LowbitException("the output folder " + target + " cannot be a filesystem root");
         if (Files.isDirectory(target)) {
             try (DirectoryStream<Path> entries = Files.newDirectoryStream(target)) {
                 if (entries.iterator().hasNext())
-                    throw new LowbitException(target + " exists and is not empty: give a new or empty --out folder");
+                    throw new LowbitException(target + " exists and is not empty: give a new or empty output folder");
             } catch (IOException e) {
                 throw new LowbitException("cannot read " + target + ": " + reason(e));
             }
         } else if (Files.exists(target)) {
-            throw new LowbitException(target + " exists and is not a folder: give a new or empty --out folder");
+            throw new LowbitException(target + " exists and is not a folder: give a new or empty output folder");
         }
     }
 

@@ -169,7 +169,8 @@ public final class DlQat {
                 loss = trainer.forwardBackward(inputs, targets);
             }
             if (!Float.isFinite(loss))
-                throw new LowbitException("DL-QAT loss became " + loss + " at step " + stepIndex + "; lower --lr");
+                throw new LowbitException(
+                        "DL-QAT loss became " + loss + " at step " + stepIndex + "; lower the learning rate");
             for (int i = 0; i < sites.size(); i++) {
                 Site s = sites.get(i);
                 FakeQuantGrads g =
@@ -233,7 +234,7 @@ public final class DlQat {
             SafetensorsFile f = SafetensorsFile.open(file, arena);
             if (!cfg.toString().equals(f.metadata().get("config")))
                 throw new LowbitException(file + " was written by a DL-QAT run with other settings ("
-                        + f.metadata().get("config") + "); delete it to start over, or use another --out");
+                        + f.metadata().get("config") + "); delete it to start over, or use another output folder");
             Map<String, Tensor> state = Map.of(
                     "lora",
                     lora,

@@ -78,7 +78,7 @@ final class QllmCheckpoint {
             if (!cfg.toString().equals(meta.get("config"))
                     || !fingerprint(calibration).equals(meta.get("calibration")))
                 throw new LowbitException(file + " was written by a QLLM run with other settings or calibration data ("
-                        + meta.get("config") + "); delete it to start over, or use another --out");
+                        + meta.get("config") + "); delete it to start over, or use another output folder");
             Position at = new Position(
                     Integer.parseInt(meta.getOrDefault("next_block", "-1")),
                     Long.parseLong(meta.getOrDefault("trainable", "-1")));
