@@ -44,11 +44,16 @@ public final class KvCache {
         length = 0;
     }
 
+    /** Room for m more positions, or an error saying the sequence exceeds the context. */
+    void checkRoom(long m) {
+        if (length + m > capacity)
+            throw new LowbitException("sequence of " + (length + m) + " tokens exceeds the context of " + capacity);
+    }
+
     /** Stores k and v [m, kvDim] of layer l at positions length() .. length() + m - 1. */
     void store(int layer, Tensor k, Tensor v) {
         long m = k.dim(0);
-        if (length + m > capacity)
-            throw new LowbitException("sequence of " + (length + m) + " tokens exceeds the context of " + capacity);
+        checkRoom(m);
         keys[layer].rows(length, m).copyFrom(k);
         values[layer].rows(length, m).copyFrom(v);
     }

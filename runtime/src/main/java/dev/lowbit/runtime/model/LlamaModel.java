@@ -132,13 +132,8 @@ public final class LlamaModel {
         if (state.model() != this)
             throw new LowbitException("this decode state belongs to another model: make one with newState");
         KvCache cache = state.cache();
-        if (cache.length() + tokens.length > cache.capacity())
-            throw new LowbitException("sequence of " + (cache.length() + tokens.length)
-                    + " tokens exceeds the context of " + cache.capacity());
-        for (int i = 0; i < tokens.length; i++)
-            if (tokens[i] < 0 || tokens[i] >= config.vocabSize())
-                throw new LowbitException("token id " + tokens[i] + " at " + i + " is outside the vocabulary [0, "
-                        + config.vocabSize() + ")");
+        cache.checkRoom(tokens.length); // both before the first chunk touches the cache
+        weights.checkTokens(tokens);
         int chunk = state.maxRows();
         for (int from = 0; from < tokens.length; from += chunk) {
             int m = Math.min(chunk, tokens.length - from);

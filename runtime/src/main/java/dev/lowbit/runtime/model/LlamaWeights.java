@@ -21,11 +21,16 @@ public record LlamaWeights(
      * the embedding's device); ids are checked first.
      */
     public void embed(int[] tokens, Tensor out) {
+        checkTokens(tokens);
+        for (int i = 0; i < tokens.length; i++) out.rows(i, 1).copyFrom(tokenEmbedding.rows(tokens[i], 1));
+    }
+
+    /** Every id of tokens is in the vocabulary, or an error naming the first that is not. */
+    void checkTokens(int[] tokens) {
         for (int i = 0; i < tokens.length; i++)
             if (tokens[i] < 0 || tokens[i] >= config.vocabSize())
                 throw new LowbitException("token id " + tokens[i] + " at " + i + " is outside the vocabulary [0, "
                         + config.vocabSize() + ")");
-        for (int i = 0; i < tokens.length; i++) out.rows(i, 1).copyFrom(tokenEmbedding.rows(tokens[i], 1));
     }
 
     /** The device the weights are on. */
