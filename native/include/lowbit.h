@@ -110,6 +110,17 @@ lb_status lb_cpu_dequantize_weights(const lb_qweight *q, float *w, int64_t ldw);
 lb_status lb_cpu_dequant_gemm(const void *x, int32_t x_dtype, int64_t m, const lb_qweight *w,
                               const float *bias, float *y);
 
+/* y [m, n] = x [m, k] . W^T, plus y when accumulate is 1 (0: y is overwritten), for dense weights
+ * W [n, k] kept in half precision (w_dtype LB_DTYPE_F16 or LB_DTYPE_BF16), rows ldw >= k elements
+ * apart, e.g. straight from a memory-mapped checkpoint; x fp32, rows contiguous. Each weight is
+ * widened to fp32 exactly and the products are summed in fp32. */
+lb_status lb_cpu_half_gemm(const float *x, int64_t m, int64_t k, const void *w, int32_t w_dtype, int64_t n,
+                           int64_t ldw, int32_t accumulate, float *y);
+
+/* dst [rows, cols] (contiguous) = src [rows, cols] of dtype (LB_DTYPE_F16 or LB_DTYPE_BF16, rows ld
+ * >= cols elements apart) widened to fp32 exactly. */
+lb_status lb_cpu_half_widen(const void *src, int32_t dtype, int64_t rows, int64_t cols, int64_t ld, float *dst);
+
 /* Quantize-dequantize x [m, k] in place of a real quantizer (fake quantization, for bit widths
  * without an integer kernel and for training): per row and group of `group` consecutive columns
  * (group divides k; group = k: per row, i.e. per token for activations, per output channel for

@@ -965,6 +965,135 @@ public class lowbit_h {
         }
     }
 
+    private static class lb_cpu_half_gemm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_INT,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_half_gemm");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_half_gemm(const float *x, int64_t m, int64_t k, const void *w, int32_t w_dtype, int64_t n, int64_t ldw, int32_t accumulate, float *y)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_half_gemm$descriptor() {
+        return lb_cpu_half_gemm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_half_gemm(const float *x, int64_t m, int64_t k, const void *w, int32_t w_dtype, int64_t n, int64_t ldw, int32_t accumulate, float *y)
+     * }
+     */
+    public static MethodHandle lb_cpu_half_gemm$handle() {
+        return lb_cpu_half_gemm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_half_gemm(const float *x, int64_t m, int64_t k, const void *w, int32_t w_dtype, int64_t n, int64_t ldw, int32_t accumulate, float *y)
+     * }
+     */
+    public static MemorySegment lb_cpu_half_gemm$address() {
+        return lb_cpu_half_gemm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_half_gemm(const float *x, int64_t m, int64_t k, const void *w, int32_t w_dtype, int64_t n, int64_t ldw, int32_t accumulate, float *y)
+     * }
+     */
+    public static int lb_cpu_half_gemm(MemorySegment x, long m, long k, MemorySegment w, int w_dtype, long n, long ldw, int accumulate, MemorySegment y) {
+        var mh$ = lb_cpu_half_gemm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_half_gemm", x, m, k, w, w_dtype, n, ldw, accumulate, y);
+            }
+            return (int)mh$.invokeExact(x, m, k, w, w_dtype, n, ldw, accumulate, y);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lb_cpu_half_widen {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            lowbit_h.C_INT,
+            lowbit_h.C_POINTER,
+            lowbit_h.C_INT,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_LONG,
+            lowbit_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = lowbit_h.findOrThrow("lb_cpu_half_widen");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_half_widen(const void *src, int32_t dtype, int64_t rows, int64_t cols, int64_t ld, float *dst)
+     * }
+     */
+    public static FunctionDescriptor lb_cpu_half_widen$descriptor() {
+        return lb_cpu_half_widen.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_half_widen(const void *src, int32_t dtype, int64_t rows, int64_t cols, int64_t ld, float *dst)
+     * }
+     */
+    public static MethodHandle lb_cpu_half_widen$handle() {
+        return lb_cpu_half_widen.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * lb_status lb_cpu_half_widen(const void *src, int32_t dtype, int64_t rows, int64_t cols, int64_t ld, float *dst)
+     * }
+     */
+    public static MemorySegment lb_cpu_half_widen$address() {
+        return lb_cpu_half_widen.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * lb_status lb_cpu_half_widen(const void *src, int32_t dtype, int64_t rows, int64_t cols, int64_t ld, float *dst)
+     * }
+     */
+    public static int lb_cpu_half_widen(MemorySegment src, int dtype, long rows, long cols, long ld, MemorySegment dst) {
+        var mh$ = lb_cpu_half_widen.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lb_cpu_half_widen", src, dtype, rows, cols, ld, dst);
+            }
+            return (int)mh$.invokeExact(src, dtype, rows, cols, ld, dst);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class lb_cpu_fake_quant_groups {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             lowbit_h.C_INT,

@@ -303,12 +303,21 @@ public final class Kernels {
 
     /**
      * c = alpha * a . b + beta * c; a and b may be transposed views of contiguous matrices. On the host
-     * fp32 (CBLAS); on a GPU a and b are F32, F16 or BF16 (both the same), accumulated in fp32 (cuBLAS).
+     * fp32 (CBLAS), or a fp32 and b the transpose of F16 / BF16 weights [n, k] kept as stored (alpha 1,
+     * beta 0 or 1: liblowbit's half-weight kernels); on a GPU a and b are F32, F16 or BF16 (both the
+     * same), accumulated in fp32 (cuBLAS).
      */
     public static void matmul(Tensor a, Tensor b, Tensor c, float alpha, float beta) {
         if (a == null || b == null || a.rank() != 2 || b.rank() != 2)
             throw new LowbitException("matmul takes 2-D matrices, got " + a + " and " + b);
         Device d = a.device();
+        if (HalfGemm.isHalf(b.dtype()) && a.dtype() == DType.F32 && d.kind() == Device.Kind.CPU) {
+            if (!b.transpose().isContiguous() || alpha != 1f || (beta != 0f && beta != 1f))
+                throw new LowbitException("fp32 x half-precision weights multiply x [m, k] by the transpose of"
+                        + " weights [n, k], with alpha 1 and beta 0 or 1");
+            HalfGemm.matmul(a, b.transpose(), c, beta == 1f);
+            return;
+        }
         Backend backend = Backend.of(d);
         boolean transA = !a.isContiguous(), transB = !b.isContiguous();
         DType[] types = backend.gemmTypes();
@@ -320,6 +329,20 @@ public final class Kernels {
             throw new LowbitException("matmul: a is [" + m + ", " + k + "] but b is [" + b.dim(0) + ", " + n + "]");
         Check.shape(Check.on(d, c, "c", DType.F32), "c", m, n);
         backend.gemm(transA, transB, m, n, k, alpha, aStore, transA ? m : k, bStore, transB ? k : n, beta, c);
+    }
+
+    /** dst (F32, host) = src (F16 or BF16, host, same shape) widened exactly to fp32. */
+    public static void widen(Tensor src, Tensor dst) {
+        HalfGemm.widen(src, dst);
+    }
+
+    /** src as a new contiguous fp32 tensor in arena on src's device (a copy also when src is fp32 already). */
+    public static Tensor widened(Arena arena, Tensor src) {
+        if (src == null) throw new LowbitException("source is null");
+        if (src.dtype() == DType.F32) return src.to(arena, src.device());
+        Tensor host = src.onHost(arena), out = Tensor.allocate(arena, DType.F32, src.shape());
+        widen(host, out);
+        return src.device().kind() == Device.Kind.CPU ? out : out.to(arena, src.device());
     }
 
     private static void checkOutput(Device d, Tensor y, Tensor bias, long m, long n) {
