@@ -23,6 +23,7 @@ import dev.lowbit.runtime.io.OutputFolder;
 import dev.lowbit.runtime.io.QuantizedCheckpoint;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.LlamaWeights;
 import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tokenizer.TokenizerJson;
 import dev.lowbit.runtime.train.LlamaParameters;
@@ -160,7 +161,7 @@ public final class QuantizePipeline {
                 Optional.of(new Quantized(
                         SmoothQuant.quantize(
                                 arena,
-                                fp.weights(),
+                                f32(arena, fp),
                                 calibration(fp),
                                 r.alpha(),
                                 r.weightSpec(),
@@ -170,7 +171,7 @@ public final class QuantizePipeline {
                         null));
             case QLLM -> {
                 QllmConfig cfg = r.qllmConfig();
-                Qllm qllm = new Qllm(fp.weights(), cfg, log);
+                Qllm qllm = new Qllm(f32(arena, fp), cfg, log);
                 Path checkpoint = r.out().resolve(QLLM_CHECKPOINT);
                 yield qllm.quantize(arena, calibration(fp), checkpoint, r.stopAfter())
                         .map(q -> new Quantized(q, qllm.trainableFraction(), qllmDetails(qllm, cfg)));
@@ -191,6 +192,11 @@ public final class QuantizePipeline {
                 yield Optional.of(new Quantized(dl.export(arena), dl.trainableFraction(), null));
             }
         };
+    }
+
+    /** The model's weights as one writable fp32 buffer, for the methods that train or transform them whole. */
+    private static LlamaWeights f32(Arena arena, ModelFiles.Loaded fp) {
+        return LlamaParameters.copyOf(arena, fp.weights()).weights();
     }
 
     /** Held-out perplexity of both models (with a tokenizer) and the KL of the quantized to the full-precision one. */

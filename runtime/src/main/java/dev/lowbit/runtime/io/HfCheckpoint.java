@@ -3,9 +3,12 @@ package dev.lowbit.runtime.io;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.LlamaWeights;
 import dev.lowbit.runtime.model.Projection;
 import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Finite;
 import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
@@ -21,9 +24,10 @@ import java.util.function.Consumer;
 
 /**
  * Hugging Face LLaMA checkpoints: a folder with config.json and model.safetensors (or shards
- * listed in model.safetensors.index.json), fp32, fp16 or bf16. Weights are converted to fp32 into a
- * {@link LlamaParameters} buffer; q_proj and k_proj rows are reordered from Hugging Face's
- * rotate-half rotary layout to the interleaved pairs lowbit's RoPE kernel uses (and back on save).
+ * listed in model.safetensors.index.json), fp32, fp16 or bf16. {@link #open} uses the weights in
+ * place, in their stored dtype; {@link #load} converts them to fp32 into a {@link LlamaParameters}
+ * buffer (for training). q_proj and k_proj rows are reordered from Hugging Face's rotate-half
+ * rotary layout to the interleaved pairs lowbit's RoPE kernel uses (and back on save).
  */
 public final class HfCheckpoint {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -59,6 +63,52 @@ public final class HfCheckpoint {
         } catch (RuntimeException e) {
             throw new CheckpointException(file + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The model in dir with its weights as stored (F32, F16 or BF16): views of the memory-mapped
+     * safetensors files, alive as long as arena. Only what cannot be used in place is copied into
+     * arena: q_proj and k_proj (rows reordered to lowbit's rotary layout, still in their dtype) and
+     * the RMSNorm weights (widened to fp32, a few KB each). Each tensor is checked for shape and for
+     * NaN or Inf values as it is mapped.
+     */
+    public static LlamaWeights open(Path dir, Arena arena) {
+        LlamaConfig config = readConfig(dir);
+        Map<String, Path> files = weightFiles(dir);
+        Map<Path, SafetensorsFile> open = new LinkedHashMap<>();
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        for (LlamaParameters.Slot slot : LlamaParameters.layout(config)) {
+            Path file = files.get(slot.name());
+            if (file == null)
+                throw new CheckpointException(dir + ": the checkpoint has no tensor '" + slot.name() + "'");
+            Tensor src = open.computeIfAbsent(file, f -> SafetensorsFile.open(f, arena))
+                    .tensor(slot.name());
+            checkStored(file, slot, src);
+            Projection linear = Projection.ofWeightName(slot.name());
+            Tensor t = src;
+            if (linear == Projection.Q || linear == Projection.K) {
+                t = Tensor.allocate(arena, src.dtype(), src.shape());
+                t.copyFrom(src);
+                permuteRows(t, linear == Projection.Q ? config.heads() : config.kvHeads(), config.headDim(), true);
+            } else if (slot.shape().length == 1) {
+                t = Kernels.widened(arena, src);
+            }
+            tensors.put(slot.name(), t);
+        }
+        return LlamaWeights.ofNamed(config, tensors);
+    }
+
+    /** A stored tensor has the shape config.json implies, a floating dtype, and only finite values. */
+    static void checkStored(Path file, LlamaParameters.Slot slot, Tensor src) {
+        if (!Arrays.equals(src.shape(), slot.shape()))
+            throw new CheckpointException(file + ": tensor '" + slot.name() + "' has shape "
+                    + Arrays.toString(src.shape()) + " but config.json implies " + Arrays.toString(slot.shape()));
+        if (src.dtype() != DType.F32 && src.dtype() != DType.F16 && src.dtype() != DType.BF16)
+            throw new CheckpointException(
+                    file + ": tensor '" + slot.name() + "' is " + src.dtype() + ", expected F32, F16 or BF16");
+        long bad = Finite.firstNonFinite(src);
+        if (bad >= 0)
+            throw new CheckpointException(file + ": tensor '" + slot.name() + "' holds NaN or Inf at element " + bad);
     }
 
     /** Loads every weight of the model in dir into fp32 parameters allocated in arena. */
@@ -137,7 +187,8 @@ public final class HfCheckpoint {
         AtomicFiles.write(dir.resolve("config.json"), ch -> ch.write(ByteBuffer.wrap(json)));
     }
 
-    private static Map<String, Path> weightFiles(Path dir) {
+    /** Which file holds each tensor: the shard index's weight_map, or every tensor of model.safetensors. */
+    static Map<String, Path> weightFiles(Path dir) {
         Map<String, Path> files = new LinkedHashMap<>();
         Path index = dir.resolve("model.safetensors.index.json");
         if (Files.isRegularFile(index)) {

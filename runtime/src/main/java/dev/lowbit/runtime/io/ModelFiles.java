@@ -11,8 +11,9 @@ import java.util.Optional;
 
 /**
  * Opens a model by name: "default" (the committed model under the project's models/default), a
- * Hugging Face folder (config.json + safetensors, with tokenizer.json if present) or a llama2.c
- * {@code .bin} file (no tokenizer). The weights live in the given arena.
+ * Hugging Face folder (config.json + safetensors, with tokenizer.json if present; weights used in
+ * place from the mapped files, in their stored dtype) or a llama2.c {@code .bin} file (no
+ * tokenizer). The weights live in the given arena.
  */
 public final class ModelFiles {
     /** A loaded model (full precision, or quantized through the dequant-GEMM), and its tokenizer when the checkpoint has one. */
@@ -48,7 +49,7 @@ public final class ModelFiles {
                                 : " (expected a Hugging Face model folder)"));
             LlamaModel lm = QuantizedCheckpoint.isQuantized(path)
                     ? QuantizedCheckpoint.load(path, arena)
-                    : new LlamaModel(HfCheckpoint.load(path, arena).weights());
+                    : new LlamaModel(HfCheckpoint.open(path, arena));
             Path tok = path.resolve("tokenizer.json");
             return new Loaded(
                     model, lm, Files.isRegularFile(tok) ? Optional.of(TokenizerJson.load(tok)) : Optional.empty());

@@ -4,11 +4,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.ChannelMap;
+import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.LlamaWeights;
 import dev.lowbit.runtime.model.Projection;
 import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Finite;
 import dev.lowbit.runtime.tensor.QuantizedTensor;
 import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.train.LlamaParameters;
@@ -17,12 +20,13 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
  * lowbit's own quantized checkpoint: the Hugging Face folder layout with each block linear stored
  * as {@code <name>.qweight} (I32 [out, words], lowbit.h's packed codes), {@code .scales} and
- * {@code .zeros} ([out, in / group]), everything else fp32, and a quantization_config in
+ * {@code .zeros} ([out, in / group]), everything else in its own dtype, and a quantization_config in
  * config.json ({"quant_method": "lowbit", "bits", "group_size"}). Block linears keep lowbit's
  * interleaved rotary row order for q_proj and k_proj (the fp32 tensors are stored as Hugging Face
  * orders them). Loading runs the model through the fused dequant-GEMM kernels.
@@ -47,45 +51,59 @@ public final class QuantizedCheckpoint {
 
     /**
      * Writes a model whose block linears are all quantized with the same bits and group size (and
-     * activation bits: quantization_config.activation_bits, 16 when activations stay fp32).
+     * activation bits: quantization_config.activation_bits, 16 when activations stay fp32). The
+     * embedding, norms and head are written in the dtype they have (a bf16 checkpoint's stay bf16).
      */
     public static void save(LlamaModel model, Path dir, Map<String, String> metadata) {
         LlamaConfig c = model.config();
         QuantizedTensor first = Linear.quantizedWeight(model.linear(0, Projection.Q));
-        try (Arena arena = Arena.ofConfined()) {
-            LlamaParameters fp = LlamaParameters.copyOf(arena, model.weights());
-            SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "lowbit");
-            metadata.forEach(writer::metadata);
-            for (LlamaParameters.Slot slot : fp.slots()) {
-                Projection linear = Projection.ofWeightName(slot.name());
-                if (linear == null) {
-                    writer.put(slot.name(), fp.get(slot.name()));
-                    continue;
-                }
-                int layer = Integer.parseInt(slot.name().split("\\.")[2]);
-                QuantizedTensor q = Linear.quantizedWeight(model.linear(layer, linear));
-                if (q.bits() != first.bits() || q.groupSize() != first.groupSize() && q.groupSize() != q.cols())
-                    throw new LowbitException("all block linears must share bits and group size to be saved together");
-                putLinear(
-                        writer,
-                        slot.name().substring(0, slot.name().length() - ".weight".length()),
-                        model.linear(layer, linear));
+        SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "lowbit");
+        metadata.forEach(writer::metadata);
+        model.weights().named().forEach((name, t) -> {
+            Projection linear = Projection.ofWeightName(name);
+            if (linear == null) {
+                writer.put(name, t);
+                return;
             }
-            writer.write(dir.resolve("model.safetensors"));
-        }
+            int layer = Integer.parseInt(name.split("\\.")[2]);
+            QuantizedTensor q = Linear.quantizedWeight(model.linear(layer, linear));
+            if (q.bits() != first.bits() || q.groupSize() != first.groupSize() && q.groupSize() != q.cols())
+                throw new LowbitException("all block linears must share bits and group size to be saved together");
+            putLinear(writer, name.substring(0, name.length() - ".weight".length()), model.linear(layer, linear));
+        });
+        writer.write(dir.resolve("model.safetensors"));
+        writeConfig(
+                c,
+                dir,
+                first.bits(),
+                first.groupSize() == first.cols() ? -1 : first.groupSize(),
+                first.scales().dtype(),
+                Linear.activationBits(model.linear(0, Projection.Q)),
+                model.qkvBits());
+    }
+
+    /** config.json of a quantized model: the model's fields plus its quantization_config. */
+    public static void writeConfig(
+            LlamaConfig c, Path dir, int bits, int group, DType scaleType, int activationBits, int qkvBits) {
         HfCheckpoint.writeConfig(
                 c,
                 dir,
                 cfg -> cfg.putObject("quantization_config")
                         .put("quant_method", "lowbit")
-                        .put("bits", first.bits())
-                        .put("group_size", first.groupSize() == first.cols() ? -1 : first.groupSize())
-                        .put("scale_dtype", first.scales().dtype().name())
-                        .put("activation_bits", Linear.activationBits(model.linear(0, Projection.Q)))
-                        .put("qkv_bits", model.qkvBits()));
+                        .put("bits", bits)
+                        .put("group_size", group)
+                        .put("scale_dtype", scaleType.name())
+                        .put("activation_bits", activationBits)
+                        .put("qkv_bits", qkvBits));
     }
 
-    /** Loads a lowbit quantized folder; tensors are copied out of the mapping into arena. */
+    /**
+     * Loads a lowbit quantized folder (model.safetensors, or shards listed in
+     * model.safetensors.index.json) without copying: codes, scales, zeros, the embedding and the
+     * head are views of the memory-mapped files, alive as long as arena (a tensor the file holds
+     * misaligned for its dtype is copied); only the norms are widened to fp32 when stored in half
+     * precision. Loading costs mapping the files and checking them.
+     */
     public static LlamaModel load(Path dir, Arena arena) {
         LlamaConfig c = HfCheckpoint.readConfig(dir);
         JsonNode qc;
@@ -98,22 +116,30 @@ public final class QuantizedCheckpoint {
                 group = qc.path("group_size").asInt(),
                 abits = qc.path("activation_bits").asInt(16);
         int qkvBits = qc.path("qkv_bits").asInt(16);
-        LlamaParameters fp = LlamaParameters.zeros(arena, c);
-        Path file = dir.resolve("model.safetensors");
-        try (Arena mapping = Arena.ofConfined()) {
-            SafetensorsFile st = SafetensorsFile.open(file, mapping);
-            for (LlamaParameters.Slot slot : fp.slots())
-                if (Projection.ofWeightName(slot.name()) == null && !st.copyInto(slot.name(), fp.get(slot.name())))
-                    throw new CheckpointException(file + ": tensor '" + slot.name() + "' must be F32 with "
-                            + fp.get(slot.name()).numel() + " values");
-            Map<String, Linear> linears = new HashMap<>();
-            for (LlamaParameters.Slot slot : fp.slots()) {
-                if (Projection.ofWeightName(slot.name()) == null) continue;
-                String base = slot.name().substring(0, slot.name().length() - ".weight".length());
-                linears.put(slot.name(), readLinear(st, base, slot.shape()[1], bits, group, abits, file, arena));
+        Map<String, Path> files = HfCheckpoint.weightFiles(dir);
+        Map<Path, SafetensorsFile> open = new HashMap<>();
+        Map<String, Tensor> fp = new LinkedHashMap<>();
+        Map<String, Linear> linears = new HashMap<>();
+        for (LlamaParameters.Slot slot : LlamaParameters.layout(c)) {
+            String name = slot.name();
+            Path file = files.get(Projection.ofWeightName(name) == null ? name : qweightName(name));
+            if (file == null) throw new CheckpointException(dir + ": the checkpoint has no tensor for '" + name + "'");
+            SafetensorsFile st = open.computeIfAbsent(file, f -> SafetensorsFile.open(f, arena));
+            if (Projection.ofWeightName(name) != null) {
+                String base = name.substring(0, name.length() - ".weight".length());
+                linears.put(name, readLinear(st, base, slot.shape()[1], bits, group, abits, file, arena));
+                fp.put(name, null);
+                continue;
             }
-            return new LlamaModel(fp.weights(), (layer, p, w) -> linears.get(p.weightName(layer)), qkvBits);
+            Tensor t = st.tensor(name);
+            HfCheckpoint.checkStored(file, slot, t);
+            fp.put(name, slot.shape().length == 1 ? Kernels.widened(arena, t) : aligned(arena, t));
         }
+        return new LlamaModel(LlamaWeights.ofNamed(c, fp), (layer, p, w) -> linears.get(p.weightName(layer)), qkvBits);
+    }
+
+    private static String qweightName(String weightName) {
+        return weightName.substring(0, weightName.length() - ".weight".length()) + ".qweight";
     }
 
     /**
@@ -134,12 +160,16 @@ public final class QuantizedCheckpoint {
 
     /**
      * Reads the linear putLinear stored under base, with inChannels input features before any
-     * reassembly, as a weight-only (abits 16) or activation-quantized layer; copied into arena.
+     * reassembly, as a weight-only (abits 16) or activation-quantized layer, used in place from st's mapping.
      */
     public static Linear readLinear(
             SafetensorsFile st, String base, long inChannels, int bits, int group, int abits, Path file, Arena arena) {
-        Tensor codes = own(arena, st.tensor(base + ".qweight")), scales = own(arena, st.tensor(base + ".scales"));
-        Tensor zeros = own(arena, st.tensor(base + ".zeros"));
+        Tensor codes = aligned(arena, st.tensor(base + ".qweight"));
+        Tensor scales = aligned(arena, st.tensor(base + ".scales")), zeros = aligned(arena, st.tensor(base + ".zeros"));
+        for (Tensor t : new Tensor[] {scales, zeros})
+            if ((t.dtype() == DType.F32 || t.dtype() == DType.F16) && Finite.firstNonFinite(t) >= 0)
+                throw new CheckpointException(file + ": the quantization " + (t == scales ? "scales" : "zeros") + " of "
+                        + base + " hold NaN or Inf: the checkpoint is damaged; quantize the model again");
         ChannelMap map = st.contains(base + ".reassembly.ia") ? reassembly(st, base, inChannels, file, arena) : null;
         long k = map != null ? map.outChannels() : inChannels;
         QuantizedTensor q = QuantizedTensor.of(arena, codes, scales, zeros, k, bits, group < 0 ? (int) k : group);
@@ -166,7 +196,10 @@ public final class QuantizedCheckpoint {
         return t.segment().asSlice(0, t.numel() * 4).toArray(ValueLayout.JAVA_INT);
     }
 
-    private static Tensor own(Arena arena, Tensor t) {
+    /** t itself when its address suits its dtype (as files lowbit writes lay them out), else a copy in arena. */
+    private static Tensor aligned(Arena arena, Tensor t) {
+        int width = t.dtype().isPacked() ? 1 : t.dtype().byteSize();
+        if (t.segment().address() % width == 0) return t;
         Tensor out = Tensor.allocate(arena, t.dtype(), t.shape());
         out.copyFrom(t);
         return out;

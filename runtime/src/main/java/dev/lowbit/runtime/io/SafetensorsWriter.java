@@ -12,7 +12,10 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /** Collects tensors and metadata, then writes one safetensors file atomically (temporary name, then moved into place). */
@@ -23,6 +26,7 @@ public final class SafetensorsWriter {
     private final Map<String, Tensor> tensors = new LinkedHashMap<>();
     private final Map<String, String> metadata = new LinkedHashMap<>();
 
+    /** Adds t under name; the file lays tensors out widest element first (stable), so in a mapped file every tensor is aligned to its element size. */
     public SafetensorsWriter put(String name, Tensor t) {
         if (name == null || name.isEmpty() || name.equals("__metadata__"))
             throw new LowbitException("invalid tensor name '" + name + "'");
@@ -37,13 +41,17 @@ public final class SafetensorsWriter {
     }
 
     public void write(Path target) {
+        List<Map.Entry<String, Tensor>> laidOut = new ArrayList<>(tensors.entrySet());
+        laidOut.sort(Comparator.comparingInt(
+                        (Map.Entry<String, Tensor> e) -> e.getValue().dtype().bits())
+                .reversed());
         ObjectNode header = JSON.createObjectNode();
         if (!metadata.isEmpty()) {
             ObjectNode meta = header.putObject("__metadata__");
             metadata.forEach(meta::put);
         }
         long offset = 0;
-        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+        for (Map.Entry<String, Tensor> e : laidOut) {
             Tensor t = e.getValue();
             if (!t.segment().scope().isAlive())
                 throw new LowbitException(
@@ -64,7 +72,7 @@ public final class SafetensorsWriter {
         head.flip();
         AtomicFiles.write(target, ch -> {
             writeFully(ch, head);
-            for (Tensor t : tensors.values()) {
+            for (Tensor t : laidOut.stream().map(Map.Entry::getValue).toList()) {
                 MemorySegment s = t.segment().asSlice(0, t.numel() * t.dtype().byteSize());
                 for (long at = 0; at < s.byteSize(); at += CHUNK)
                     writeFully(

@@ -1,5 +1,6 @@
 package dev.lowbit.runtime.train;
 
+import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaWeights;
 import dev.lowbit.runtime.model.Projection;
@@ -87,17 +88,11 @@ public final class LlamaParameters {
     /** A writable copy of existing weights (e.g. a loaded checkpoint) in this layout. */
     public static LlamaParameters copyOf(Arena arena, LlamaWeights w) {
         LlamaParameters p = zeros(arena, w.config());
-        LlamaWeights dst = p.weights;
-        dst.tokenEmbedding().copyFrom(w.tokenEmbedding());
-        dst.finalNorm().copyFrom(w.finalNorm());
-        if (!w.config().tiedEmbeddings()) dst.output().copyFrom(w.output());
-        for (int l = 0; l < w.layers().size(); l++) {
-            LlamaWeights.Layer a = w.layers().get(l), b = dst.layers().get(l);
-            b.attentionNorm().copyFrom(a.attentionNorm());
-            b.ffnNorm().copyFrom(a.ffnNorm());
-            for (Projection j : Projection.values())
-                b.linears().get(j).copyFrom(a.linears().get(j));
-        }
+        w.named().forEach((name, t) -> {
+            Tensor to = p.get(name);
+            if (t.dtype() == DType.F32) to.copyFrom(t);
+            else Kernels.widen(t.onHost(arena), to); // half-precision weights as stored, widened exactly
+        });
         return p;
     }
 
@@ -106,7 +101,8 @@ public final class LlamaParameters {
         return Math.sqrt(-2 * Math.log(1 - u)) * Math.cos(2 * Math.PI * v);
     }
 
-    static List<Slot> layout(LlamaConfig c) {
+    /** The tensors of a model of config c in Hugging Face naming, in the flat buffer's order. */
+    public static List<Slot> layout(LlamaConfig c) {
         List<Slot> slots = new ArrayList<>();
         long[] off = {0};
         BiConsumer<String, long[]> add = (name, shape) -> {

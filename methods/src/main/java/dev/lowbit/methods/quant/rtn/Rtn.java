@@ -4,7 +4,10 @@ import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 
 /**
@@ -30,8 +33,16 @@ public final class Rtn {
         return new LlamaModel(
                 weights,
                 (layer, name, w) -> activationBits == 16
-                        ? new Linear.Quantized(Kernels.quantize(arena, w, spec))
-                        : new Linear.ActQuantized(Kernels.quantize(arena, w, spec), activationBits),
+                        ? new Linear.Quantized(quantize(arena, w, spec))
+                        : new Linear.ActQuantized(quantize(arena, w, spec), activationBits),
                 qkvBits);
+    }
+
+    /** w (fp32, or half precision widened exactly in a temporary copy) quantized into arena. */
+    public static QuantizedTensor quantize(Arena arena, Tensor w, QuantSpec spec) {
+        if (w.dtype() == DType.F32) return Kernels.quantize(arena, w, spec);
+        try (Arena wide = Arena.ofConfined()) {
+            return Kernels.quantize(arena, Kernels.widened(wide, w), spec);
+        }
     }
 }
