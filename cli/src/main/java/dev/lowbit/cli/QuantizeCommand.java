@@ -90,7 +90,10 @@ final class QuantizeCommand implements Callable<Integer> {
                     "output folder: built beside it, moved into place when complete; locked while a run writes it")
     Path out;
 
-    @Option(names = "--eval-windows", description = "held-out windows for perplexity (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--eval-windows",
+            description =
+                    "held-out windows for perplexity; 0 skips evaluation (perplexity and KL) (default: ${DEFAULT-VALUE})")
     int evalWindows = D.evalWindows();
 
     @Option(

@@ -23,7 +23,7 @@ public final class Progress {
         this.start = start;
     }
 
-    /** Reports that position done of total is reached, having processed newTokens more tokens. */
+    /** Reports that position done of total is reached, having processed newTokens more tokens (0: no rate shown). */
     public void step(int done, String status, long newTokens) {
         tokens += newTokens;
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -32,8 +32,16 @@ public final class Progress {
         int pct = (int) (100L * done / total);
         int width = 24, filled = (int) ((long) width * done / total);
         String line = String.format(
-                "%s [%s%s] %d/%d %3d%% | %s | %,.0f tok/s | ETA %s",
-                label, "#".repeat(filled), ".".repeat(width - filled), done, total, pct, status, rate, clock(eta));
+                "%s [%s%s] %d/%d %3d%% | %s%s | ETA %s",
+                label,
+                "#".repeat(filled),
+                ".".repeat(width - filled),
+                done,
+                total,
+                pct,
+                status,
+                tokens > 0 ? String.format(" | %,.0f tok/s", rate) : "",
+                clock(eta));
         if (terminal) {
             out.print("\r" + line);
             out.flush();

@@ -3,13 +3,14 @@ package dev.lowbit.methods.quant;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lowbit.runtime.io.AtomicFiles;
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** The figures every quantization method reports, under the same keys (DIR/metrics.json and --json). */
+/**
+ * The figures every quantization method reports, under the same keys (DIR/metrics.json and --json):
+ * peak_rss_mb counts the mapped checkpoint's pages, peak_anon_mb only what the run allocated.
+ */
 public record Metrics(
         String method,
         int wbits,
@@ -20,7 +21,8 @@ public record Metrics(
         double klToFp,
         double trainableFraction,
         double seconds,
-        double peakRssMb) {
+        double peakRssMb,
+        double peakAnonMb) {
     /** The JSON object; figures that could not be measured (NaN, e.g. perplexity without a tokenizer) are null. */
     public ObjectNode toJson() {
         ObjectNode o = new ObjectMapper()
@@ -35,6 +37,7 @@ public record Metrics(
         number(o, "trainable_fraction", trainableFraction);
         number(o, "seconds", seconds);
         number(o, "peak_rss_mb", peakRssMb);
+        number(o, "peak_anon_mb", peakAnonMb);
         return o;
     }
 
@@ -47,16 +50,5 @@ public record Metrics(
     public static void write(Path file, ObjectNode json) {
         byte[] bytes = (json.toPrettyString() + "\n").getBytes(StandardCharsets.UTF_8);
         AtomicFiles.write(file, ch -> ch.write(ByteBuffer.wrap(bytes)));
-    }
-
-    /** The process's peak resident memory in MB (VmHWM), or -1 where /proc is unavailable. */
-    public static double currentPeakRssMb() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status")))
-                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("\\D", "")) / 1024.0;
-        } catch (IOException | RuntimeException e) {
-            return -1;
-        }
-        return -1;
     }
 }

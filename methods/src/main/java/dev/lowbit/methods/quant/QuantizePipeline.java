@@ -3,6 +3,7 @@ package dev.lowbit.methods.quant;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lowbit.methods.Progress;
 import dev.lowbit.methods.TokenWindows;
 import dev.lowbit.methods.eval.KlDivergence;
 import dev.lowbit.methods.eval.ModelSamples;
@@ -17,10 +18,12 @@ import dev.lowbit.methods.quant.qllm.QllmConfig;
 import dev.lowbit.methods.quant.rtn.Rtn;
 import dev.lowbit.methods.quant.smoothquant.SmoothQuant;
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.ProcessMemory;
 import dev.lowbit.runtime.io.GptqExport;
 import dev.lowbit.runtime.io.ModelFiles;
 import dev.lowbit.runtime.io.OutputFolder;
 import dev.lowbit.runtime.io.QuantizedCheckpoint;
+import dev.lowbit.runtime.io.QuantizedCheckpointWriter;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaWeights;
@@ -75,12 +78,14 @@ public final class QuantizePipeline {
         if (Files.isDirectory(input) && QuantizedCheckpoint.isQuantized(input)) throw alreadyQuantized();
         try (OutputFolder out = openOut(input);
                 Arena arena = Arena.ofShared()) {
+            ProcessMemory.start();
             ModelFiles.Loaded fp = load(arena);
             logPlan();
-            Optional<Quantized> q = quantize(arena, fp);
+            boolean streamed = request.method() == QuantMethod.RTN;
+            Optional<Quantized> q = streamed ? Optional.of(streamRtn(arena, fp, out.staging())) : quantize(arena, fp);
             if (q.isEmpty()) return Optional.empty();
             Evaluation e = evaluate(fp, q.get().model());
-            save(fp, q.get().model(), out.staging());
+            save(fp, q.get().model(), out.staging(), !streamed);
             Metrics m = new Metrics(
                     request.method().id(),
                     request.wbits(),
@@ -91,7 +96,8 @@ public final class QuantizePipeline {
                     e.klToFp(),
                     q.get().trainableFraction(),
                     (System.nanoTime() - t0) / 1e9,
-                    Metrics.currentPeakRssMb());
+                    ProcessMemory.peakRssMb(),
+                    ProcessMemory.peakAnonMb());
             ObjectNode json = m.toJson();
             json.put("qkv_bits", request.qkvBits()).put("activation_kernel", request.activationKernel());
             if (q.get().details() != null)
@@ -150,6 +156,32 @@ public final class QuantizePipeline {
                 activations);
     }
 
+    /**
+     * RTN written block by block into out as it is quantized (one linear in memory at a time), then
+     * mapped back from there for evaluation.
+     */
+    private Quantized streamRtn(Arena arena, ModelFiles.Loaded fp, Path out) {
+        QuantizeRequest r = request;
+        int layers = fp.model().config().layers();
+        Progress progress = new Progress(log, "quantize", layers, 0);
+        Rtn.write(
+                fp.weights(),
+                r.weightSpec(),
+                r.abits(),
+                r.qkvBits(),
+                out,
+                metadata(),
+                QuantizedCheckpointWriter.DEFAULT_SHARD_BYTES,
+                block -> progress.step(
+                        block, String.format("block %d, anon %.0f MB", block - 1, ProcessMemory.peakAnonMb()), 0));
+        progress.done();
+        return new Quantized(QuantizedCheckpoint.load(out, arena), 0, null);
+    }
+
+    private Map<String, String> metadata() {
+        return Map.of("lowbit.method", request.method().id(), "lowbit.source", request.model());
+    }
+
     /** The quantized model; empty when training stopped early at the request's stopAfter. */
     private Optional<Quantized> quantize(Arena arena, ModelFiles.Loaded fp) {
         QuantizeRequest r = request;
@@ -201,6 +233,10 @@ public final class QuantizePipeline {
 
     /** Held-out perplexity of both models (with a tokenizer) and the KL of the quantized to the full-precision one. */
     private Evaluation evaluate(ModelFiles.Loaded fp, LlamaModel q) {
+        if (request.evalWindows() == 0) {
+            log.println("evaluation skipped (--eval-windows 0)");
+            return new Evaluation(Double.NaN, Double.NaN, Double.NaN);
+        }
         List<int[]> windows;
         double fpPpl = Double.NaN, qPpl = Double.NaN;
         int seqLen = request.seqLen();
@@ -220,9 +256,9 @@ public final class QuantizePipeline {
                 fpPpl, qPpl, KlDivergence.evaluate(fp.model(), q, windows).meanKl());
     }
 
-    private void save(ModelFiles.Loaded fp, LlamaModel q, Path out) {
-        QuantizedCheckpoint.save(
-                q, out, Map.of("lowbit.method", request.method().id(), "lowbit.source", request.model()));
+    /** The model (unless a streaming method wrote it already), its tokenizer and the GPTQ copy if asked. */
+    private void save(ModelFiles.Loaded fp, LlamaModel q, Path out, boolean writeModel) {
+        if (writeModel) QuantizedCheckpoint.save(q, out, metadata());
         if (fp.tokenizer().isPresent()) TokenizerJson.save(fp.tokenizer().get(), out.resolve("tokenizer.json"));
         if (request.gptq()) {
             GptqExport.save(q, out.resolve("gptq"));

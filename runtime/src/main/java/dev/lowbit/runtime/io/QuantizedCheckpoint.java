@@ -118,28 +118,36 @@ public final class QuantizedCheckpoint {
         int qkvBits = qc.path("qkv_bits").asInt(16);
         Map<String, Path> files = HfCheckpoint.weightFiles(dir);
         Map<Path, SafetensorsFile> open = new HashMap<>();
-        Map<String, Tensor> fp = new LinkedHashMap<>();
+        TensorLookup all = new TensorLookup() { // across shards: a linear's tensors may lie in different files
+                    @Override
+                    public Tensor tensor(String name) {
+                        Path file = files.get(name);
+                        if (file == null)
+                            throw new CheckpointException(dir + ": the checkpoint has no tensor '" + name + "'");
+                        return open.computeIfAbsent(file, f -> SafetensorsFile.open(f, arena))
+                                .tensor(name);
+                    }
+
+                    @Override
+                    public boolean contains(String name) {
+                        return files.containsKey(name);
+                    }
+                };
+        Map<String, Tensor> fp = new LinkedHashMap<>(); // block linears: none, their codes replace them
         Map<String, Linear> linears = new HashMap<>();
         for (LlamaParameters.Slot slot : LlamaParameters.layout(c)) {
             String name = slot.name();
-            Path file = files.get(Projection.ofWeightName(name) == null ? name : qweightName(name));
-            if (file == null) throw new CheckpointException(dir + ": the checkpoint has no tensor for '" + name + "'");
-            SafetensorsFile st = open.computeIfAbsent(file, f -> SafetensorsFile.open(f, arena));
             if (Projection.ofWeightName(name) != null) {
                 String base = name.substring(0, name.length() - ".weight".length());
-                linears.put(name, readLinear(st, base, slot.shape()[1], bits, group, abits, file, arena));
-                fp.put(name, null);
+                Path file = files.getOrDefault(base + ".qweight", dir);
+                linears.put(name, readLinear(all, base, slot.shape()[1], bits, group, abits, file, arena));
                 continue;
             }
-            Tensor t = st.tensor(name);
-            HfCheckpoint.checkStored(file, slot, t);
+            Tensor t = all.tensor(name);
+            HfCheckpoint.checkStored(files.get(name), slot, t);
             fp.put(name, slot.shape().length == 1 ? Kernels.widened(arena, t) : aligned(arena, t));
         }
         return new LlamaModel(LlamaWeights.ofNamed(c, fp), (layer, p, w) -> linears.get(p.weightName(layer)), qkvBits);
-    }
-
-    private static String qweightName(String weightName) {
-        return weightName.substring(0, weightName.length() - ".weight".length()) + ".qweight";
     }
 
     /**
@@ -163,7 +171,7 @@ public final class QuantizedCheckpoint {
      * reassembly, as a weight-only (abits 16) or activation-quantized layer, used in place from st's mapping.
      */
     public static Linear readLinear(
-            SafetensorsFile st, String base, long inChannels, int bits, int group, int abits, Path file, Arena arena) {
+            TensorLookup st, String base, long inChannels, int bits, int group, int abits, Path file, Arena arena) {
         Tensor codes = aligned(arena, st.tensor(base + ".qweight"));
         Tensor scales = aligned(arena, st.tensor(base + ".scales")), zeros = aligned(arena, st.tensor(base + ".zeros"));
         for (Tensor t : new Tensor[] {scales, zeros})
@@ -178,7 +186,7 @@ public final class QuantizedCheckpoint {
     }
 
     /** A linear's stored QLLM channel map (checked like any map built in memory). */
-    private static ChannelMap reassembly(SafetensorsFile st, String base, long inChannels, Path file, Arena arena) {
+    private static ChannelMap reassembly(TensorLookup st, String base, long inChannels, Path file, Arena arena) {
         Tensor ia = st.tensor(base + ".reassembly.ia"), ib = st.tensor(base + ".reassembly.ib");
         Tensor sa = st.tensor(base + ".reassembly.sa"), sb = st.tensor(base + ".reassembly.sb");
         if (ia.dtype() != DType.I32 || ib.dtype() != DType.I32 || sa.dtype() != DType.F32 || sb.dtype() != DType.F32)

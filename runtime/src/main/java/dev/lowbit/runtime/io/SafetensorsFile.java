@@ -27,7 +27,7 @@ import java.util.SequencedSet;
  * file is opened: every tensor's dtype, shape and byte range must be consistent and inside the
  * file, so a corrupt or truncated file fails here with its name and the reason.
  */
-public final class SafetensorsFile {
+public final class SafetensorsFile implements TensorLookup {
     /** Largest header accepted (the format caps it at 100 MB). */
     static final long MAX_HEADER = 100L << 20;
 
@@ -169,11 +169,13 @@ public final class SafetensorsFile {
         return e;
     }
 
+    @Override
     public boolean contains(String name) {
         return entries.containsKey(name);
     }
 
     /** A zero-copy view of the tensor (F32, F16, BF16, I32, I8 or U8). */
+    @Override
     public Tensor tensor(String name) {
         Entry e = entry(name);
         DType type = switch (e.dtype()) {

@@ -1,11 +1,15 @@
 package dev.lowbit.runtime.io;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.SafetensorsStreamWriter.Entry;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -51,6 +55,17 @@ public record ShardPlan(List<List<Entry>> shards) {
     public String fileName(int shard) {
         if (shards.size() == 1) return "model.safetensors";
         return String.format(Locale.ROOT, "model-%05d-of-%05d.safetensors", shard + 1, shards.size());
+    }
+
+    /** model.safetensors.index.json: metadata.total_size and the weight_map from tensor name to file, by name. */
+    public ObjectNode index() {
+        ObjectNode index = new ObjectMapper().createObjectNode();
+        index.putObject("metadata").put("total_size", totalBytes());
+        Map<String, String> sorted = new TreeMap<>();
+        for (int i = 0; i < shards.size(); i++) for (Entry e : shards.get(i)) sorted.put(e.name(), fileName(i));
+        ObjectNode map = index.putObject("weight_map");
+        sorted.forEach(map::put);
+        return index;
     }
 
     /** Bytes of tensor data, the index's metadata.total_size. */

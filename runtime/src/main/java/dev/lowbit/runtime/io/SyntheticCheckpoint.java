@@ -26,10 +26,8 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.TreeMap;
 import java.util.stream.Stream;
 
 /**
@@ -47,7 +45,6 @@ public final class SyntheticCheckpoint {
     public static final double INITIALIZER_RANGE = 0.02;
 
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final long SPARE_BYTES = 16L << 20; // headroom beyond the files, for the filesystem's own blocks
 
     /** Told the bytes written so far and the bytes the folder will hold. */
     @FunctionalInterface
@@ -99,7 +96,7 @@ public final class SyntheticCheckpoint {
         Map<String, String> metadata = Map.of("format", "pt");
         long total = 0;
         for (List<Entry> shard : plan.shards()) total += SafetensorsStreamWriter.size(metadata, shard);
-        checkSpace(target.getParent(), total);
+        DiskSpace.check(target.getParent(), total, "the model");
 
         SplittableRandom root = new SplittableRandom(seed);
         Map<String, SplittableRandom> streams = new HashMap<>();
@@ -129,7 +126,7 @@ public final class SyntheticCheckpoint {
                 files.add(name);
             }
             if (plan.shards().size() > 1) {
-                writeJson(tmp.resolve("model.safetensors.index.json"), index(plan));
+                writeJson(tmp.resolve("model.safetensors.index.json"), plan.index());
                 files.add("model.safetensors.index.json");
             }
             writeJson(tmp.resolve("config.json"), config(shape, dtype));
@@ -180,20 +177,6 @@ public final class SyntheticCheckpoint {
             }
         } else if (Files.exists(target)) {
             throw new LowbitException(target + " exists and is not a folder: give a new or empty output folder");
-        }
-    }
-
-    private static void checkSpace(Path parent, long bytes) {
-        Path existing = parent;
-        while (existing != null && !Files.exists(existing)) existing = existing.getParent();
-        if (existing == null) return;
-        try {
-            long free = Files.getFileStore(existing).getUsableSpace();
-            if (free < bytes + SPARE_BYTES)
-                throw new LowbitException("not enough disk space: the model needs " + size(bytes) + " but " + existing
-                        + " has " + size(free) + " free");
-        } catch (IOException e) {
-            // a filesystem that cannot say its free space: a full disk still ends in a clear error while writing
         }
     }
 
@@ -256,19 +239,8 @@ public final class SyntheticCheckpoint {
         return cfg;
     }
 
-    private static ObjectNode index(ShardPlan plan) {
-        ObjectNode index = JSON.createObjectNode();
-        index.putObject("metadata").put("total_size", plan.totalBytes());
-        Map<String, String> sorted = new TreeMap<>();
-        for (int i = 0; i < plan.shards().size(); i++)
-            for (Entry e : plan.shards().get(i)) sorted.put(e.name(), plan.fileName(i));
-        ObjectNode map = index.putObject("weight_map");
-        sorted.forEach(map::put);
-        return index;
-    }
-
     /** Indented by two spaces, "key": value, a newline at the end: Python's json.dumps(indent=2) as transformers calls it. */
-    private static void writeJson(Path file, ObjectNode node) throws IOException {
+    static void writeJson(Path file, ObjectNode node) throws IOException {
         DefaultIndenter indent = new DefaultIndenter("  ", "\n");
         DefaultPrettyPrinter printer = new DefaultPrettyPrinter(
                         Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER))
@@ -300,10 +272,5 @@ public final class SyntheticCheckpoint {
     private static String reason(IOException e) {
         String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
         return m.contains("No space left") ? "the disk is full (" + m + ")" : m;
-    }
-
-    private static String size(long bytes) {
-        if (bytes >= 1e9) return String.format(Locale.ROOT, "%.2f GB", bytes / 1e9);
-        return String.format(Locale.ROOT, "%.1f MB", bytes / 1e6);
     }
 }

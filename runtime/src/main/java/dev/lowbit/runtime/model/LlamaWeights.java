@@ -14,7 +14,8 @@ import java.util.Map;
 /**
  * Full-precision LLaMA weights, W as [out, in]: token embedding [vocab, dim], per layer the
  * attention and MLP weights, the final norm, and the output head [vocab, dim] (the embedding
- * itself when tied).
+ * itself when tied). Tensors are F32, or F16 / BF16 as a checkpoint stores them; the norms are
+ * always F32. A loaded quantized model has no full-precision block linears (null).
  */
 public record LlamaWeights(
         LlamaConfig config, Tensor tokenEmbedding, List<Layer> layers, Tensor finalNorm, Tensor output) {
@@ -107,6 +108,7 @@ public record LlamaWeights(
     }
 
     private static Tensor moved(Tensor t, Arena arena, Device device) {
+        if (t == null) return null; // a quantized model's block linears have codes instead
         if (device.kind() == Device.Kind.CPU || t.dtype() == DType.F32) return t.to(arena, device);
         return Kernels.widened(arena, t.onHost(arena)).to(arena, device);
     }

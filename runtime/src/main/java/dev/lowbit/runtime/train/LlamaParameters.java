@@ -90,6 +90,7 @@ public final class LlamaParameters {
         LlamaParameters p = zeros(arena, w.config());
         w.named().forEach((name, t) -> {
             Tensor to = p.get(name);
+            if (t == null) return; // a quantized model's block linear: left zero
             if (t.dtype() == DType.F32) to.copyFrom(t);
             else Kernels.widen(t.onHost(arena), to); // half-precision weights as stored, widened exactly
         });

@@ -1,14 +1,19 @@
 package dev.lowbit.methods.quant.rtn;
 
+import dev.lowbit.runtime.io.QuantizedCheckpointWriter;
 import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.model.Projection;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tensor.QuantizedTensor;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.function.IntConsumer;
 
 /**
  * Round-to-nearest: every linear layer of every block quantized group-wise on its own, no data, no
@@ -36,6 +41,43 @@ public final class Rtn {
                         ? new Linear.Quantized(quantize(arena, w, spec))
                         : new Linear.ActQuantized(quantize(arena, w, spec), activationBits),
                 qkvBits);
+    }
+
+    /**
+     * RTN streamed into a quantized checkpoint in dir (see {@link QuantizedCheckpointWriter}): each
+     * block's linears are read in their stored dtype, quantized and written, one at a time, and
+     * blockDone is told each finished block. The codes are those of {@link #quantize(Arena,
+     * LlamaWeights, QuantSpec, int, int)}.
+     */
+    public static void write(
+            LlamaWeights weights,
+            QuantSpec spec,
+            int activationBits,
+            int qkvBits,
+            Path dir,
+            Map<String, String> metadata,
+            long maxShardBytes,
+            IntConsumer blockDone) {
+        try (QuantizedCheckpointWriter out =
+                new QuantizedCheckpointWriter(weights, spec, activationBits, qkvBits, dir, metadata, maxShardBytes)) {
+            int layers = weights.config().layers();
+            for (int l = 0; l < layers; l++) {
+                for (Projection p : Projection.values())
+                    try (Arena linear = Arena.ofConfined()) {
+                        out.putLinear(
+                                p.weightName(l),
+                                quantize(
+                                        linear,
+                                        weights.layers().get(l).linears().get(p),
+                                        spec));
+                    }
+                blockDone.accept(l + 1);
+            }
+            weights.named().forEach((name, t) -> {
+                if (Projection.ofWeightName(name) == null) out.put(name, t);
+            });
+            out.finish();
+        }
     }
 
     /** w (fp32, or half precision widened exactly in a temporary copy) quantized into arena. */

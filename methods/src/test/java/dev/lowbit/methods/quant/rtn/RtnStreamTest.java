@@ -1,0 +1,139 @@
+package dev.lowbit.methods.quant.rtn;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.io.DiskSpace;
+import dev.lowbit.runtime.io.HfCheckpoint;
+import dev.lowbit.runtime.io.ModelShape;
+import dev.lowbit.runtime.io.QuantizedCheckpoint;
+import dev.lowbit.runtime.io.SyntheticCheckpoint;
+import dev.lowbit.runtime.model.Linear;
+import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.LlamaWeights;
+import dev.lowbit.runtime.model.Projection;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.train.LlamaParameters;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * RTN streamed block by block from a half-precision (or fp32) checkpoint used in place, sharded on
+ * both sides, against RTN of the fp32-converted weights in memory: the same codes, scales and
+ * zeros, and the same logits from the written file.
+ */
+class RtnStreamTest {
+    static final ModelShape SMALL = ModelShape.parse("dim=64,hidden=192,layers=3,heads=4,kv_heads=2,vocab=96,ctx=32");
+
+    @TempDir
+    Path tmp;
+
+    @ParameterizedTest
+    @EnumSource(
+            value = DType.class,
+            names = {"F32", "F16", "BF16"})
+    void streamedCodesEqualInMemoryRtnOfTheFp32Weights(DType stored) throws IOException {
+        Path model = SyntheticCheckpoint.write(SMALL, stored, tmp.resolve("fp"), 7, 40_000, (w, t) -> {})
+                .dir();
+        assertTrue(Files.exists(model.resolve("model.safetensors.index.json")), "the source is sharded");
+        QuantSpec spec = QuantSpec.of(4, 32);
+        Path out = Files.createDirectories(tmp.resolve("q"));
+        List<Integer> blocks = new ArrayList<>();
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaWeights mapped = HfCheckpoint.open(model, arena);
+            assertEquals(stored, mapped.layers().get(0).linears().q().dtype(), "weights stay as stored");
+            Rtn.write(mapped, spec, 8, 16, out, Map.of(), 30_000, blocks::add);
+            assertEquals(List.of(1, 2, 3), blocks);
+            try (Stream<Path> files = Files.list(out)) {
+                assertTrue(
+                        files.filter(f -> f.toString().endsWith(".safetensors")).count() > 1, "the output is sharded");
+            }
+
+            LlamaParameters fp32 = HfCheckpoint.load(model, arena);
+            LlamaModel inMemory = Rtn.quantize(arena, fp32.weights(), spec, 8, 16);
+            LlamaModel written = QuantizedCheckpoint.load(out, arena);
+            for (int l = 0; l < SMALL.config().layers(); l++)
+                for (Projection p : Projection.values()) {
+                    QuantizedTensor a = ((Linear.ActQuantized) inMemory.linear(l, p)).weight();
+                    QuantizedTensor b = ((Linear.ActQuantized) written.linear(l, p)).weight();
+                    String at = p.weightName(l);
+                    assertArrayEquals(ints(a.codes()), ints(b.codes()), at + " codes");
+                    assertArrayEquals(a.scales().toFloatArray(), b.scales().toFloatArray(), at + " scales");
+                    assertArrayEquals(a.zeros().toFloatArray(), b.zeros().toFloatArray(), at + " zeros");
+                }
+            assertEquals(stored, written.weights().tokenEmbedding().dtype(), "the embedding keeps its dtype");
+
+            int[] tokens = {1, 5, 9, 33, 2, 77};
+            float[] expected = logits(arena, inMemory, tokens), got = logits(arena, written, tokens);
+            for (int i = 0; i < expected.length; i++)
+                assertEquals(expected[i], got[i], 1e-4f * (1 + Math.abs(expected[i])), "logit " + i);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(
+            value = DType.class,
+            names = {"F16", "BF16"})
+    void halfPrecisionModelRunsAsItsFp32Conversion(DType stored) {
+        Path model = SyntheticCheckpoint.write(SMALL, stored, tmp.resolve("fp"), 3, 1L << 30, (w, t) -> {})
+                .dir();
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaModel half = new LlamaModel(HfCheckpoint.open(model, arena));
+            LlamaModel fp32 = new LlamaModel(HfCheckpoint.load(model, arena).weights());
+            int[] prompt = new int[20]; // long enough for the panel (sgemm) path
+            for (int i = 0; i < prompt.length; i++)
+                prompt[i] = (i * 37 + 11) % SMALL.config().vocabSize();
+            for (int[] tokens : new int[][] {prompt, {4}}) {
+                float[] expected = logits(arena, fp32, tokens), got = logits(arena, half, tokens);
+                for (int i = 0; i < expected.length; i++)
+                    assertEquals(expected[i], got[i], 1e-4f * (1 + Math.abs(expected[i])), "logit " + i);
+            }
+        }
+    }
+
+    @Test
+    void checksTheFreeSpaceAndNeverOverwrites() throws IOException {
+        Path model = SyntheticCheckpoint.write(SMALL, DType.BF16, tmp.resolve("fp"), 3, 1L << 30, (w, t) -> {})
+                .dir();
+        long free = Files.getFileStore(tmp).getUsableSpace();
+        LowbitException full = assertThrows(LowbitException.class, () -> DiskSpace.check(tmp, free + (1L << 30), "x"));
+        assertTrue(full.getMessage().contains("not enough disk space"), full.getMessage());
+        Path out = Files.createDirectories(tmp.resolve("q"));
+        Files.writeString(out.resolve("model.safetensors"), "x");
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaWeights mapped = HfCheckpoint.open(model, arena);
+            assertThrows(
+                    LowbitException.class,
+                    () -> Rtn.write(mapped, QuantSpec.of(4, 32), 16, 16, out, Map.of(), 1L << 30, b -> {}));
+        }
+        assertEquals("x", Files.readString(out.resolve("model.safetensors")), "an existing file is never overwritten");
+    }
+
+    private static float[] logits(Arena arena, LlamaModel m, int[] tokens) {
+        Tensor all = m.forward(arena, tokens, m.newCache(arena));
+        return all.rows(tokens.length - 1, 1).toFloatArray();
+    }
+
+    private static int[] ints(Tensor t) {
+        int[] out = new int[(int) t.numel()];
+        for (int i = 0; i < out.length; i++) out[i] = t.segment().getAtIndex(ValueLayout.JAVA_INT_UNALIGNED, i);
+        return out;
+    }
+}
