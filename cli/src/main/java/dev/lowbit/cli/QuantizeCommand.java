@@ -202,19 +202,23 @@ final class QuantizeCommand implements Callable<Integer> {
             o.println(result.get().json());
         } else {
             Metrics m = result.get().metrics();
-            String ppl = Double.isNaN(m.quantPerplexity())
-                    ? "no perplexity (no tokenizer)"
-                    : String.format("perplexity %.3f (fp %.3f)", m.quantPerplexity(), m.fpPerplexity());
+            String quality = Double.isNaN(m.klToFp())
+                    ? "not evaluated"
+                    : (Double.isNaN(m.quantPerplexity())
+                                    ? "no perplexity (no tokenizer)"
+                                    : String.format(
+                                            "perplexity %.3f (fp %.3f)", m.quantPerplexity(), m.fpPerplexity()))
+                            + String.format(", KL to fp %.5f nats/token", m.klToFp());
             o.printf(
-                    "%s W%dA%d %s: %s, KL to fp %.5f nats/token; %.0f s, peak RSS %.0f MB%n",
+                    "%s W%dA%d %s: %s; %.0f s, peak RSS %.0f MB (anonymous %.0f MB)%n",
                     m.method(),
                     m.wbits(),
                     m.abits(),
                     m.group() < 0 ? "per-channel" : "g" + m.group(),
-                    ppl,
-                    m.klToFp(),
+                    quality,
                     m.seconds(),
-                    m.peakRssMb());
+                    m.peakRssMb(),
+                    m.peakAnonMb());
             o.printf("wrote %s%n", out);
         }
         return 0;

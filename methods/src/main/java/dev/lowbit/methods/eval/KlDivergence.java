@@ -26,8 +26,8 @@ public final class KlDivergence {
         int v = model.config().vocabSize();
         for (int[] seq : sequences) {
             try (Arena arena = Arena.ofConfined()) {
-                Tensor p = reference.forward(arena, seq, reference.newCache(arena)),
-                        q = model.forward(arena, seq, model.newCache(arena));
+                Tensor p = reference.forward(arena, seq, reference.newCache(arena, seq.length)),
+                        q = model.forward(arena, seq, model.newCache(arena, seq.length));
                 NnKernels.logSoftmax(p, p);
                 NnKernels.logSoftmax(q, q);
                 float[] lp = p.onHost(arena).toFloatArray(),

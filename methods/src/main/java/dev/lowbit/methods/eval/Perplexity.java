@@ -32,7 +32,7 @@ public final class Perplexity {
         for (int w = 0; w < windows; w++) {
             try (Arena arena = Arena.ofConfined()) {
                 int[] in = Arrays.copyOfRange(tokens, w * seqLen, w * seqLen + seqLen);
-                Tensor logits = model.forward(arena, in, model.newCache(arena));
+                Tensor logits = model.forward(arena, in, model.newCache(arena, in.length));
                 Tensor targets = Tensor.allocate(arena, DType.I32, seqLen),
                         losses = Tensor.allocate(arena, model.device(), DType.F32, seqLen);
                 MemorySegment.copy(tokens, w * seqLen + 1, targets.segment(), ValueLayout.JAVA_INT, 0, seqLen);

@@ -48,7 +48,11 @@ public final class Generator {
         int[] out = new int[limit];
         int n = 0;
         try (Arena arena = Arena.ofConfined()) {
-            DecodeState state = model.newState(arena); // allocated once: a decode step allocates nothing
+            // allocated once (a decode step allocates nothing), the KV cache for this prompt and answer only
+            DecodeState state = model.newState(
+                    arena,
+                    Math.min(LlamaModel.PROMPT_CHUNK, model.config().maxSeqLen()),
+                    Math.min(model.config().maxSeqLen(), prompt.length + limit));
             int[] next = prompt;
             int[] one = new int[1];
             while (n < limit) {

@@ -24,11 +24,11 @@ public final class DecodeState {
     private final float[] hostLogits;
     private int lastRow = -1; // the row of the last forward's last token in buffers.logits()
 
-    DecodeState(Arena arena, LlamaModel model, int maxRows) {
+    DecodeState(Arena arena, LlamaModel model, int maxRows, KvCache cache) {
         this.model = model;
         Device d = model.device();
         int vocab = model.config().vocabSize();
-        this.cache = model.newCache(arena);
+        this.cache = cache;
         this.buffers = Activations.allocate(arena, model, maxRows);
         this.hostRow = d.kind() == Device.Kind.CPU ? null : Tensor.allocatePinned(arena, DType.F32, 1, vocab);
         this.hostLogits = new float[vocab];

@@ -18,10 +18,18 @@ public final class KvCache {
         this(arena, config, Device.CPU);
     }
 
-    /** A cache in device memory, for a model on device. */
+    /** A cache in device memory, for a model on device, holding the model's whole context. */
     public KvCache(Arena arena, LlamaConfig config, Device device) {
+        this(arena, config, device, config.maxSeqLen());
+    }
+
+    /** A cache for the first capacity positions (1 to the model's context): what a sequence of known length needs. */
+    public KvCache(Arena arena, LlamaConfig config, Device device, int capacity) {
+        if (capacity < 1 || capacity > config.maxSeqLen())
+            throw new LowbitException(
+                    "a KV cache holds 1 to " + config.maxSeqLen() + " positions (the context), got " + capacity);
         this.kvDim = config.kvDim();
-        this.capacity = config.maxSeqLen();
+        this.capacity = capacity;
         this.keys = new Tensor[config.layers()];
         this.values = new Tensor[config.layers()];
         for (int l = 0; l < config.layers(); l++) {

@@ -108,6 +108,11 @@ public final class LlamaModel {
         return new KvCache(arena, config, device());
     }
 
+    /** A cache for the first capacity positions only (e.g. an evaluation window, a prompt plus its answer). */
+    public KvCache newCache(Arena arena, int capacity) {
+        return new KvCache(arena, config, device(), capacity);
+    }
+
     /** A decode state whose passes run up to {@link #PROMPT_CHUNK} tokens (fewer where the context is shorter). */
     public DecodeState newState(Arena arena) {
         return newState(arena, Math.min(PROMPT_CHUNK, config.maxSeqLen()));
@@ -115,10 +120,15 @@ public final class LlamaModel {
 
     /** A decode state on the model's device whose passes run up to maxRows tokens (longer prompts in chunks). */
     public DecodeState newState(Arena arena, int maxRows) {
+        return newState(arena, maxRows, config.maxSeqLen());
+    }
+
+    /** As {@link #newState(Arena, int)}, for sequences of up to capacity positions (its KV cache holds no more). */
+    public DecodeState newState(Arena arena, int maxRows, int capacity) {
         if (maxRows <= 0 || maxRows > config.maxSeqLen())
             throw new LowbitException(
                     "a decode state runs 1 to " + config.maxSeqLen() + " tokens a pass, got " + maxRows);
-        return new DecodeState(arena, this, maxRows);
+        return new DecodeState(arena, this, maxRows, newCache(arena, capacity));
     }
 
     /**
