@@ -2,6 +2,7 @@ package dev.lowbit.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lowbit.methods.Progress;
 import dev.lowbit.methods.eval.KlDivergence;
 import dev.lowbit.methods.eval.McItem;
 import dev.lowbit.methods.eval.McTasks;
@@ -21,6 +22,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.function.IntConsumer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -80,6 +82,15 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--task-limit", description = "items per task at most (default: ${DEFAULT-VALUE})")
     int taskLimit = 200;
 
+    /** Progress with an ETA on stderr for total windows or sequences. */
+    private static IntConsumer progress(String label, int total) {
+        Progress p = new Progress(System.err, label, total, 0);
+        return done -> {
+            p.step(done, "window " + done, 0);
+            if (done == total) p.done();
+        };
+    }
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
@@ -94,8 +105,13 @@ final class EvalCommand implements Callable<Integer> {
                         ? text
                         : Corpus.locate(data.get(), ProjectHome.get()).resolve(Corpus.HELD_OUT);
                 tokens = m.tokenizer().get().encode(Corpus.read(file));
-                Perplexity.Result p =
-                        Perplexity.evaluate(lm, tokens, seqLen.get(), maxWindows > 0 ? maxWindows : Integer.MAX_VALUE);
+                int limit = maxWindows > 0 ? maxWindows : Integer.MAX_VALUE;
+                Perplexity.Result p = Perplexity.evaluate(
+                        lm,
+                        tokens,
+                        seqLen.get(),
+                        limit,
+                        progress("perplexity", Perplexity.windows(tokens, seqLen.get(), limit)));
                 result.put("text", file.toString())
                         .put("perplexity", p.perplexity())
                         .put("mean_nll", p.meanNll())
@@ -116,7 +132,7 @@ final class EvalCommand implements Callable<Integer> {
                 List<int[]> sequences = tokens != null
                         ? windows(tokens, maxWindows > 0 ? maxWindows : 32)
                         : ModelSamples.fromBos(ref, klSequences, seqLen.get());
-                KlDivergence.Result kl = KlDivergence.evaluate(ref, lm, sequences);
+                KlDivergence.Result kl = KlDivergence.evaluate(ref, lm, sequences, progress("KL", sequences.size()));
                 result.put("reference", reference)
                         .put("kl_to_reference", kl.meanKl())
                         .put("top1_agreement", kl.top1Agreement())

@@ -206,8 +206,7 @@ final class QuantizeCommand implements Callable<Integer> {
                     ? "not evaluated"
                     : (Double.isNaN(m.quantPerplexity())
                                     ? "no perplexity (no tokenizer)"
-                                    : String.format(
-                                            "perplexity %.3f (fp %.3f)", m.quantPerplexity(), m.fpPerplexity()))
+                                    : String.format("perplexity %.3f (fp %.3f)", m.quantPerplexity(), m.fpPerplexity()))
                             + String.format(", KL to fp %.5f nats/token", m.klToFp());
             o.printf(
                     "%s W%dA%d %s: %s; %.0f s, peak RSS %.0f MB (anonymous %.0f MB)%n",

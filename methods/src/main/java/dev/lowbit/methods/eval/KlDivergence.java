@@ -6,6 +6,7 @@ import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.List;
+import java.util.function.IntConsumer;
 
 /**
  * How far a (quantized) model's next-token distributions are from a reference's, tokenizer-free
@@ -18,11 +19,18 @@ public final class KlDivergence {
     private KlDivergence() {}
 
     public static Result evaluate(LlamaModel reference, LlamaModel model, List<int[]> sequences) {
+        return evaluate(reference, model, sequences, i -> {});
+    }
+
+    /** As {@link #evaluate(LlamaModel, LlamaModel, List)}; sequenceDone is told the count of sequences scored after each. */
+    public static Result evaluate(
+            LlamaModel reference, LlamaModel model, List<int[]> sequences, IntConsumer sequenceDone) {
         if (reference.config().vocabSize() != model.config().vocabSize())
             throw new LowbitException("the models have different vocabularies ("
                     + reference.config().vocabSize() + " vs " + model.config().vocabSize() + ")");
         double kl = 0;
         long agree = 0, positions = 0;
+        int done = 0;
         int v = model.config().vocabSize();
         for (int[] seq : sequences) {
             try (Arena arena = Arena.ofConfined()) {
@@ -44,6 +52,7 @@ public final class KlDivergence {
                     positions++;
                 }
             }
+            sequenceDone.accept(++done);
         }
         return new Result(kl / positions, (double) agree / positions, positions);
     }

@@ -9,6 +9,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
+import java.util.function.IntConsumer;
 
 /**
  * Perplexity over non-overlapping windows of seqLen + 1 tokens (stride seqLen): within a window,
@@ -21,10 +22,20 @@ public final class Perplexity {
     private Perplexity() {}
 
     public static Result evaluate(LlamaModel model, int[] tokens, int seqLen, int maxWindows) {
+        return evaluate(model, tokens, seqLen, maxWindows, w -> {});
+    }
+
+    /** The windows evaluate scores: at most maxWindows, as many whole windows of seqLen + 1 tokens as tokens hold. */
+    public static int windows(int[] tokens, int seqLen, int maxWindows) {
+        return Math.min(maxWindows, (tokens.length - 1) / seqLen);
+    }
+
+    /** As {@link #evaluate(LlamaModel, int[], int, int)}; windowDone is told the count of windows scored after each. */
+    public static Result evaluate(LlamaModel model, int[] tokens, int seqLen, int maxWindows, IntConsumer windowDone) {
         if (seqLen <= 0 || seqLen > model.config().maxSeqLen())
             throw new LowbitException("sequence length " + seqLen + " must be in [1, "
                     + model.config().maxSeqLen() + "]");
-        int windows = Math.min(maxWindows, (tokens.length - 1) / seqLen);
+        int windows = windows(tokens, seqLen, maxWindows);
         if (windows <= 0)
             throw new LowbitException(
                     "the text has " + tokens.length + " tokens, fewer than one window of " + (seqLen + 1));
@@ -39,6 +50,7 @@ public final class Perplexity {
                 NnKernels.crossEntropy(logits, targets.to(arena, model.device()), losses);
                 for (float l : losses.onHost(arena).toFloatArray()) nll += l;
             }
+            windowDone.accept(w + 1);
         }
         long scored = (long) windows * seqLen;
         return new Result(Math.exp(nll / scored), nll / scored, scored, seqLen, seqLen);

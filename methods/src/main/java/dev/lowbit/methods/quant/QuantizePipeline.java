@@ -41,6 +41,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.IntConsumer;
 
 /**
  * Quantizes a model end to end, as {@code lowbit quantize} does: load the model and check that the
@@ -242,18 +243,33 @@ public final class QuantizePipeline {
         int seqLen = request.seqLen();
         if (fp.tokenizer().isPresent()) {
             int[] tokens = fp.tokenizer().get().encode(Corpus.read(dataDir().resolve(Corpus.HELD_OUT)));
-            log.println("evaluating on held-out " + Corpus.HELD_OUT + " ...");
-            fpPpl = Perplexity.evaluate(fp.model(), tokens, seqLen, request.evalWindows())
+            int n = Perplexity.windows(tokens, seqLen, request.evalWindows());
+            log.printf(
+                    "evaluating on held-out %s: %d windows of %d tokens through each model, then KL on up to 32"
+                            + " (the ETA shows after the first window)%n",
+                    Corpus.HELD_OUT, n, seqLen);
+            fpPpl = Perplexity.evaluate(fp.model(), tokens, seqLen, request.evalWindows(), progress("eval fp", n))
                     .perplexity();
-            qPpl = Perplexity.evaluate(q, tokens, seqLen, request.evalWindows()).perplexity();
+            qPpl = Perplexity.evaluate(q, tokens, seqLen, request.evalWindows(), progress("eval quantized", n))
+                    .perplexity();
             windows = new ArrayList<>();
             for (int w = 0; w < 32 && (w + 1) * seqLen <= tokens.length; w++)
                 windows.add(Arrays.copyOfRange(tokens, w * seqLen, (w + 1) * seqLen));
         } else {
             windows = ModelSamples.fromBos(fp.model(), 16, seqLen);
         }
-        return new Evaluation(
-                fpPpl, qPpl, KlDivergence.evaluate(fp.model(), q, windows).meanKl());
+        double kl = KlDivergence.evaluate(fp.model(), q, windows, progress("eval KL", windows.size()))
+                .meanKl();
+        return new Evaluation(fpPpl, qPpl, kl);
+    }
+
+    /** A progress line for total evaluation windows, finished on the last. */
+    private IntConsumer progress(String label, int total) {
+        Progress p = new Progress(log, label, total, 0);
+        return done -> {
+            p.step(done, "window " + done, 0);
+            if (done == total) p.done();
+        };
     }
 
     /** The model (unless a streaming method wrote it already), its tokenizer and the GPTQ copy if asked. */

@@ -168,7 +168,8 @@ public final class QuantizedCheckpoint {
 
     /**
      * Reads the linear putLinear stored under base, with inChannels input features before any
-     * reassembly, as a weight-only (abits 16) or activation-quantized layer, used in place from st's mapping.
+     * reassembly, as a weight-only (abits 16) or activation-quantized layer, used in place where st is
+     * mapped in arena, else copied into it.
      */
     public static Linear readLinear(
             TensorLookup st, String base, long inChannels, int bits, int group, int abits, Path file, Arena arena) {
@@ -204,10 +205,13 @@ public final class QuantizedCheckpoint {
         return t.segment().asSlice(0, t.numel() * 4).toArray(ValueLayout.JAVA_INT);
     }
 
-    /** t itself when its address suits its dtype (as files lowbit writes lay them out), else a copy in arena. */
+    /**
+     * t itself when it lives in arena (mapped there) and its address suits its dtype (as files lowbit
+     * writes lay them out), else a copy in arena.
+     */
     private static Tensor aligned(Arena arena, Tensor t) {
         int width = t.dtype().isPacked() ? 1 : t.dtype().byteSize();
-        if (t.segment().address() % width == 0) return t;
+        if (t.segment().scope().equals(arena.scope()) && t.segment().address() % width == 0) return t;
         Tensor out = Tensor.allocate(arena, t.dtype(), t.shape());
         out.copyFrom(t);
         return out;
