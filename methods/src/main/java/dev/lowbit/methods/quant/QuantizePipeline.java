@@ -28,6 +28,8 @@ import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaWeights;
 import dev.lowbit.runtime.tensor.QuantSpec;
+import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import dev.lowbit.runtime.tokenizer.TokenizerJson;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.PrintStream;
@@ -42,6 +44,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.IntConsumer;
+import java.util.function.Supplier;
 
 /**
  * Quantizes a model end to end, as {@code lowbit quantize} does: load the model and check that the
@@ -80,13 +83,27 @@ public final class QuantizePipeline {
         try (OutputFolder out = openOut(input);
                 Arena arena = Arena.ofShared()) {
             ProcessMemory.start();
-            ModelFiles.Loaded fp = load(arena);
-            logPlan();
             boolean streamed = request.method() == QuantMethod.RTN;
-            Optional<Quantized> q = streamed ? Optional.of(streamRtn(arena, fp, out.staging())) : quantize(arena, fp);
+            Optional<Quantized> q;
+            Optional<BpeTokenizer> tokenizer;
+            Supplier<LlamaModel> fpModel;
+            if (streamed) { // the full-precision model is built only if evaluation needs it
+                ModelFiles.Stored src = ModelFiles.openStored(request.model(), arena);
+                checkGroups(src.weights());
+                logPlan();
+                q = Optional.of(streamRtn(arena, src, out.staging()));
+                tokenizer = src.tokenizer();
+                fpModel = () -> load(arena).model();
+            } else {
+                ModelFiles.Loaded fp = load(arena);
+                logPlan();
+                q = quantize(arena, fp);
+                tokenizer = fp.tokenizer();
+                fpModel = fp::model;
+            }
             if (q.isEmpty()) return Optional.empty();
-            Evaluation e = evaluate(fp, q.get().model());
-            save(fp, q.get().model(), out.staging(), !streamed);
+            Evaluation e = evaluate(fpModel, tokenizer, q.get().model());
+            save(tokenizer, q.get().model(), out.staging(), !streamed);
             Metrics m = new Metrics(
                     request.method().id(),
                     request.wbits(),
@@ -123,13 +140,18 @@ public final class QuantizePipeline {
     /** Opens the model and checks that it is full precision and that the group size divides every linear's inputs. */
     private ModelFiles.Loaded load(Arena arena) {
         ModelFiles.Loaded fp = ModelFiles.open(request.model(), arena);
-        QuantSpec spec = request.weightSpec();
         for (int l = 0; l < fp.model().config().layers(); l++)
-            for (Linear linear : fp.model().linears(l).toList()) {
+            for (Linear linear : fp.model().linears(l).toList())
                 if (!(linear instanceof Linear.Dense)) throw alreadyQuantized();
-                spec.groupSizeFor(linear.inFeatures());
-            }
+        checkGroups(fp.weights());
         return fp;
+    }
+
+    /** The group size divides every linear's inputs. */
+    private void checkGroups(LlamaWeights weights) {
+        QuantSpec spec = request.weightSpec();
+        for (LlamaWeights.Layer layer : weights.layers())
+            for (Tensor w : layer.linears().toList()) spec.groupSizeFor(w.dim(1));
     }
 
     private LowbitException alreadyQuantized() {
@@ -161,12 +183,13 @@ public final class QuantizePipeline {
      * RTN written block by block into out as it is quantized (one linear in memory at a time), then
      * mapped back from there for evaluation.
      */
-    private Quantized streamRtn(Arena arena, ModelFiles.Loaded fp, Path out) {
+    private Quantized streamRtn(Arena arena, ModelFiles.Stored src, Path out) {
         QuantizeRequest r = request;
-        int layers = fp.model().config().layers();
+        int layers = src.weights().config().layers();
         Progress progress = new Progress(log, "quantize", layers, 0);
         Rtn.write(
-                fp.weights(),
+                src.weights(),
+                src.hfRotaryOrder(),
                 r.weightSpec(),
                 r.abits(),
                 r.qkvBits(),
@@ -233,22 +256,23 @@ public final class QuantizePipeline {
     }
 
     /** Held-out perplexity of both models (with a tokenizer) and the KL of the quantized to the full-precision one. */
-    private Evaluation evaluate(ModelFiles.Loaded fp, LlamaModel q) {
+    private Evaluation evaluate(Supplier<LlamaModel> fpModel, Optional<BpeTokenizer> tokenizer, LlamaModel q) {
         if (request.evalWindows() == 0) {
             log.println("evaluation skipped (--eval-windows 0)");
             return new Evaluation(Double.NaN, Double.NaN, Double.NaN);
         }
+        LlamaModel fp = fpModel.get();
         List<int[]> windows;
         double fpPpl = Double.NaN, qPpl = Double.NaN;
         int seqLen = request.seqLen();
-        if (fp.tokenizer().isPresent()) {
-            int[] tokens = fp.tokenizer().get().encode(Corpus.read(dataDir().resolve(Corpus.HELD_OUT)));
+        if (tokenizer.isPresent()) {
+            int[] tokens = tokenizer.get().encode(Corpus.read(dataDir().resolve(Corpus.HELD_OUT)));
             int n = Perplexity.windows(tokens, seqLen, request.evalWindows());
             log.printf(
                     "evaluating on held-out %s: %d windows of %d tokens through each model, then KL on up to 32"
                             + " (the ETA shows after the first window)%n",
                     Corpus.HELD_OUT, n, seqLen);
-            fpPpl = Perplexity.evaluate(fp.model(), tokens, seqLen, request.evalWindows(), progress("eval fp", n))
+            fpPpl = Perplexity.evaluate(fp, tokens, seqLen, request.evalWindows(), progress("eval fp", n))
                     .perplexity();
             qPpl = Perplexity.evaluate(q, tokens, seqLen, request.evalWindows(), progress("eval quantized", n))
                     .perplexity();
@@ -256,9 +280,9 @@ public final class QuantizePipeline {
             for (int w = 0; w < 32 && (w + 1) * seqLen <= tokens.length; w++)
                 windows.add(Arrays.copyOfRange(tokens, w * seqLen, (w + 1) * seqLen));
         } else {
-            windows = ModelSamples.fromBos(fp.model(), 16, seqLen);
+            windows = ModelSamples.fromBos(fp, 16, seqLen);
         }
-        double kl = KlDivergence.evaluate(fp.model(), q, windows, progress("eval KL", windows.size()))
+        double kl = KlDivergence.evaluate(fp, q, windows, progress("eval KL", windows.size()))
                 .meanKl();
         return new Evaluation(fpPpl, qPpl, kl);
     }
@@ -273,13 +297,13 @@ public final class QuantizePipeline {
     }
 
     /** The model (unless a streaming method wrote it already), its tokenizer and the GPTQ copy if asked. */
-    private void save(ModelFiles.Loaded fp, LlamaModel q, Path out, boolean writeModel) {
+    private void save(Optional<BpeTokenizer> tokenizer, LlamaModel q, Path out, boolean writeModel) {
         if (writeModel) QuantizedCheckpoint.save(q, out, metadata());
-        if (fp.tokenizer().isPresent()) TokenizerJson.save(fp.tokenizer().get(), out.resolve("tokenizer.json"));
+        if (tokenizer.isPresent()) TokenizerJson.save(tokenizer.get(), out.resolve("tokenizer.json"));
         if (request.gptq()) {
             GptqExport.save(q, out.resolve("gptq"));
-            if (fp.tokenizer().isPresent())
-                TokenizerJson.save(fp.tokenizer().get(), out.resolve("gptq").resolve("tokenizer.json"));
+            if (tokenizer.isPresent())
+                TokenizerJson.save(tokenizer.get(), out.resolve("gptq").resolve("tokenizer.json"));
         }
     }
 

@@ -73,6 +73,15 @@ public final class HfCheckpoint {
      * NaN or Inf values as it is mapped.
      */
     public static LlamaWeights open(Path dir, Arena arena) {
+        return open(dir, arena, true);
+    }
+
+    /**
+     * As {@link #open(Path, Arena)}; with reorderQk false, q_proj and k_proj are views too, still in
+     * Hugging Face's rotate-half row order: for streaming each linear once through a step that
+     * reorders its own copy ({@link #interleaveRotary}), so nothing whole is copied.
+     */
+    public static LlamaWeights open(Path dir, Arena arena, boolean reorderQk) {
         LlamaConfig config = readConfig(dir);
         Map<String, Path> files = weightFiles(dir);
         Map<Path, SafetensorsFile> open = new LinkedHashMap<>();
@@ -86,16 +95,23 @@ public final class HfCheckpoint {
             checkStored(file, slot, src);
             Projection linear = Projection.ofWeightName(slot.name());
             Tensor t = src;
-            if (linear == Projection.Q || linear == Projection.K) {
+            if (reorderQk && (linear == Projection.Q || linear == Projection.K)) {
                 t = Tensor.allocate(arena, src.dtype(), src.shape());
                 t.copyFrom(src);
-                permuteRows(t, linear == Projection.Q ? config.heads() : config.kvHeads(), config.headDim(), true);
+                interleaveRotary(t, linear, config);
             } else if (slot.shape().length == 1) {
                 t = Kernels.widened(arena, src);
             }
             tensors.put(slot.name(), t);
         }
         return LlamaWeights.ofNamed(config, tensors);
+    }
+
+    /** Reorders w, q_proj's or k_proj's weights (or its copy) in place from Hugging Face's rotary row order to lowbit's. */
+    public static void interleaveRotary(Tensor w, Projection linear, LlamaConfig config) {
+        if (linear != Projection.Q && linear != Projection.K)
+            throw new IllegalArgumentException(linear + " has no rotary row order");
+        permuteRows(w, linear == Projection.Q ? config.heads() : config.kvHeads(), config.headDim(), true);
     }
 
     /** A stored tensor has the shape config.json implies, a floating dtype, and only finite values. */

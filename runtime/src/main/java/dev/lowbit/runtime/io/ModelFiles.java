@@ -23,7 +23,34 @@ public final class ModelFiles {
         }
     }
 
+    /**
+     * A full-precision model's weights as stored, for streaming each linear once (see {@link
+     * #openStored}): hfRotaryOrder says q_proj and k_proj are still in Hugging Face's row order.
+     */
+    public record Stored(LlamaWeights weights, boolean hfRotaryOrder, Optional<BpeTokenizer> tokenizer) {}
+
     private ModelFiles() {}
+
+    /**
+     * The weights of a full-precision model without building it: a Hugging Face folder's are all
+     * views of its mapped files (nothing copied, q_proj and k_proj left in its row order); a
+     * llama2.c file's as {@link #open} loads them.
+     */
+    public static Stored openStored(String model, Arena arena) {
+        Path path = pathOf(model);
+        if (Files.isDirectory(path) && Files.isRegularFile(path.resolve("config.json"))) {
+            if (QuantizedCheckpoint.isQuantized(path))
+                throw new CheckpointException(path + " is already quantized; give its full-precision original");
+            return new Stored(HfCheckpoint.open(path, arena, false), true, tokenizer(path));
+        }
+        Loaded loaded = open(model, arena);
+        return new Stored(loaded.weights(), false, loaded.tokenizer());
+    }
+
+    private static Optional<BpeTokenizer> tokenizer(Path dir) {
+        Path tok = dir.resolve("tokenizer.json");
+        return Files.isRegularFile(tok) ? Optional.of(TokenizerJson.load(tok)) : Optional.empty();
+    }
 
     /** models/default under -Dlowbit.home (set by ./lowbit), or under the working folder. */
     public static Path defaultModel() {
@@ -50,9 +77,7 @@ public final class ModelFiles {
             LlamaModel lm = QuantizedCheckpoint.isQuantized(path)
                     ? QuantizedCheckpoint.load(path, arena)
                     : new LlamaModel(HfCheckpoint.open(path, arena));
-            Path tok = path.resolve("tokenizer.json");
-            return new Loaded(
-                    model, lm, Files.isRegularFile(tok) ? Optional.of(TokenizerJson.load(tok)) : Optional.empty());
+            return new Loaded(model, lm, tokenizer(path));
         }
         if (Files.isRegularFile(path))
             return new Loaded(model, new LlamaModel(Llama2cCheckpoint.load(path, arena)), Optional.empty());

@@ -1,5 +1,6 @@
 package dev.lowbit.methods.quant.rtn;
 
+import dev.lowbit.runtime.io.HfCheckpoint;
 import dev.lowbit.runtime.io.QuantizedCheckpointWriter;
 import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.model.Linear;
@@ -45,12 +46,14 @@ public final class Rtn {
 
     /**
      * RTN streamed into a quantized checkpoint in dir (see {@link QuantizedCheckpointWriter}): each
-     * block's linears are read in their stored dtype, quantized and written, one at a time, and
+     * block's linears are read in their stored dtype (q_proj and k_proj in Hugging Face's row order
+     * when hfRotaryOrder, reordered in their own copy), quantized and written, one at a time, and
      * blockDone is told each finished block. The codes are those of {@link #quantize(Arena,
      * LlamaWeights, QuantSpec, int, int)}.
      */
     public static void write(
             LlamaWeights weights,
+            boolean hfRotaryOrder,
             QuantSpec spec,
             int activationBits,
             int qkvBits,
@@ -64,12 +67,12 @@ public final class Rtn {
             for (int l = 0; l < layers; l++) {
                 for (Projection p : Projection.values())
                     try (Arena linear = Arena.ofConfined()) {
-                        out.putLinear(
-                                p.weightName(l),
-                                quantize(
-                                        linear,
-                                        weights.layers().get(l).linears().get(p),
-                                        spec));
+                        Tensor w = weights.layers().get(l).linears().get(p);
+                        if (hfRotaryOrder && (p == Projection.Q || p == Projection.K)) {
+                            w = Kernels.widened(linear, w); // a copy to reorder, whatever the dtype
+                            HfCheckpoint.interleaveRotary(w, p, weights.config());
+                        }
+                        out.putLinear(p.weightName(l), quantize(linear, w, spec));
                     }
                 blockDone.accept(l + 1);
             }
