@@ -3,6 +3,7 @@ package dev.lowbit.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.ProcessMemory;
 import dev.lowbit.runtime.generate.Generator;
 import dev.lowbit.runtime.generate.TextStream;
 import dev.lowbit.runtime.io.ModelFiles;
@@ -52,8 +53,17 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "sampling seed (default: ${DEFAULT-VALUE})")
     long seed = 42;
 
+    @Option(
+            names = "--read-floor",
+            description =
+                    "after generating, time reading the model's weight bytes once from memory (lb_cpu_read_sum) and"
+                            + " report decode against it")
+    boolean readFloor;
+
     @Override
     public Integer call() {
+        ProcessMemory.start();
+        long[] weightBytes = {0};
         PrintWriter out = spec.commandLine().getOut();
         boolean stream = !json.get();
         ObjectNode result =
@@ -62,6 +72,7 @@ final class GenerateCommand implements Callable<Integer> {
         try (Arena arena = Arena.ofShared()) {
             ModelFiles.Loaded loaded = ModelFiles.open(model.get(), arena);
             Generator generator = new Generator(loaded.model().to(arena, device.get()), loaded.tokenizer());
+            weightBytes[0] = loaded.model().weightBytesPerToken();
             timer.loaded();
             int stop = loaded.tokenizer().map(t -> t.specialId("</s>")).orElse(-1);
             Generator.Options options = new Generator.Options(maxTokens, temperature, topP, seed, stop);
@@ -95,13 +106,26 @@ final class GenerateCommand implements Callable<Integer> {
                 result.putPOJO("tokens", tokens);
             }
         }
-        if (stream) {
-            out.println();
-        } else {
-            timer.put(result);
-            out.println(result);
-        }
+        result.put("weight_bytes_per_token", weightBytes[0])
+                .put("peak_rss_mb", ProcessMemory.peakRssMb())
+                .put("peak_anon_mb", ProcessMemory.peakAnonMb());
+        if (readFloor) result.put("read_floor_ms", ReadFloorTimer.millis(weightBytes[0]));
+        timer.put(result);
+        if (stream) out.println();
+        else out.println(result);
         timer.print(spec.commandLine().getErr());
+        PrintWriter err = spec.commandLine().getErr();
+        err.printf(
+                "memory:    peak RSS %.0f MB (anonymous %.0f MB); weights read per token %.1f MB%n",
+                result.get("peak_rss_mb").asDouble(), result.get("peak_anon_mb").asDouble(), weightBytes[0] / 1e6);
+        if (readFloor)
+            err.printf(
+                    "floor:     reading them takes %.2f ms (%.1f GB/s); decode is %.2fx that%n",
+                    result.get("read_floor_ms").asDouble(),
+                    weightBytes[0] / 1e6 / result.get("read_floor_ms").asDouble(),
+                    result.path("decode_ms").asDouble(Double.NaN)
+                            / Math.max(1, result.path("decode_tokens").asInt())
+                            / result.get("read_floor_ms").asDouble());
         return 0;
     }
 

@@ -206,6 +206,35 @@ public final class LlamaModel {
         Kernels.matmul(x, weights.output().transpose(), a.logits(), 1f, 0f);
     }
 
+    /**
+     * Bytes of weights one decode step reads: every block linear's (codes, scales and zeros, or
+     * dense weights), the norms and the output head; the embedding only by the row.
+     */
+    public long weightBytesPerToken() {
+        long bytes = bytes(weights.output()) + bytes(weights.finalNorm());
+        for (int l = 0; l < config.layers(); l++) {
+            LlamaWeights.Layer layer = weights.layers().get(l);
+            bytes += bytes(layer.attentionNorm()) + bytes(layer.ffnNorm());
+            for (Linear linear : linears.get(l).toList()) bytes += weightBytes(linear);
+        }
+        return bytes;
+    }
+
+    private static long weightBytes(Linear l) {
+        return switch (l) {
+            case Linear.Dense d -> bytes(d.weight());
+            case Linear.Reassembled r -> weightBytes(r.inner());
+            default -> {
+                var q = Linear.quantizedWeight(l);
+                yield bytes(q.codes()) + bytes(q.scales()) + bytes(q.zeros());
+            }
+        };
+    }
+
+    private static long bytes(Tensor t) {
+        return t.numel() * t.dtype().byteSize();
+    }
+
     /** Every block linear, for sizing the scratch they share. */
     List<Linear> allLinears() {
         return linears.stream().flatMap(p -> p.toList().stream()).toList();
