@@ -19,6 +19,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -159,6 +160,8 @@ public final class QuantizedCheckpoint {
         writer.put(base + ".qweight", q.codes())
                 .put(base + ".scales", q.scales())
                 .put(base + ".zeros", q.zeros());
+        if (inner(linear) instanceof Linear.ActQuantized a && a.codeSums() != null)
+            writer.put(base + ".code_sums", a.codeSums()); // the integer kernel's, so loading need not read every code
         if (linear instanceof Linear.Reassembled r)
             writer.put(base + ".reassembly.ia", r.map().ia())
                     .put(base + ".reassembly.ib", r.map().ib())
@@ -182,8 +185,25 @@ public final class QuantizedCheckpoint {
         ChannelMap map = st.contains(base + ".reassembly.ia") ? reassembly(st, base, inChannels, file, arena) : null;
         long k = map != null ? map.outChannels() : inChannels;
         QuantizedTensor q = QuantizedTensor.of(arena, codes, scales, zeros, k, bits, group < 0 ? (int) k : group);
-        Linear l = abits == 16 ? new Linear.Quantized(q) : new Linear.ActQuantized(q, abits);
+        Linear l = abits == 16
+                ? new Linear.Quantized(q)
+                : st.contains(base + ".code_sums") && Linear.ActQuantized.integerKernel(bits, abits)
+                        ? new Linear.ActQuantized(q, abits, codeSums(st, base, q, file, arena))
+                        : new Linear.ActQuantized(q, abits);
         return map != null ? new Linear.Reassembled(map, l) : l;
+    }
+
+    /** The integer kernel's stored code sums of q: I32 [rows, groups]. */
+    private static Tensor codeSums(TensorLookup st, String base, QuantizedTensor q, Path file, Arena arena) {
+        Tensor sums = aligned(arena, st.tensor(base + ".code_sums"));
+        if (sums.dtype() != DType.I32 || !Arrays.equals(sums.shape(), new long[] {q.rows(), q.cols() / q.groupSize()}))
+            throw new CheckpointException(file + ": " + base + ".code_sums must be I32 [" + q.rows() + ", "
+                    + q.cols() / q.groupSize() + "], got " + sums);
+        return sums;
+    }
+
+    private static Linear inner(Linear l) {
+        return l instanceof Linear.Reassembled r ? r.inner() : l;
     }
 
     /** A linear's stored QLLM channel map (checked like any map built in memory). */

@@ -2,6 +2,8 @@ package dev.lowbit.runtime.io;
 
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.SafetensorsStreamWriter.Entry;
+import dev.lowbit.runtime.kernels.Kernels;
+import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaWeights;
 import dev.lowbit.runtime.model.Projection;
@@ -10,6 +12,7 @@ import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tensor.QuantizedTensor;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -68,6 +71,8 @@ public final class QuantizedCheckpointWriter implements AutoCloseable {
                     base + ".qweight", DType.I32, new long[] {n, QuantizedTensor.wordsPerRow(k, spec.bits())}));
             stateDict.add(new Entry(base + ".scales", spec.scaleType(), new long[] {n, groups}));
             stateDict.add(new Entry(base + ".zeros", spec.scaleType(), new long[] {n, groups}));
+            if (Linear.ActQuantized.integerKernel(spec.bits(), activationBits))
+                stateDict.add(new Entry(base + ".code_sums", DType.I32, new long[] {n, groups}));
         });
         ShardPlan plan = ShardPlan.split(stateDict, maxShardBytes);
         Map<String, String> meta = new LinkedHashMap<>(metadata);
@@ -130,12 +135,19 @@ public final class QuantizedCheckpointWriter implements AutoCloseable {
         write(name, t.segment().asSlice(0, t.numel() * t.dtype().byteSize()));
     }
 
-    /** Writes the quantized weights of the block linear stored as weightName (…​.weight). */
+    /**
+     * Writes the quantized weights of the block linear stored as weightName (….weight), with the
+     * integer kernel's code sums when the checkpoint has activation bits it runs (taken here).
+     */
     public void putLinear(String weightName, QuantizedTensor q) {
         String base = weightName.substring(0, weightName.length() - ".weight".length());
         put(base + ".qweight", q.codes());
         put(base + ".scales", q.scales());
         put(base + ".zeros", q.zeros());
+        if (places.containsKey(base + ".code_sums"))
+            try (Arena arena = Arena.ofConfined()) {
+                put(base + ".code_sums", Kernels.weightCodeSums(arena, q));
+            }
     }
 
     private void write(String name, MemorySegment bytes) {
