@@ -11,6 +11,7 @@ import dev.lowbit.methods.eval.MultipleChoice;
 import dev.lowbit.methods.eval.Perplexity;
 import dev.lowbit.methods.pretrain.Corpus;
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.ProcessMemory;
 import dev.lowbit.runtime.io.ModelFiles;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.tensor.Device;
@@ -93,6 +94,8 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        long t0 = System.nanoTime();
+        ProcessMemory.start();
         PrintWriter out = spec.commandLine().getOut();
         ObjectNode result = new ObjectMapper().createObjectNode().put("model", model.get());
         try (Arena arena = Arena.ofShared()) {
@@ -148,6 +151,9 @@ final class EvalCommand implements Callable<Integer> {
                             tokens != null ? "" : " (sequences sampled from the reference)");
             }
         }
+        result.put("seconds", (System.nanoTime() - t0) / 1e9)
+                .put("peak_rss_mb", ProcessMemory.peakRssMb())
+                .put("peak_anon_mb", ProcessMemory.peakAnonMb());
         if (json.get()) out.println(result.toString());
         return 0;
     }

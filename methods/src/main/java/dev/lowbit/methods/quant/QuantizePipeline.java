@@ -3,6 +3,7 @@ package dev.lowbit.methods.quant;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.management.OperatingSystemMXBean;
 import dev.lowbit.methods.Progress;
 import dev.lowbit.methods.TokenWindows;
 import dev.lowbit.methods.eval.KlDivergence;
@@ -35,6 +36,7 @@ import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -234,6 +236,7 @@ public final class QuantizePipeline {
             }
             case DLQAT -> {
                 DlQatConfig cfg = r.dlqatConfig();
+                checkFp32Fits(fp.weights(), 2); // the frozen base and the effective weights
                 DlQat dl = new DlQat(arena, LlamaParameters.copyOf(arena, fp.weights()), cfg);
                 log.printf(
                         "DL-QAT: %d steps of %d x %d tokens, rank %d, KL weight %s, %.3f%% of parameters trainable%n",
@@ -251,8 +254,25 @@ public final class QuantizePipeline {
     }
 
     /** The model's weights as one writable fp32 buffer, for the methods that train or transform them whole. */
-    private static LlamaWeights f32(Arena arena, ModelFiles.Loaded fp) {
+    private LlamaWeights f32(Arena arena, ModelFiles.Loaded fp) {
+        checkFp32Fits(fp.weights(), 1);
         return LlamaParameters.copyOf(arena, fp.weights()).weights();
+    }
+
+    /**
+     * Refuses, before allocating, a method that holds fp32 copies of the whole model when they
+     * exceed the machine's memory (SmoothQuant, QLLM and DL-QAT are not streamed block by block yet).
+     */
+    private void checkFp32Fits(LlamaWeights w, int copies) {
+        long params = 0;
+        for (LlamaParameters.Slot s : LlamaParameters.layout(w.config())) params += s.numel();
+        long need = 4L * params * copies;
+        long total = ((OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
+        if (need > total * 0.8)
+            throw new LowbitException(String.format(
+                    "%s holds %d fp32 cop%s of the model (%.1f GB) but this machine has %.1f GB of memory; only RTN"
+                            + " streams block by block so far: use --method rtn here, or a machine with more memory",
+                    request.method(), copies, copies == 1 ? "y" : "ies", need / 1e9, total / 1e9));
     }
 
     /** Held-out perplexity of both models (with a tokenizer) and the KL of the quantized to the full-precision one. */
