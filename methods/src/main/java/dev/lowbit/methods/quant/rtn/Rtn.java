@@ -1,5 +1,6 @@
 package dev.lowbit.methods.quant.rtn;
 
+import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.HfCheckpoint;
 import dev.lowbit.runtime.io.QuantizedCheckpointWriter;
 import dev.lowbit.runtime.kernels.Kernels;
@@ -72,7 +73,7 @@ public final class Rtn {
                             w = Kernels.widened(linear, w); // a copy to reorder, whatever the dtype
                             HfCheckpoint.interleaveRotary(w, p, weights.config());
                         }
-                        out.putLinear(p.weightName(l), quantize(linear, w, spec));
+                        out.putLinear(p.weightName(l), quantizeNamed(linear, w, spec, p.weightName(l)));
                     }
                 blockDone.accept(l + 1);
             }
@@ -80,6 +81,15 @@ public final class Rtn {
                 if (Projection.ofWeightName(name) == null) out.put(name, t);
             });
             out.finish();
+        }
+    }
+
+    /** As {@link #quantize(Arena, Tensor, QuantSpec)}; a failure (e.g. NaN in the checkpoint) names the tensor. */
+    private static QuantizedTensor quantizeNamed(Arena arena, Tensor w, QuantSpec spec, String name) {
+        try {
+            return quantize(arena, w, spec);
+        } catch (LowbitException e) {
+            throw new LowbitException("tensor '" + name + "': " + e.getMessage(), e);
         }
     }
 

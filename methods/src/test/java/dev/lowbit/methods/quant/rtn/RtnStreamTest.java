@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.DiskSpace;
 import dev.lowbit.runtime.io.HfCheckpoint;
@@ -23,8 +24,13 @@ import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -125,6 +131,35 @@ class RtnStreamTest {
                     () -> Rtn.write(mapped, false, QuantSpec.of(4, 32), 16, 16, out, Map.of(), 1L << 30, b -> {}));
         }
         assertEquals("x", Files.readString(out.resolve("model.safetensors")), "an existing file is never overwritten");
+    }
+
+    @Test
+    void aNaNInAStreamedLinearIsNamed() throws IOException {
+        Path model = SyntheticCheckpoint.write(SMALL, DType.BF16, tmp.resolve("fp"), 3, 1L << 30, (w, t) -> {})
+                .dir();
+        Path file = model.resolve("model.safetensors");
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            ch.read(len, 0);
+            int headerLen = (int) len.getLong(0);
+            ByteBuffer header = ByteBuffer.allocate(headerLen);
+            ch.read(header, 8);
+            long begin = new ObjectMapper()
+                    .readTree(new String(header.array(), StandardCharsets.UTF_8))
+                    .path("model.layers.1.mlp.up_proj.weight")
+                    .path("data_offsets")
+                    .get(0)
+                    .asLong();
+            ch.write(ByteBuffer.wrap(new byte[] {(byte) 0xC0, 0x7F}), 8 + headerLen + begin + 2 * 17); // bf16 NaN
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaWeights mapped = HfCheckpoint.open(model, arena, false);
+            Path out = Files.createDirectories(tmp.resolve("q"));
+            LowbitException e = assertThrows(
+                    LowbitException.class,
+                    () -> Rtn.write(mapped, true, QuantSpec.of(4, 32), 16, 16, out, Map.of(), 1L << 30, b -> {}));
+            assertTrue(e.getMessage().contains("model.layers.1.mlp.up_proj.weight"), e.getMessage());
+        }
     }
 
     private static float[] logits(Arena arena, LlamaModel m, int[] tokens) {
