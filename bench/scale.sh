@@ -47,13 +47,13 @@ for shape in ${shapes//,/ }; do
   q_bytes=$(du -sb "$q" | cut -f1)
   "$lowbit" generate --model "$q" --max-tokens 128 --temperature 0 --read-floor --json > "$work/g.json"
   decode_ms=$(awk -v d="$(get decode_ms "$work/g.json")" -v n="$(get decode_tokens "$work/g.json")" 'BEGIN { printf "%.1f", d / n }')
-  floor=$(get read_floor_ms "$work/g.json")
+  floor=$(awk -v f="$(get read_floor_ms "$work/g.json")" 'BEGIN { printf "%.1f", f }')
   ratio=$(awk -v a="$decode_ms" -v b="$floor" 'BEGIN { printf "%.2fx", a / b }')
   rss=$(get peak_rss_mb "$work/g.json")
   eval_col="-"
   if [ -n "$eval" ]; then
     "$lowbit" eval --model "$q" --reference "$fp" --kl-sequences 8 --seq-len 32 --json > "$work/e.json"
-    eval_col="$(awk -v s="$(get seconds "$work/e.json")" 'BEGIN { printf "%.0f s", s }'), KL $(get kl_to_reference "$work/e.json"), anon $(mb_to_gb "$(get peak_anon_mb "$work/e.json")") GB"
+    eval_col="$(awk -v s="$(get seconds "$work/e.json")" 'BEGIN { printf "%.0f s", s }'), KL $(awk -v k="$(get kl_to_reference "$work/e.json")" 'BEGIN { printf "%.4f", k }'), anon $(mb_to_gb "$(get peak_anon_mb "$work/e.json")") GB"
   fi
   printf '| %s | %s GB | %.0f s | %s GB | %s GB | %s GB | %.2f s | %s | %s | %s | %s GB (%s GB) | %s |\n' \
     "$shape" "$(gb "$fp_bytes")" "$(get seconds "$work/q.json")" "$(mb_to_gb "$(get peak_anon_mb "$work/q.json")")" \
