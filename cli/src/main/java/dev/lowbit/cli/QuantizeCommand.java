@@ -188,6 +188,12 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--force", description = "replace a finished model already in --out (default: refuse it)")
     boolean force;
 
+    @Option(
+            names = "--head-bits",
+            description = "quantize the output head (lm_head) to 8 or 4 bits, weight-only, with the weights' group"
+                    + " size (rtn); 16 keeps the checkpoint's dtype (default: ${DEFAULT-VALUE})")
+    int headBits = 16;
+
     @Override
     public Integer call() {
         Optional<QuantizePipeline.Result> result;
@@ -254,6 +260,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .seed(seed)
                 .gptq(gptq)
                 .force(force)
+                .headBits(headBits)
                 .build();
     }
 
@@ -268,6 +275,7 @@ final class QuantizeCommand implements Callable<Integer> {
             case MINMAX_RANGES -> method + " uses asymmetric min-max ranges; drop --symmetric and --range";
             case UNWRITABLE_OUT ->
                 "cannot write to --out " + out + ": " + e.getCause().getMessage();
+            case HEAD_BITS -> e.getMessage(); // already in this command's terms
         };
     }
 

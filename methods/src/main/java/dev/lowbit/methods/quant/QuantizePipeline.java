@@ -195,6 +195,7 @@ public final class QuantizePipeline {
                 r.weightSpec(),
                 r.abits(),
                 r.qkvBits(),
+                r.headSpec().orElse(null),
                 out,
                 metadata(),
                 QuantizedCheckpointWriter.DEFAULT_SHARD_BYTES,

@@ -52,7 +52,8 @@ public record QuantizeRequest(
         int searchTokens,
         long seed,
         boolean gptq,
-        boolean force) {
+        boolean force,
+        int headBits) {
     /** The group size when none is given: 128 for weights only, per-channel with quantized activations. */
     public static int defaultGroup(int abits) {
         return abits < 16 ? QuantSpec.PER_CHANNEL : 128;
@@ -66,7 +67,8 @@ public record QuantizeRequest(
         NEEDS_ACTIVATIONS,
         GPTQ_ACTIVATIONS,
         MINMAX_RANGES,
-        UNWRITABLE_OUT
+        UNWRITABLE_OUT,
+        HEAD_BITS
     }
 
     /** A request the pipeline refuses, by the rule it breaks. */
@@ -89,6 +91,14 @@ public record QuantizeRequest(
     }
 
     public QuantizeRequest {
+        if (headBits != 4 && headBits != 8 && headBits != 16)
+            throw new Invalid(
+                    Rule.HEAD_BITS, headBits + "-bit output heads are not supported: use 4, 8 or 16 (as stored)");
+        if (headBits != 16 && method != QuantMethod.RTN)
+            throw new Invalid(
+                    Rule.HEAD_BITS, "--head-bits works with --method rtn so far; leave it at 16 for " + method.id());
+        if (headBits != 16 && gptq)
+            throw new Invalid(Rule.HEAD_BITS, "the GPTQ export keeps the output head dense; leave --head-bits at 16");
         new QuantSpec(
                 wbits, group, symmetric, range, DType.F32); // bad bits or group fail here (the fields are not set yet)
         if (gptq && wbits != 4)
@@ -119,6 +129,13 @@ public record QuantizeRequest(
 
     public QuantSpec weightSpec() {
         return new QuantSpec(wbits, group, symmetric, range, DType.F32);
+    }
+
+    /** The output head's quantization, or empty when it keeps the checkpoint's dtype (headBits 16). */
+    public Optional<QuantSpec> headSpec() {
+        return headBits == 16
+                ? Optional.empty()
+                : Optional.of(new QuantSpec(headBits, group, symmetric, range, DType.F32));
     }
 
     /** The bits of the attention's queries, keys and values: 16 when they stay fp32. */
@@ -208,6 +225,7 @@ public record QuantizeRequest(
         private long seed = DLQAT.seed();
         private boolean gptq;
         private boolean force;
+        private int headBits = 16;
 
         private Builder(String model, Path out) {
             this.model = model;
@@ -252,7 +270,8 @@ public record QuantizeRequest(
                     searchTokens,
                     seed,
                     gptq,
-                    force);
+                    force,
+                    headBits);
         }
 
         public Builder method(QuantMethod method) {
@@ -410,6 +429,12 @@ public record QuantizeRequest(
         /** Replace a finished model already in out (without it, such an out is refused). */
         public Builder force(boolean force) {
             this.force = force;
+            return this;
+        }
+
+        /** Bits of the output head's weights: 4 or 8 (weight-only, the weights' group size), 16 keeps the checkpoint's dtype. */
+        public Builder headBits(int headBits) {
+            this.headBits = headBits;
             return this;
         }
     }

@@ -60,10 +60,12 @@ public final class QuantizedCheckpoint {
         QuantizedTensor first = Linear.quantizedWeight(model.linear(0, Projection.Q));
         SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "lowbit");
         metadata.forEach(writer::metadata);
+        boolean quantizedHead = !(model.head() instanceof Linear.Dense);
+        if (quantizedHead) putLinear(writer, "lm_head", model.head());
         model.weights().named().forEach((name, t) -> {
             Projection linear = Projection.ofWeightName(name);
             if (linear == null) {
-                writer.put(name, t);
+                if (t != null && !(quantizedHead && name.equals("lm_head.weight"))) writer.put(name, t);
                 return;
             }
             int layer = Integer.parseInt(name.split("\\.")[2]);
@@ -80,12 +82,20 @@ public final class QuantizedCheckpoint {
                 first.groupSize() == first.cols() ? -1 : first.groupSize(),
                 first.scales().dtype(),
                 Linear.activationBits(model.linear(0, Projection.Q)),
-                model.qkvBits());
+                model.qkvBits(),
+                quantizedHead ? Linear.quantizedWeight(model.head()).bits() : 16);
     }
 
     /** config.json of a quantized model: the model's fields plus its quantization_config. */
     public static void writeConfig(
-            LlamaConfig c, Path dir, int bits, int group, DType scaleType, int activationBits, int qkvBits) {
+            LlamaConfig c,
+            Path dir,
+            int bits,
+            int group,
+            DType scaleType,
+            int activationBits,
+            int qkvBits,
+            int headBits) {
         HfCheckpoint.writeConfig(
                 c,
                 dir,
@@ -95,7 +105,8 @@ public final class QuantizedCheckpoint {
                         .put("group_size", group)
                         .put("scale_dtype", scaleType.name())
                         .put("activation_bits", activationBits)
-                        .put("qkv_bits", qkvBits));
+                        .put("qkv_bits", qkvBits)
+                        .put("head_bits", headBits));
     }
 
     /**
@@ -116,7 +127,8 @@ public final class QuantizedCheckpoint {
         int bits = qc.path("bits").asInt(),
                 group = qc.path("group_size").asInt(),
                 abits = qc.path("activation_bits").asInt(16);
-        int qkvBits = qc.path("qkv_bits").asInt(16);
+        int qkvBits = qc.path("qkv_bits").asInt(16),
+                headBits = qc.path("head_bits").asInt(16);
         Map<String, Path> files = HfCheckpoint.weightFiles(dir);
         Map<Path, SafetensorsFile> open = new HashMap<>();
         TensorLookup all = new TensorLookup() { // across shards: a linear's tensors may lie in different files
@@ -144,11 +156,24 @@ public final class QuantizedCheckpoint {
                 linears.put(name, readLinear(all, base, slot.shape()[1], bits, group, abits, file, arena));
                 continue;
             }
+            if (headBits != 16 && name.equals("lm_head.weight")) continue; // quantized: read below
             Tensor t = all.tensor(name);
             HfCheckpoint.checkStored(files.get(name), slot, t);
             fp.put(name, slot.shape().length == 1 ? Kernels.widened(arena, t) : aligned(arena, t));
         }
-        return new LlamaModel(LlamaWeights.ofNamed(c, fp), (layer, p, w) -> linears.get(p.weightName(layer)), qkvBits);
+        Linear head = headBits == 16
+                ? null
+                : readLinear(
+                        all,
+                        "lm_head",
+                        c.dim(),
+                        headBits,
+                        group,
+                        16,
+                        files.getOrDefault("lm_head.qweight", dir),
+                        arena);
+        return new LlamaModel(
+                LlamaWeights.ofNamed(c, fp), (layer, p, w) -> linears.get(p.weightName(layer)), qkvBits, head);
     }
 
     /**

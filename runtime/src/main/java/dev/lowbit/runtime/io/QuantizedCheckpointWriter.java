@@ -28,7 +28,7 @@ import java.util.Map;
 /**
  * Writes a {@link QuantizedCheckpoint} while the model is quantized, block by block: the layout
  * (every tensor's name, dtype, shape and file, sharded as Hugging Face shards) follows from the
- * config and the {@link QuantSpec} alone, so the headers are written first and each linear's codes,
+ * config and the {@link QuantSpec}s alone (the blocks', and the output head's when it is quantized), so the headers are written first and each linear's codes,
  * scales and zeros go to their place as soon as they exist, then are dropped. Memory holds one
  * linear at a time, whatever the model's size. The files are written into a folder the caller
  * moves into place when all is done (an {@link OutputFolder}'s staging).
@@ -38,6 +38,7 @@ public final class QuantizedCheckpointWriter implements AutoCloseable {
     public static final long DEFAULT_SHARD_BYTES = 5_000_000_000L;
 
     private static final long WRITE_CHUNK = 1L << 30;
+    private static final String HEAD = "lm_head.weight";
 
     private record Place(FileChannel file, long offset, long bytes) {}
 
@@ -55,25 +56,18 @@ public final class QuantizedCheckpointWriter implements AutoCloseable {
             QuantSpec spec,
             int activationBits,
             int qkvBits,
+            QuantSpec headSpec,
             Path dir,
             Map<String, String> metadata,
             long maxShardBytes) {
         LlamaConfig c = weights.config();
         List<Entry> stateDict = new ArrayList<>();
         weights.named().forEach((name, t) -> {
-            if (Projection.ofWeightName(name) == null) {
-                stateDict.add(new Entry(name, t.dtype(), t.shape()));
-                return;
-            }
-            String base = name.substring(0, name.length() - ".weight".length());
-            long n = t.dim(0), k = t.dim(1), groups = k / spec.groupSizeFor(k);
-            stateDict.add(new Entry(
-                    base + ".qweight", DType.I32, new long[] {n, QuantizedTensor.wordsPerRow(k, spec.bits())}));
-            stateDict.add(new Entry(base + ".scales", spec.scaleType(), new long[] {n, groups}));
-            stateDict.add(new Entry(base + ".zeros", spec.scaleType(), new long[] {n, groups}));
-            if (Linear.ActQuantized.integerKernel(spec.bits(), activationBits))
-                stateDict.add(new Entry(base + ".code_sums", DType.I32, new long[] {n, groups}));
+            if (Projection.ofWeightName(name) != null)
+                addLinear(stateDict, name, t, spec, Linear.ActQuantized.integerKernel(spec.bits(), activationBits));
+            else if (!(headSpec != null && name.equals(HEAD))) stateDict.add(new Entry(name, t.dtype(), t.shape()));
         });
+        if (headSpec != null) addLinear(stateDict, HEAD, weights.output(), headSpec, false);
         ShardPlan plan = ShardPlan.split(stateDict, maxShardBytes);
         Map<String, String> meta = new LinkedHashMap<>(metadata);
         meta.put("format", "lowbit");
@@ -117,7 +111,19 @@ public final class QuantizedCheckpointWriter implements AutoCloseable {
                 spec.groupSize() == QuantSpec.PER_CHANNEL ? -1 : spec.groupSize(),
                 spec.scaleType(),
                 activationBits,
-                qkvBits);
+                qkvBits,
+                headSpec == null ? 16 : headSpec.bits());
+    }
+
+    /** Plans a quantized linear stored as name (….weight) with weights w's shape. */
+    private static void addLinear(List<Entry> stateDict, String name, Tensor w, QuantSpec spec, boolean codeSums) {
+        String base = name.substring(0, name.length() - ".weight".length());
+        long n = w.dim(0), k = w.dim(1), groups = k / spec.groupSizeFor(k);
+        stateDict.add(new Entry(
+                base + ".qweight", DType.I32, new long[] {n, QuantizedTensor.wordsPerRow(k, spec.bits())}));
+        stateDict.add(new Entry(base + ".scales", spec.scaleType(), new long[] {n, groups}));
+        stateDict.add(new Entry(base + ".zeros", spec.scaleType(), new long[] {n, groups}));
+        if (codeSums) stateDict.add(new Entry(base + ".code_sums", DType.I32, new long[] {n, groups}));
     }
 
     /** Bytes of all files (headers included). */

@@ -24,6 +24,7 @@ public final class LlamaModel {
     private final LlamaConfig config;
     private final List<Projections<Linear>> linears; // per layer
     private final int qkvBits;
+    private final Linear head;
 
     /** The full-precision model. */
     public LlamaModel(LlamaWeights weights) {
@@ -41,6 +42,14 @@ public final class LlamaModel {
      * quantizes the inputs of the attention products.
      */
     public LlamaModel(LlamaWeights weights, LinearFactory make, int qkvBits) {
+        this(weights, make, qkvBits, null);
+    }
+
+    /**
+     * As {@link #LlamaModel(LlamaWeights, LinearFactory, int)}, with the output head run by head
+     * (e.g. quantized weights [vocab, dim]); null keeps it dense on weights.output().
+     */
+    public LlamaModel(LlamaWeights weights, LinearFactory make, int qkvBits, Linear head) {
         if (qkvBits != 16 && (qkvBits < 2 || qkvBits > 8))
             throw new LowbitException(
                     qkvBits + "-bit queries/keys/values are not supported: use 2 to 8, or 16 for fp32");
@@ -53,6 +62,10 @@ public final class LlamaModel {
             built.add(weights.layers().get(l).linears().map((p, w) -> make.create(layer, p, w)));
         }
         this.linears = List.copyOf(built);
+        this.head = head != null ? head : new Linear.Dense(weights.output());
+        if (this.head.outFeatures() != config.vocabSize() || this.head.inFeatures() != config.dim())
+            throw new LowbitException("the output head is [" + this.head.outFeatures() + ", " + this.head.inFeatures()
+                    + "], the model needs [" + config.vocabSize() + ", " + config.dim() + "]");
     }
 
     /** Makes the linear layer for a block's weight. */
@@ -68,6 +81,11 @@ public final class LlamaModel {
     /** The seven linear layers of a block. */
     public Projections<Linear> linears(int layer) {
         return linears.get(layer);
+    }
+
+    /** The output head: dense on the output weights, or quantized (--head-bits). */
+    public Linear head() {
+        return head;
     }
 
     /** 16 when queries, keys and values stay fp32. */
@@ -101,7 +119,8 @@ public final class LlamaModel {
                     Linear l = linear(layer, p);
                     return l instanceof Linear.Dense ? new Linear.Dense(w) : l.to(arena, device);
                 },
-                qkvBits);
+                qkvBits,
+                head instanceof Linear.Dense ? null : head.to(arena, device));
     }
 
     public KvCache newCache(Arena arena) {
@@ -203,7 +222,7 @@ public final class LlamaModel {
         }
         cache.advance(m);
         NnKernels.rmsNorm(x, weights.finalNorm(), config.normEps(), x, null);
-        Kernels.matmul(x, weights.output().transpose(), a.logits(), 1f, 0f);
+        head.apply(scratch, x, a.logits(), 0f);
     }
 
     /**
@@ -211,7 +230,7 @@ public final class LlamaModel {
      * dense weights), the norms and the output head; the embedding only by the row.
      */
     public long weightBytesPerToken() {
-        long bytes = bytes(weights.output()) + bytes(weights.finalNorm());
+        long bytes = weightBytes(head) + bytes(weights.finalNorm());
         for (int l = 0; l < config.layers(); l++) {
             LlamaWeights.Layer layer = weights.layers().get(l);
             bytes += bytes(layer.attentionNorm()) + bytes(layer.ffnNorm());
@@ -237,6 +256,9 @@ public final class LlamaModel {
 
     /** Every block linear, for sizing the scratch they share. */
     List<Linear> allLinears() {
-        return linears.stream().flatMap(p -> p.toList().stream()).toList();
+        List<Linear> all = new ArrayList<>(
+                linears.stream().flatMap(p -> p.toList().stream()).toList());
+        all.add(head);
+        return all;
     }
 }

@@ -49,7 +49,8 @@ public final class Rtn {
      * RTN streamed into a quantized checkpoint in dir (see {@link QuantizedCheckpointWriter}): each
      * block's linears are read in their stored dtype (q_proj and k_proj in Hugging Face's row order
      * when hfRotaryOrder, reordered in their own copy), quantized and written, one at a time, and
-     * blockDone is told each finished block. The codes are those of {@link #quantize(Arena,
+     * blockDone is told each finished block; headSpec (null: kept as stored) quantizes the output
+     * head, weight-only. The codes are those of {@link #quantize(Arena,
      * LlamaWeights, QuantSpec, int, int)}.
      */
     public static void write(
@@ -58,12 +59,13 @@ public final class Rtn {
             QuantSpec spec,
             int activationBits,
             int qkvBits,
+            QuantSpec headSpec,
             Path dir,
             Map<String, String> metadata,
             long maxShardBytes,
             IntConsumer blockDone) {
-        try (QuantizedCheckpointWriter out =
-                new QuantizedCheckpointWriter(weights, spec, activationBits, qkvBits, dir, metadata, maxShardBytes)) {
+        try (QuantizedCheckpointWriter out = new QuantizedCheckpointWriter(
+                weights, spec, activationBits, qkvBits, headSpec, dir, metadata, maxShardBytes)) {
             int layers = weights.config().layers();
             for (int l = 0; l < layers; l++) {
                 for (Projection p : Projection.values())
@@ -78,8 +80,13 @@ public final class Rtn {
                 blockDone.accept(l + 1);
             }
             weights.named().forEach((name, t) -> {
-                if (Projection.ofWeightName(name) == null) out.put(name, t);
+                if (Projection.ofWeightName(name) == null && !(headSpec != null && name.equals("lm_head.weight")))
+                    out.put(name, t);
             });
+            if (headSpec != null) // the embedding stays as stored; a tied head gets its own codes
+            try (Arena head = Arena.ofConfined()) {
+                    out.putLinear("lm_head.weight", quantizeNamed(head, weights.output(), headSpec, "lm_head.weight"));
+                }
             out.finish();
         }
     }

@@ -12,6 +12,7 @@ import dev.lowbit.runtime.io.HfCheckpoint;
 import dev.lowbit.runtime.io.ModelShape;
 import dev.lowbit.runtime.io.QuantizedCheckpoint;
 import dev.lowbit.runtime.io.SyntheticCheckpoint;
+import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaWeights;
@@ -66,7 +67,7 @@ class RtnStreamTest {
             // every tensor a view, q/k in Hugging Face's row order: each reordered in its own copy as it streams
             LlamaWeights mapped = HfCheckpoint.open(model, arena, false);
             assertEquals(stored, mapped.layers().get(0).linears().q().dtype(), "weights stay as stored");
-            Rtn.write(mapped, true, spec, 8, 16, out, Map.of(), 30_000, blocks::add);
+            Rtn.write(mapped, true, spec, 8, 16, null, out, Map.of(), 30_000, blocks::add);
             assertEquals(List.of(1, 2, 3), blocks);
             try (Stream<Path> files = Files.list(out)) {
                 assertTrue(
@@ -116,6 +117,42 @@ class RtnStreamTest {
     }
 
     @Test
+    void headBitsQuantizeTheOutputHeadLikeAnyLinear() throws IOException {
+        Path model = SyntheticCheckpoint.write(SMALL, DType.BF16, tmp.resolve("fp"), 5, 1L << 30, (w, t) -> {})
+                .dir();
+        QuantSpec spec = QuantSpec.of(4, 32), head = QuantSpec.of(8, 32);
+        Path out = Files.createDirectories(tmp.resolve("q"));
+        try (Arena arena = Arena.ofConfined()) {
+            Rtn.write(
+                    HfCheckpoint.open(model, arena, false), true, spec, 16, 16, head, out, Map.of(), 1L << 30, b -> {});
+            LlamaModel written = QuantizedCheckpoint.load(out, arena);
+            QuantizedTensor h = ((Linear.Quantized) written.head()).weight();
+            LlamaParameters fp32 = HfCheckpoint.load(model, arena);
+            QuantizedTensor expected = Kernels.quantize(arena, fp32.weights().output(), head);
+            assertEquals(8, h.bits());
+            assertArrayEquals(ints(expected.codes()), ints(h.codes()), "head codes");
+            assertArrayEquals(expected.scales().toFloatArray(), h.scales().toFloatArray(), "head scales");
+
+            LlamaModel inMemory = new LlamaModel(
+                    Rtn.quantize(arena, fp32.weights(), spec).weights(),
+                    (layer, p, w) -> new Linear.Quantized(Kernels.quantize(arena, w, spec)),
+                    16,
+                    new Linear.Quantized(expected));
+            int[] tokens = {3, 14, 15, 92, 65};
+            float[] a = logits(arena, inMemory, tokens), b = logits(arena, written, tokens);
+            for (int i = 0; i < a.length; i++) assertEquals(a[i], b[i], 1e-4f * (1 + Math.abs(a[i])), "logit " + i);
+
+            Path again = Files.createDirectories(tmp.resolve("saved"));
+            QuantizedCheckpoint.save(written, again, Map.of()); // and back through the in-memory writer
+            assertEquals(
+                    8,
+                    ((Linear.Quantized) QuantizedCheckpoint.load(again, arena).head())
+                            .weight()
+                            .bits());
+        }
+    }
+
+    @Test
     void checksTheFreeSpaceAndNeverOverwrites() throws IOException {
         Path model = SyntheticCheckpoint.write(SMALL, DType.BF16, tmp.resolve("fp"), 3, 1L << 30, (w, t) -> {})
                 .dir();
@@ -128,7 +165,8 @@ class RtnStreamTest {
             LlamaWeights mapped = HfCheckpoint.open(model, arena);
             assertThrows(
                     LowbitException.class,
-                    () -> Rtn.write(mapped, false, QuantSpec.of(4, 32), 16, 16, out, Map.of(), 1L << 30, b -> {}));
+                    () -> Rtn.write(
+                            mapped, false, QuantSpec.of(4, 32), 16, 16, null, out, Map.of(), 1L << 30, b -> {}));
         }
         assertEquals("x", Files.readString(out.resolve("model.safetensors")), "an existing file is never overwritten");
     }
@@ -157,7 +195,7 @@ class RtnStreamTest {
             Path out = Files.createDirectories(tmp.resolve("q"));
             LowbitException e = assertThrows(
                     LowbitException.class,
-                    () -> Rtn.write(mapped, true, QuantSpec.of(4, 32), 16, 16, out, Map.of(), 1L << 30, b -> {}));
+                    () -> Rtn.write(mapped, true, QuantSpec.of(4, 32), 16, 16, null, out, Map.of(), 1L << 30, b -> {}));
             assertTrue(e.getMessage().contains("model.layers.1.mlp.up_proj.weight"), e.getMessage());
         }
     }
