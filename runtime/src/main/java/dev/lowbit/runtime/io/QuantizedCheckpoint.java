@@ -94,10 +94,11 @@ public final class QuantizedCheckpoint {
         } catch (IOException e) {
             throw new CheckpointException(dir + ": cannot read config.json (" + e.getMessage() + ")", e);
         }
-        int bits = qc.path("bits").asInt(),
-                group = qc.path("group_size").asInt(),
-                abits = qc.path("activation_bits").asInt(16);
-        int qkvBits = qc.path("qkv_bits").asInt(16);
+        ConfigFields f = new ConfigFields(dir.resolve("config.json"), "quantization_config.");
+        int bits = f.oneOf(qc, "bits", -1, 2, 3, 4, 6, 8),
+                group = f.oneOf(qc, "group_size", 0, -1, 32, 64, 128, 256),
+                abits = f.oneOf(qc, "activation_bits", 16, 4, 6, 8, 16);
+        int qkvBits = f.oneOf(qc, "qkv_bits", 16, 4, 6, 8, 16);
         LlamaParameters fp = LlamaParameters.zeros(arena, c);
         Path file = dir.resolve("model.safetensors");
         try (Arena mapping = Arena.ofConfined()) {
@@ -140,6 +141,8 @@ public final class QuantizedCheckpoint {
             SafetensorsFile st, String base, long inChannels, int bits, int group, int abits, Path file, Arena arena) {
         Tensor codes = own(arena, st.tensor(base + ".qweight")), scales = own(arena, st.tensor(base + ".scales"));
         Tensor zeros = own(arena, st.tensor(base + ".zeros"));
+        FiniteValues.check(file, base + ".scales", scales);
+        FiniteValues.check(file, base + ".zeros", zeros);
         ChannelMap map = st.contains(base + ".reassembly.ia") ? reassembly(st, base, inChannels, file, arena) : null;
         long k = map != null ? map.outChannels() : inChannels;
         QuantizedTensor q = QuantizedTensor.of(arena, codes, scales, zeros, k, bits, group < 0 ? (int) k : group);

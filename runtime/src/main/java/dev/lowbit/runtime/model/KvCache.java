@@ -3,6 +3,7 @@ package dev.lowbit.runtime.model;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Device;
+import dev.lowbit.runtime.tensor.HostMemory;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 
@@ -22,6 +23,11 @@ public final class KvCache {
     public KvCache(Arena arena, LlamaConfig config, Device device) {
         this.kvDim = config.kvDim();
         this.capacity = config.maxSeqLen();
+        if (device.kind() == Device.Kind.CPU)
+            HostMemory.require(
+                    "the KV cache of " + String.format("%,d", capacity) + " positions",
+                    HostMemory.product(2, config.layers(), capacity, kvDim, Float.BYTES),
+                    "lower the model's context (max_position_embeddings in config.json, seq_len of a llama2.c .bin)");
         this.keys = new Tensor[config.layers()];
         this.values = new Tensor[config.layers()];
         for (int l = 0; l < config.layers(); l++) {
