@@ -2,6 +2,7 @@ package dev.lowbit.runtime.io;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.tensor.HostMemory;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
@@ -85,6 +86,28 @@ final class ConfigFields {
                     + " is odd; rotary embeddings need it even");
         return new LlamaConfig(
                 (int) v[0], (int) v[1], (int) v[2], (int) v[3], (int) v[4], (int) v[5], (int) v[6], eps, theta, tied);
+    }
+
+    /**
+     * Refuses, before anything is allocated from it, a config that describes more parameters than
+     * its weight files can hold at minBytes per parameter (a config that belongs to other weights),
+     * or more than the machine's memory holds in fp32.
+     */
+    void fitsWeights(LlamaConfig c, Iterable<Path> weightFiles, double minBytes) {
+        long bytes = 0;
+        for (Path f : weightFiles) bytes += f.toFile().length();
+        long params = c.parameterCount();
+        if (params * minBytes > bytes)
+            throw bad(String.format(
+                    Locale.ROOT,
+                    "describes %,d parameters but the weight files hold only %,d bytes: "
+                            + "this config.json does not belong to these weights",
+                    params,
+                    bytes));
+        HostMemory.require(
+                String.format(Locale.ROOT, "the model's %,d parameters in fp32", params),
+                HostMemory.product(params, Float.BYTES),
+                "use a machine with more memory");
     }
 
     CheckpointException bad(String why) {

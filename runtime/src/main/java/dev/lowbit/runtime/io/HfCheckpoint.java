@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Consumer;
 
 /**
@@ -70,8 +71,10 @@ public final class HfCheckpoint {
     /** Loads every weight of the model in dir into fp32 parameters allocated in arena. */
     public static LlamaParameters load(Path dir, Arena arena) {
         LlamaConfig config = readConfig(dir);
-        LlamaParameters params = LlamaParameters.zeros(arena, config);
         Map<String, Path> files = weightFiles(dir);
+        new ConfigFields(dir.resolve("config.json"))
+                .fitsWeights(config, Set.copyOf(files.values()), 2); // bf16 at least
+        LlamaParameters params = LlamaParameters.zeros(arena, config);
         try (Arena mapping = Arena.ofConfined()) {
             Map<Path, SafetensorsFile> open = new LinkedHashMap<>();
             for (LlamaParameters.Slot slot : params.slots()) {

@@ -17,6 +17,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -73,13 +74,22 @@ public final class QuantizedCheckpoint {
             }
             writer.write(dir.resolve("model.safetensors"));
         }
+        // -1 (per-channel) only when every linear is: a group as wide as q_proj's input is not per-channel for
+        // down_proj
+        boolean perChannel = true;
+        for (int l = 0; l < c.layers(); l++)
+            for (Linear linear : model.linears(l).toList()) {
+                QuantizedTensor q = Linear.quantizedWeight(linear);
+                perChannel &= q.groupSize() == q.cols();
+            }
+        boolean allPerChannel = perChannel;
         HfCheckpoint.writeConfig(
                 c,
                 dir,
                 cfg -> cfg.putObject("quantization_config")
                         .put("quant_method", "lowbit")
                         .put("bits", first.bits())
-                        .put("group_size", first.groupSize() == first.cols() ? -1 : first.groupSize())
+                        .put("group_size", allPerChannel ? -1 : first.groupSize())
                         .put("scale_dtype", first.scales().dtype().name())
                         .put("activation_bits", Linear.activationBits(model.linear(0, Projection.Q)))
                         .put("qkv_bits", model.qkvBits()));
@@ -99,8 +109,9 @@ public final class QuantizedCheckpoint {
                 group = f.oneOf(qc, "group_size", 0, -1, 32, 64, 128, 256),
                 abits = f.oneOf(qc, "activation_bits", 16, 4, 6, 8, 16);
         int qkvBits = f.oneOf(qc, "qkv_bits", 16, 4, 6, 8, 16);
-        LlamaParameters fp = LlamaParameters.zeros(arena, c);
         Path file = dir.resolve("model.safetensors");
+        f.fitsWeights(c, List.of(file), bits / 8.0 / 2); // the codes alone, with room for embeddings kept small
+        LlamaParameters fp = LlamaParameters.zeros(arena, c);
         try (Arena mapping = Arena.ofConfined()) {
             SafetensorsFile st = SafetensorsFile.open(file, mapping);
             for (LlamaParameters.Slot slot : fp.slots())
