@@ -22,11 +22,22 @@ final class Outcomes {
         void run() throws Exception;
     }
 
+    /** A case that reports whether the input was refused (e.g. by an exit code) rather than by throwing. */
+    interface Verdict {
+        boolean refused() throws Exception;
+    }
+
     /** Runs one fuzz case of format; only a LowbitException with a message may escape it. */
     static void check(String format, Case c) {
-        try {
+        check(format, () -> {
             c.run();
-            count(format, "accepted");
+            return false;
+        });
+    }
+
+    static void check(String format, Verdict c) {
+        try {
+            count(format, c.refused() ? "refused" : "accepted");
         } catch (LowbitException e) {
             String m = e.getMessage();
             assertFalse(m == null || m.isBlank(), "a LowbitException without a message");
@@ -48,7 +59,7 @@ final class Outcomes {
         Map<String, LongAdder> c = new TreeMap<>(COUNTS.getOrDefault(format, Map.of()));
         long total = c.values().stream().mapToLong(LongAdder::sum).sum() - get(c, "left behind");
         System.out.printf(
-                "fuzz %s: %,d cases, %,d accepted, %,d refused with a LowbitException, %,d crashed, %,d outputs left behind%n",
+                "fuzz %s: %,d cases, %,d accepted, %,d refused (a LowbitException or, for the CLI, a one-line error), %,d crashed, %,d outputs left behind%n",
                 format, total, get(c, "accepted"), get(c, "refused"), get(c, "crashed"), get(c, "left behind"));
     }
 
