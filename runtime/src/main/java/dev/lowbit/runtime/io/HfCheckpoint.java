@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.function.Consumer;
 
 /**
@@ -102,7 +103,8 @@ public final class HfCheckpoint {
         LlamaConfig c = params.config();
         try (Arena arena = Arena.ofConfined()) {
             SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "pt");
-            metadata.forEach(writer::metadata);
+            new TreeMap<>(metadata)
+                    .forEach(writer::metadata); // sorted: the same bytes on every run (Map.of has no order)
             for (LlamaParameters.Slot slot : params.slots()) {
                 Tensor t = params.get(slot.name());
                 Projection linear = Projection.ofWeightName(slot.name());

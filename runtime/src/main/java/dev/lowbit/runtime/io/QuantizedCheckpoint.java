@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * lowbit's own quantized checkpoint: the Hugging Face folder layout with each block linear stored
@@ -56,7 +57,8 @@ public final class QuantizedCheckpoint {
         try (Arena arena = Arena.ofConfined()) {
             LlamaParameters fp = LlamaParameters.copyOf(arena, model.weights());
             SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "lowbit");
-            metadata.forEach(writer::metadata);
+            new TreeMap<>(metadata)
+                    .forEach(writer::metadata); // sorted: the same bytes on every run (Map.of has no order)
             for (LlamaParameters.Slot slot : fp.slots()) {
                 Projection linear = Projection.ofWeightName(slot.name());
                 if (linear == null) {
