@@ -70,6 +70,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (shapes != null) shapes.forEach(Shapes::check);
+        if (ms != null) ms.forEach(Shapes::checkM);
         ChainedOptionsBuilder opt = new OptionsBuilder()
                 .forks(1)
                 .shouldFailOnError(false)

@@ -98,9 +98,15 @@ final class EvalCommand implements Callable<Integer> {
         ProcessMemory.start();
         PrintWriter out = spec.commandLine().getOut();
         ObjectNode result = new ObjectMapper().createObjectNode().put("model", model.get());
+        checkOptions();
         try (Arena arena = Arena.ofShared()) {
             Device target = device.get();
             ModelFiles.Loaded m = ModelFiles.open(model.get(), arena);
+            if (m.tokenizer().isEmpty() && reference == null)
+                throw new LowbitException(model.get() + " has no tokenizer, so there is no text to score: "
+                        + "compare it with a reference model instead (--reference MODEL)");
+            List<List<McItem>> taskItems = new ArrayList<>();
+            if (m.tokenizer().isPresent()) for (Path file : tasks) taskItems.add(nonEmpty(file, McTasks.load(file)));
             LlamaModel lm = m.model().to(arena, target);
             int[] tokens = null;
             if (m.tokenizer().isPresent()) {
@@ -125,7 +131,7 @@ final class EvalCommand implements Callable<Integer> {
                     out.printf(
                             "perplexity %.3f on %s (%,d tokens scored, sequence length %d, stride %d)%n",
                             p.perplexity(), file, p.tokensScored(), p.seqLen(), p.stride());
-                runTasks(lm, m.tokenizer().get(), Corpus.read(file), result, out);
+                runTasks(lm, m.tokenizer().get(), Corpus.read(file), taskItems, result, out);
             } else if (text != null || !tasks.isEmpty() || heldoutTasks) {
                 throw new LowbitException(model.get()
                         + " has no tokenizer, so it cannot score text or tasks; compare it with --reference instead");
@@ -158,10 +164,31 @@ final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void runTasks(LlamaModel lm, BpeTokenizer tok, String heldOut, ObjectNode result, PrintWriter out) {
+    /** The numeric options' ranges, before a model is loaded. */
+    private void checkOptions() {
+        OptionChecks.atLeast("--max-windows", maxWindows, 0);
+        OptionChecks.atLeast("--kl-sequences", klSequences, 1);
+        OptionChecks.atLeast("--task-limit", taskLimit, 1);
+        OptionChecks.atLeast("--seq-len", seqLen.get(), 2);
+    }
+
+    private static List<McItem> nonEmpty(Path file, List<McItem> items) {
+        if (items.isEmpty())
+            throw new LowbitException(file + " holds no task items: give a jsonl file with one item per line");
+        return items;
+    }
+
+    private void runTasks(
+            LlamaModel lm,
+            BpeTokenizer tok,
+            String heldOut,
+            List<List<McItem>> taskItems,
+            ObjectNode result,
+            PrintWriter out) {
         ObjectNode scores = result.putObject("tasks");
-        for (Path file : tasks) {
-            List<McItem> items = McTasks.load(file);
+        for (int t = 0; t < tasks.size(); t++) {
+            Path file = tasks.get(t);
+            List<McItem> items = taskItems.get(t);
             MultipleChoice.Result r =
                     MultipleChoice.score(lm, tok, items.subList(0, Math.min(taskLimit, items.size())));
             scores.putObject(file.getFileName().toString())

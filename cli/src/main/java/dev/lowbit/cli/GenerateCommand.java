@@ -69,6 +69,9 @@ final class GenerateCommand implements Callable<Integer> {
         ObjectNode result =
                 new ObjectMapper().createObjectNode().put("model", model.get()).put("prompt", prompt);
         GenerationTimer timer = new GenerationTimer();
+        OptionChecks.atLeast("--max-tokens", maxTokens, 1);
+        OptionChecks.above("--temperature", temperature, 0, false);
+        OptionChecks.within("--top-p", topP, 0, true, 1);
         try (Arena arena = Arena.ofShared()) {
             ModelFiles.Loaded loaded = ModelFiles.open(model.get(), arena);
             Generator generator = new Generator(loaded.model().to(arena, device.get()), loaded.tokenizer());
@@ -85,6 +88,7 @@ final class GenerateCommand implements Callable<Integer> {
                     out.flush();
                 });
                 int[] ids = generator.promptIds(prompt);
+                checkRoom(ids.length, loaded.model().config().maxSeqLen());
                 timer.start(ids.length);
                 generator.generate(ids, options, token -> {
                     timer.token();
@@ -94,6 +98,7 @@ final class GenerateCommand implements Callable<Integer> {
                 result.put("text", text.finish());
             } else {
                 int[] ids = prompt.isBlank() ? new int[] {1} : parseIds(prompt);
+                checkRoom(ids.length, loaded.model().config().maxSeqLen());
                 if (stream) out.print(Arrays.toString(ids) + " ->");
                 timer.start(ids.length);
                 int[] tokens = generator.generate(ids, options, token -> {
@@ -127,6 +132,14 @@ final class GenerateCommand implements Callable<Integer> {
                             / Math.max(1, result.path("decode_tokens").asInt())
                             / result.get("read_floor_ms").asDouble());
         return 0;
+    }
+
+    /** The prompt and --max-tokens within the model's context: refused, not cut short. */
+    private void checkRoom(int promptTokens, int context) {
+        if ((long) promptTokens + maxTokens > context)
+            throw new LowbitException("--max-tokens " + maxTokens + " with the " + promptTokens
+                    + "-token prompt exceeds the model's context of " + context + " tokens: give --max-tokens "
+                    + (context > promptTokens ? "at most " + (context - promptTokens) : "with a shorter prompt"));
     }
 
     private static int[] parseIds(String text) {

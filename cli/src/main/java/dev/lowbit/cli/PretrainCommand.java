@@ -4,6 +4,7 @@ import dev.lowbit.methods.eval.Perplexity;
 import dev.lowbit.methods.pretrain.Corpus;
 import dev.lowbit.methods.pretrain.PretrainConfig;
 import dev.lowbit.methods.pretrain.Pretrainer;
+import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.AtomicFiles;
 import dev.lowbit.runtime.io.HfCheckpoint;
 import dev.lowbit.runtime.model.LlamaConfig;
@@ -88,6 +89,7 @@ final class PretrainCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter o = spec.commandLine().getOut();
+        checkOptions();
         Path dataDir = Corpus.locate(data.get(), ProjectHome.get());
         if (out == null) out = ProjectHome.get().resolve("models").resolve("default");
         LlamaConfig model = new LlamaConfig(
@@ -129,6 +131,31 @@ final class PretrainCommand implements Callable<Integer> {
                 Corpus.HELD_OUT, ppl.perplexity(), ppl.tokensScored(), ppl.seqLen(), ppl.stride());
         o.printf("wrote %s (model.safetensors, config.json, tokenizer.json, README.md)%n", out);
         return 0;
+    }
+
+    /** Every option's range, and the model shape's divisibility, in the options' names, before any work. */
+    private void checkOptions() {
+        OptionChecks.atLeast("--steps", steps, 1);
+        OptionChecks.atLeast("--batch", batch, 1);
+        OptionChecks.within("--seq-len", seqLen.get(), 2, 1 << 16);
+        OptionChecks.atLeast("--grad-accum", gradAccum, 1);
+        OptionChecks.within("--lr", lr, 0, true, 10);
+        OptionChecks.within("--dim", dim, 2, 1 << 16);
+        OptionChecks.within("--layers", layers, 1, 1024);
+        OptionChecks.within("--heads", heads, 1, dim);
+        OptionChecks.within("--kv-heads", kvHeads, 1, heads);
+        OptionChecks.within("--hidden", hidden, 1, 1 << 18);
+        // a byte-level BPE holds the 256 bytes and the special tokens before any merge
+        OptionChecks.within("--vocab", vocab, 260, 1 << 20);
+        OptionChecks.atLeast("--stop-after", stopAfter, 1);
+        if (dim % heads != 0)
+            throw new LowbitException("--dim " + dim + " is not a multiple of --heads " + heads + ": change either");
+        if (heads % kvHeads != 0)
+            throw new LowbitException(
+                    "--heads " + heads + " is not a multiple of --kv-heads " + kvHeads + ": change either");
+        if ((dim / heads) % 2 != 0)
+            throw new LowbitException("--dim / --heads = " + dim / heads
+                    + " is odd; rotary embeddings need an even head size: change either");
     }
 
     private String card(PretrainConfig cfg, Pretrainer.Result r, Perplexity.Result ppl) {

@@ -5,7 +5,9 @@ import dev.lowbit.methods.quant.QuantMethod;
 import dev.lowbit.methods.quant.QuantizePipeline;
 import dev.lowbit.methods.quant.QuantizeRequest;
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.io.IoReason;
 import dev.lowbit.runtime.tensor.QuantSpec;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Iterator;
@@ -197,10 +199,11 @@ final class QuantizeCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Optional<QuantizePipeline.Result> result;
+        checkOptions();
         try {
             result = new QuantizePipeline(request(), System.err).run();
         } catch (QuantizeRequest.Invalid e) {
-            throw new LowbitException(inFlags(e));
+            throw new LowbitException(inFlags(e), e.getCause());
         }
         if (result.isEmpty()) return 0; // stopped early: the checkpoint in --out resumes it
         PrintWriter o = spec.commandLine().getOut();
@@ -227,6 +230,24 @@ final class QuantizeCommand implements Callable<Integer> {
             o.printf("wrote %s%n", out);
         }
         return 0;
+    }
+
+    /** The numeric options' ranges, in the options' names, before the pipeline starts. */
+    private void checkOptions() {
+        OptionChecks.within("--seq-len", seqLen.get(), 2, 1 << 16);
+        OptionChecks.atLeast("--eval-windows", evalWindows, 1);
+        if (steps != null) OptionChecks.atLeast("--steps", steps, 1);
+        if (rank != null) OptionChecks.within("--rank", rank, 1, 4096);
+        if (lr != null) OptionChecks.within("--lr", lr, 0, true, 10);
+        OptionChecks.atLeast("--batch", batch, 1);
+        OptionChecks.within("--lr-magnitude", lrMagnitude, 0, false, 1);
+        OptionChecks.above("--kl-weight", klWeight, 0, false);
+        OptionChecks.atLeast("--checkpoint-every", checkpointEvery, 1);
+        OptionChecks.atLeast("--stop-after", stopAfter, 1);
+        OptionChecks.atLeast("--calib-samples", calibSamples, 1);
+        OptionChecks.within("--alpha", alpha, 0, false, 1);
+        OptionChecks.atLeast("--blocks-per-round", blocksPerRound, 1);
+        OptionChecks.atLeast("--search-tokens", searchTokens, 1);
     }
 
     private QuantizeRequest request() {
@@ -274,7 +295,10 @@ final class QuantizeCommand implements Callable<Integer> {
             case GPTQ_ACTIVATIONS -> "the GPTQ format has no activation quantization; drop --gptq or --abits";
             case MINMAX_RANGES -> method + " uses asymmetric min-max ranges; drop --symmetric and --range";
             case UNWRITABLE_OUT ->
-                "cannot write to --out " + out + ": " + e.getCause().getMessage();
+                "cannot write to --out " + out + ": "
+                        + (e.getCause() instanceof IOException io
+                                ? IoReason.of(io, out)
+                                : e.getCause().getMessage());
             case HEAD_BITS -> e.getMessage(); // already in this command's terms
         };
     }

@@ -3,6 +3,7 @@ package dev.lowbit.methods.eval;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.io.IoReason;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,7 +30,7 @@ public final class McTasks {
         try {
             lines = Files.readAllLines(jsonl);
         } catch (IOException e) {
-            throw new LowbitException("cannot read " + jsonl + ": " + e.getMessage());
+            throw new LowbitException("cannot read " + jsonl + ": " + IoReason.of(e, jsonl), e);
         }
         for (int i = 0; i < lines.size(); i++) {
             if (lines.get(i).isBlank()) continue;

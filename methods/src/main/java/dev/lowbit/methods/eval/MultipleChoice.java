@@ -1,5 +1,6 @@
 package dev.lowbit.methods.eval;
 
+import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.NnKernels;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.tensor.Tensor;
@@ -47,6 +48,10 @@ public final class MultipleChoice {
     public static double logLikelihood(LlamaModel model, BpeTokenizer tok, String context, String continuation) {
         int[] ctx = withBos(tok, tok.encode(context)), cont = tok.encode(continuation);
         int max = model.config().maxSeqLen() + 1;
+        if (cont.length >= max)
+            throw new LowbitException("an answer of " + cont.length + " tokens does not fit the model's context of "
+                    + model.config().maxSeqLen() + " tokens with any of its question: use a model with a longer "
+                    + "context or tasks with shorter answers");
         int[] all = concat(ctx, cont);
         if (all.length > max) all = Arrays.copyOfRange(all, all.length - max, all.length);
         int[] input = Arrays.copyOf(all, all.length - 1);

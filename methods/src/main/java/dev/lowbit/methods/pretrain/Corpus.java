@@ -1,6 +1,7 @@
 package dev.lowbit.methods.pretrain;
 
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.io.IoReason;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -59,7 +60,7 @@ public final class Corpus {
         try {
             return Files.readString(file);
         } catch (IOException e) {
-            throw new LowbitException("cannot read " + file + ": " + e.getMessage());
+            throw new LowbitException("cannot read " + file + ": " + IoReason.of(e, file), e);
         }
     }
 }

@@ -21,6 +21,7 @@ import dev.lowbit.methods.quant.smoothquant.SmoothQuant;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.ProcessMemory;
 import dev.lowbit.runtime.io.GptqExport;
+import dev.lowbit.runtime.io.IoReason;
 import dev.lowbit.runtime.io.ModelFiles;
 import dev.lowbit.runtime.io.OutputFolder;
 import dev.lowbit.runtime.io.QuantizedCheckpoint;
@@ -33,6 +34,7 @@ import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
 import dev.lowbit.runtime.tokenizer.TokenizerJson;
 import dev.lowbit.runtime.train.LlamaParameters;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
@@ -135,7 +137,10 @@ public final class QuantizePipeline {
         } catch (UncheckedIOException | SecurityException e) {
             Throwable cause = e instanceof UncheckedIOException u ? u.getCause() : e;
             throw new Invalid(
-                    Rule.UNWRITABLE_OUT, "cannot write to " + request.out() + ": " + cause.getMessage(), cause);
+                    Rule.UNWRITABLE_OUT,
+                    "cannot write to " + request.out() + ": "
+                            + (cause instanceof IOException io ? IoReason.of(io, request.out()) : cause.getMessage()),
+                    cause);
         }
     }
 

@@ -24,6 +24,10 @@ public final class Sampler {
     }
 
     public int next(float[] logits, int offset, int vocab) {
+        for (int i = offset; i < offset + vocab; i++)
+            if (!Float.isFinite(logits[i]))
+                throw new LowbitException("the model produced a logit of " + logits[i] + " (token " + (i - offset)
+                        + "): its weights or activations overflowed; check the model's weights or use another model");
         int best = offset;
         for (int i = offset + 1; i < offset + vocab; i++) if (logits[i] > logits[best]) best = i;
         if (temperature == 0) return best - offset;

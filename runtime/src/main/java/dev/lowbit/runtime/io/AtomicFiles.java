@@ -39,7 +39,7 @@ public final class AtomicFiles {
             }
             tmp = null;
         } catch (IOException e) {
-            throw new CheckpointException("cannot write " + target + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot write " + target + ": " + IoReason.of(e, target), e);
         } finally {
             if (tmp != null) {
                 try {

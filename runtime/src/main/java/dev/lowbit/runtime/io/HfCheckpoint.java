@@ -20,6 +20,8 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.function.Consumer;
 
 /**
@@ -42,27 +44,33 @@ public final class HfCheckpoint {
         } catch (IOException e) {
             throw new CheckpointException(file + ": cannot read the model config (" + e.getMessage() + ")", e);
         }
-        String[] required = {
-            "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"
+        if (!c.isObject()) throw new CheckpointException(file + ": not a JSON object (expected a model config)");
+        ConfigFields f = new ConfigFields(file);
+        String[] names = {
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "vocab_size",
+            "max_position_embeddings"
         };
-        for (String k : required)
-            if (!c.path(k).canConvertToInt()) throw new CheckpointException(file + ": missing or invalid '" + k + "'");
-        try {
-            return new LlamaConfig(
-                    c.get("hidden_size").asInt(),
-                    c.get("intermediate_size").asInt(),
-                    c.get("num_hidden_layers").asInt(),
-                    c.get("num_attention_heads").asInt(),
-                    c.path("num_key_value_heads")
-                            .asInt(c.get("num_attention_heads").asInt()),
-                    c.get("vocab_size").asInt(),
-                    c.path("max_position_embeddings").asInt(2048),
-                    (float) c.path("rms_norm_eps").asDouble(1e-6),
-                    (float) c.path("rope_theta").asDouble(10000),
-                    c.path("tie_word_embeddings").asBoolean(false));
-        } catch (RuntimeException e) {
-            throw new CheckpointException(file + ": " + e.getMessage(), e);
-        }
+        int heads = f.integer(c, names[3], null, 1, ConfigFields.MAX_DIM);
+        long[] dims = {
+            f.integer(c, names[0], null, 1, ConfigFields.MAX_DIM),
+            f.integer(c, names[1], null, 1, ConfigFields.MAX_HIDDEN),
+            f.integer(c, names[2], null, 1, ConfigFields.MAX_LAYERS),
+            heads,
+            f.integer(c, names[4], heads, 1, ConfigFields.MAX_DIM),
+            f.integer(c, names[5], null, 1, ConfigFields.MAX_VOCAB),
+            f.integer(c, names[6], 2048, 1, Integer.MAX_VALUE)
+        };
+        return f.model(
+                names,
+                dims,
+                f.positive(c, "rms_norm_eps", 1e-6, 1),
+                f.positive(c, "rope_theta", 10000, 1e12),
+                f.bool(c, "tie_word_embeddings", false));
     }
 
     /**
@@ -85,6 +93,8 @@ public final class HfCheckpoint {
     public static LlamaWeights open(Path dir, Arena arena, boolean reorderQk) {
         LlamaConfig config = readConfig(dir);
         Map<String, Path> files = weightFiles(dir);
+        new ConfigFields(dir.resolve("config.json"))
+                .fitsWeights(config, Set.copyOf(files.values()), 2); // bf16 at least
         Map<Path, SafetensorsFile> open = new LinkedHashMap<>();
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         for (LlamaParameters.Slot slot : LlamaParameters.layout(config)) {
@@ -141,8 +151,11 @@ public final class HfCheckpoint {
     /** Loads every weight of the model in dir into fp32 parameters allocated in arena. */
     public static LlamaParameters load(Path dir, Arena arena) {
         LlamaConfig config = readConfig(dir);
-        LlamaParameters params = LlamaParameters.zeros(arena, config);
         Map<String, Path> files = weightFiles(dir);
+        new ConfigFields(dir.resolve("config.json"))
+                .fitsWeights(config, Set.copyOf(files.values()), 2); // bf16 at least
+        ConfigFields.fitsInFp32(config);
+        LlamaParameters params = LlamaParameters.zeros(arena, config);
         try (Arena mapping = Arena.ofConfined()) {
             Map<Path, SafetensorsFile> open = new LinkedHashMap<>();
             for (LlamaParameters.Slot slot : params.slots()) {
@@ -170,7 +183,8 @@ public final class HfCheckpoint {
         LlamaConfig c = params.config();
         try (Arena arena = Arena.ofConfined()) {
             SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "pt");
-            metadata.forEach(writer::metadata);
+            new TreeMap<>(metadata)
+                    .forEach(writer::metadata); // sorted: the same bytes on every run (Map.of has no order)
             for (LlamaParameters.Slot slot : params.slots()) {
                 Tensor t = params.get(slot.name());
                 Projection linear = Projection.ofWeightName(slot.name());

@@ -11,7 +11,6 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -39,13 +38,19 @@ public final class Llama2cCheckpoint {
                 vocab = Math.abs(h[5]),
                 seqLen = h[6];
         boolean tied = h[5] > 0;
-        for (int v : new int[] {dim, hidden, layers, heads, kvHeads, vocab, seqLen})
-            if (v <= 0 || v > (1 << 20)) throw corrupt(path, "implausible header " + Arrays.toString(h));
         LlamaConfig config;
         try {
-            config = new LlamaConfig(dim, hidden, layers, heads, kvHeads, vocab, seqLen, 1e-5f, 10000f, tied);
-        } catch (RuntimeException e) {
-            throw corrupt(path, e.getMessage());
+            config = new ConfigFields(path)
+                    .model(
+                            new String[] {
+                                "dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"
+                            },
+                            new long[] {dim, hidden, layers, heads, kvHeads, vocab, seqLen},
+                            1e-5f,
+                            10000f,
+                            tied);
+        } catch (CheckpointException e) {
+            throw corrupt(path, e.getMessage().substring(path.toString().length() + 2));
         }
         long floats = expectedFloats(config);
         long expected = HEADER + 4 * floats;
@@ -66,6 +71,14 @@ public final class Llama2cCheckpoint {
         Tensor finalNorm = r.next(dim);
         r.skip((long) seqLen * config.headDim()); // legacy freq_cis_real and freq_cis_imag
         Tensor output = tied ? emb : r.next(vocab, dim);
+        FiniteValues.check(path, "token_embedding_table", emb);
+        FiniteValues.check(path, "rms_final_weight", finalNorm);
+        if (!tied) FiniteValues.check(path, "wcls", output);
+        for (int l = 0; l < layers; l++) {
+            String[] names = {"rms_att_weight", "wq", "wk", "wv", "wo", "rms_ffn_weight", "w1", "w2", "w3"};
+            Tensor[] ts = {attNorm[l], wq[l], wk[l], wv[l], wo[l], ffnNorm[l], w1[l], w2[l], w3[l]};
+            for (int i = 0; i < names.length; i++) FiniteValues.check(path, names[i] + "[" + l + "]", ts[i]);
+        }
         List<LlamaWeights.Layer> list = new ArrayList<>();
         for (int l = 0; l < layers; l++) {
             Projections<Tensor> linears = new Projections<>(wq[l], wk[l], wv[l], wo[l], w1[l], w3[l], w2[l]);

@@ -81,6 +81,9 @@ public final class ModelFiles {
         }
         if (Files.isRegularFile(path))
             return new Loaded(model, new LlamaModel(Llama2cCheckpoint.load(path, arena)), Optional.empty());
+        if (Files.exists(path))
+            throw new CheckpointException(path + ": not a model (neither a folder nor a regular file; a device?): give "
+                    + "\"default\", a Hugging Face folder or a llama2.c .bin file");
         throw new CheckpointException(
                 path + ": no such model (give \"default\", a Hugging Face folder or a llama2.c .bin file)");
     }

@@ -11,7 +11,6 @@ import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaWeights;
 import dev.lowbit.runtime.model.Projection;
 import dev.lowbit.runtime.tensor.DType;
-import dev.lowbit.runtime.tensor.Finite;
 import dev.lowbit.runtime.tensor.QuantizedTensor;
 import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.train.LlamaParameters;
@@ -23,6 +22,8 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 
 /**
  * lowbit's own quantized checkpoint: the Hugging Face folder layout with each block linear stored
@@ -59,7 +60,7 @@ public final class QuantizedCheckpoint {
         LlamaConfig c = model.config();
         QuantizedTensor first = Linear.quantizedWeight(model.linear(0, Projection.Q));
         SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "lowbit");
-        metadata.forEach(writer::metadata);
+        new TreeMap<>(metadata).forEach(writer::metadata); // sorted: the same bytes on every run (Map.of has no order)
         boolean quantizedHead = !(model.head() instanceof Linear.Dense);
         if (quantizedHead) putLinear(writer, "lm_head", model.head());
         model.weights().named().forEach((name, t) -> {
@@ -75,11 +76,19 @@ public final class QuantizedCheckpoint {
             putLinear(writer, name.substring(0, name.length() - ".weight".length()), model.linear(layer, linear));
         });
         writer.write(dir.resolve("model.safetensors"));
+        // -1 (per-channel) only when every linear is: a group as wide as q_proj's input is not per-channel for
+        // down_proj
+        boolean perChannel = true;
+        for (int l = 0; l < c.layers(); l++)
+            for (Linear linear : model.linears(l).toList()) {
+                QuantizedTensor q = Linear.quantizedWeight(linear);
+                perChannel &= q.groupSize() == q.cols();
+            }
         writeConfig(
                 c,
                 dir,
                 first.bits(),
-                first.groupSize() == first.cols() ? -1 : first.groupSize(),
+                perChannel ? -1 : first.groupSize(),
                 first.scales().dtype(),
                 Linear.activationBits(model.linear(0, Projection.Q)),
                 model.qkvBits(),
@@ -124,12 +133,13 @@ public final class QuantizedCheckpoint {
         } catch (IOException e) {
             throw new CheckpointException(dir + ": cannot read config.json (" + e.getMessage() + ")", e);
         }
-        int bits = qc.path("bits").asInt(),
-                group = qc.path("group_size").asInt(),
-                abits = qc.path("activation_bits").asInt(16);
-        int qkvBits = qc.path("qkv_bits").asInt(16),
-                headBits = qc.path("head_bits").asInt(16);
+        ConfigFields f = new ConfigFields(dir.resolve("config.json"), "quantization_config.");
+        int bits = f.oneOf(qc, "bits", -1, 2, 3, 4, 6, 8),
+                group = f.oneOf(qc, "group_size", 0, -1, 32, 64, 128, 256),
+                abits = f.oneOf(qc, "activation_bits", 16, 4, 6, 8, 16);
+        int qkvBits = f.oneOf(qc, "qkv_bits", 16, 4, 6, 8, 16), headBits = f.oneOf(qc, "head_bits", 16, 4, 8, 16);
         Map<String, Path> files = HfCheckpoint.weightFiles(dir);
+        f.fitsWeights(c, Set.copyOf(files.values()), bits / 8.0 / 2); // the codes alone, room for small embeddings
         Map<Path, SafetensorsFile> open = new HashMap<>();
         TensorLookup all = new TensorLookup() { // across shards: a linear's tensors may lie in different files
                     @Override
@@ -203,10 +213,8 @@ public final class QuantizedCheckpoint {
             TensorLookup st, String base, long inChannels, int bits, int group, int abits, Path file, Arena arena) {
         Tensor codes = aligned(arena, st.tensor(base + ".qweight"));
         Tensor scales = aligned(arena, st.tensor(base + ".scales")), zeros = aligned(arena, st.tensor(base + ".zeros"));
-        for (Tensor t : new Tensor[] {scales, zeros})
-            if ((t.dtype() == DType.F32 || t.dtype() == DType.F16) && Finite.firstNonFinite(t) >= 0)
-                throw new CheckpointException(file + ": the quantization " + (t == scales ? "scales" : "zeros") + " of "
-                        + base + " hold NaN or Inf: the checkpoint is damaged; quantize the model again");
+        FiniteValues.check(file, base + ".scales", scales);
+        FiniteValues.check(file, base + ".zeros", zeros);
         ChannelMap map = st.contains(base + ".reassembly.ia") ? reassembly(st, base, inChannels, file, arena) : null;
         long k = map != null ? map.outChannels() : inChannels;
         QuantizedTensor q = QuantizedTensor.of(arena, codes, scales, zeros, k, bits, group < 0 ? (int) k : group);

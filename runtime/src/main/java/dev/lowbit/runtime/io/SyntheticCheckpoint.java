@@ -270,7 +270,6 @@ public final class SyntheticCheckpoint {
     }
 
     private static String reason(IOException e) {
-        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-        return m.contains("No space left") ? "the disk is full (" + m + ")" : m;
+        return IoReason.of(e);
     }
 }

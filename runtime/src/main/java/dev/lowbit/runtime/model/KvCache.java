@@ -3,6 +3,7 @@ package dev.lowbit.runtime.model;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Device;
+import dev.lowbit.runtime.tensor.HostMemory;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 
@@ -30,6 +31,11 @@ public final class KvCache {
                     "a KV cache holds 1 to " + config.maxSeqLen() + " positions (the context), got " + capacity);
         this.kvDim = config.kvDim();
         this.capacity = capacity;
+        if (device.kind() == Device.Kind.CPU)
+            HostMemory.require(
+                    "the KV cache of " + String.format("%,d", capacity) + " positions",
+                    HostMemory.product(2, config.layers(), capacity, kvDim, Float.BYTES),
+                    "lower the model's context (max_position_embeddings in config.json, seq_len of a llama2.c .bin)");
         this.keys = new Tensor[config.layers()];
         this.values = new Tensor[config.layers()];
         for (int l = 0; l < config.layers(); l++) {

@@ -20,14 +20,17 @@ public record LlamaConfig(
         boolean tiedEmbeddings) {
     public LlamaConfig {
         if (dim <= 0 || hiddenDim <= 0 || layers <= 0 || heads <= 0 || kvHeads <= 0 || vocabSize <= 0 || maxSeqLen <= 0)
-            throw new LowbitException("model dimensions must be positive: " + this);
+            throw new LowbitException(String.format(
+                    "model dimensions must be positive: dim %d, hiddenDim %d, layers %d, heads %d, kvHeads %d, "
+                            + "vocabSize %d, maxSeqLen %d",
+                    dim, hiddenDim, layers, heads, kvHeads, vocabSize, maxSeqLen));
         if (dim % heads != 0) throw new LowbitException("dim " + dim + " is not a multiple of " + heads + " heads");
         if (heads % kvHeads != 0)
             throw new LowbitException(heads + " heads are not a multiple of " + kvHeads + " key/value heads");
         if ((dim / heads) % 2 != 0)
             throw new LowbitException("head size " + dim / heads + " must be even for rotary embeddings");
         if (!(normEps > 0) || !(ropeTheta > 0))
-            throw new LowbitException("normEps and ropeTheta must be positive: " + this);
+            throw new LowbitException("normEps and ropeTheta must be positive: " + normEps + ", " + ropeTheta);
     }
 
     public int headDim() {

@@ -12,10 +12,13 @@ import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /**
  * Hugging Face {@code tokenizer.json} for byte-level BPE models: written as the tokenizers library
@@ -99,26 +102,45 @@ public final class TokenizerJson {
                     path,
                     "SentencePiece-style (Metaspace / byte fallback) tokenizers are not supported; byte-level BPE only");
         Pattern split = splitPattern(path, root.path("pre_tokenizer"));
+        if (!model.path("vocab").isObject()) throw bad(path, "model.vocab is not an object of token: id");
+        // ids are dense in real tokenizers; anything far beyond the token count is damage, not a gap
+        int maxId = Math.min(
+                1 << 22,
+                2 * (model.path("vocab").size() + root.path("added_tokens").size()) + 1024);
         Map<String, Integer> vocab = new LinkedHashMap<>();
-        model.path("vocab")
-                .fields()
-                .forEachRemaining(e -> vocab.put(e.getKey(), e.getValue().asInt()));
+        for (var it = model.path("vocab").fields(); it.hasNext(); ) {
+            var e = it.next();
+            vocab.put(e.getKey(), id(path, "model.vocab['" + e.getKey() + "']", e.getValue(), maxId));
+        }
         List<String> merges = new ArrayList<>();
-        for (JsonNode m : model.path("merges"))
-            merges.add(m.isArray() ? m.get(0).asText() + " " + m.get(1).asText() : m.asText());
+        for (JsonNode m : model.path("merges")) {
+            if (m.isArray() && m.size() == 2 && m.get(0).isTextual() && m.get(1).isTextual())
+                merges.add(m.get(0).asText() + " " + m.get(1).asText());
+            else if (m.isTextual()) merges.add(m.asText());
+            else throw bad(path, "merge " + m + " is neither \"a b\" nor [\"a\", \"b\"]");
+        }
         Map<String, Integer> special = new LinkedHashMap<>();
         for (JsonNode a : root.path("added_tokens")) {
+            if (!a.path("content").isTextual()) throw bad(path, "added token " + a + " has no text content");
             String content = a.path("content").asText();
-            if (!vocab.containsKey(content)
-                    || vocab.get(content) != a.path("id").asInt())
-                special.put(content, a.path("id").asInt());
+            int id = id(path, "added token '" + content + "'", a.path("id"), maxId);
+            if (!vocab.containsKey(content) || vocab.get(content) != id) special.put(content, id);
             vocab.remove(content);
         }
+        Set<Integer> seen = new HashSet<>();
+        for (var e : vocab.entrySet())
+            if (!seen.add(e.getValue())) throw bad(path, "id " + e.getValue() + " is given to two tokens");
         try {
             return new BpeTokenizer(vocab, merges, special, split);
         } catch (RuntimeException e) {
             throw bad(path, e.getMessage());
         }
+    }
+
+    private static int id(Path path, String what, JsonNode v, int maxId) {
+        if (!v.isIntegralNumber() || !v.canConvertToInt() || v.asInt() < 0 || v.asInt() >= maxId)
+            throw bad(path, what + " has id " + v + ": ids are integers from 0 to " + (maxId - 1));
+        return v.asInt();
     }
 
     /** GPT-2's split for a plain ByteLevel pre-tokenizer, or the regex of a Split inside a Sequence. */
@@ -127,7 +149,11 @@ public final class TokenizerJson {
         if ("Sequence".equals(pre.path("type").asText()))
             for (JsonNode p : pre.path("pretokenizers"))
                 if ("Split".equals(p.path("type").asText()) && p.path("pattern").has("Regex"))
-                    return Pattern.compile(p.path("pattern").path("Regex").asText());
+                    try {
+                        return Pattern.compile(p.path("pattern").path("Regex").asText());
+                    } catch (PatternSyntaxException e) {
+                        throw bad(path, "the pre-tokenizer's Split regex is invalid: " + e.getDescription());
+                    }
         throw bad(path, "pre-tokenizer " + pre + " is not ByteLevel or a Split regex followed by ByteLevel");
     }
 

@@ -85,7 +85,9 @@ class HfCheckpointTest {
                     e.getMessage().contains("has no tensor 'model.layers.2.input_layernorm.weight'"), e.getMessage());
             Files.writeString(dir.resolve("config.json"), cfg.replace("\"hidden_size\" : 16", "\"hidden_size\" : 18"));
             e = assertThrows(CheckpointException.class, () -> HfCheckpoint.load(dir, arena));
-            assertTrue(e.getMessage().contains("not a multiple of 4 heads"), e.getMessage());
+            assertTrue(
+                    e.getMessage().contains("hidden_size 18 is not a multiple of num_attention_heads 4"),
+                    e.getMessage());
             Files.delete(dir.resolve("model.safetensors"));
             Files.writeString(dir.resolve("config.json"), cfg);
             e = assertThrows(CheckpointException.class, () -> HfCheckpoint.load(dir, arena));

@@ -102,10 +102,10 @@ class Llama2cCheckpointTest {
         expect(Arrays.copyOf(good, 20), "shorter than its 28-byte header");
         byte[] garbage = good.clone();
         garbage[3] = 0x40; // dim becomes huge
-        expect(garbage, "implausible header");
+        expect(garbage, "dim 1073741888 is out of range: give 1 to 65,536");
         byte[] badHeads = good.clone();
         badHeads[12] = 3; // 3 heads do not divide dim 64
-        expect(badHeads, "not a multiple of 3 heads");
+        expect(badHeads, "dim 64 is not a multiple of n_heads 3");
     }
 
     private void expect(byte[] content, String reason) throws IOException {

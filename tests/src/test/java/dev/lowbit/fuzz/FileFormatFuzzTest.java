@@ -1,0 +1,238 @@
+package dev.lowbit.fuzz;
+
+import dev.lowbit.runtime.io.Llama2cCheckpoint;
+import dev.lowbit.runtime.io.ModelFiles;
+import dev.lowbit.runtime.io.SafetensorsFile;
+import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.tensor.DType;
+import dev.lowbit.runtime.tensor.Tensor;
+import dev.lowbit.runtime.tokenizer.BpeTokenizer;
+import dev.lowbit.runtime.tokenizer.TokenizerJson;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
+import net.jqwik.api.lifecycle.AfterContainer;
+import net.jqwik.api.lifecycle.BeforeContainer;
+
+/**
+ * Every file format lowbit reads, mutated from a small valid file and loaded (then run one token
+ * forward, or encoded and decoded): nothing may escape but a LowbitException with a message.
+ * Fixed seeds, 10,000 tries per format; the counts are printed at the end.
+ */
+class FileFormatFuzzTest {
+    static final int TRIES = 10_000;
+    private static TinyModels seeds;
+    private static byte[] hfWeights, hfConfig, tokenizer, qWeights, qConfig, llama2c;
+    private static Path work;
+
+    @BeforeContainer
+    static void writeSeeds() throws IOException {
+        seeds = new TinyModels();
+        hfWeights = Files.readAllBytes(seeds.hf.resolve("model.safetensors"));
+        hfConfig = Files.readAllBytes(seeds.hf.resolve("config.json"));
+        tokenizer = Files.readAllBytes(seeds.hf.resolve("tokenizer.json"));
+        qWeights = Files.readAllBytes(seeds.quantized.resolve("model.safetensors"));
+        qConfig = Files.readAllBytes(seeds.quantized.resolve("config.json"));
+        llama2c = Files.readAllBytes(seeds.llama2c);
+        work = Files.createDirectories(seeds.root.resolve("case"));
+        // the unmutated seeds load: otherwise every case would be refused for the same reason
+        load(seeds.hf);
+        load(seeds.quantized);
+        TokenizerJson.load(seeds.hf.resolve("tokenizer.json"));
+        try (Arena arena = Arena.ofConfined()) {
+            forward(new LlamaModel(Llama2cCheckpoint.load(seeds.llama2c, arena)), arena);
+        }
+    }
+
+    @AfterContainer
+    static void report() throws IOException {
+        for (String f : List.of("safetensors", "llama2.c", "config.json", "tokenizer.json", "quantized checkpoint"))
+            Outcomes.print(f);
+        seeds.delete();
+    }
+
+    @Provide
+    Arbitrary<List<Mutations.ByteEdit>> bytes() {
+        return Mutations.byteEdits();
+    }
+
+    @Provide
+    Arbitrary<List<Mutations.JsonEdit>> json() {
+        return Mutations.jsonEdits();
+    }
+
+    @Provide
+    Arbitrary<List<int[]>> headerFields() {
+        Arbitrary<Integer> value = Arbitraries.oneOf(
+                Arbitraries.of(Arrays.stream(Mutations.HOSTILE_INTS).boxed().toList()),
+                Arbitraries.integers().between(-4, 40),
+                Arbitraries.integers());
+        return Combinators.combine(Arbitraries.integers().between(0, 6), value)
+                .as((f, v) -> new int[] {f, v})
+                .list()
+                .ofMinSize(1)
+                .ofMaxSize(3);
+    }
+
+    /** The safetensors header (as JSON, re-framed with its length) or the raw bytes of the file. */
+    @Property(tries = TRIES, seed = "2101")
+    void safetensors(
+            @ForAll("json") List<Mutations.JsonEdit> header,
+            @ForAll("bytes") List<Mutations.ByteEdit> raw,
+            @ForAll int which) {
+        byte[] file = switch (Math.floorMod(which, 3)) {
+            case 0 -> reframe(hfWeights, header);
+            case 1 -> Mutations.apply(hfWeights, raw);
+            default -> Mutations.apply(reframe(hfWeights, header), raw);
+        };
+        Path p = write("model.safetensors", file);
+        Outcomes.check("safetensors", () -> {
+            try (Arena arena = Arena.ofConfined()) {
+                SafetensorsFile st = SafetensorsFile.open(p, arena);
+                for (String name : st.names()) {
+                    Tensor t = st.tensor(name);
+                    if (t.dtype() == DType.F32 || t.dtype() == DType.F16 || t.dtype() == DType.BF16) t.toFloatArray();
+                }
+            }
+        });
+    }
+
+    /** llama2.c: header fields set to hostile values, then byte edits of the whole file. */
+    @Property(tries = TRIES, seed = "2102")
+    void llama2c(
+            @ForAll("headerFields") List<int[]> fields,
+            @ForAll("bytes") List<Mutations.ByteEdit> raw,
+            @ForAll boolean bytesToo) {
+        ByteBuffer b = ByteBuffer.wrap(llama2c.clone()).order(ByteOrder.LITTLE_ENDIAN);
+        for (int[] f : fields) b.putInt(4 * f[0], f[1]);
+        byte[] file = bytesToo ? Mutations.apply(b.array(), raw) : b.array();
+        Path p = write("model.bin", file);
+        Outcomes.check("llama2.c", () -> {
+            try (Arena arena = Arena.ofConfined()) {
+                forward(new LlamaModel(Llama2cCheckpoint.load(p, arena)), arena);
+            }
+        });
+    }
+
+    /** config.json of a Hugging Face folder, by JSON edits or as bytes. */
+    @Property(tries = TRIES, seed = "2103")
+    void configJson(
+            @ForAll("json") List<Mutations.JsonEdit> edits,
+            @ForAll("bytes") List<Mutations.ByteEdit> raw,
+            @ForAll boolean asBytes) {
+        Path dir = folder(hfWeights, asBytes ? Mutations.apply(hfConfig, raw) : edit(hfConfig, edits));
+        Outcomes.check("config.json", () -> load(dir));
+    }
+
+    /** tokenizer.json, by JSON edits or as bytes; a loaded tokenizer encodes and decodes the text. */
+    @Property(tries = TRIES, seed = "2104")
+    void tokenizerJson(
+            @ForAll("json") List<Mutations.JsonEdit> edits,
+            @ForAll("bytes") List<Mutations.ByteEdit> raw,
+            @ForAll boolean asBytes) {
+        Path p = write("tokenizer.json", asBytes ? Mutations.apply(tokenizer, raw) : edit(tokenizer, edits));
+        Outcomes.check("tokenizer.json", () -> {
+            BpeTokenizer t = TokenizerJson.load(p);
+            t.decode(t.encode(TinyModels.TEXT.substring(0, 80)));
+        });
+    }
+
+    /** A lowbit quantized folder: its config (quantization_config included), header, codes, scales and zeros. */
+    @Property(tries = TRIES, seed = "2105")
+    void quantizedCheckpoint(
+            @ForAll("json") List<Mutations.JsonEdit> edits,
+            @ForAll("bytes") List<Mutations.ByteEdit> raw,
+            @ForAll int which) {
+        Path dir = switch (Math.floorMod(which, 3)) {
+            case 0 -> folder(qWeights, edit(qConfig, edits));
+            case 1 -> folder(reframe(qWeights, edits), qConfig);
+            default -> folder(dataEdits(qWeights, raw), qConfig);
+        };
+        Outcomes.check("quantized checkpoint", () -> load(dir));
+    }
+
+    private static void load(Path dir) {
+        try (Arena arena = Arena.ofConfined()) {
+            forward(ModelFiles.open(dir.toString(), arena).model(), arena);
+        }
+    }
+
+    private static void forward(LlamaModel m, Arena arena) {
+        m.forward(arena, new int[] {1 % m.config().vocabSize(), 0}, m.newCache(arena));
+    }
+
+    private static byte[] edit(byte[] json, List<Mutations.JsonEdit> edits) {
+        try {
+            return Mutations.bytes(Mutations.apply(Mutations.JSON.readTree(json), edits));
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** A safetensors file whose header JSON is edited and framed again with its new length. */
+    private static byte[] reframe(byte[] file, List<Mutations.JsonEdit> edits) {
+        ByteBuffer in = ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN);
+        int n = (int) in.getLong(0);
+        byte[] header = edit(Arrays.copyOfRange(file, 8, 8 + n), edits);
+        ByteBuffer out =
+                ByteBuffer.allocate(8 + header.length + file.length - 8 - n).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(header.length).put(header).put(file, 8 + n, file.length - 8 - n);
+        return out.array();
+    }
+
+    /** Byte edits confined to the data section (after the header): codes, scales and zeros of the stored tensors. */
+    private static byte[] dataEdits(byte[] file, List<Mutations.ByteEdit> edits) {
+        int start =
+                8 + (int) ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+        byte[] out = file.clone();
+        for (Mutations.ByteEdit e : edits) {
+            int at = start + e.at() % (file.length - start);
+            out[at] = e.kind() % 2 == 0 ? (byte) e.value() : (byte) (out[at] ^ (1 << (e.value() & 7)));
+            // a few whole floats set to NaN / Inf / huge, where scales and zeros lie
+            if (e.kind() >= 4 && at + 4 <= out.length)
+                ByteBuffer.wrap(out)
+                        .order(ByteOrder.LITTLE_ENDIAN)
+                        .putFloat(
+                                at & ~3,
+                                e.value() % 3 == 0 ? Float.NaN : e.value() % 3 == 1 ? Float.POSITIVE_INFINITY : 3e38f);
+        }
+        return out;
+    }
+
+    private static Path write(String name, byte[] content) {
+        try {
+            return Files.write(work.resolve(name), content);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The contents last written into the case folder: unchanged files (the seeds' arrays) are not written again. */
+    private static byte[] lastWeights, lastConfig;
+
+    private static Path folder(byte[] weights, byte[] config) {
+        try {
+            Path dir = Files.createDirectories(work.resolve("model"));
+            if (weights != lastWeights || weights != hfWeights && weights != qWeights)
+                Files.write(dir.resolve("model.safetensors"), weights);
+            if (config != lastConfig || config != hfConfig && config != qConfig)
+                Files.write(dir.resolve("config.json"), config);
+            lastWeights = weights;
+            lastConfig = config;
+            return dir;
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
