@@ -16,27 +16,22 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.Combinators;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.lifecycle.AfterContainer;
-import net.jqwik.api.lifecycle.BeforeContainer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 /**
  * Every file format lowbit reads, mutated from a small valid file and loaded (then run one token
  * forward, or encoded and decoded): nothing may escape but a LowbitException with a message.
- * Fixed seeds, 10,000 tries per format; the counts are printed at the end.
+ * Fixed seeds, 10,000 cases per format; the counts are printed at the end.
  */
 class FileFormatFuzzTest {
-    static final int TRIES = 10_000;
+    static final int CASES = 10_000;
     private static TinyModels seeds;
     private static byte[] hfWeights, hfConfig, tokenizer, qWeights, qConfig, llama2c;
     private static Path work;
 
-    @BeforeContainer
+    @BeforeAll
     static void writeSeeds() throws IOException {
         seeds = new TinyModels();
         hfWeights = Files.readAllBytes(seeds.hf.resolve("model.safetensors"));
@@ -55,111 +50,94 @@ class FileFormatFuzzTest {
         }
     }
 
-    @AfterContainer
+    @AfterAll
     static void report() throws IOException {
         for (String f : List.of("safetensors", "llama2.c", "config.json", "tokenizer.json", "quantized checkpoint"))
             Outcomes.print(f);
         seeds.delete();
     }
 
-    @Provide
-    Arbitrary<List<Mutations.ByteEdit>> bytes() {
-        return Mutations.byteEdits();
-    }
-
-    @Provide
-    Arbitrary<List<Mutations.JsonEdit>> json() {
-        return Mutations.jsonEdits();
-    }
-
-    @Provide
-    Arbitrary<List<int[]>> headerFields() {
-        Arbitrary<Integer> value = Arbitraries.oneOf(
-                Arbitraries.of(Arrays.stream(Mutations.HOSTILE_INTS).boxed().toList()),
-                Arbitraries.integers().between(-4, 40),
-                Arbitraries.integers());
-        return Combinators.combine(Arbitraries.integers().between(0, 6), value)
-                .as((f, v) -> new int[] {f, v})
-                .list()
-                .ofMinSize(1)
-                .ofMaxSize(3);
-    }
-
     /** The safetensors header (as JSON, re-framed with its length) or the raw bytes of the file. */
-    @Property(tries = TRIES, seed = "2101")
-    void safetensors(
-            @ForAll("json") List<Mutations.JsonEdit> header,
-            @ForAll("bytes") List<Mutations.ByteEdit> raw,
-            @ForAll int which) {
-        byte[] file = switch (Math.floorMod(which, 3)) {
-            case 0 -> reframe(hfWeights, header);
-            case 1 -> Mutations.apply(hfWeights, raw);
-            default -> Mutations.apply(reframe(hfWeights, header), raw);
-        };
-        Path p = write("model.safetensors", file);
-        Outcomes.check("safetensors", () -> {
-            try (Arena arena = Arena.ofConfined()) {
-                SafetensorsFile st = SafetensorsFile.open(p, arena);
-                for (String name : st.names()) {
-                    Tensor t = st.tensor(name);
-                    if (t.dtype() == DType.F32 || t.dtype() == DType.F16 || t.dtype() == DType.BF16) t.toFloatArray();
+    @Test
+    void safetensors() {
+        SeededCases.run("safetensors", 2101, CASES, r -> Mutations.edits(r, 3), e -> {
+            byte[] file = switch (e.which()) {
+                case 0 -> reframe(hfWeights, e.json());
+                case 1 -> Mutations.apply(hfWeights, e.bytes());
+                default -> Mutations.apply(reframe(hfWeights, e.json()), e.bytes());
+            };
+            Path p = write("model.safetensors", file);
+            Outcomes.check("safetensors", () -> {
+                try (Arena arena = Arena.ofConfined()) {
+                    SafetensorsFile st = SafetensorsFile.open(p, arena);
+                    for (String name : st.names()) {
+                        Tensor t = st.tensor(name);
+                        if (t.dtype() == DType.F32 || t.dtype() == DType.F16 || t.dtype() == DType.BF16)
+                            t.toFloatArray();
+                    }
                 }
-            }
+            });
         });
     }
+
+    record Llama2cCase(List<Mutations.HeaderField> fields, List<Mutations.ByteEdit> bytes, boolean bytesToo) {}
 
     /** llama2.c: header fields set to hostile values, then byte edits of the whole file. */
-    @Property(tries = TRIES, seed = "2102")
-    void llama2c(
-            @ForAll("headerFields") List<int[]> fields,
-            @ForAll("bytes") List<Mutations.ByteEdit> raw,
-            @ForAll boolean bytesToo) {
-        ByteBuffer b = ByteBuffer.wrap(llama2c.clone()).order(ByteOrder.LITTLE_ENDIAN);
-        for (int[] f : fields) b.putInt(4 * f[0], f[1]);
-        byte[] file = bytesToo ? Mutations.apply(b.array(), raw) : b.array();
-        Path p = write("model.bin", file);
-        Outcomes.check("llama2.c", () -> {
-            try (Arena arena = Arena.ofConfined()) {
-                forward(new LlamaModel(Llama2cCheckpoint.load(p, arena)), arena);
-            }
+    @Test
+    void llama2c() {
+        SeededCases.run(
+                "llama2.c",
+                2102,
+                CASES,
+                r -> new Llama2cCase(Mutations.headerFields(r), Mutations.byteEdits(r), r.nextBoolean()),
+                c -> {
+                    ByteBuffer b = ByteBuffer.wrap(llama2c.clone()).order(ByteOrder.LITTLE_ENDIAN);
+                    for (Mutations.HeaderField f : c.fields()) b.putInt(4 * f.field(), f.value());
+                    byte[] file = c.bytesToo() ? Mutations.apply(b.array(), c.bytes()) : b.array();
+                    Path p = write("model.bin", file);
+                    Outcomes.check("llama2.c", () -> {
+                        try (Arena arena = Arena.ofConfined()) {
+                            forward(new LlamaModel(Llama2cCheckpoint.load(p, arena)), arena);
+                        }
+                    });
+                });
+    }
+
+    /** config.json of a Hugging Face folder, by JSON edits (which 0) or as bytes (which 1). */
+    @Test
+    void configJson() {
+        SeededCases.run("config.json", 2103, CASES, r -> Mutations.edits(r, 2), e -> {
+            Path dir =
+                    folder(hfWeights, e.which() == 1 ? Mutations.apply(hfConfig, e.bytes()) : edit(hfConfig, e.json()));
+            Outcomes.check("config.json", () -> load(dir));
         });
     }
 
-    /** config.json of a Hugging Face folder, by JSON edits or as bytes. */
-    @Property(tries = TRIES, seed = "2103")
-    void configJson(
-            @ForAll("json") List<Mutations.JsonEdit> edits,
-            @ForAll("bytes") List<Mutations.ByteEdit> raw,
-            @ForAll boolean asBytes) {
-        Path dir = folder(hfWeights, asBytes ? Mutations.apply(hfConfig, raw) : edit(hfConfig, edits));
-        Outcomes.check("config.json", () -> load(dir));
-    }
-
-    /** tokenizer.json, by JSON edits or as bytes; a loaded tokenizer encodes and decodes the text. */
-    @Property(tries = TRIES, seed = "2104")
-    void tokenizerJson(
-            @ForAll("json") List<Mutations.JsonEdit> edits,
-            @ForAll("bytes") List<Mutations.ByteEdit> raw,
-            @ForAll boolean asBytes) {
-        Path p = write("tokenizer.json", asBytes ? Mutations.apply(tokenizer, raw) : edit(tokenizer, edits));
-        Outcomes.check("tokenizer.json", () -> {
-            BpeTokenizer t = TokenizerJson.load(p);
-            t.decode(t.encode(TinyModels.TEXT.substring(0, 80)));
+    /** tokenizer.json, by JSON edits (which 0) or as bytes (which 1); a loaded tokenizer encodes and decodes the text. */
+    @Test
+    void tokenizerJson() {
+        SeededCases.run("tokenizer.json", 2104, CASES, r -> Mutations.edits(r, 2), e -> {
+            Path p = write(
+                    "tokenizer.json",
+                    e.which() == 1 ? Mutations.apply(tokenizer, e.bytes()) : edit(tokenizer, e.json()));
+            Outcomes.check("tokenizer.json", () -> {
+                BpeTokenizer t = TokenizerJson.load(p);
+                t.decode(t.encode(TinyModels.TEXT.substring(0, 80)));
+            });
         });
     }
 
     /** A lowbit quantized folder: its config (quantization_config included), header, codes, scales and zeros. */
-    @Property(tries = TRIES, seed = "2105")
-    void quantizedCheckpoint(
-            @ForAll("json") List<Mutations.JsonEdit> edits,
-            @ForAll("bytes") List<Mutations.ByteEdit> raw,
-            @ForAll int which) {
-        Path dir = switch (Math.floorMod(which, 3)) {
-            case 0 -> folder(qWeights, edit(qConfig, edits));
-            case 1 -> folder(reframe(qWeights, edits), qConfig);
-            default -> folder(dataEdits(qWeights, raw), qConfig);
-        };
-        Outcomes.check("quantized checkpoint", () -> load(dir));
+    @Test
+    void quantizedCheckpoint() {
+        SeededCases.run("quantized checkpoint", 2105, CASES, r -> Mutations.edits(r, 3), e -> {
+            Path dir = switch (e.which()) {
+                case 0 -> folder(qWeights, edit(qConfig, e.json()));
+                case 1 -> folder(reframe(qWeights, e.json()), qConfig);
+                default -> folder(dataEdits(qWeights, e.bytes()), qConfig);
+            };
+            Outcomes.check("quantized checkpoint", () -> load(dir));
+        });
     }
 
     private static void load(Path dir) {

@@ -7,13 +7,9 @@ import dev.lowbit.runtime.tensor.QuantizedActivations;
 import dev.lowbit.runtime.tensor.QuantizedTensor;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.constraints.IntRange;
-import net.jqwik.api.lifecycle.AfterContainer;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
 
 /**
  * The native boundary: random (often inconsistent) shapes, bit widths and group sizes through the
@@ -21,43 +17,43 @@ import net.jqwik.api.lifecycle.AfterContainer;
  * a LowbitException may come back.
  */
 class KernelShapeFuzzTest {
-    @AfterContainer
+    private static final int[] DIMS = {-1, 0, 1, 2, 31, 32, 33, 64, 96, 128, 256};
+    private static final int[] BITS = {-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16};
+    private static final int[] GROUPS = {-2, -1, 0, 1, 16, 32, 64, 100, 128, 256, 512};
+
+    @AfterAll
     static void report() {
         Outcomes.print("kernels");
     }
 
-    @Provide
-    Arbitrary<Integer> dim() {
-        return Arbitraries.oneOf(
-                Arbitraries.of(-1, 0, 1, 2, 31, 32, 33, 64, 96, 128, 256),
-                Arbitraries.integers().between(1, 300));
+    /** Weights n x k, activations m x k2 and op 0-6 (the switch below). */
+    record Shape(int n, int k, int m, int k2, int bits, int abits, int group, int op) {}
+
+    /** A listed (edge) dimension or any of 1..300, half the time each. */
+    private static int dim(SplittableRandom r) {
+        return r.nextBoolean() ? pick(r, DIMS) : r.nextInt(1, 301);
     }
 
-    @Provide
-    Arbitrary<Integer> bits() {
-        return Arbitraries.of(-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16);
+    private static int pick(SplittableRandom r, int[] values) {
+        return values[r.nextInt(values.length)];
     }
 
-    @Provide
-    Arbitrary<Integer> group() {
-        return Arbitraries.of(-2, -1, 0, 1, 16, 32, 64, 100, 128, 256, 512);
+    private static Shape shape(SplittableRandom r) {
+        return new Shape(dim(r), dim(r), dim(r), dim(r), pick(r, BITS), pick(r, BITS), pick(r, GROUPS), r.nextInt(7));
     }
 
-    @Property(tries = 10_000, seed = "2107")
-    void randomShapesOnlyEverGiveLowbitExceptions(
-            @ForAll("dim") int n,
-            @ForAll("dim") int k,
-            @ForAll("dim") int m,
-            @ForAll("dim") int k2,
-            @ForAll("bits") int bits,
-            @ForAll("bits") int abits,
-            @ForAll("group") int group,
-            @ForAll @IntRange(min = 0, max = 6) int op) {
+    @Test
+    void randomShapesOnlyEverGiveLowbitExceptions() {
+        SeededCases.run("kernels", 2107, 10_000, KernelShapeFuzzTest::shape, KernelShapeFuzzTest::check);
+    }
+
+    private static void check(Shape s) {
+        int n = s.n(), k = s.k(), m = s.m(), k2 = s.k2(), bits = s.bits(), abits = s.abits(), group = s.group();
         Outcomes.check("kernels", () -> {
             try (Arena arena = Arena.ofConfined()) {
                 Tensor w = Tensor.allocate(arena, DType.F32, n, k);
                 Tensor x = Tensor.allocate(arena, DType.F32, m, k2);
-                switch (op) {
+                switch (s.op()) {
                     case 0 -> Kernels.dequantize(arena, Kernels.quantize(arena, w, QuantSpec.of(bits, group)));
                     case 1 ->
                         Kernels.dequantGemm(arena, x, Kernels.quantize(arena, w, QuantSpec.of(bits, group)), null);

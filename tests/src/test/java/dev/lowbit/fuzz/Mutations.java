@@ -9,14 +9,13 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.Combinators;
+import java.util.SplittableRandom;
+import java.util.function.Supplier;
 
 /**
  * The edits fuzz cases apply to valid files: byte edits (set, flip, insert, delete, truncate) and
  * structure-aware JSON edits (replace a value with a hostile one, delete a field). Edits carry
- * plain ints that pick positions modulo the input's size, so jqwik can shrink them.
+ * plain ints that pick positions modulo the input's size; a failing case prints them as records.
  */
 final class Mutations {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -70,22 +69,53 @@ final class Mutations {
 
     record JsonEdit(int kind, int at, int value) {}
 
-    static Arbitrary<List<ByteEdit>> byteEdits() {
-        Arbitrary<ByteEdit> e = Combinators.combine(
-                        Arbitraries.integers().between(0, 5),
-                        Arbitraries.integers().greaterOrEqual(0),
-                        Arbitraries.integers().between(0, 255))
-                .as(ByteEdit::new);
-        return e.list().ofMinSize(1).ofMaxSize(6);
+    /** A header field of a llama2.c checkpoint (0-6: dim .. seq_len) set to value. */
+    record HeaderField(int field, int value) {}
+
+    /** JSON edits, byte edits and a choice among a test's ways of applying them. */
+    record Edits(List<JsonEdit> json, List<ByteEdit> bytes, int which) {}
+
+    /** 1-6 byte edits: kind 0-5, any position, a byte value. */
+    static List<ByteEdit> byteEdits(SplittableRandom r) {
+        return list(r, 1, 6, () -> new ByteEdit(r.nextInt(6), natural(r), r.nextInt(256)));
     }
 
-    static Arbitrary<List<JsonEdit>> jsonEdits() {
-        Arbitrary<JsonEdit> e = Combinators.combine(
-                        Arbitraries.integers().between(0, 3),
-                        Arbitraries.integers().greaterOrEqual(0),
-                        Arbitraries.integers().greaterOrEqual(0))
-                .as(JsonEdit::new);
-        return e.list().ofMinSize(1).ofMaxSize(4);
+    /** 1-4 JSON edits: kind 0-3, any slot, any hostile value. */
+    static List<JsonEdit> jsonEdits(SplittableRandom r) {
+        return list(r, 1, 4, () -> new JsonEdit(r.nextInt(4), natural(r), natural(r)));
+    }
+
+    /** Both kinds of edits and which in [0, ways). */
+    static Edits edits(SplittableRandom r, int ways) {
+        return new Edits(jsonEdits(r), byteEdits(r), r.nextInt(ways));
+    }
+
+    /** 1-3 header fields, each set to a hostile int, a small one (-4..40) or any int, a third of the time each. */
+    static List<HeaderField> headerFields(SplittableRandom r) {
+        return list(
+                r,
+                1,
+                3,
+                () -> new HeaderField(
+                        r.nextInt(7),
+                        switch (r.nextInt(3)) {
+                            case 0 -> HOSTILE_INTS[r.nextInt(HOSTILE_INTS.length)];
+                            case 1 -> r.nextInt(-4, 41);
+                            default -> r.nextInt();
+                        }));
+    }
+
+    /** A non-negative int. */
+    static int natural(SplittableRandom r) {
+        return r.nextInt() >>> 1;
+    }
+
+    /** min to max (inclusive) elements drawn by next. */
+    static <T> List<T> list(SplittableRandom r, int min, int max, Supplier<T> next) {
+        int n = r.nextInt(min, max + 1);
+        List<T> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) out.add(next.get());
+        return out;
     }
 
     /** The bytes with the edits applied; positions wrap around the current length. */

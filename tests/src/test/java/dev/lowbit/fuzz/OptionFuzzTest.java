@@ -14,15 +14,12 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.lifecycle.AfterContainer;
-import net.jqwik.api.lifecycle.BeforeContainer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 /**
  * Random option sets for the CLI's commands, in process, on tiny models: each run ends with exit
@@ -109,7 +106,7 @@ class OptionFuzzTest {
     private static TinyModels seeds;
     private static Path emptyData, emptyFile, tasks;
 
-    @BeforeContainer
+    @BeforeAll
     static void writeSeeds() throws IOException {
         seeds = new TinyModels();
         emptyData = Files.createDirectories(seeds.root.resolve("no-data"));
@@ -119,7 +116,7 @@ class OptionFuzzTest {
                 "{\"ctx\": \"It is a truth\", \"endings\": [\" universally\", \" rarely\"], \"label\": 0}\n");
     }
 
-    @AfterContainer
+    @AfterAll
     static void report() throws IOException {
         Outcomes.print("options");
         seeds.delete();
@@ -127,21 +124,22 @@ class OptionFuzzTest {
 
     record Case(int command, List<Integer> options, List<Integer> values, int model, int flags) {}
 
-    @Provide
-    Arbitrary<Case> cases() {
-        Arbitrary<List<Integer>> picks =
-                Arbitraries.integers().greaterOrEqual(0).list().ofMinSize(0).ofMaxSize(5);
-        return net.jqwik.api.Combinators.combine(
-                        Arbitraries.integers().between(0, COMMANDS.size() - 1),
-                        picks,
-                        picks,
-                        Arbitraries.integers().between(0, 4),
-                        Arbitraries.integers().between(0, 15))
-                .as(Case::new);
+    /** A command, 0-5 options with 0-5 value picks, a model (or non-model) and flags adding optional inputs. */
+    private static Case draw(SplittableRandom r) {
+        return new Case(
+                r.nextInt(COMMANDS.size()),
+                Mutations.list(r, 0, 5, () -> Mutations.natural(r)),
+                Mutations.list(r, 0, 5, () -> Mutations.natural(r)),
+                r.nextInt(5),
+                r.nextInt(16));
     }
 
-    @Property(tries = 2_000, seed = "2106")
-    void randomOptionSetsEndInOneLineAndLeaveNothingBehind(@ForAll("cases") Case c) throws IOException {
+    @Test
+    void randomOptionSetsEndInOneLineAndLeaveNothingBehind() {
+        SeededCases.run("options", 2106, 2_000, OptionFuzzTest::draw, OptionFuzzTest::check);
+    }
+
+    private static void check(Case c) throws IOException {
         String command = COMMANDS.get(c.command());
         Path outParent = Files.createDirectories(seeds.root.resolve("out-" + CASES.incrementAndGet()));
         Path out = outParent.resolve("out");
