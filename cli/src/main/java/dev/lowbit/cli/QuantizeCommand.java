@@ -132,8 +132,8 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Option(
             names = "--calib-samples",
-            description =
-                    "qllm / smoothquant calibration sequences from the training text " + "(default: ${DEFAULT-VALUE})")
+            description = "qllm / smoothquant / gptq calibration sequences from the training text "
+                    + "(default: ${DEFAULT-VALUE})")
     int calibSamples = D.calibSamples();
 
     @Option(names = "--alpha", description = "smoothquant migration strength (default: ${DEFAULT-VALUE})")
@@ -181,6 +181,18 @@ final class QuantizeCommand implements Callable<Integer> {
             names = "--gptq",
             description = "also write a GPTQ-format copy (4-bit only) into DIR/gptq for the Python stack")
     boolean gptq;
+
+    @Option(
+            names = "--damp",
+            description = "gptq dampening added to the Hessian's diagonal, as a fraction of its mean "
+                    + "(default: ${DEFAULT-VALUE})")
+    double damp = D.damp();
+
+    @Option(
+            names = "--act-order",
+            description = "gptq: quantize columns by decreasing Hessian diagonal (desc_act; the column "
+                    + "order is stored with the model and as g_idx in the GPTQ export)")
+    boolean actOrder;
 
     @Option(names = "--force", description = "replace a finished model already in --out (default: refuse it)")
     boolean force;
@@ -248,6 +260,8 @@ final class QuantizeCommand implements Callable<Integer> {
                 .seed(seed)
                 .gptq(gptq)
                 .force(force)
+                .damp(damp)
+                .actOrder(actOrder)
                 .build();
     }
 

@@ -13,7 +13,9 @@ public enum QuantMethod {
     /** DL-QAT: quantization-aware training of LoRA factors and group magnitudes (weights only). */
     DLQAT("dlqat"),
     /** QLLM: channel reassembly and low-rank error correction (weights and activations). */
-    QLLM("qllm");
+    QLLM("qllm"),
+    /** GPTQ: column-by-column quantization with Hessian-weighted error feedback (needs calibration). */
+    GPTQ("gptq");
 
     private final String id;
 

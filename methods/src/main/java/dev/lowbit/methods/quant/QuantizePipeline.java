@@ -12,6 +12,7 @@ import dev.lowbit.methods.quant.QuantizeRequest.Invalid;
 import dev.lowbit.methods.quant.QuantizeRequest.Rule;
 import dev.lowbit.methods.quant.dlqat.DlQat;
 import dev.lowbit.methods.quant.dlqat.DlQatConfig;
+import dev.lowbit.methods.quant.gptq.Gptq;
 import dev.lowbit.methods.quant.qllm.Qllm;
 import dev.lowbit.methods.quant.qllm.QllmConfig;
 import dev.lowbit.methods.quant.rtn.Rtn;
@@ -175,6 +176,11 @@ public final class QuantizePipeline {
                 yield qllm.quantize(arena, calibration(fp), checkpoint, r.stopAfter())
                         .map(q -> new Quantized(q, qllm.trainableFraction(), qllmDetails(qllm, cfg)));
             }
+            case GPTQ ->
+                Optional.of(new Quantized(
+                        new Gptq(r.gptqConfig(), r.abits(), log).quantize(arena, fp.weights(), calibration(fp)),
+                        0,
+                        null));
             case DLQAT -> {
                 DlQatConfig cfg = r.dlqatConfig();
                 DlQat dl = new DlQat(arena, LlamaParameters.copyOf(arena, fp.weights()), cfg);

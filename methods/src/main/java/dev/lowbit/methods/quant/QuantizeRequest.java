@@ -1,6 +1,7 @@
 package dev.lowbit.methods.quant;
 
 import dev.lowbit.methods.quant.dlqat.DlQatConfig;
+import dev.lowbit.methods.quant.gptq.GptqConfig;
 import dev.lowbit.methods.quant.qllm.QllmConfig;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.model.Linear;
@@ -52,7 +53,9 @@ public record QuantizeRequest(
         int searchTokens,
         long seed,
         boolean gptq,
-        boolean force) {
+        boolean force,
+        double damp,
+        boolean actOrder) {
     /** The group size when none is given: 128 for weights only, per-channel with quantized activations. */
     public static int defaultGroup(int abits) {
         return abits < 16 ? QuantSpec.PER_CHANNEL : 128;
@@ -107,10 +110,12 @@ public record QuantizeRequest(
                     Rule.GPTQ_ACTIVATIONS,
                     "the GPTQ format has no activation quantization; "
                             + "write no GPTQ copy or keep activations at 16 bits");
-        if (method != QuantMethod.RTN && (symmetric || range != QuantSpec.Range.MINMAX))
+        if (method != QuantMethod.RTN && (symmetric && method != QuantMethod.GPTQ || range != QuantSpec.Range.MINMAX))
             throw new Invalid(
                     Rule.MINMAX_RANGES,
                     method + " uses asymmetric min-max ranges; " + "ask for neither symmetric nor searched ranges");
+        if (method == QuantMethod.GPTQ)
+            new GptqConfig(new QuantSpec(wbits, group, symmetric, range, DType.F32), damp, actOrder);
     }
 
     public static Builder builder(String model, Path out) {
@@ -153,6 +158,10 @@ public record QuantizeRequest(
                 .searchTokens(searchTokens)
                 .seed(seed)
                 .build();
+    }
+
+    public GptqConfig gptqConfig() {
+        return new GptqConfig(weightSpec(), damp, actOrder);
     }
 
     public DlQatConfig dlqatConfig() {
@@ -208,6 +217,8 @@ public record QuantizeRequest(
         private long seed = DLQAT.seed();
         private boolean gptq;
         private boolean force;
+        private double damp = GptqConfig.DEFAULT_DAMP;
+        private boolean actOrder;
 
         private Builder(String model, Path out) {
             this.model = model;
@@ -252,7 +263,9 @@ public record QuantizeRequest(
                     searchTokens,
                     seed,
                     gptq,
-                    force);
+                    force,
+                    damp,
+                    actOrder);
         }
 
         public Builder method(QuantMethod method) {
@@ -410,6 +423,18 @@ public record QuantizeRequest(
         /** Replace a finished model already in out (without it, such an out is refused). */
         public Builder force(boolean force) {
             this.force = force;
+            return this;
+        }
+
+        /** GPTQ's dampening of the Hessian, as a fraction of its mean diagonal. */
+        public Builder damp(double damp) {
+            this.damp = damp;
+            return this;
+        }
+
+        /** GPTQ's activation order: columns by decreasing Hessian diagonal. */
+        public Builder actOrder(boolean actOrder) {
+            this.actOrder = actOrder;
             return this;
         }
     }
