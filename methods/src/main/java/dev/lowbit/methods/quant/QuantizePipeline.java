@@ -180,7 +180,11 @@ public final class QuantizePipeline {
                 Optional.of(new Quantized(
                         new Gptq(r.gptqConfig(), r.abits(), log).quantize(arena, fp.weights(), calibration(fp)),
                         0,
-                        null));
+                        new ObjectMapper()
+                                .createObjectNode()
+                                .put("damp", r.damp())
+                                .put("act_order", r.actOrder())
+                                .put("calibration_samples", r.calibSamples())));
             case DLQAT -> {
                 DlQatConfig cfg = r.dlqatConfig();
                 DlQat dl = new DlQat(arena, LlamaParameters.copyOf(arena, fp.weights()), cfg);

@@ -48,6 +48,9 @@ public final class Gptq {
     public LlamaModel quantize(Arena arena, LlamaWeights fp, int[][] calibration) {
         if (calibration.length == 0) throw new LowbitException("GPTQ needs at least one calibration sequence");
         int seqLen = calibration[0].length;
+        log.printf(
+                "GPTQ: %d calibration sequences of %d tokens, dampening %s of the mean diagonal%s%n",
+                calibration.length, seqLen, cfg.damp(), cfg.actOrder() ? ", activation order" : "");
         List<Projections<Linear>> layers = new ArrayList<>();
         try (Arena work = Arena.ofConfined()) {
             Tensor[] hidden = new Tensor[calibration.length];
