@@ -132,7 +132,7 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Option(
             names = "--calib-samples",
-            description = "qllm / smoothquant / gptq calibration sequences from the training text "
+            description = "qllm / smoothquant / gptq / awq calibration sequences from the training text "
                     + "(default: ${DEFAULT-VALUE})")
     int calibSamples = D.calibSamples();
 
@@ -193,6 +193,14 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "gptq: quantize columns by decreasing Hessian diagonal (desc_act; the column "
                     + "order is stored with the model and as g_idx in the GPTQ export)")
     boolean actOrder;
+
+    @Option(
+            names = "--awq-clip",
+            negatable = true,
+            defaultValue = "true",
+            fallbackValue = "true",
+            description = "awq clipping search per output row and group after the scales (default: on)")
+    boolean awqClip;
 
     @Option(names = "--force", description = "replace a finished model already in --out (default: refuse it)")
     boolean force;
@@ -262,6 +270,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .force(force)
                 .damp(damp)
                 .actOrder(actOrder)
+                .awqClip(awqClip)
                 .build();
     }
 

@@ -15,7 +15,9 @@ public enum QuantMethod {
     /** QLLM: channel reassembly and low-rank error correction (weights and activations). */
     QLLM("qllm"),
     /** GPTQ: column-by-column quantization with Hessian-weighted error feedback (needs calibration). */
-    GPTQ("gptq");
+    GPTQ("gptq"),
+    /** AWQ: activation-aware per-channel scales folded into the model, clipping search, then RTN (needs calibration). */
+    AWQ("awq");
 
     private final String id;
 

@@ -10,6 +10,7 @@ import dev.lowbit.methods.eval.Perplexity;
 import dev.lowbit.methods.pretrain.Corpus;
 import dev.lowbit.methods.quant.QuantizeRequest.Invalid;
 import dev.lowbit.methods.quant.QuantizeRequest.Rule;
+import dev.lowbit.methods.quant.awq.Awq;
 import dev.lowbit.methods.quant.dlqat.DlQat;
 import dev.lowbit.methods.quant.dlqat.DlQatConfig;
 import dev.lowbit.methods.quant.gptq.Gptq;
@@ -184,6 +185,17 @@ public final class QuantizePipeline {
                                 .createObjectNode()
                                 .put("damp", r.damp())
                                 .put("act_order", r.actOrder())
+                                .put("calibration_samples", r.calibSamples())));
+            case AWQ ->
+                Optional.of(new Quantized(
+                        new Awq(r.awqConfig(), log)
+                                .quantize(arena, fp.weights(), calibration(fp), r.abits(), r.qkvBits()),
+                        0,
+                        new ObjectMapper()
+                                .createObjectNode()
+                                .put("clip", r.awqClip())
+                                .put("duo_scaling", r.awqConfig().duoScaling())
+                                .put("grid", r.awqConfig().grid())
                                 .put("calibration_samples", r.calibSamples())));
             case DLQAT -> {
                 DlQatConfig cfg = r.dlqatConfig();

@@ -1,5 +1,6 @@
 package dev.lowbit.methods.quant;
 
+import dev.lowbit.methods.quant.awq.AwqConfig;
 import dev.lowbit.methods.quant.dlqat.DlQatConfig;
 import dev.lowbit.methods.quant.gptq.GptqConfig;
 import dev.lowbit.methods.quant.qllm.QllmConfig;
@@ -55,7 +56,8 @@ public record QuantizeRequest(
         boolean gptq,
         boolean force,
         double damp,
-        boolean actOrder) {
+        boolean actOrder,
+        boolean awqClip) {
     /** The group size when none is given: 128 for weights only, per-channel with quantized activations. */
     public static int defaultGroup(int abits) {
         return abits < 16 ? QuantSpec.PER_CHANNEL : 128;
@@ -164,6 +166,11 @@ public record QuantizeRequest(
         return new GptqConfig(weightSpec(), damp, actOrder);
     }
 
+    public AwqConfig awqConfig() {
+        AwqConfig d = AwqConfig.of(weightSpec());
+        return new AwqConfig(d.spec(), d.grid(), d.duoScaling(), awqClip, d.clipGrid(), d.maxShrink(), d.clipTokens());
+    }
+
     public DlQatConfig dlqatConfig() {
         return DlQatConfig.builder(wbits, group)
                 .rank(rank)
@@ -219,6 +226,7 @@ public record QuantizeRequest(
         private boolean force;
         private double damp = GptqConfig.DEFAULT_DAMP;
         private boolean actOrder;
+        private boolean awqClip = true;
 
         private Builder(String model, Path out) {
             this.model = model;
@@ -265,7 +273,8 @@ public record QuantizeRequest(
                     gptq,
                     force,
                     damp,
-                    actOrder);
+                    actOrder,
+                    awqClip);
         }
 
         public Builder method(QuantMethod method) {
@@ -435,6 +444,12 @@ public record QuantizeRequest(
         /** GPTQ's activation order: columns by decreasing Hessian diagonal. */
         public Builder actOrder(boolean actOrder) {
             this.actOrder = actOrder;
+            return this;
+        }
+
+        /** AWQ's clipping search after the scales (AutoAWQ: on). */
+        public Builder awqClip(boolean awqClip) {
+            this.awqClip = awqClip;
             return this;
         }
     }

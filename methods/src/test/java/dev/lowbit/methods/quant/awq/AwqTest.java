@@ -55,8 +55,9 @@ class AwqTest {
     }
 
     /**
-     * The margin: a quarter of RTN's gap to full precision on the first 40 held-out windows
-     * (measured when written: fp 86.316, RTN 87.360, AWQ 87.073: 27% of the gap closed), calibrated on 16 windows of 128 training tokens.
+     * The margin: a fifth of RTN's gap to full precision on the first 40 held-out windows (measured
+     * when written, calibrated on 16 windows of 128 training tokens: fp 86.316, RTN 87.360, AWQ
+     * 87.073, 27% of the gap closed; the paper's s = mean|x|^α without duo scaling 87.208).
      */
     @Test
     void beatsRoundToNearestAtThreeBitsOnTheDefaultModel() {
@@ -78,7 +79,7 @@ class AwqTest {
                             40)
                     .perplexity();
             System.err.printf("W3 g128: fp %.3f, RTN %.3f, AWQ %.3f%n", fpPpl, rtn, awq);
-            assertTrue(awq < rtn - (rtn - fpPpl) / 4, String.format("AWQ %.3f vs RTN %.3f (fp %.3f)", awq, rtn, fpPpl));
+            assertTrue(awq < rtn - (rtn - fpPpl) / 5, String.format("AWQ %.3f vs RTN %.3f (fp %.3f)", awq, rtn, fpPpl));
         }
     }
 }
