@@ -195,6 +195,13 @@ final class QuantizeCommand implements Callable<Integer> {
     boolean actOrder;
 
     @Option(
+            names = "--init",
+            converter = MethodConverter.class,
+            description = "dlqat's starting codes, scales and zeros: rtn (min-max) or gptq (calibrated with "
+                    + "--calib-samples, --damp) (default: rtn)")
+    QuantMethod init = D.init();
+
+    @Option(
             names = "--awq-clip",
             negatable = true,
             defaultValue = "true",
@@ -271,6 +278,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .damp(damp)
                 .actOrder(actOrder)
                 .awqClip(awqClip)
+                .init(init)
                 .build();
     }
 

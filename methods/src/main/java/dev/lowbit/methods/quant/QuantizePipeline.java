@@ -13,6 +13,7 @@ import dev.lowbit.methods.quant.QuantizeRequest.Rule;
 import dev.lowbit.methods.quant.awq.Awq;
 import dev.lowbit.methods.quant.dlqat.DlQat;
 import dev.lowbit.methods.quant.dlqat.DlQatConfig;
+import dev.lowbit.methods.quant.dlqat.GptqStart;
 import dev.lowbit.methods.quant.gptq.Gptq;
 import dev.lowbit.methods.quant.qllm.Qllm;
 import dev.lowbit.methods.quant.qllm.QllmConfig;
@@ -199,9 +200,18 @@ public final class QuantizePipeline {
                                 .put("calibration_samples", r.calibSamples())));
             case DLQAT -> {
                 DlQatConfig cfg = r.dlqatConfig();
-                DlQat dl = new DlQat(arena, LlamaParameters.copyOf(arena, fp.weights()), cfg);
+                Map<String, DlQat.Start> start = r.init() == QuantMethod.GPTQ
+                        ? GptqStart.of(arena, fp.weights(), calibration(fp), r.gptqConfig(), log)
+                        : Map.of();
+                DlQat dl = new DlQat(
+                        arena,
+                        LlamaParameters.copyOf(arena, fp.weights()),
+                        cfg,
+                        r.init().id(),
+                        start);
                 log.printf(
-                        "DL-QAT: %d steps of %d x %d tokens, rank %d, KL weight %s, %.3f%% of parameters trainable%n",
+                        "DL-QAT from %s: %d steps of %d x %d tokens, rank %d, KL weight %s, %.3f%% of parameters trainable%n",
+                        r.init(),
                         cfg.steps(),
                         cfg.batch(),
                         cfg.seqLen(),

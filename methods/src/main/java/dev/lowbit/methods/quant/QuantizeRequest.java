@@ -57,7 +57,8 @@ public record QuantizeRequest(
         boolean force,
         double damp,
         boolean actOrder,
-        boolean awqClip) {
+        boolean awqClip,
+        QuantMethod init) {
     /** The group size when none is given: 128 for weights only, per-channel with quantized activations. */
     public static int defaultGroup(int abits) {
         return abits < 16 ? QuantSpec.PER_CHANNEL : 128;
@@ -227,6 +228,7 @@ public record QuantizeRequest(
         private double damp = GptqConfig.DEFAULT_DAMP;
         private boolean actOrder;
         private boolean awqClip = true;
+        private QuantMethod init = QuantMethod.RTN;
 
         private Builder(String model, Path out) {
             this.model = model;
@@ -274,7 +276,8 @@ public record QuantizeRequest(
                     force,
                     damp,
                     actOrder,
-                    awqClip);
+                    awqClip,
+                    init);
         }
 
         public Builder method(QuantMethod method) {
@@ -444,6 +447,12 @@ public record QuantizeRequest(
         /** GPTQ's activation order: columns by decreasing Hessian diagonal. */
         public Builder actOrder(boolean actOrder) {
             this.actOrder = actOrder;
+            return this;
+        }
+
+        /** DL-QAT's starting grid: min-max RTN, or GPTQ (on calibSamples sequences, with damp). */
+        public Builder init(QuantMethod init) {
+            this.init = init;
             return this;
         }
 

@@ -46,12 +46,21 @@ public final class Gptq {
 
     /** The quantized model, calibrated on sequences of equal length (token ids). */
     public LlamaModel quantize(Arena arena, LlamaWeights fp, int[][] calibration) {
+        List<Map<Projection, GptqLayer>> layers = layers(fp, calibration);
+        List<Projections<Linear>> linears = new ArrayList<>();
+        for (Map<Projection, GptqLayer> block : layers)
+            linears.add(Projections.of(p -> block.get(p).toLinear(arena, activationBits)));
+        return new LlamaModel(fp, (layer, p, w) -> linears.get(layer).get(p), 16);
+    }
+
+    /** GPTQ's result for every block linear, block by block. */
+    public List<Map<Projection, GptqLayer>> layers(LlamaWeights fp, int[][] calibration) {
         if (calibration.length == 0) throw new LowbitException("GPTQ needs at least one calibration sequence");
         int seqLen = calibration[0].length;
         log.printf(
                 "GPTQ: %d calibration sequences of %d tokens, dampening %s of the mean diagonal%s%n",
                 calibration.length, seqLen, cfg.damp(), cfg.actOrder() ? ", activation order" : "");
-        List<Projections<Linear>> layers = new ArrayList<>();
+        List<Map<Projection, GptqLayer>> layers = new ArrayList<>();
         try (Arena work = Arena.ofConfined()) {
             Tensor[] hidden = new Tensor[calibration.length];
             for (int s = 0; s < calibration.length; s++) {
@@ -65,7 +74,7 @@ public final class Gptq {
                 long t0 = System.nanoTime();
                 Map<Projection, GptqLayer> done =
                         quantizeBlock(fp.config(), fp.layers().get(l), hidden);
-                layers.add(Projections.of(p -> done.get(p).toLinear(arena, activationBits)));
+                layers.add(done);
                 StringBuilder losses = new StringBuilder();
                 for (Projection p : Projection.values())
                     losses.append(
@@ -75,7 +84,7 @@ public final class Gptq {
                         l + 1, fp.config().layers(), (System.nanoTime() - t0) / 1e9, losses);
             }
         }
-        return new LlamaModel(fp, (layer, p, w) -> layers.get(layer).get(p), 16);
+        return layers;
     }
 
     /**

@@ -12,11 +12,21 @@ import java.util.Arrays;
 /**
  * One linear as GPTQ quantized it, in quantization order: codes [rows, cols] unpacked, scales and
  * zeros [rows, cols / group] (w = scale · (code - zero), lowbit's layout), the column order
- * (order[j] = the input channel of column j; null without act-order) and the summed loss
- * Σ (w - q)² / (2 U_jj²).
+ * (order[j] = the input channel of column j; null without act-order), the weights each column had
+ * when it was reached (after the error feedback of the columns before it: the values that were
+ * rounded) and the summed loss Σ (w - q)² / (2 U_jj²).
  */
 public record GptqLayer(
-        int rows, int cols, int bits, int group, int[] codes, float[] scales, float[] zeros, int[] order, double loss) {
+        int rows,
+        int cols,
+        int bits,
+        int group,
+        int[] codes,
+        float[] scales,
+        float[] zeros,
+        int[] order,
+        float[] reached,
+        double loss) {
     /** The dequantized weight of row r, column j in quantization order. */
     public float value(int r, int j) {
         int at = r * (cols / group) + j / group;

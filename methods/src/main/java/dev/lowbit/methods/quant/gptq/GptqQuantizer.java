@@ -99,7 +99,7 @@ public final class GptqQuantizer {
             MemorySegment w, MemorySegment u, int rows, int cols, int g, QuantSpec spec, int[] order) {
         int groups = cols / g, bits = spec.bits();
         int[] codes = new int[rows * cols];
-        float[] scales = new float[rows * groups], zeros = new float[rows * groups];
+        float[] scales = new float[rows * groups], zeros = new float[rows * groups], reached = new float[rows * cols];
         double[] losses = new double[rows];
         try (Arena arena = Arena.ofShared()) { // rows run in parallel
             MemorySegment err = arena.allocate((long) rows * BATCH * Double.BYTES, 64);
@@ -132,6 +132,7 @@ public final class GptqQuantizer {
                         double x = w1[i], d = u1[i * count + i];
                         int q = code((float) x, scale, zero, bits);
                         codes[r * cols + c] = q;
+                        reached[r * cols + c] = (float) x;
                         double e = (x - ((float) q - zero) * scale) / d;
                         losses[r] += e * e / 2;
                         for (int j = i + 1; j < count; j++) w1[j] -= e * u1[i * count + j];
@@ -164,6 +165,7 @@ public final class GptqQuantizer {
                 scales,
                 zeros,
                 order,
+                reached,
                 Arrays.stream(losses).sum());
     }
 
