@@ -113,11 +113,14 @@ public record QuantizeRequest(
                     Rule.GPTQ_ACTIVATIONS,
                     "the GPTQ format has no activation quantization; "
                             + "write no GPTQ copy or keep activations at 16 bits");
-        if (method != QuantMethod.RTN && (symmetric && method != QuantMethod.GPTQ || range != QuantSpec.Range.MINMAX))
+        boolean symmetricAllowed = method == QuantMethod.GPTQ || method == QuantMethod.AWQ;
+        if (method != QuantMethod.RTN && (symmetric && !symmetricAllowed || range != QuantSpec.Range.MINMAX))
             throw new Invalid(
                     Rule.MINMAX_RANGES,
                     method + " uses asymmetric min-max ranges; " + "ask for neither symmetric nor searched ranges");
-        if (method == QuantMethod.GPTQ)
+        if (init != QuantMethod.RTN && (init != QuantMethod.GPTQ || method != QuantMethod.DLQAT))
+            throw new LowbitException("DL-QAT starts from rtn or gptq; other methods take no starting point");
+        if (method == QuantMethod.GPTQ || init == QuantMethod.GPTQ)
             new GptqConfig(new QuantSpec(wbits, group, symmetric, range, DType.F32), damp, actOrder);
     }
 
