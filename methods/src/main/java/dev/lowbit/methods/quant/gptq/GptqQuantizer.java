@@ -3,6 +3,7 @@ package dev.lowbit.methods.quant.gptq;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.cpu.Blas;
 import dev.lowbit.runtime.kernels.cpu.Lapack;
+import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.QuantSpec;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -36,9 +37,10 @@ public final class GptqQuantizer {
 
     /** GPTQ of weight [out, in] (fp32, CPU) under hessian (row-major [in, in] fp64, symmetric; not modified). */
     public static GptqLayer quantize(Tensor weight, MemorySegment hessian, GptqConfig cfg) {
-        if (weight.rank() != 2) throw new LowbitException("GPTQ quantizes [out, in] weights, got " + weight);
-        if (weight.dim(0) > Integer.MAX_VALUE / 2 || weight.dim(1) > 65536)
-            throw new LowbitException("GPTQ takes layers up to 65536 inputs, got " + weight);
+        if (weight.rank() != 2 || weight.dtype() != DType.F32)
+            throw new LowbitException("GPTQ quantizes F32 [out, in] weights, got " + weight);
+        if (weight.numel() > Integer.MAX_VALUE - 8 || weight.dim(1) > 65536)
+            throw new LowbitException("GPTQ takes layers of up to 2^31 weights and 65536 inputs, got " + weight);
         int rows = (int) weight.dim(0), cols = (int) weight.dim(1);
         if (hessian.byteSize() < (long) cols * cols * Double.BYTES)
             throw new LowbitException("the Hessian holds less than [" + cols + ", " + cols + "] fp64 values");
