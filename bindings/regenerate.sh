@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the FFM bindings in src/main/java with jextract (https://jdk.java.net/jextract/),
 # where it is installed: lowbit.h -> dev.lowbit.bindings.lowbit (lb_cpu_*) and .lowbit_cuda (lb_cuda_*),
-# cblas.h -> dev.lowbit.bindings.cblas, and where the CUDA toolkit's headers are (CUDA_HOME, default
+# cblas.h -> dev.lowbit.bindings.cblas, lapack.h -> dev.lowbit.bindings.lapack, and where the CUDA toolkit's headers are (CUDA_HOME, default
 # /usr/local/cuda) the cudart and cuBLAS subsets -> dev.lowbit.bindings.cudart and .cublas.
 # No --library option: the generated code looks symbols up in libraries already loaded, and
 # NativeLibraries (hand-written, not generated) loads them from the jar, LOWBIT_NATIVE_DIR or the
@@ -38,9 +38,19 @@ jextract --output "$out" --target-package dev.lowbit.bindings.cublas --header-cl
   --include-constant 'CUBLAS_COMPUTE_(32F|32I|32F_FAST_TF32)' --include-constant CUBLAS_GEMM_DEFAULT \
   "$cuda_include/cublas_api.h"
 jextract --output "$out" --target-package dev.lowbit.bindings.cblas --header-class-name cblas_h \
-  --include-function cblas_sgemm --include-function cblas_sgemv \
+  --include-function cblas_sgemm --include-function cblas_sgemv --include-function cblas_dgemm --include-function cblas_dsyrk \
   --include-function openblas_set_num_threads --include-function openblas_get_num_threads \
   --include-function openblas_get_config --include-function openblas_get_corename \
-  --include-constant 'Cblas(RowMajor|ColMajor|NoTrans|Trans|ConjTrans)' \
+  --include-constant 'Cblas(RowMajor|ColMajor|NoTrans|Trans|ConjTrans|Upper|Lower)' \
   "$cblas_header"
+# LAPACK's Fortran symbols (OpenBLAS exports them; Debian's OpenBLAS ships no LAPACKE), from reference
+# LAPACK's lapack.h with the hidden string lengths at the end of each call
+lapack_header="${LAPACK_HEADER:-/usr/include/lapack.h}"
+if [ -f "$lapack_header" ]; then
+  rm -rf "$out/dev/lowbit/bindings/lapack"
+  jextract --output "$out" --target-package dev.lowbit.bindings.lapack --header-class-name lapack_h \
+    -D LAPACK_FORTRAN_STRLEN_END --include-function dpotrf_ --include-function dpotri_ "$lapack_header"
+else
+  echo "regenerate.sh: $lapack_header not found (liblapack-dev); kept the lapack bindings as they are" >&2
+fi
 echo "regenerated bindings under $out/dev/lowbit/bindings/{lowbit,lowbit_cuda,cblas,cudart,cublas}"

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lowbit.bindings.cblas.cblas_h;
+import dev.lowbit.bindings.lapack.lapack_h;
 import dev.lowbit.bindings.lowbit.lb_qweight;
 import dev.lowbit.bindings.lowbit.lowbit_h;
 import java.lang.reflect.InvocationTargetException;
@@ -63,6 +64,13 @@ class BindingsSymbolsTest {
     void cblasBindingsResolve() throws Exception {
         assertBindsOnlyExports(cblas_h.class, NativeLibraries.loadBlas());
         assertTrue(boundFunctions(cblas_h.class).contains("cblas_sgemm"));
+    }
+
+    /** OpenBLAS exports LAPACK's Fortran symbols; GPTQ's Cholesky goes through them. */
+    @Test
+    void lapackBindingsResolveInTheBlasLibrary() throws Exception {
+        assertBindsOnlyExports(lapack_h.class, NativeLibraries.loadBlas());
+        assertEquals(Set.of("dpotrf_", "dpotri_"), boundFunctions(lapack_h.class));
     }
 
     @Test

@@ -137,8 +137,8 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Option(
             names = "--calib-samples",
-            description =
-                    "qllm / smoothquant calibration sequences from the training text " + "(default: ${DEFAULT-VALUE})")
+            description = "qllm / smoothquant / gptq / awq calibration sequences from the training text "
+                    + "(default: ${DEFAULT-VALUE})")
     int calibSamples = D.calibSamples();
 
     @Option(names = "--alpha", description = "smoothquant migration strength (default: ${DEFAULT-VALUE})")
@@ -186,6 +186,33 @@ final class QuantizeCommand implements Callable<Integer> {
             names = "--gptq",
             description = "also write a GPTQ-format copy (4-bit only) into DIR/gptq for the Python stack")
     boolean gptq;
+
+    @Option(
+            names = "--damp",
+            description = "gptq dampening added to the Hessian's diagonal, as a fraction of its mean "
+                    + "(default: ${DEFAULT-VALUE})")
+    double damp = D.damp();
+
+    @Option(
+            names = "--act-order",
+            description = "gptq: quantize columns by decreasing Hessian diagonal (desc_act; the column "
+                    + "order is stored with the model and as g_idx in the GPTQ export)")
+    boolean actOrder;
+
+    @Option(
+            names = "--init",
+            converter = MethodConverter.class,
+            description = "dlqat's starting codes, scales and zeros: rtn (min-max) or gptq (calibrated with "
+                    + "--calib-samples, --damp) (default: rtn)")
+    QuantMethod init = D.init();
+
+    @Option(
+            names = "--awq-clip",
+            negatable = true,
+            defaultValue = "true",
+            fallbackValue = "true",
+            description = "awq clipping search per output row and group after the scales (default: on)")
+    boolean awqClip;
 
     @Option(names = "--force", description = "replace a finished model already in --out (default: refuse it)")
     boolean force;
@@ -282,6 +309,10 @@ final class QuantizeCommand implements Callable<Integer> {
                 .gptq(gptq)
                 .force(force)
                 .headBits(headBits)
+                .damp(damp)
+                .actOrder(actOrder)
+                .awqClip(awqClip)
+                .init(init)
                 .build();
     }
 

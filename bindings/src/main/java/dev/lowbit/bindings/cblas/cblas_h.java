@@ -111,6 +111,25 @@ public class cblas_h {
         return CblasConjTrans;
     }
 
+    private static final int CblasUpper = (int)121L;
+    /**
+     * {@snippet lang=c :
+     * enum CBLAS_UPLO.CblasUpper = 121
+     * }
+     */
+    public static int CblasUpper() {
+        return CblasUpper;
+    }
+    private static final int CblasLower = (int)122L;
+    /**
+     * {@snippet lang=c :
+     * enum CBLAS_UPLO.CblasLower = 122
+     * }
+     */
+    public static int CblasLower() {
+        return CblasLower;
+    }
+
     private static class cblas_sgemm {
         public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_FLOAT, cblas_h.C_POINTER, cblas_h.C_INT, cblas_h.C_POINTER, cblas_h.C_INT, cblas_h.C_FLOAT, cblas_h.C_POINTER, cblas_h.C_INT);
 
@@ -216,6 +235,116 @@ public class cblas_h {
                 traceDowncall("cblas_sgemv", order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy);
             }
             mh$.invokeExact(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cblas_dgemm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_DOUBLE, cblas_h.C_POINTER, cblas_h.C_INT, cblas_h.C_POINTER, cblas_h.C_INT, cblas_h.C_DOUBLE, cblas_h.C_POINTER, cblas_h.C_INT);
+
+        public static final MemorySegment ADDR = cblas_h.findOrThrow("cblas_dgemm");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void cblas_dgemm(const enum CBLAS_ORDER Order, const enum CBLAS_TRANSPOSE TransA, const enum CBLAS_TRANSPOSE TransB, const blasint M, const blasint N, const blasint K, const double alpha, const double *A, const blasint lda, const double *B, const blasint ldb, const double beta, double *C, const blasint ldc)
+     * }
+     */
+    public static FunctionDescriptor cblas_dgemm$descriptor() {
+        return cblas_dgemm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void cblas_dgemm(const enum CBLAS_ORDER Order, const enum CBLAS_TRANSPOSE TransA, const enum CBLAS_TRANSPOSE TransB, const blasint M, const blasint N, const blasint K, const double alpha, const double *A, const blasint lda, const double *B, const blasint ldb, const double beta, double *C, const blasint ldc)
+     * }
+     */
+    public static MethodHandle cblas_dgemm$handle() {
+        return cblas_dgemm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void cblas_dgemm(const enum CBLAS_ORDER Order, const enum CBLAS_TRANSPOSE TransA, const enum CBLAS_TRANSPOSE TransB, const blasint M, const blasint N, const blasint K, const double alpha, const double *A, const blasint lda, const double *B, const blasint ldb, const double beta, double *C, const blasint ldc)
+     * }
+     */
+    public static MemorySegment cblas_dgemm$address() {
+        return cblas_dgemm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void cblas_dgemm(const enum CBLAS_ORDER Order, const enum CBLAS_TRANSPOSE TransA, const enum CBLAS_TRANSPOSE TransB, const blasint M, const blasint N, const blasint K, const double alpha, const double *A, const blasint lda, const double *B, const blasint ldb, const double beta, double *C, const blasint ldc)
+     * }
+     */
+    public static void cblas_dgemm(int Order, int TransA, int TransB, int M, int N, int K, double alpha, MemorySegment A, int lda, MemorySegment B, int ldb, double beta, MemorySegment C, int ldc) {
+        var mh$ = cblas_dgemm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cblas_dgemm", Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            }
+            mh$.invokeExact(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cblas_dsyrk {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_INT, cblas_h.C_DOUBLE, cblas_h.C_POINTER, cblas_h.C_INT, cblas_h.C_DOUBLE, cblas_h.C_POINTER, cblas_h.C_INT);
+
+        public static final MemorySegment ADDR = cblas_h.findOrThrow("cblas_dsyrk");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void cblas_dsyrk(const enum CBLAS_ORDER Order, const enum CBLAS_UPLO Uplo, const enum CBLAS_TRANSPOSE Trans, const blasint N, const blasint K, const double alpha, const double *A, const blasint lda, const double beta, double *C, const blasint ldc)
+     * }
+     */
+    public static FunctionDescriptor cblas_dsyrk$descriptor() {
+        return cblas_dsyrk.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void cblas_dsyrk(const enum CBLAS_ORDER Order, const enum CBLAS_UPLO Uplo, const enum CBLAS_TRANSPOSE Trans, const blasint N, const blasint K, const double alpha, const double *A, const blasint lda, const double beta, double *C, const blasint ldc)
+     * }
+     */
+    public static MethodHandle cblas_dsyrk$handle() {
+        return cblas_dsyrk.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void cblas_dsyrk(const enum CBLAS_ORDER Order, const enum CBLAS_UPLO Uplo, const enum CBLAS_TRANSPOSE Trans, const blasint N, const blasint K, const double alpha, const double *A, const blasint lda, const double beta, double *C, const blasint ldc)
+     * }
+     */
+    public static MemorySegment cblas_dsyrk$address() {
+        return cblas_dsyrk.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void cblas_dsyrk(const enum CBLAS_ORDER Order, const enum CBLAS_UPLO Uplo, const enum CBLAS_TRANSPOSE Trans, const blasint N, const blasint K, const double alpha, const double *A, const blasint lda, const double beta, double *C, const blasint ldc)
+     * }
+     */
+    public static void cblas_dsyrk(int Order, int Uplo, int Trans, int N, int K, double alpha, MemorySegment A, int lda, double beta, MemorySegment C, int ldc) {
+        var mh$ = cblas_dsyrk.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cblas_dsyrk", Order, Uplo, Trans, N, K, alpha, A, lda, beta, C, ldc);
+            }
+            mh$.invokeExact(Order, Uplo, Trans, N, K, alpha, A, lda, beta, C, ldc);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

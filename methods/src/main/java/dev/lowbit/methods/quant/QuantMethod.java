@@ -13,7 +13,11 @@ public enum QuantMethod {
     /** DL-QAT: quantization-aware training of LoRA factors and group magnitudes (weights only). */
     DLQAT("dlqat"),
     /** QLLM: channel reassembly and low-rank error correction (weights and activations). */
-    QLLM("qllm");
+    QLLM("qllm"),
+    /** GPTQ: column-by-column quantization with Hessian-weighted error feedback (needs calibration). */
+    GPTQ("gptq"),
+    /** AWQ: activation-aware per-channel scales folded into the model, clipping search, then RTN (needs calibration). */
+    AWQ("awq");
 
     private final String id;
 

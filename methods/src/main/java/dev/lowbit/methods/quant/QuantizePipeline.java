@@ -12,8 +12,11 @@ import dev.lowbit.methods.eval.Perplexity;
 import dev.lowbit.methods.pretrain.Corpus;
 import dev.lowbit.methods.quant.QuantizeRequest.Invalid;
 import dev.lowbit.methods.quant.QuantizeRequest.Rule;
+import dev.lowbit.methods.quant.awq.Awq;
 import dev.lowbit.methods.quant.dlqat.DlQat;
 import dev.lowbit.methods.quant.dlqat.DlQatConfig;
+import dev.lowbit.methods.quant.dlqat.GptqStart;
+import dev.lowbit.methods.quant.gptq.Gptq;
 import dev.lowbit.methods.quant.qllm.Qllm;
 import dev.lowbit.methods.quant.qllm.QllmConfig;
 import dev.lowbit.methods.quant.rtn.Rtn;
@@ -240,12 +243,41 @@ public final class QuantizePipeline {
                 yield qllm.quantize(arena, calibration(fp), checkpoint, r.stopAfter())
                         .map(q -> new Quantized(q, qllm.trainableFraction(), qllmDetails(qllm, cfg)));
             }
+            case GPTQ ->
+                Optional.of(new Quantized(
+                        new Gptq(r.gptqConfig(), r.abits(), log).quantize(arena, f32(arena, fp), calibration(fp)),
+                        0,
+                        new ObjectMapper()
+                                .createObjectNode()
+                                .put("damp", r.damp())
+                                .put("act_order", r.actOrder())
+                                .put("calibration_samples", r.calibSamples())));
+            case AWQ ->
+                Optional.of(new Quantized(
+                        new Awq(r.awqConfig(), log)
+                                .quantize(arena, f32(arena, fp), calibration(fp), r.abits(), r.qkvBits()),
+                        0,
+                        new ObjectMapper()
+                                .createObjectNode()
+                                .put("clip", r.awqClip())
+                                .put("duo_scaling", r.awqConfig().duoScaling())
+                                .put("grid", r.awqConfig().grid())
+                                .put("calibration_samples", r.calibSamples())));
             case DLQAT -> {
                 DlQatConfig cfg = r.dlqatConfig();
                 checkFp32Fits(fp.weights(), 2); // the frozen base and the effective weights
-                DlQat dl = new DlQat(arena, LlamaParameters.copyOf(arena, fp.weights()), cfg);
+                Map<String, DlQat.Start> start = r.init() == QuantMethod.GPTQ
+                        ? GptqStart.of(arena, f32(arena, fp), calibration(fp), r.gptqConfig(), log)
+                        : Map.of();
+                DlQat dl = new DlQat(
+                        arena,
+                        LlamaParameters.copyOf(arena, fp.weights()),
+                        cfg,
+                        r.init().id(),
+                        start);
                 log.printf(
-                        "DL-QAT: %d steps of %d x %d tokens, rank %d, KL weight %s, %.3f%% of parameters trainable%n",
+                        "DL-QAT from %s: %d steps of %d x %d tokens, rank %d, KL weight %s, %.3f%% of parameters trainable%n",
+                        r.init(),
                         cfg.steps(),
                         cfg.batch(),
                         cfg.seqLen(),

@@ -1,6 +1,8 @@
 package dev.lowbit.methods.quant;
 
+import dev.lowbit.methods.quant.awq.AwqConfig;
 import dev.lowbit.methods.quant.dlqat.DlQatConfig;
+import dev.lowbit.methods.quant.gptq.GptqConfig;
 import dev.lowbit.methods.quant.qllm.QllmConfig;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.model.Linear;
@@ -53,7 +55,11 @@ public record QuantizeRequest(
         long seed,
         boolean gptq,
         boolean force,
-        int headBits) {
+        int headBits,
+        double damp,
+        boolean actOrder,
+        boolean awqClip,
+        QuantMethod init) {
     /** The group size when none is given: 128 for weights only, per-channel with quantized activations. */
     public static int defaultGroup(int abits) {
         return abits < 16 ? QuantSpec.PER_CHANNEL : 128;
@@ -117,10 +123,15 @@ public record QuantizeRequest(
                     Rule.GPTQ_ACTIVATIONS,
                     "the GPTQ format has no activation quantization; "
                             + "write no GPTQ copy or keep activations at 16 bits");
-        if (method != QuantMethod.RTN && (symmetric || range != QuantSpec.Range.MINMAX))
+        boolean symmetricAllowed = method == QuantMethod.GPTQ || method == QuantMethod.AWQ;
+        if (method != QuantMethod.RTN && (symmetric && !symmetricAllowed || range != QuantSpec.Range.MINMAX))
             throw new Invalid(
                     Rule.MINMAX_RANGES,
                     method + " uses asymmetric min-max ranges; " + "ask for neither symmetric nor searched ranges");
+        if (init != QuantMethod.RTN && (init != QuantMethod.GPTQ || method != QuantMethod.DLQAT))
+            throw new LowbitException("DL-QAT starts from rtn or gptq; other methods take no starting point");
+        if (method == QuantMethod.GPTQ || init == QuantMethod.GPTQ)
+            new GptqConfig(new QuantSpec(wbits, group, symmetric, range, DType.F32), damp, actOrder);
     }
 
     public static Builder builder(String model, Path out) {
@@ -170,6 +181,15 @@ public record QuantizeRequest(
                 .searchTokens(searchTokens)
                 .seed(seed)
                 .build();
+    }
+
+    public GptqConfig gptqConfig() {
+        return new GptqConfig(weightSpec(), damp, actOrder);
+    }
+
+    public AwqConfig awqConfig() {
+        AwqConfig d = AwqConfig.of(weightSpec());
+        return new AwqConfig(d.spec(), d.grid(), d.duoScaling(), awqClip, d.clipGrid(), d.maxShrink(), d.clipTokens());
     }
 
     public DlQatConfig dlqatConfig() {
@@ -226,6 +246,10 @@ public record QuantizeRequest(
         private boolean gptq;
         private boolean force;
         private int headBits = 16;
+        private double damp = GptqConfig.DEFAULT_DAMP;
+        private boolean actOrder;
+        private boolean awqClip = true;
+        private QuantMethod init = QuantMethod.RTN;
 
         private Builder(String model, Path out) {
             this.model = model;
@@ -271,7 +295,11 @@ public record QuantizeRequest(
                     seed,
                     gptq,
                     force,
-                    headBits);
+                    headBits,
+                    damp,
+                    actOrder,
+                    awqClip,
+                    init);
         }
 
         public Builder method(QuantMethod method) {
@@ -435,6 +463,30 @@ public record QuantizeRequest(
         /** Bits of the output head's weights: 4 or 8 (weight-only, the weights' group size), 16 keeps the checkpoint's dtype. */
         public Builder headBits(int headBits) {
             this.headBits = headBits;
+            return this;
+        }
+
+        /** GPTQ's dampening of the Hessian, as a fraction of its mean diagonal. */
+        public Builder damp(double damp) {
+            this.damp = damp;
+            return this;
+        }
+
+        /** GPTQ's activation order: columns by decreasing Hessian diagonal. */
+        public Builder actOrder(boolean actOrder) {
+            this.actOrder = actOrder;
+            return this;
+        }
+
+        /** DL-QAT's starting grid: min-max RTN, or GPTQ (on calibSamples sequences, with damp). */
+        public Builder init(QuantMethod init) {
+            this.init = init;
+            return this;
+        }
+
+        /** AWQ's clipping search after the scales (AutoAWQ: on). */
+        public Builder awqClip(boolean awqClip) {
+            this.awqClip = awqClip;
             return this;
         }
     }

@@ -3,6 +3,7 @@ package dev.lowbit.runtime.io;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lowbit.runtime.LowbitException;
+import dev.lowbit.runtime.kernels.ChannelMap;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
@@ -17,6 +18,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.util.Arrays;
 
 /**
  * Exports a 4-bit lowbit model in the GPTQ checkpoint format the Python stack loads (AutoGPTQ's
@@ -25,7 +27,9 @@ import java.nio.file.Path;
  * {@code scales} fp16 [groups, out], {@code g_idx} int32 [in]; q_proj and k_proj rows go back to
  * Hugging Face's rotate-half order. Scales are rounded to fp16, so the exported weights match
  * lowbit's to within that rounding. A zero point of 0 cannot be stored in this format (zero - 1
- * wraps) and is refused.
+ * wraps) and is refused. A layer whose input is gathered into another column order first (GPTQ's
+ * act-order: a {@link Linear.Reassembled} whose map only permutes) is written in the input's own
+ * order with {@code g_idx} naming each input's group, and {@code desc_act} true.
  */
 public final class GptqExport {
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT;
@@ -38,6 +42,7 @@ public final class GptqExport {
         if (first.bits() != 4)
             throw new LowbitException("the GPTQ export is for 4-bit models, this one is " + first.bits() + "-bit");
         int group = first.groupSize();
+        boolean descAct = false;
         try (Arena arena = Arena.ofConfined()) {
             LlamaParameters fp = LlamaParameters.copyOf(arena, model.weights());
             SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "pt");
@@ -48,13 +53,16 @@ public final class GptqExport {
                     continue;
                 }
                 int layer = Integer.parseInt(slot.name().split("\\.")[2]);
-                QuantizedTensor q = Linear.quantizedWeight(model.linear(layer, linear));
+                Linear l = model.linear(layer, linear);
+                QuantizedTensor q = Linear.quantizedWeight(l);
+                int[] position = positions(l, slot.name());
+                descAct |= position != null;
                 if (q.bits() != 4 || q.groupSize() != group)
                     throw new LowbitException(
                             "all block linears must be 4-bit with group " + group + " for the GPTQ export");
                 int heads = linear == Projection.Q ? c.heads() : linear == Projection.K ? c.kvHeads() : 0;
                 String base = slot.name().substring(0, slot.name().length() - ".weight".length());
-                pack(arena, q, heads, c.headDim(), base, writer);
+                pack(arena, q, position, heads, c.headDim(), base, writer);
             }
             writer.write(dir.resolve("model.safetensors"));
         }
@@ -63,7 +71,7 @@ public final class GptqExport {
                 .put("quant_method", "gptq")
                 .put("bits", 4)
                 .put("group_size", group)
-                .put("desc_act", false)
+                .put("desc_act", descAct)
                 .put("sym", false)
                 .put("checkpoint_format", "gptq");
         HfCheckpoint.writeConfig(c, dir, cfg -> cfg.set("quantization_config", qc.deepCopy()));
@@ -82,8 +90,37 @@ public final class GptqExport {
         return h * headDim + (i < half ? 2 * i : 2 * (i - half) + 1);
     }
 
+    /**
+     * For a layer behind a pure permutation (input j of the codes is input order[j]), the code
+     * column of each input (the inverse permutation); null for a plain layer. Other channel maps
+     * (QLLM's reassembly) have no GPTQ form.
+     */
+    static int[] positions(Linear l, String name) {
+        if (!(l instanceof Linear.Reassembled r)) return null;
+        ChannelMap m = r.map();
+        int k = m.inChannels();
+        int[] ia = m.ia().segment().asSlice(0, 4L * m.outChannels()).toArray(I32);
+        float[] sa = m.sa().toFloatArray(), sb = m.sb().toFloatArray();
+        int[] position = new int[k];
+        Arrays.fill(position, -1);
+        boolean permutation = m.outChannels() == k;
+        for (int j = 0; permutation && j < ia.length; j++) {
+            permutation = sa[j] == 1f && sb[j] == 0f && position[ia[j]] < 0;
+            position[ia[j]] = j;
+        }
+        if (!permutation)
+            throw new LowbitException(name + " has a channel reassembly (QLLM), which the GPTQ format cannot hold");
+        return position;
+    }
+
     private static void pack(
-            Arena arena, QuantizedTensor q, int heads, int headDim, String base, SafetensorsWriter writer) {
+            Arena arena,
+            QuantizedTensor q,
+            int[] position,
+            int heads,
+            int headDim,
+            String base,
+            SafetensorsWriter writer) {
         long n = q.rows(), k = q.cols();
         int g = q.groupSize();
         long groups = k / g;
@@ -97,7 +134,10 @@ public final class GptqExport {
             long row = lowbitRow(col, heads, headDim);
             for (long i = 0; i < k / 8; i++) {
                 int word = 0;
-                for (int t = 0; t < 8; t++) word |= q.code(row, 8 * i + t) << (4 * t);
+                for (int t = 0; t < 8; t++) {
+                    long in = 8 * i + t;
+                    word |= q.code(row, position != null ? position[(int) in] : in) << (4 * t);
+                }
                 qw.setAtIndex(I32, i * n + col, word);
             }
             for (long gr = 0; gr < groups; gr++) {
@@ -111,7 +151,7 @@ public final class GptqExport {
                 qz.setAtIndex(I32, at, qz.getAtIndex(I32, at) | ((zero - 1) & 0xF) << (4 * (col % 8)));
             }
         }
-        for (long j = 0; j < k; j++) gi.setAtIndex(I32, j, (int) (j / g));
+        for (long j = 0; j < k; j++) gi.setAtIndex(I32, j, (int) ((position != null ? position[(int) j] : j) / g));
         writer.put(base + ".qweight", qweight)
                 .put(base + ".qzeros", qzeros)
                 .put(base + ".scales", scales)

@@ -55,7 +55,14 @@ public final class DlQat {
             Tensor gmag,
             int group) {}
 
+    /**
+     * A starting grid for one linear in place of min-max RTN: the weights to round (e.g. GPTQ's
+     * error-compensated ones) and the frozen scales and zeros [out, in / group].
+     */
+    public record Start(Tensor weight, Tensor scales, Tensor zeros) {}
+
     private final DlQatConfig cfg;
+    private final String signature; // the settings a checkpoint must have been written with
     private final LlamaParameters effective;
     private final LlamaParameters effectiveGrads;
     private final List<Site> sites = new ArrayList<>();
@@ -74,7 +81,16 @@ public final class DlQat {
     private float lastKl = Float.NaN;
 
     public DlQat(Arena arena, LlamaParameters fp, DlQatConfig cfg) {
+        this(arena, fp, cfg, "rtn", Map.of());
+    }
+
+    /**
+     * As {@link #DlQat(Arena, LlamaParameters, DlQatConfig)}, each linear whose weight name start
+     * holds beginning from that grid (initName, e.g. "gptq", is part of the checkpoint's settings).
+     */
+    public DlQat(Arena arena, LlamaParameters fp, DlQatConfig cfg, String initName, Map<String, Start> start) {
         this.cfg = cfg;
+        this.signature = initName.equals("rtn") ? cfg.toString() : cfg + " from " + initName;
         this.effective = LlamaParameters.copyOf(arena, fp.weights());
         this.effectiveGrads = LlamaParameters.zeros(arena, fp.config());
         QuantSpec spec = QuantSpec.of(cfg.bits(), cfg.group());
@@ -96,7 +112,12 @@ public final class DlQat {
         for (LlamaParameters.Slot s : linearSlots) {
             long out = s.shape()[0], in = s.shape()[1];
             int g = spec.groupSizeFor(in);
-            QuantizedTensor init = Kernels.quantize(arena, fp.get(s.name()), spec);
+            Start init = start.get(s.name());
+            if (init == null) {
+                QuantizedTensor rtn = Kernels.quantize(arena, fp.get(s.name()), spec);
+                init = new Start(fp.get(s.name()), rtn.scales(), rtn.zeros());
+            } else if (init.scales().dim(1) != in / g || init.weight().dim(1) != in)
+                throw new LowbitException("the starting grid of " + s.name() + " does not match group " + g);
             Tensor a = lora.slice(lo, cfg.rank(), in), b = lora.slice(lo + cfg.rank() * in, out, cfg.rank());
             Tensor ga = loraGrads.slice(lo, cfg.rank(), in),
                     gb = loraGrads.slice(lo + cfg.rank() * in, out, cfg.rank());
@@ -108,7 +129,7 @@ public final class DlQat {
             Tensor mag = mags.slice(mo, out, in / g), gm = magGrads.slice(mo, out, in / g);
             for (long i = 0; i < mag.numel(); i++) mag.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
             magSlots.add(new LlamaParameters.Slot(s.name() + ".magnitude", mo, new long[] {out * (in / g)}, false));
-            sites.add(new Site(s.name(), fp.get(s.name()), init.scales(), init.zeros(), a, b, mag, ga, gb, gm, g));
+            sites.add(new Site(s.name(), init.weight(), init.scales(), init.zeros(), a, b, mag, ga, gb, gm, g));
             lo += cfg.rank() * (out + in);
             mo += out * (in / g);
         }
@@ -219,7 +240,7 @@ public final class DlQat {
     private void saveCheckpoint(Path file, int step) {
         new SafetensorsWriter()
                 .metadata("step", Integer.toString(step))
-                .metadata("config", cfg.toString())
+                .metadata("config", signature)
                 .put("lora", lora)
                 .put("magnitude", mags)
                 .put("lora.adam_m", loraM)
@@ -232,7 +253,7 @@ public final class DlQat {
     private int resume(Path file) {
         try (Arena arena = Arena.ofConfined()) {
             SafetensorsFile f = SafetensorsFile.open(file, arena);
-            if (!cfg.toString().equals(f.metadata().get("config")))
+            if (!signature.equals(f.metadata().get("config")))
                 throw new LowbitException(file + " was written by a DL-QAT run with other settings ("
                         + f.metadata().get("config") + "); delete it to start over, or use another output folder");
             Map<String, Tensor> state = Map.of(

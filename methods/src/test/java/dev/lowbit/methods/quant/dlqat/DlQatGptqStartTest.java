@@ -1,0 +1,56 @@
+package dev.lowbit.methods.quant.dlqat;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.lowbit.methods.quant.gptq.Gptq;
+import dev.lowbit.methods.quant.gptq.GptqConfig;
+import dev.lowbit.runtime.model.Linear;
+import dev.lowbit.runtime.model.LlamaConfig;
+import dev.lowbit.runtime.model.LlamaModel;
+import dev.lowbit.runtime.model.Projection;
+import dev.lowbit.runtime.tensor.QuantizedTensor;
+import dev.lowbit.runtime.train.LlamaParameters;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** DL-QAT started from GPTQ holds GPTQ's model before training: the same codes and scales in every linear. */
+class DlQatGptqStartTest {
+    static final LlamaConfig C = new LlamaConfig(64, 128, 2, 4, 2, 40, 32, 1e-5f, 10000f, true);
+
+    @Test
+    void beforeTrainingTheModelIsGptqs() {
+        try (Arena arena = Arena.ofShared()) {
+            LlamaParameters p = LlamaParameters.initialize(arena, C, 4);
+            Random rnd = new Random(5);
+            int[][] calibration = new int[6][24];
+            for (int[] s : calibration) for (int i = 0; i < s.length; i++) s[i] = rnd.nextInt(C.vocabSize());
+            PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+            GptqConfig gptq = GptqConfig.of(3, 32);
+            LlamaModel want = new Gptq(gptq, 16, quiet).quantize(arena, p.weights(), calibration);
+            DlQatConfig cfg = DlQatConfig.builder(3, 32)
+                    .steps(1)
+                    .batch(1)
+                    .seqLen(16)
+                    .checkpointEvery(1000)
+                    .build();
+            LlamaModel got = new DlQat(
+                            arena, p, cfg, "gptq", GptqStart.of(arena, p.weights(), calibration, gptq, quiet))
+                    .export(arena);
+            for (int l = 0; l < C.layers(); l++)
+                for (Projection proj : Projection.values()) {
+                    QuantizedTensor a = ((Linear.Quantized) want.linear(l, proj)).weight(),
+                            b = ((Linear.Quantized) got.linear(l, proj)).weight();
+                    for (long r = 0; r < a.rows(); r++)
+                        for (long j = 0; j < a.cols(); j++)
+                            assertEquals(
+                                    a.code(r, j), b.code(r, j), proj + " of layer " + l + " [" + r + ", " + j + "]");
+                    assertArrayEquals(a.scales().toFloatArray(), b.scales().toFloatArray());
+                    assertArrayEquals(a.zeros().toFloatArray(), b.zeros().toFloatArray());
+                }
+        }
+    }
+}

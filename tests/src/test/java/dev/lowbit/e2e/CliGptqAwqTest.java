@@ -1,0 +1,103 @@
+package dev.lowbit.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** `lowbit quantize --method gptq|awq` on the default model: metrics.json, the model and the GPTQ export. */
+class CliGptqAwqTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final Path DATA = CliModelTest.SHARED.resolve("data");
+
+    @Test
+    void gptqWithActOrderWritesTheModelMetricsAndAGptqCopyWithGIdx(@TempDir Path dir) throws Exception {
+        assumeTrue(Files.isDirectory(DATA), "no ../shared/data for calibration and held-out text");
+        Path out = dir.resolve("q");
+        CliModelTest.Result r = CliModelTest.run(
+                "quantize",
+                "--method",
+                "gptq",
+                "--act-order",
+                "--gptq",
+                "--wbits",
+                "4",
+                "--model",
+                CliModelTest.DEFAULT.toString(),
+                "--data",
+                DATA.toString(),
+                "--out",
+                out.toString(),
+                "--calib-samples",
+                "8",
+                "--eval-windows",
+                "4",
+                "--json");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("GPTQ block 4/4"), r.err());
+        JsonNode m = JSON.readTree(out.resolve("metrics.json").toFile());
+        assertEquals("gptq", m.path("method").asText());
+        assertTrue(m.path("gptq").path("act_order").asBoolean(), m.toString());
+        assertEquals(8, m.path("gptq").path("calibration_samples").asInt());
+        assertTrue(m.path("kl_to_fp").asDouble() > 0);
+        assertTrue(JSON.readTree(out.resolve("gptq/quantize_config.json").toFile())
+                .path("desc_act")
+                .asBoolean());
+        CliModelTest.Result eval = CliModelTest.run(
+                "eval", "--model", out.toString(), "--data", DATA.toString(), "--max-windows", "4", "--json");
+        assertEquals(0, eval.code(), eval.err());
+    }
+
+    @Test
+    void awqRunsAndRecordsItsSettings(@TempDir Path dir) throws Exception {
+        assumeTrue(Files.isDirectory(DATA), "no ../shared/data for calibration and held-out text");
+        Path out = dir.resolve("q");
+        CliModelTest.Result r = CliModelTest.run(
+                "quantize",
+                "--method",
+                "awq",
+                "--wbits",
+                "3",
+                "--model",
+                CliModelTest.DEFAULT.toString(),
+                "--data",
+                DATA.toString(),
+                "--out",
+                out.toString(),
+                "--calib-samples",
+                "4",
+                "--eval-windows",
+                "4",
+                "--no-awq-clip",
+                "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode m = JSON.readTree(r.out());
+        assertEquals("awq", m.path("method").asText());
+        assertTrue(!m.path("awq").path("clip").asBoolean(true), m.toString());
+        assertTrue(Files.isRegularFile(out.resolve("model.safetensors")));
+    }
+
+    @Test
+    void initIsForDlQatOnly(@TempDir Path dir) {
+        CliModelTest.Result r = CliModelTest.run(
+                "quantize",
+                "--method",
+                "rtn",
+                "--init",
+                "gptq",
+                "--model",
+                CliModelTest.DEFAULT.toString(),
+                "--data",
+                DATA.toString(),
+                "--out",
+                dir.resolve("q").toString());
+        assertTrue(r.code() != 0);
+        assertTrue(r.err().contains("DL-QAT starts from rtn or gptq"), r.err());
+    }
+}
