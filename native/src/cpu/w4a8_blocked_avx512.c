@@ -125,12 +125,48 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *panel, con
         for (int p = 0; p < PS; p++) acc[r * ldacc + p] = f[r][p];
 }
 
+/* The full tile (4 rows x 2 pairs) with its accumulators named one by one: as arrays GCC spills them
+ * and copies between registers around every vpdpbusd. */
+static void tile42(const uint8_t *panel, const uint8_t *act, int64_t act_stride, int64_t bg, int64_t steps, const float *scales,
+                   const float *wprime, const __m512 *za8, __m512 *acc, int64_t ldacc) {
+    __m512 f00 = acc[0], f01 = acc[1], f10 = acc[ldacc], f11 = acc[ldacc + 1];
+    __m512 f20 = acc[2 * ldacc], f21 = acc[2 * ldacc + 1], f30 = acc[3 * ldacc], f31 = acc[3 * ldacc + 1];
+    const uint8_t *a0 = act, *a1 = act + act_stride;
+    for (int64_t gl = 0; gl < bg; gl++) {
+        __m512i d00 = _mm512_setzero_si512(), d01 = d00, d10 = d00, d11 = d00, d20 = d00, d21 = d00, d30 = d00, d31 = d00;
+        for (int64_t c = gl * steps; c < (gl + 1) * steps; c++) {
+            const __m512i e0 = _mm512_loadu_si512(a0 + 128 * c), o0 = _mm512_loadu_si512(a0 + 128 * c + 64);
+            const __m512i e1 = _mm512_loadu_si512(a1 + 128 * c), o1 = _mm512_loadu_si512(a1 + 128 * c + 64);
+            const uint8_t *wr = panel + c * ROWS * 64;
+#define LB_ROW(r, d0, d1)                                                                               \
+    {                                                                                                   \
+        const __m512i lo = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(wr + 64 * (r))));      \
+        const __m512i hi = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(wr + 64 * (r) + 32))); \
+        d0 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(d0, e0, lo), o0, hi);                              \
+        d1 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(d1, e1, lo), o1, hi);                              \
+    }
+            LB_ROW(0, d00, d01) LB_ROW(1, d10, d11) LB_ROW(2, d20, d21) LB_ROW(3, d30, d31)
+#undef LB_ROW
+        }
+#define LB_GROUP(r, d0, d1, f0, f1)                                                                     \
+    {                                                                                                   \
+        const __m512 s = _mm512_set1_ps(scales[(r) * bg + gl]), wp = _mm512_set1_ps(wprime[(r) * bg + gl]); \
+        f0 = _mm512_fmadd_ps(s, _mm512_fnmadd_ps(za8[0], wp, _mm512_cvtepi32_ps(d0)), f0);                \
+        f1 = _mm512_fmadd_ps(s, _mm512_fnmadd_ps(za8[1], wp, _mm512_cvtepi32_ps(d1)), f1);                \
+    }
+        LB_GROUP(0, d00, d01, f00, f01) LB_GROUP(1, d10, d11, f10, f11) LB_GROUP(2, d20, d21, f20, f21) LB_GROUP(3, d30, d31, f30, f31)
+#undef LB_GROUP
+    }
+    acc[0] = f00, acc[1] = f01, acc[ldacc] = f10, acc[ldacc + 1] = f11;
+    acc[2 * ldacc] = f20, acc[2 * ldacc + 1] = f21, acc[3 * ldacc] = f30, acc[3 * ldacc + 1] = f31;
+}
+
 #define TILE(RS, PS) tile(panel, act, act_stride, bg, steps, scales, wprime, za8, acc, ldacc, RS, PS)
 
 static void tile_any(int rs, int ps, const uint8_t *panel, const uint8_t *act, int64_t act_stride, int64_t bg, int64_t steps,
                      const float *scales, const float *wprime, const __m512 *za8, __m512 *acc, int64_t ldacc) {
     switch ((rs - 1) * 2 + ps - 1) {
-    case 7: TILE(4, 2); break;
+    case 7: tile42(panel, act, act_stride, bg, steps, scales, wprime, za8, acc, ldacc); break;
     case 6: TILE(4, 1); break;
     case 5: TILE(3, 2); break;
     case 4: TILE(3, 1); break;
