@@ -68,9 +68,10 @@ int lb_avx512_w4a8_gemm_blocked(const uint8_t *a_codes, int64_t m, const float *
                                 const int32_t *wsums, const float *bias, float *y);
 
 /* The fused dequant-GEMM y = x . dequant(W)^T + bias for m >= LB_DEQUANT_BLOCKED_MIN_M (any bits and
- * groups), blocked with packed panels (dequant_gemm_blocked_avx2.c). Returns 1 when out of memory. */
+ * groups), blocked with packed panels (dequant_gemm_blocked.h; the AVX-512 one at that level). Returns 1 when out of memory. */
 #define LB_DEQUANT_BLOCKED_MIN_M 16
 int lb_avx2_dequant_gemm_blocked(const float *x, int64_t m, const lb_qweight *w, const float *bias, float *y);
+int lb_avx512_dequant_gemm_blocked(const float *x, int64_t m, const lb_qweight *w, const float *bias, float *y);
 
 /* fp16 -> fp32 for n values. */
 void lb_scalar_f16_to_f32(const uint16_t *src, int64_t n, float *dst);
