@@ -125,6 +125,13 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *panel, con
         for (int p = 0; p < PS; p++) acc[r * ldacc + p] = f[r][p];
 }
 
+/* acc + the products of a's unsigned and b's signed bytes (vpdpbusd) through inline assembly: with the
+ * intrinsic GCC 12 copies the accumulator between registers around every instruction and spills. */
+static inline __attribute__((always_inline)) __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+}
+
 /* The full tile (4 rows x 2 pairs) with its accumulators named one by one: as arrays GCC spills them
  * and copies between registers around every vpdpbusd. */
 static void tile42(const uint8_t *panel, const uint8_t *act, int64_t act_stride, int64_t bg, int64_t steps, const float *scales,
@@ -142,8 +149,8 @@ static void tile42(const uint8_t *panel, const uint8_t *act, int64_t act_stride,
     {                                                                                                   \
         const __m512i lo = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(wr + 64 * (r))));      \
         const __m512i hi = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(wr + 64 * (r) + 32))); \
-        d0 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(d0, e0, lo), o0, hi);                              \
-        d1 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(d1, e1, lo), o1, hi);                              \
+        d0 = dpbusd(dpbusd(d0, e0, lo), o0, hi);                              \
+        d1 = dpbusd(dpbusd(d1, e1, lo), o1, hi);                              \
     }
             LB_ROW(0, d00, d01) LB_ROW(1, d10, d11) LB_ROW(2, d20, d21) LB_ROW(3, d30, d31)
 #undef LB_ROW
