@@ -227,16 +227,16 @@ int lb_avx512_w4a8_gemm_blocked(const uint8_t *a_codes, int64_t m, const float *
                                  za8 + p, accs + rb * pairs + p, pairs);
                 }
             }
-            for (int64_t r = 0; r < urows; r++)
-                for (int64_t p = 0; p < pairs; p++) {
-                    const __m512 f = accs[r * pairs + p];
-                    const int64_t row = n0 + r;
-                    y[2 * p * n + row] = sa[2 * p] * lb_hsum256(_mm512_castps512_ps256(f));
-                    if (2 * p + 1 < m) y[(2 * p + 1) * n + row] = sa[2 * p + 1] * lb_hsum256(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
+            /* token by token, so each writes its unit's run of y; y = sa sum, then + bias, as the per-token kernel */
+            for (int64_t i = 0; i < m; i++) {
+                const int64_t p = i / 2;
+                for (int64_t r = 0; r < urows; r++) {
+                    const __m512d f = _mm512_castps_pd(accs[r * pairs + p]);
+                    float v = sa[i] * lb_hsum256(_mm256_castpd_ps(i % 2 ? _mm512_extractf64x4_pd(f, 1) : _mm512_castpd512_pd256(f)));
+                    if (bias) v += bias[n0 + r];
+                    y[i * n + n0 + r] = v;
                 }
-            if (bias)
-                for (int64_t i = 0; i < m; i++)
-                    for (int64_t r = n0; r < n0 + urows; r++) y[i * n + r] += bias[r];
+            }
         }
         _mm_free(panel);
         free(scales);
