@@ -10,8 +10,10 @@ steps=${1:-20} reps=${2:-3}
 lib=/usr/lib/x86_64-linux-gnu
 declare -A blas=([pthread]=$lib/openblas-pthread/libopenblas.so.0 [openmp]=$lib/openblas-openmp/libopenblas.so.0)
 settings=()
-for b in pthread openmp; do
-  if [ -f "${blas[$b]}" ]; then settings+=("$b ACTIVE" "$b PASSIVE"); else echo "skipping $b: ${blas[$b]} is not installed" >&2; fi
+for policy in PASSIVE ACTIVE; do
+  for b in pthread openmp; do
+    if [ -f "${blas[$b]}" ]; then settings+=("$b $policy"); else echo "skipping $b: ${blas[$b]} is not installed" >&2; fi
+  done
 done
 declare -A runs
 out=$(mktemp -d)

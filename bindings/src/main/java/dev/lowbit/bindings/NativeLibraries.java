@@ -26,8 +26,8 @@ import java.util.Comparator;
  * <p>liblowbit comes from {@code -Dlowbit.native.dir} or {@code LOWBIT_NATIVE_DIR} when set,
  * otherwise from {@code native/<os>-<arch>/} inside the jar, extracted to a temporary folder.
  * CBLAS comes from {@code -Dlowbit.blas} or {@code LOWBIT_BLAS} (a file path) when set, otherwise
- * from the first of libopenblas.so.0, libopenblas.so, libcblas.so.3, libblas.so.3 found on the
- * library search path.
+ * from the first of openblas-openmp/libopenblas.so.0 (Debian's libopenblas0-openmp), libopenblas.so.0,
+ * libopenblas.so, libcblas.so.3, libblas.so.3 found on the library search path.
  *
  * <p>The CUDA backend: liblowbit_cuda from the same place as liblowbit; the CUDA runtime and cuBLAS
  * (any installed major version) from {@code -Dlowbit.cuda.libs} or {@code LOWBIT_CUDA_LIBS} (folders,
@@ -36,7 +36,11 @@ import java.util.Comparator;
  * libcublas there). Nothing CUDA is linked: a machine without it never loads these.
  */
 public final class NativeLibraries {
-    private static final String[] BLAS_NAMES = {"libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"};
+    /* Debian's OpenMP build of OpenBLAS first: it runs on liblowbit's libgomp threads, one pool for all native
+     * compute, where the pthreads build keeps a second pool that competes for the cores (bench/thread-pool.sh). */
+    private static final String[] BLAS_NAMES = {
+        "openblas-openmp/libopenblas.so.0", "libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"
+    };
     private static final String[] SYSTEM_LIB_DIRS = {
         "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib", "/lib64"};
 
@@ -184,7 +188,7 @@ public final class NativeLibraries {
         dirs.addAll(List.of(SYSTEM_LIB_DIRS));
         return findFirst(BLAS_NAMES, dirs).orElseThrow(() -> new UnsatisfiedLinkError("no CBLAS library found (looked for "
                 + String.join(", ", BLAS_NAMES) + " in " + String.join(":", dirs) + "). Install OpenBLAS (Debian/Ubuntu: "
-                + "apt-get install libopenblas0-pthread) or set LOWBIT_BLAS to the library file"));
+                + "apt-get install libopenblas0-openmp) or set LOWBIT_BLAS to the library file"));
     }
 
     /** Loads liblowbit_cuda once (after liblowbit) and returns its file. */
