@@ -13,13 +13,15 @@
 
 #include <immintrin.h>
 #include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define X_PANEL (1 << 17) /* floats of packed activations per column block (512 KB, L2) */
 
 /* x rows [0, m) over columns [k0, k0 + kc) as [ceil(m / MR)][kc][MR], zeros past m. */
 static void pack_x(const float *x, int64_t m, int64_t k, int64_t k0, int64_t kc, float *xp) {
     const int64_t blocks = (m + MR - 1) / MR;
-#pragma omp for schedule(static)
     for (int64_t b = 0; b < blocks; b++) {
         float *dst = xp + b * kc * MR;
         for (int i = 0; i < MR; i++) {
@@ -55,41 +57,50 @@ static void dequant_panel(const lb_qweight *w, int64_t r0, int64_t nr, int64_t k
     }
 }
 
+/* Each thread owns a contiguous range of weight panels and packs the activation block it needs itself:
+ * the packing is repeated per thread (m kc floats per block, small beside the m n kc FMAs), and there is
+ * no barrier per column block, which on oversubscribed cores costs a time slice each. */
 int LB_DEQUANT_BLOCKED(const float *x, int64_t m, const lb_qweight *w, const float *bias, float *y) {
     const int64_t n = w->n, k = w->k, mblocks = (m + MR - 1) / MR, nblocks = (n + NR - 1) / NR;
     int64_t kc = X_PANEL / (mblocks * MR) & ~(int64_t)63;
     if (kc < 128) kc = 128;
     if (kc > (4096 / NR & ~(int64_t)63)) kc = 4096 / NR & ~(int64_t)63; /* the weight panel: 16 KB of L1 */
     if (kc > k) kc = k;
-    float *xp = _mm_malloc((size_t)(mblocks * MR * kc) * sizeof(float), 64);
-    if (!xp) return 1;
     for (int64_t i = 0; i < m; i++)
         for (int64_t r = 0; r < n; r++) y[i * n + r] = bias ? bias[r] : 0.0f;
     int nomem = 0;
 #pragma omp parallel if (m * n * k > LB_OMP_MIN_WORK)
     {
-        float *wp = _mm_malloc((size_t)(NR * kc) * sizeof(float), 64);
-        if (!wp) {
+        int64_t b0 = 0, b1 = nblocks;
+#ifdef _OPENMP
+        const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
+        b0 = nblocks * t / threads;
+        b1 = nblocks * (t + 1) / threads;
+#endif
+        if (b0 < b1) {
+            float *xp = _mm_malloc((size_t)(mblocks * MR * kc) * sizeof(float), 64);
+            float *wp = _mm_malloc((size_t)(NR * kc) * sizeof(float), 64);
+            if (!xp || !wp) {
 #pragma omp atomic write
-            nomem = 1;
-        }
-        for (int64_t k0 = 0; k0 < k; k0 += kc) {
-            const int64_t klen = k - k0 < kc ? k - k0 : kc;
-            pack_x(x, m, k, k0, klen, xp); /* ends in a barrier */
-#pragma omp for schedule(static)
-            for (int64_t b = 0; b < nblocks; b++) {
-                if (!wp) continue;
-                const int64_t r0 = b * NR, nr = n - r0 < NR ? n - r0 : NR;
-                dequant_panel(w, r0, nr, k0, klen, wp);
-                for (int64_t mb = 0; mb < mblocks; mb++) {
-                    const int64_t mi = m - mb * MR < MR ? m - mb * MR : MR;
-                    micro(xp + mb * klen * MR, wp, klen, y + mb * MR * n + r0, n, mi, nr);
+                nomem = 1;
+            } else {
+                for (int64_t k0 = 0; k0 < k; k0 += kc) {
+                    const int64_t klen = k - k0 < kc ? k - k0 : kc;
+                    pack_x(x, m, k, k0, klen, xp);
+                    for (int64_t b = b0; b < b1; b++) {
+                        const int64_t r0 = b * NR, nr = n - r0 < NR ? n - r0 : NR;
+                        dequant_panel(w, r0, nr, k0, klen, wp);
+                        for (int64_t mb = 0; mb < mblocks; mb++) {
+                            const int64_t mi = m - mb * MR < MR ? m - mb * MR : MR;
+                            micro(xp + mb * klen * MR, wp, klen, y + mb * MR * n + r0, n, mi, nr);
+                        }
+                    }
                 }
-            } /* its barrier keeps xp until every thread is done with it */
+            }
+            _mm_free(xp);
+            _mm_free(wp);
         }
-        _mm_free(wp);
     }
-    _mm_free(xp);
     return nomem;
 }
 
