@@ -39,7 +39,7 @@ jextract --output "$out" --target-package dev.lowbit.bindings.cublas --header-cl
   "$cuda_include/cublas_api.h"
 jextract --output "$out" --target-package dev.lowbit.bindings.cblas --header-class-name cblas_h \
   --include-function cblas_sgemm --include-function cblas_sgemv --include-function cblas_dgemm --include-function cblas_dsyrk \
-  --include-function openblas_set_num_threads --include-function openblas_get_num_threads \
+  --include-function openblas_set_num_threads --include-function openblas_get_num_threads --include-function openblas_get_parallel \
   --include-function openblas_get_config --include-function openblas_get_corename \
   --include-constant 'Cblas(RowMajor|ColMajor|NoTrans|Trans|ConjTrans|Upper|Lower)' \
   "$cblas_header"

@@ -54,7 +54,11 @@ lowbit_setup() {
   for f in /usr/lib/*-linux-gnu/libopenblas.so.0 /usr/lib64/libopenblas.so.0 /usr/lib/libopenblas.so.0; do
     [ -e "$f" ] && blas_found=$f
   done
-  [ -n "$blas_found" ] || pkgs+=(libopenblas0-pthread)
+  # OpenBLAS built for OpenMP shares liblowbit's libgomp threads (one pool; bench/thread-pool.sh): install it
+  # beside another OpenBLAS where we may, require it only where there is none
+  if [ -z "${LOWBIT_BLAS:-}" ] && ! ls /usr/lib/*-linux-gnu/openblas-openmp/libopenblas.so.0 >/dev/null 2>&1; then
+    if [ -z "$blas_found" ] || { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }; then pkgs+=(libopenblas0-openmp); fi
+  fi
   lowbit_need_packages "${pkgs[@]}"
   MVN=mvn
   # Maven's bundled Guice touches sun.misc.Unsafe; JDK 24+ warns about it unless allowed

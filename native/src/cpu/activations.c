@@ -92,17 +92,25 @@ lb_status lb_cpu_weight_code_sums(const lb_qweight *w, int32_t *sums) {
 static int w4a8_gemm(const uint8_t *a_codes, const float *a_scales, const float *a_zeros, int64_t m, const lb_qweight *w,
                      const int32_t *w_sums, const float *bias, float *y) {
     const int64_t n = w->n, k = w->k, gs = w->group_size, groups = k / gs;
+    int32_t *own_sums = w_sums ? NULL : malloc((size_t)(n * groups) * sizeof(int32_t));
+    if (!w_sums && !own_sums) return 1;
+    if (!w_sums) code_sums(w, own_sums);
+    const int32_t *sums = w_sums ? w_sums : own_sums;
+#ifdef LB_HAVE_AVX512
+    if (lb_simd_active >= LB_SIMD_AVX512 && m >= LB_W4A8_BLOCKED_MIN_M && lb_avx512_w4a8_blocked_supported(w, sums, a_zeros, m)) {
+        const int nomem = lb_avx512_w4a8_gemm_blocked(a_codes, m, a_scales, a_zeros, w, sums, bias, y);
+        free(own_sums);
+        return nomem;
+    }
+#endif
     uint8_t *split = malloc((size_t)(m * k));
     float *lanes = malloc((size_t)(m * groups * 8) * sizeof(float));
-    int32_t *own_sums = w_sums ? NULL : malloc((size_t)(n * groups) * sizeof(int32_t));
-    if (!split || !lanes || (!w_sums && !own_sums)) {
+    if (!split || !lanes) {
         free(split);
         free(lanes);
         free(own_sums);
         return 1;
     }
-    if (!w_sums) code_sums(w, own_sums);
-    const int32_t *sums = w_sums ? w_sums : own_sums;
     /* the AVX-512 kernel where it runs, with its own activation split; same results either way */
     void (*split_codes)(const uint8_t *, int64_t, uint8_t *) = lb_avx2_split_even_odd;
     void (*rows)(const uint8_t *, int64_t, const float *, const float *, const float *, const lb_qweight *, const int32_t *, int64_t,

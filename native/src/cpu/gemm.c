@@ -139,7 +139,15 @@ lb_status lb_cpu_dequant_gemm(const void *x, int32_t x_dtype, int64_t m, const l
             free(xsum);
         }
     } else {
-        gemm_tiled(xf, m, w, bias, y, &nomem);
+#ifdef LB_HAVE_AVX2
+#ifdef LB_HAVE_AVX512
+        if (lb_simd_active >= LB_SIMD_AVX512 && m >= LB_DEQUANT_BLOCKED_MIN_M) nomem = lb_avx512_dequant_gemm_blocked(xf, m, w, bias, y);
+        else
+#endif
+        if (lb_simd_active >= LB_SIMD_AVX2 && m >= LB_DEQUANT_BLOCKED_MIN_M) nomem = lb_avx2_dequant_gemm_blocked(xf, m, w, bias, y);
+        else
+#endif
+            gemm_tiled(xf, m, w, bias, y, &nomem);
     }
     free(owned);
     if (nomem) return lb_fail(LB_ERR_OUT_OF_MEMORY, "dequant_gemm: out of memory for scratch buffers");

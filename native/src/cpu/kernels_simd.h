@@ -59,6 +59,20 @@ int lb_avx512_w4a8_supported(const lb_qweight *w);
 void lb_avx512_w4a8_rows(const uint8_t *a_split, int64_t m, const float *lanes, const float *sa, const float *za, const lb_qweight *w,
                          const int32_t *wsums, int64_t r0, int64_t nr, float *y);
 
+/* The W4A8 GEMM for m >= LB_W4A8_BLOCKED_MIN_M on AVX-512 VNNI (w4a8_blocked_avx512.c): raw activation
+ * codes [m, k] in, y [m, n] with bias out, bit-identical to lb_avx2_w4a8_rows; only where
+ * lb_avx512_w4a8_blocked_supported says so. Returns 1 when out of memory. */
+#define LB_W4A8_BLOCKED_MIN_M 16
+int lb_avx512_w4a8_blocked_supported(const lb_qweight *w, const int32_t *wsums, const float *za, int64_t m);
+int lb_avx512_w4a8_gemm_blocked(const uint8_t *a_codes, int64_t m, const float *sa, const float *za, const lb_qweight *w,
+                                const int32_t *wsums, const float *bias, float *y);
+
+/* The fused dequant-GEMM y = x . dequant(W)^T + bias for m >= LB_DEQUANT_BLOCKED_MIN_M (any bits and
+ * groups), blocked with packed panels (dequant_gemm_blocked.h; the AVX-512 one at that level). Returns 1 when out of memory. */
+#define LB_DEQUANT_BLOCKED_MIN_M 16
+int lb_avx2_dequant_gemm_blocked(const float *x, int64_t m, const lb_qweight *w, const float *bias, float *y);
+int lb_avx512_dequant_gemm_blocked(const float *x, int64_t m, const lb_qweight *w, const float *bias, float *y);
+
 /* fp16 -> fp32 for n values. */
 void lb_scalar_f16_to_f32(const uint16_t *src, int64_t n, float *dst);
 void lb_avx2_f16_to_f32(const uint16_t *src, int64_t n, float *dst);

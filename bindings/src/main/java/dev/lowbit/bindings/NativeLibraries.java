@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.io.InputStream;
@@ -25,8 +26,8 @@ import java.util.Comparator;
  * <p>liblowbit comes from {@code -Dlowbit.native.dir} or {@code LOWBIT_NATIVE_DIR} when set,
  * otherwise from {@code native/<os>-<arch>/} inside the jar, extracted to a temporary folder.
  * CBLAS comes from {@code -Dlowbit.blas} or {@code LOWBIT_BLAS} (a file path) when set, otherwise
- * from the first of libopenblas.so.0, libopenblas.so, libcblas.so.3, libblas.so.3 found on the
- * library search path.
+ * from the first of openblas-openmp/libopenblas.so.0 (Debian's libopenblas0-openmp), libopenblas.so.0,
+ * libopenblas.so, libcblas.so.3, libblas.so.3 found on the library search path.
  *
  * <p>The CUDA backend: liblowbit_cuda from the same place as liblowbit; the CUDA runtime and cuBLAS
  * (any installed major version) from {@code -Dlowbit.cuda.libs} or {@code LOWBIT_CUDA_LIBS} (folders,
@@ -35,13 +36,21 @@ import java.util.Comparator;
  * libcublas there). Nothing CUDA is linked: a machine without it never loads these.
  */
 public final class NativeLibraries {
-    private static final String[] BLAS_NAMES = {"libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"};
+    /* Debian's OpenMP build of OpenBLAS first: it runs on liblowbit's libgomp threads, one pool for all native
+     * compute, where the pthreads build keeps a second pool that competes for the cores (bench/thread-pool.sh). */
+    private static final String[] BLAS_NAMES = {
+        "openblas-openmp/libopenblas.so.0", "libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"
+    };
     private static final String[] SYSTEM_LIB_DIRS = {
         "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib", "/lib64"};
 
     private static final String[] CUDART_NAMES = {"libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0"};
     private static final String[] CUBLAS_NAMES = {"libcublas.so", "libcublas.so.13", "libcublas.so.12", "libcublas.so.11"};
 
+    /** System property choosing libgomp's wait policy (ACTIVE or PASSIVE) for embedding users. */
+    public static final String WAIT_POLICY_PROPERTY = "lowbit.omp.waitPolicy";
+
+    private static String waitPolicyOrigin;
     private static Path lowbit;
     private static Path lowbitCuda;
     private static Path cudart;
@@ -72,7 +81,7 @@ public final class NativeLibraries {
                     .orElseThrow(() -> new UnsatisfiedLinkError("liblowbit not found: not in -Dlowbit.native.dir / "
                             + "LOWBIT_NATIVE_DIR, and no native/" + platform() + "/ in the jar. Build it with ./test "
                             + "or ./lowbit (CMake), or point LOWBIT_NATIVE_DIR at native/build/lib/" + platform()));
-            defaultEnvironment("OMP_WAIT_POLICY", "PASSIVE");
+            prepareOpenMp();
             System.load(file.toString());
             lowbit = file;
             lowbitOrigin = configuredNativeDir() != null ? "from -Dlowbit.native.dir / LOWBIT_NATIVE_DIR"
@@ -82,18 +91,56 @@ public final class NativeLibraries {
     }
 
     /**
-     * Sets an environment variable the user has not set, before the library that reads it loads. libgomp
-     * (liblowbit's OpenMP) reads OMP_WAIT_POLICY once, at load; its default keeps idle threads spinning,
-     * which takes the 2 cores of a small machine from OpenBLAS's own threads between kernels.
+     * Chooses libgomp's wait policy before the first library that brings libgomp in loads (it reads
+     * OMP_WAIT_POLICY once, at load): {@code -Dlowbit.omp.waitPolicy=ACTIVE|PASSIVE} when set, else the
+     * user's OMP_WAIT_POLICY, else PASSIVE. libgomp's own default keeps idle threads spinning, which takes
+     * the cores of a small machine from OpenBLAS's threads (and the JVM's) between kernels. Embedding code
+     * that loads libgomp itself before lowbit must set the variable itself.
      */
-    private static void defaultEnvironment(String name, String value) {
+    private static void prepareOpenMp() {
+        if (waitPolicyOrigin != null) return;
+        String chosen = System.getProperty(WAIT_POLICY_PROPERTY);
+        if (chosen != null && !chosen.isBlank()) {
+            String policy = chosen.trim().toUpperCase(Locale.ROOT);
+            if (!policy.equals("ACTIVE") && !policy.equals("PASSIVE"))
+                throw new IllegalArgumentException("-D" + WAIT_POLICY_PROPERTY + "=" + chosen
+                        + " is not a wait policy: use ACTIVE (idle OpenMP threads spin) or PASSIVE (they sleep)");
+            setEnvironment("OMP_WAIT_POLICY", policy, true);
+            waitPolicyOrigin = "-D" + WAIT_POLICY_PROPERTY;
+        } else if (System.getenv("OMP_WAIT_POLICY") != null) {
+            waitPolicyOrigin = "OMP_WAIT_POLICY";
+        } else {
+            setEnvironment("OMP_WAIT_POLICY", "PASSIVE", false);
+            waitPolicyOrigin = "lowbit's default";
+        }
+    }
+
+    /**
+     * libgomp's wait policy for this process and who chose it, e.g. "PASSIVE (lowbit's default)", after
+     * {@link #loadLowbit()}.
+     */
+    public static synchronized String ompWaitPolicy() {
+        loadLowbit();
+        Linker linker = Linker.nativeLinker();
+        MethodHandle getenv = linker.downcallHandle(
+                linker.defaultLookup().find("getenv").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment value = (MemorySegment) getenv.invokeExact(arena.allocateFrom("OMP_WAIT_POLICY"));
+            return value.reinterpret(64).getString(0) + " (" + waitPolicyOrigin + ")";
+        } catch (Throwable e) {
+            throw new IllegalStateException("getenv(OMP_WAIT_POLICY) failed", e);
+        }
+    }
+
+    private static void setEnvironment(String name, String value, boolean overwrite) {
         Linker linker = Linker.nativeLinker();
         MethodHandle setenv = linker.downcallHandle(
                 linker.defaultLookup().find("setenv").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
         int status;
         try (Arena arena = Arena.ofConfined()) {
-            status = (int) setenv.invokeExact(arena.allocateFrom(name), arena.allocateFrom(value), 0); // 0: keep the user's
+            status = (int) setenv.invokeExact(arena.allocateFrom(name), arena.allocateFrom(value), overwrite ? 1 : 0);
         } catch (Throwable e) {
             throw new IllegalStateException("setenv(" + name + ") failed", e);
         }
@@ -123,6 +170,7 @@ public final class NativeLibraries {
     public static synchronized Path loadBlas() {
         if (blas == null) {
             Path file = findBlas();
+            prepareOpenMp(); // an OpenMP build of OpenBLAS brings libgomp in with it
             System.load(file.toString());
             blas = file;
         }
@@ -140,7 +188,7 @@ public final class NativeLibraries {
         dirs.addAll(List.of(SYSTEM_LIB_DIRS));
         return findFirst(BLAS_NAMES, dirs).orElseThrow(() -> new UnsatisfiedLinkError("no CBLAS library found (looked for "
                 + String.join(", ", BLAS_NAMES) + " in " + String.join(":", dirs) + "). Install OpenBLAS (Debian/Ubuntu: "
-                + "apt-get install libopenblas0-pthread) or set LOWBIT_BLAS to the library file"));
+                + "apt-get install libopenblas0-openmp) or set LOWBIT_BLAS to the library file"));
     }
 
     /** Loads liblowbit_cuda once (after liblowbit) and returns its file. */

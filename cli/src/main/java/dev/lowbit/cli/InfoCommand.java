@@ -34,6 +34,7 @@ final class InfoCommand implements Callable<Integer> {
         out.printf(
                 "liblowbit: %s, %s (version %s, %d OpenMP threads)%n",
                 Native.libraryPath(), NativeLibraries.lowbitOrigin(), Native.version(), Native.threads());
+        out.printf("OpenMP:    wait policy %s%n", NativeLibraries.ompWaitPolicy());
         if (Cuda.available()) {
             out.printf("CUDA:      available — %s%n", Cuda.versions());
             for (Cuda.Gpu gpu : Cuda.gpus()) out.printf("GPU:       %s%n", gpu);

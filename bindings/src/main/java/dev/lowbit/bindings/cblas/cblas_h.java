@@ -462,6 +462,63 @@ public class cblas_h {
         }
     }
 
+    private static class openblas_get_parallel {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            cblas_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = cblas_h.findOrThrow("openblas_get_parallel");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int openblas_get_parallel()
+     * }
+     */
+    public static FunctionDescriptor openblas_get_parallel$descriptor() {
+        return openblas_get_parallel.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int openblas_get_parallel()
+     * }
+     */
+    public static MethodHandle openblas_get_parallel$handle() {
+        return openblas_get_parallel.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int openblas_get_parallel()
+     * }
+     */
+    public static MemorySegment openblas_get_parallel$address() {
+        return openblas_get_parallel.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int openblas_get_parallel()
+     * }
+     */
+    public static int openblas_get_parallel() {
+        var mh$ = openblas_get_parallel.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("openblas_get_parallel");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class openblas_get_config {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             cblas_h.C_POINTER

@@ -153,6 +153,62 @@ class ActivationKernelsTest {
                 }
     }
 
+    static Stream<Arguments> largeMCases() {
+        List<Arguments> out = new ArrayList<>();
+        for (SimdLevel level : TestData.simdLevels())
+            for (int[] shape : new int[][] {
+                {16, 7, 256, 64},
+                {17, 9, 384, 128},
+                {33, 13, 1024, 256},
+                {40, 21, 640, 128},
+                {255, 6, 512, 64},
+                {19, 5, 2048, -1},
+                {18, 3, 4160, -1},
+                {64, 66, 2048, 128}
+            }) for (int abits : new int[] {4, 8}) out.add(Arguments.of(level, abits, shape));
+        return out.stream();
+    }
+
+    /**
+     * At M >= 16 the AVX-512 level runs a blocked W4A8 kernel (many tokens per weight panel); its results are
+     * the bits of today's per-token kernel, so every row must equal the same row multiplied alone (M = 1):
+     * odd M, rows and columns off the blocks, groups of 64 to 2048, per-channel past 2048 (which takes the
+     * per-token kernel), fp32 and fp16 scales, A8 and A4 codes, weight sums passed and computed.
+     */
+    @ParameterizedTest(name = "{0} W4A{1} {2}")
+    @MethodSource("largeMCases")
+    void intGemmAtLargeMGivesTheBitsOfOneRowAtATime(SimdLevel level, int abits, int[] shape) {
+        int m = shape[0], n = shape[1], k = shape[2];
+        Random rnd = new Random(m * 13L + n * 7L + k + abits);
+        float[] w = TestData.weights(rnd, n * k), x = TestData.gaussian(rnd, m * k, 1f);
+        float[] bias = TestData.gaussian(rnd, n, 1f);
+        for (DType scaleType : new DType[] {DType.F32, DType.F16})
+            TestData.withSimd(level, () -> {
+                try (Arena arena = Arena.ofConfined()) {
+                    QuantizedTensor q = Kernels.quantize(
+                            arena,
+                            Tensor.of(arena, w, n, k),
+                            new QuantSpec(4, shape[3], false, QuantSpec.Range.MINMAX, scaleType));
+                    Tensor b = Tensor.of(arena, bias, n);
+                    QuantizedActivations a = Kernels.quantizeActivations(arena, Tensor.of(arena, x, m, k), abits);
+                    for (Tensor sums : new Tensor[] {Kernels.weightCodeSums(arena, q), null}) {
+                        float[] all = Kernels.intGemm(arena, a, q, sums, b).toFloatArray();
+                        for (int i = 0; i < m; i++) {
+                            float[] row = Arrays.copyOfRange(x, i * k, (i + 1) * k);
+                            QuantizedActivations ai =
+                                    Kernels.quantizeActivations(arena, Tensor.of(arena, row, 1, k), abits);
+                            float[] one = Kernels.intGemm(arena, ai, q, sums, b).toFloatArray();
+                            assertArrayEquals(
+                                    one,
+                                    Arrays.copyOfRange(all, i * n, (i + 1) * n),
+                                    "row " + i + " of " + Arrays.toString(shape) + " " + scaleType + " scales"
+                                            + (sums == null ? ", sums computed by the kernel" : ""));
+                        }
+                    }
+                }
+            });
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("dev.lowbit.runtime.ref.TestData#simdLevels")
     void weightCodeSumsAreThePerGroupSumsOfTheCodes(SimdLevel level) {

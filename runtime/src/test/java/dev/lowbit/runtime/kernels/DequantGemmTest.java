@@ -18,7 +18,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** Fused dequant-GEMM (GEMV at m = 1, tiled above) against the double-precision reference. */
+/** Fused dequant-GEMM (GEMV at m = 1, tiled below m = 16, blocked with packed panels from 16 on) against the double-precision reference. */
 class DequantGemmTest {
     record Shape(int n, int k, int group) {}
 
@@ -34,7 +34,8 @@ class DequantGemmTest {
         };
         for (SimdLevel level : TestData.simdLevels())
             for (int bits : new int[] {2, 3, 4, 6, 8})
-                for (Shape s : shapes) for (int m : new int[] {1, 3, 17, 64}) out.add(Arguments.of(level, bits, s, m));
+                for (Shape s : shapes)
+                    for (int m : new int[] {1, 3, 17, 64, 100}) out.add(Arguments.of(level, bits, s, m));
         return out.stream();
     }
 

@@ -22,8 +22,14 @@ public final class Blas {
         try {
             String config = cblas_h.openblas_get_config().reinterpret(256).getString(0);
             String core = cblas_h.openblas_get_corename().reinterpret(64).getString(0);
-            return Optional.of(
-                    config.trim() + " (core " + core + ", " + cblas_h.openblas_get_num_threads() + " threads)");
+            String threading = switch (cblas_h.openblas_get_parallel()) {
+                case 0 -> "sequential";
+                case 1 -> "pthreads";
+                case 2 -> "OpenMP, sharing liblowbit's thread pool";
+                default -> "threading unknown";
+            };
+            return Optional.of(config.trim() + " (core " + core + ", " + cblas_h.openblas_get_num_threads()
+                    + " threads, " + threading + ")");
         } catch (UnsatisfiedLinkError notOpenBlas) {
             return Optional.empty();
         }
