@@ -19,9 +19,14 @@ public final class DiskSpace {
         if (existing == null) return;
         try {
             long free = Files.getFileStore(existing).getUsableSpace();
-            if (free < bytes + SPARE_BYTES)
-                throw new LowbitException("not enough disk space: " + what + " needs " + size(bytes) + " but "
-                        + existing + " has " + size(free) + " free; free some space or write elsewhere");
+            if (free < bytes + SPARE_BYTES) {
+                String why = "the disk is full for it: " + what + " needs " + size(bytes) + " but " + existing + " has "
+                        + size(free) + " free";
+                // an I/O condition (exit code 3), found before the first byte is written
+                throw new LowbitException(
+                        "cannot write " + dir + ": " + why + "; free some space or write elsewhere",
+                        new IOException(why));
+            }
         } catch (IOException e) {
             // a filesystem that cannot say its free space: a full disk still ends in a clear error while writing
         }

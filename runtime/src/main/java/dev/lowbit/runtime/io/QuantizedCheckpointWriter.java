@@ -21,9 +21,9 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * Writes a {@link QuantizedCheckpoint} while the model is quantized, block by block: the layout
@@ -69,7 +69,7 @@ public final class QuantizedCheckpointWriter implements AutoCloseable {
         });
         if (headSpec != null) addLinear(stateDict, HEAD, weights.output(), headSpec, false);
         ShardPlan plan = ShardPlan.split(stateDict, maxShardBytes);
-        Map<String, String> meta = new LinkedHashMap<>(metadata);
+        Map<String, String> meta = new TreeMap<>(metadata); // sorted: the same bytes on every run (Map.of has no order)
         meta.put("format", "lowbit");
         long total = 0;
         List<List<Entry>> shards = new ArrayList<>();
