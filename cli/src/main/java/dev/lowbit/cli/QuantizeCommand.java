@@ -262,7 +262,7 @@ final class QuantizeCommand implements Callable<Integer> {
     /** The numeric options' ranges, in the options' names, before the pipeline starts. */
     private void checkOptions() {
         OptionChecks.within("--seq-len", seqLen.get(), 2, 1 << 16);
-        OptionChecks.atLeast("--eval-windows", evalWindows, 1);
+        OptionChecks.atLeast("--eval-windows", evalWindows, 0); // 0 skips evaluation
         if (steps != null) OptionChecks.atLeast("--steps", steps, 1);
         if (rank != null) OptionChecks.within("--rank", rank, 1, 4096);
         if (lr != null) OptionChecks.within("--lr", lr, 0, true, 10);

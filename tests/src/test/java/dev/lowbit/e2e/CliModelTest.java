@@ -373,4 +373,36 @@ class CliModelTest {
         assertEquals(1, r.code());
         assertTrue(r.err().contains("/no/such/model: no such model"), r.err());
     }
+
+    @Test
+    void evalWindowsZeroQuantizesWithoutEvaluatingAndReportsAnonymousMemory(@TempDir Path dir) throws Exception {
+        assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin not found at " + STORIES);
+        Path out = dir.resolve("q");
+        Result r = run(
+                "quantize",
+                "--method",
+                "rtn",
+                "--wbits",
+                "4",
+                "--group",
+                "-1",
+                "--eval-windows",
+                "0",
+                "--model",
+                STORIES.toString(),
+                "--out",
+                out.toString(),
+                "--json");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("evaluation skipped (--eval-windows 0)"), r.err());
+        JsonNode m = new ObjectMapper().readTree(out.resolve("metrics.json").toFile());
+        assertTrue(m.get("kl_to_fp").isNull(), m.toString());
+        assertTrue(
+                m.get("peak_anon_mb").asDouble() > 0
+                        && m.get("peak_anon_mb").asDouble()
+                                <= m.get("peak_rss_mb").asDouble(),
+                m.toString());
+        Result g = run("generate", "--model", out.toString(), "--max-tokens", "4", "--temperature", "0", "--json");
+        assertEquals(0, g.code(), g.err());
+    }
 }
