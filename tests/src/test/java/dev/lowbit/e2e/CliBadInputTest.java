@@ -129,9 +129,14 @@ class CliBadInputTest {
                 1,
                 "--dim 30 is not a multiple of --heads 4");
         refused(
-                run("quantize", "--eval-windows", "0", "--out", dir.resolve("q").toString()),
+                run(
+                        "quantize",
+                        "--eval-windows",
+                        "-1",
+                        "--out",
+                        dir.resolve("q").toString()),
                 1,
-                "--eval-windows 0 is out of range");
+                "--eval-windows -1 is out of range");
         refused(
                 run(
                         "quantize",
