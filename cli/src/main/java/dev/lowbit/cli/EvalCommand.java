@@ -23,7 +23,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.function.IntConsumer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -83,15 +82,6 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--task-limit", description = "items per task at most (default: ${DEFAULT-VALUE})")
     int taskLimit = 200;
 
-    /** Progress with an ETA on stderr for total windows or sequences. */
-    private static IntConsumer progress(String label, int total) {
-        Progress p = new Progress(System.err, label, total, 0);
-        return done -> {
-            p.step(done, "window " + done, 0);
-            if (done == total) p.done();
-        };
-    }
-
     @Override
     public Integer call() {
         long t0 = System.nanoTime();
@@ -120,7 +110,7 @@ final class EvalCommand implements Callable<Integer> {
                         tokens,
                         seqLen.get(),
                         limit,
-                        progress("perplexity", Perplexity.windows(tokens, seqLen.get(), limit)));
+                        Progress.windows(System.err, "perplexity", Perplexity.windows(tokens, seqLen.get(), limit)));
                 result.put("text", file.toString())
                         .put("perplexity", p.perplexity())
                         .put("mean_nll", p.meanNll())
@@ -141,7 +131,8 @@ final class EvalCommand implements Callable<Integer> {
                 List<int[]> sequences = tokens != null
                         ? windows(tokens, maxWindows > 0 ? maxWindows : 32)
                         : ModelSamples.fromBos(ref, klSequences, seqLen.get());
-                KlDivergence.Result kl = KlDivergence.evaluate(ref, lm, sequences, progress("KL", sequences.size()));
+                KlDivergence.Result kl =
+                        KlDivergence.evaluate(ref, lm, sequences, Progress.windows(System.err, "KL", sequences.size()));
                 result.put("reference", reference)
                         .put("kl_to_reference", kl.meanKl())
                         .put("top1_agreement", kl.top1Agreement())

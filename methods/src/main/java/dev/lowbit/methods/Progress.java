@@ -1,6 +1,7 @@
 package dev.lowbit.methods;
 
 import java.io.PrintStream;
+import java.util.function.IntConsumer;
 
 /**
  * A one-line progress bar for long runs: position, rate in tokens per second, ETA and a
@@ -49,6 +50,15 @@ public final class Progress {
             out.println(line);
             lastPrinted = pct;
         }
+    }
+
+    /** A progress line for total windows (or sequences), told the count done after each; finished on the last. */
+    public static IntConsumer windows(PrintStream out, String label, int total) {
+        Progress p = new Progress(out, label, total, 0);
+        return done -> {
+            p.step(done, "window " + done, 0);
+            if (done == total) p.done();
+        };
     }
 
     public void done() {

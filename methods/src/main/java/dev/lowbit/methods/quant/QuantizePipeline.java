@@ -50,7 +50,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.function.IntConsumer;
 import java.util.function.Supplier;
 
 /**
@@ -330,9 +329,10 @@ public final class QuantizePipeline {
                     "evaluating on held-out %s: %d windows of %d tokens through each model, then KL on up to 32"
                             + " (the ETA shows after the first window)%n",
                     Corpus.HELD_OUT, n, seqLen);
-            fpPpl = Perplexity.evaluate(fp, tokens, seqLen, request.evalWindows(), progress("eval fp", n))
+            fpPpl = Perplexity.evaluate(fp, tokens, seqLen, request.evalWindows(), Progress.windows(log, "eval fp", n))
                     .perplexity();
-            qPpl = Perplexity.evaluate(q, tokens, seqLen, request.evalWindows(), progress("eval quantized", n))
+            qPpl = Perplexity.evaluate(
+                            q, tokens, seqLen, request.evalWindows(), Progress.windows(log, "eval quantized", n))
                     .perplexity();
             windows = new ArrayList<>();
             for (int w = 0; w < 32 && (w + 1) * seqLen <= tokens.length; w++)
@@ -340,18 +340,9 @@ public final class QuantizePipeline {
         } else {
             windows = ModelSamples.fromBos(fp, 16, seqLen);
         }
-        double kl = KlDivergence.evaluate(fp, q, windows, progress("eval KL", windows.size()))
+        double kl = KlDivergence.evaluate(fp, q, windows, Progress.windows(log, "eval KL", windows.size()))
                 .meanKl();
         return new Evaluation(fpPpl, qPpl, kl);
-    }
-
-    /** A progress line for total evaluation windows, finished on the last. */
-    private IntConsumer progress(String label, int total) {
-        Progress p = new Progress(log, label, total, 0);
-        return done -> {
-            p.step(done, "window " + done, 0);
-            if (done == total) p.done();
-        };
     }
 
     /** The model (unless a streaming method wrote it already), its tokenizer and the GPTQ copy if asked. */

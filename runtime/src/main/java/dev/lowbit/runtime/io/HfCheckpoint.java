@@ -13,7 +13,6 @@ import dev.lowbit.runtime.tensor.Tensor;
 import dev.lowbit.runtime.train.LlamaParameters;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -164,15 +163,12 @@ public final class HfCheckpoint {
                     throw new CheckpointException(dir + ": the checkpoint has no tensor '" + slot.name() + "'");
                 SafetensorsFile st = open.computeIfAbsent(file, f -> SafetensorsFile.open(f, mapping));
                 Tensor src = st.tensor(slot.name());
-                if (!Arrays.equals(src.shape(), slot.shape()))
-                    throw new CheckpointException(
-                            file + ": tensor '" + slot.name() + "' has shape " + Arrays.toString(src.shape())
-                                    + " but config.json implies " + Arrays.toString(slot.shape()));
+                checkStored(file, slot, src);
                 Tensor dst = params.get(slot.name());
-                toF32(file, slot.name(), src, dst);
+                if (src.dtype() == DType.F32) dst.copyFrom(src);
+                else Kernels.widen(src, dst);
                 Projection linear = Projection.ofWeightName(slot.name());
-                if (linear == Projection.Q) permuteRows(dst, config.heads(), config.headDim(), true);
-                if (linear == Projection.K) permuteRows(dst, config.kvHeads(), config.headDim(), true);
+                if (linear == Projection.Q || linear == Projection.K) interleaveRotary(dst, linear, config);
             }
         }
         return params;
@@ -251,27 +247,6 @@ public final class HfCheckpoint {
             for (String name : SafetensorsFile.open(single, arena).names()) files.put(name, single);
         }
         return files;
-    }
-
-    private static void toF32(Path file, String name, Tensor src, Tensor dst) {
-        switch (src.dtype()) {
-            case F32 -> dst.copyFrom(src);
-            case F16, BF16 -> {
-                for (long i = 0; i < dst.numel(); i++) {
-                    short h = src.segment().getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i);
-                    float f = src.dtype() == DType.F16
-                            ? Float.float16ToFloat(h)
-                            : Float.intBitsToFloat((h & 0xFFFF) << 16);
-                    dst.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, f);
-                }
-            }
-            default ->
-                throw new CheckpointException(
-                        file + ": tensor '" + name + "' is " + src.dtype() + ", expected F32, F16 or BF16");
-        }
-        for (long i = 0; i < dst.numel(); i++)
-            if (!Float.isFinite(dst.segment().getAtIndex(ValueLayout.JAVA_FLOAT, i)))
-                throw new CheckpointException(file + ": tensor '" + name + "' holds NaN or Inf at element " + i);
     }
 
     /**

@@ -33,7 +33,7 @@ public final class Finite {
         if (chunk < 0) return -1;
         long from = chunk * CHUNK / t.dtype().byteSize(),
                 to = Math.min(t.numel(), from + CHUNK / t.dtype().byteSize());
-        for (long i = from; i < to; i++) if (!Float.isFinite(value(t, i))) return i;
+        for (long i = from; i < to; i++) if (!Float.isFinite(valueAt(t, i))) return i;
         return -1;
     }
 
@@ -45,7 +45,8 @@ public final class Finite {
         return (bad | (((tail & m[0]) + m[1]) & m[2])) == 0;
     }
 
-    private static float value(Tensor t, long i) {
+    /** Element i of t (F32, F16 or BF16, contiguous) as a float. */
+    public static float valueAt(Tensor t, long i) {
         return switch (t.dtype()) {
             case F32 -> t.segment().getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
             case F16 -> Float.float16ToFloat(t.segment().getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
