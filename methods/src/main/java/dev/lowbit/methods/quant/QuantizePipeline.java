@@ -379,6 +379,11 @@ public final class QuantizePipeline {
                 .put("lr", cfg.lr())
                 .put("calibration_samples", cfg.samples())
                 .put("blocks_per_round", cfg.blocksPerRound());
+        double[] seconds = qllm.phaseSeconds(); // of the rounds this run did (not those a resumed run restored)
+        d.putObject("phase_seconds")
+                .put("search", seconds[0])
+                .put("error_correction", seconds[1])
+                .put("other", seconds[2]);
         ArrayNode layers = d.putArray("expansion_ratio");
         for (double[] sites : qllm.expansionRatios()) {
             ObjectNode l = layers.addObject();

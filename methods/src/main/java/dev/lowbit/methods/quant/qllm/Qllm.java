@@ -65,6 +65,8 @@ public final class Qllm {
     private final int[][] added;
 
     private long trainable;
+    /** Seconds this run spent in the threshold search, the error correction and all else (forward passes, merging). */
+    private double searchSeconds, correctionSeconds, otherSeconds;
 
     /** fp: the full-precision weights in lowbit's row order, in any stored dtype. */
     public Qllm(LlamaWeights fp, QllmConfig cfg, PrintStream progress) {
@@ -118,9 +120,21 @@ public final class Qllm {
             BlockPass.Scratch scratch = new BlockPass.Scratch(work, c, cfg.batch() * cfg.seqLen());
             for (int r0 = start; r0 < c.layers(); r0 += cfg.blocksPerRound()) {
                 int r1 = Math.min(c.layers(), r0 + cfg.blocksPerRound());
+                long t0 = System.nanoTime();
+                double search = searchSeconds, correction = correctionSeconds;
                 try (Arena round = Arena.ofConfined()) {
                     runRound(arena, round, model, scratch, r0, r1, xq, xfp, linears);
                 }
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                otherSeconds += seconds - (searchSeconds - search) - (correctionSeconds - correction);
+                progress.printf(
+                        "blocks %d-%d done in %.1f s (%.1f s per block: search %.1f, error correction %.1f)%n",
+                        r0,
+                        r1 - 1,
+                        seconds,
+                        seconds / (r1 - r0),
+                        searchSeconds - search,
+                        correctionSeconds - correction);
                 if (r1 == c.layers() || checkpoint == null) continue;
                 QllmCheckpoint.save(
                         checkpoint,
@@ -163,6 +177,11 @@ public final class Qllm {
         return r;
     }
 
+    /** Seconds spent in the threshold search, the error correction and all else, over the rounds this run did. */
+    public double[] phaseSeconds() {
+        return new double[] {searchSeconds, correctionSeconds, otherSeconds};
+    }
+
     /** Trainable parameters of the error correction over all parameters of the model. */
     public double trainableFraction() {
         return (double) trainable / c.parameterCount();
@@ -191,7 +210,9 @@ public final class Qllm {
         BlockPass[] passes = new BlockPass[blocks];
         for (int i = 0; i < blocks; i++) {
             int l = r0 + i;
+            long t0 = System.nanoTime();
             Map<ActivationSite, Plan> plans = plans(arena, round, l, fpLayers[i], scratch, xq);
+            searchSeconds += (System.nanoTime() - t0) / 1e9;
             lin.add(params.linears(round, arena, i, fpLayers[i], plans));
             LlamaWeights.Layer p = model.layers().get(l);
             params.initNorms(i, p.attentionNorm(), p.ffnNorm());
@@ -210,8 +231,10 @@ public final class Qllm {
             propagate(passes[i], xq);
         }
         trainable += params.trainableCount(cfg.trainNorms());
+        long t0 = System.nanoTime();
         if (cfg.errorCorrection() && cfg.steps() > 0)
             new ErrorCorrection(round, passes, c.dim(), params, cfg, progress).train(roundIn, xfp, r0, r1);
+        correctionSeconds += (System.nanoTime() - t0) / 1e9;
         for (int i = 0; i < blocks; i++) {
             for (LoraQuantLinear q : lin.get(i).toList()) q.merge();
             LlamaWeights.Layer p = model.layers().get(r0 + i);
