@@ -30,11 +30,13 @@ public final class BlockWeights {
 
     /** Block l's linear j, fp32 and in lowbit's row order, in arena; a NaN or Inf names the tensor. */
     public static Tensor linear(Arena arena, LlamaWeights stored, boolean hfRotaryOrder, int l, Projection j) {
-        Tensor w = Kernels.widened(arena, stored.layers().get(l).linears().get(j));
+        Tensor view = stored.layers().get(l).linears().get(j);
+        // checked where it is mapped: Finite scans in parallel, which a confined arena's copy would refuse
+        long bad = Finite.firstNonFinite(view);
+        if (bad >= 0) throw new LowbitException("tensor '" + j.weightName(l) + "' holds NaN or Inf at element " + bad);
+        Tensor w = Kernels.widened(arena, view);
         if (hfRotaryOrder && (j == Projection.Q || j == Projection.K))
             HfCheckpoint.interleaveRotary(w, j, stored.config());
-        long bad = Finite.firstNonFinite(w);
-        if (bad >= 0) throw new LowbitException("tensor '" + j.weightName(l) + "' holds NaN or Inf at element " + bad);
         return w;
     }
 }

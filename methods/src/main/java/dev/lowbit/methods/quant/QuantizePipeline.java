@@ -112,7 +112,12 @@ public final class QuantizePipeline {
                 tokenizer = fp.tokenizer();
                 fpModel = fp::model;
             }
-            if (q.isEmpty()) return Optional.empty();
+            if (q.isEmpty()) { // no metrics.json: the memory figures go to the log
+                log.printf(
+                        "peak anonymous memory %.0f MB, peak RSS %.0f MB%n",
+                        ProcessMemory.peakAnonMb(), ProcessMemory.peakRssMb());
+                return Optional.empty();
+            }
             Evaluation e = evaluate(fpModel, tokenizer, q.get().model());
             save(tokenizer, q.get().model(), out.staging(), !written);
             Metrics m = new Metrics(
