@@ -268,9 +268,9 @@ class CliModelTest {
         assertEquals(
                 json.readTree(whole.out()).get("trainable_fraction"),
                 json.readTree(resumed.out()).get("trainable_fraction"));
-        assertEquals(
-                json.readTree(whole.out()).get("qllm"),
-                json.readTree(resumed.out()).get("qllm"),
+        assertEquals( // (the rest of the qllm object differs: phase_seconds are the timings of each run's own rounds)
+                json.readTree(whole.out()).get("qllm").get("expansion_ratio"),
+                json.readTree(resumed.out()).get("qllm").get("expansion_ratio"),
                 "the same channel counts per site");
     }
 

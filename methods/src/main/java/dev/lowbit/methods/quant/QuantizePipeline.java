@@ -50,6 +50,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.IntConsumer;
 import java.util.function.Supplier;
 
 /**
@@ -89,17 +90,21 @@ public final class QuantizePipeline {
         try (OutputFolder out = openOut(input);
                 Arena arena = Arena.ofShared()) {
             ProcessMemory.start();
-            boolean streamed = request.method() == QuantMethod.RTN;
+            QuantMethod method = request.method();
+            boolean written = method == QuantMethod.RTN || method == QuantMethod.SMOOTHQUANT; // by a streaming writer
             Optional<Quantized> q;
             Optional<BpeTokenizer> tokenizer;
             Supplier<LlamaModel> fpModel;
-            if (streamed) { // the full-precision model is built only if evaluation needs it
+            if (written || method == QuantMethod.QLLM) { // block by block from the weights as stored
                 ModelFiles.Stored src = ModelFiles.openStored(request.model(), arena);
                 checkGroups(src.weights());
                 logPlan();
-                q = Optional.of(streamRtn(arena, src, out.staging()));
+                // the full-precision model is built only if evaluation (or sampling calibration text) needs it
+                LlamaModel[] built = {null};
+                fpModel = () ->
+                        built[0] != null ? built[0] : (built[0] = load(arena).model());
                 tokenizer = src.tokenizer();
-                fpModel = () -> load(arena).model();
+                q = streamed(arena, src, out.staging(), fpModel);
             } else {
                 ModelFiles.Loaded fp = load(arena);
                 logPlan();
@@ -107,9 +112,14 @@ public final class QuantizePipeline {
                 tokenizer = fp.tokenizer();
                 fpModel = fp::model;
             }
-            if (q.isEmpty()) return Optional.empty();
+            if (q.isEmpty()) { // no metrics.json: the memory figures go to the log
+                log.printf(
+                        "peak anonymous memory %.0f MB, peak RSS %.0f MB%n",
+                        ProcessMemory.peakAnonMb(), ProcessMemory.peakRssMb());
+                return Optional.empty();
+            }
             Evaluation e = evaluate(fpModel, tokenizer, q.get().model());
-            save(tokenizer, q.get().model(), out.staging(), !streamed);
+            save(tokenizer, q.get().model(), out.staging(), !written);
             Metrics m = new Metrics(
                     request.method().id(),
                     request.wbits(),
@@ -189,27 +199,54 @@ public final class QuantizePipeline {
     }
 
     /**
-     * RTN written block by block into out as it is quantized (one linear in memory at a time), then
-     * mapped back from there for evaluation.
+     * The methods that read the stored checkpoint block by block: RTN and SmoothQuant write the
+     * quantized model into out as they go (mapped back from there for evaluation); QLLM keeps the
+     * quantized blocks in memory (empty when it stopped early at the request's stopAfter).
      */
-    private Quantized streamRtn(Arena arena, ModelFiles.Stored src, Path out) {
+    private Optional<Quantized> streamed(Arena arena, ModelFiles.Stored src, Path out, Supplier<LlamaModel> fpModel) {
         QuantizeRequest r = request;
-        int layers = src.weights().config().layers();
-        Progress progress = new Progress(log, "quantize", layers, 0);
-        Rtn.write(
-                src.weights(),
-                src.hfRotaryOrder(),
-                r.weightSpec(),
-                r.abits(),
-                r.qkvBits(),
-                r.headSpec().orElse(null),
-                out,
-                metadata(),
-                QuantizedCheckpointWriter.DEFAULT_SHARD_BYTES,
-                block -> progress.step(
-                        block, String.format("block %d, anon %.0f MB", block - 1, ProcessMemory.peakAnonMb()), 0));
+        LlamaWeights w = src.weights();
+        if (r.method() == QuantMethod.QLLM) {
+            QllmConfig cfg = r.qllmConfig();
+            Qllm qllm = new Qllm(w, src.hfRotaryOrder(), cfg, log);
+            Path checkpoint = r.out().resolve(QLLM_CHECKPOINT);
+            return qllm.quantize(arena, calibration(src.tokenizer(), fpModel), checkpoint, r.stopAfter())
+                    .map(q -> new Quantized(q, qllm.trainableFraction(), qllmDetails(qllm, cfg)));
+        }
+        Progress progress = new Progress(log, "quantize", w.config().layers(), 0);
+        IntConsumer blockDone = block ->
+                progress.step(block, String.format("block %d, anon %.0f MB", block - 1, ProcessMemory.peakAnonMb()), 0);
+        long shard = QuantizedCheckpointWriter.DEFAULT_SHARD_BYTES;
+        switch (r.method()) {
+            case RTN ->
+                Rtn.write(
+                        w,
+                        src.hfRotaryOrder(),
+                        r.weightSpec(),
+                        r.abits(),
+                        r.qkvBits(),
+                        r.headSpec().orElse(null),
+                        out,
+                        metadata(),
+                        shard,
+                        blockDone);
+            case SMOOTHQUANT ->
+                SmoothQuant.write(
+                        w,
+                        src.hfRotaryOrder(),
+                        calibration(src.tokenizer(), fpModel),
+                        r.alpha(),
+                        r.weightSpec(),
+                        r.abits(),
+                        r.qkvBits(),
+                        out,
+                        metadata(),
+                        shard,
+                        blockDone);
+            default -> throw new IllegalStateException(r.method() + " does not stream");
+        }
         progress.done();
-        return new Quantized(QuantizedCheckpoint.load(out, arena), 0, null);
+        return Optional.of(new Quantized(QuantizedCheckpoint.load(out, arena), 0, null));
     }
 
     private Map<String, String> metadata() {
@@ -220,28 +257,7 @@ public final class QuantizePipeline {
     private Optional<Quantized> quantize(Arena arena, ModelFiles.Loaded fp) {
         QuantizeRequest r = request;
         return switch (r.method()) {
-            case RTN ->
-                Optional.of(new Quantized(
-                        Rtn.quantize(arena, fp.weights(), r.weightSpec(), r.abits(), r.qkvBits()), 0, null));
-            case SMOOTHQUANT ->
-                Optional.of(new Quantized(
-                        SmoothQuant.quantize(
-                                arena,
-                                f32(arena, fp),
-                                calibration(fp),
-                                r.alpha(),
-                                r.weightSpec(),
-                                r.abits(),
-                                r.qkvBits()),
-                        0,
-                        null));
-            case QLLM -> {
-                QllmConfig cfg = r.qllmConfig();
-                Qllm qllm = new Qllm(f32(arena, fp), cfg, log);
-                Path checkpoint = r.out().resolve(QLLM_CHECKPOINT);
-                yield qllm.quantize(arena, calibration(fp), checkpoint, r.stopAfter())
-                        .map(q -> new Quantized(q, qllm.trainableFraction(), qllmDetails(qllm, cfg)));
-            }
+            case RTN, SMOOTHQUANT, QLLM -> throw new IllegalStateException(r.method() + " streams");
             case GPTQ ->
                 Optional.of(new Quantized(
                         new Gptq(r.gptqConfig(), r.abits(), log).quantize(arena, f32(arena, fp), calibration(fp)),
@@ -284,7 +300,8 @@ public final class QuantizePipeline {
                         cfg.klWeight(),
                         100 * dl.trainableFraction());
                 Path checkpoint = r.out().resolve(DLQAT_CHECKPOINT);
-                if (!dl.train(trainingBatches(fp), log, checkpoint, r.stopAfter())) yield Optional.empty();
+                if (!dl.train(trainingBatches(fp.tokenizer(), fp::model), log, checkpoint, r.stopAfter()))
+                    yield Optional.empty();
                 yield Optional.of(new Quantized(dl.export(arena), dl.trainableFraction(), null));
             }
         };
@@ -298,7 +315,7 @@ public final class QuantizePipeline {
 
     /**
      * Refuses, before allocating, a method that holds fp32 copies of the whole model when they
-     * exceed the machine's memory (SmoothQuant, QLLM and DL-QAT are not streamed block by block yet).
+     * exceed the machine's memory (GPTQ, AWQ and DL-QAT are not streamed block by block yet).
      */
     private void checkFp32Fits(LlamaWeights w, int copies) {
         long params = 0;
@@ -307,8 +324,9 @@ public final class QuantizePipeline {
         long total = ((OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
         if (need > total * 0.8)
             throw new LowbitException(String.format(
-                    "%s holds %d fp32 cop%s of the model (%.1f GB) but this machine has %.1f GB of memory; only RTN"
-                            + " streams block by block so far: use --method rtn here, or a machine with more memory",
+                    "%s holds %d fp32 cop%s of the model (%.1f GB) but this machine has %.1f GB of memory; RTN,"
+                            + " SmoothQuant and QLLM stream block by block: use one of them here, or a machine with more"
+                            + " memory",
                     request.method(), copies, copies == 1 ? "y" : "ies", need / 1e9, total / 1e9));
     }
 
@@ -366,6 +384,11 @@ public final class QuantizePipeline {
                 .put("lr", cfg.lr())
                 .put("calibration_samples", cfg.samples())
                 .put("blocks_per_round", cfg.blocksPerRound());
+        double[] seconds = qllm.phaseSeconds(); // of the rounds this run did (not those a resumed run restored)
+        d.putObject("phase_seconds")
+                .put("search", seconds[0])
+                .put("error_correction", seconds[1])
+                .put("other", seconds[2]);
         ArrayNode layers = d.putArray("expansion_ratio");
         for (double[] sites : qllm.expansionRatios()) {
             ObjectNode l = layers.addObject();
@@ -380,17 +403,21 @@ public final class QuantizePipeline {
 
     /** Calibration sequences: windows of the training novels, or (without a tokenizer) of text the model samples itself. */
     private int[][] calibration(ModelFiles.Loaded fp) {
-        return trainingBatches(fp).sequences(request.calibSamples());
+        return calibration(fp.tokenizer(), fp::model);
     }
 
-    /** Windows of the training novels, or (for a model without a tokenizer) of text the model samples itself. */
-    private TokenWindows trainingBatches(ModelFiles.Loaded fp) {
+    private int[][] calibration(Optional<BpeTokenizer> tokenizer, Supplier<LlamaModel> fp) {
+        return trainingBatches(tokenizer, fp).sequences(request.calibSamples());
+    }
+
+    /** Windows of the training novels, or (for a model without a tokenizer) of text the model fp samples itself. */
+    private TokenWindows trainingBatches(Optional<BpeTokenizer> tokenizer, Supplier<LlamaModel> fp) {
         int seqLen = request.seqLen();
         int[] tokens;
-        if (fp.tokenizer().isPresent()) {
-            tokens = fp.tokenizer().get().encode(Corpus.trainingText(dataDir()));
+        if (tokenizer.isPresent()) {
+            tokens = tokenizer.get().encode(Corpus.trainingText(dataDir()));
         } else {
-            List<int[]> samples = ModelSamples.fromBos(fp.model(), 64, seqLen + 1, 50_000);
+            List<int[]> samples = ModelSamples.fromBos(fp.get(), 64, seqLen + 1, 50_000);
             tokens = samples.stream().flatMapToInt(Arrays::stream).toArray();
         }
         return new TokenWindows(tokens, seqLen, request.seed());

@@ -8,9 +8,11 @@ import static dev.lowbit.runtime.model.Projection.Q;
 import static dev.lowbit.runtime.model.Projection.UP;
 import static dev.lowbit.runtime.model.Projection.V;
 
+import dev.lowbit.methods.quant.BlockWeights;
 import dev.lowbit.methods.quant.qllm.ChannelReassembly.Plan;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.kernels.ChannelMap;
+import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.model.Linear;
 import dev.lowbit.runtime.model.LlamaConfig;
 import dev.lowbit.runtime.model.LlamaModel;
@@ -43,7 +45,11 @@ import java.util.SplittableRandom;
  * minimises the quantized layers' output error, (2) the weight and activation quantizers in place,
  * (3) low-rank error correction of the round against the full-precision blocks' outputs, (4) the
  * corrections merged into the weights, Q(W + BA); the next round's inputs are the merged round's
- * outputs. Embedding, final norm and head stay fp32.
+ * outputs. Embedding, final norm and head stay as stored.
+ *
+ * <p>The weights stream: a round widens only its own blocks from the stored (mapped, bf16/fp16/fp32)
+ * checkpoint into fp32 (see BlockWeights) and drops them when it ends, so memory holds one round's
+ * blocks, the calibration hidden states and the quantized layers, whatever the model's size.
  */
 public final class Qllm {
     private static final ActivationSite[] SITES = ActivationSite.values();
@@ -51,6 +57,7 @@ public final class Qllm {
     private static final List<Projection> BUFFER_ORDER = List.of(Q, K, V, O, GATE, DOWN, UP);
 
     private final LlamaWeights fp;
+    private final boolean hfRotaryOrder;
     private final QllmConfig cfg;
     private final LlamaConfig c;
     private final PrintStream progress;
@@ -58,9 +65,21 @@ public final class Qllm {
     private final int[][] added;
 
     private long trainable;
+    /** Seconds this run spent in the threshold search, the error correction and all else (forward passes, merging). */
+    private double searchSeconds, correctionSeconds, otherSeconds;
 
+    /** fp: the full-precision weights in lowbit's row order, in any stored dtype. */
     public Qllm(LlamaWeights fp, QllmConfig cfg, PrintStream progress) {
-        this.fp = fp;
+        this(fp, false, cfg, progress);
+    }
+
+    /**
+     * stored: the full-precision weights as a checkpoint stores them (ModelFiles.openStored); hfRotaryOrder:
+     * q_proj and k_proj are in Hugging Face's row order there.
+     */
+    public Qllm(LlamaWeights stored, boolean hfRotaryOrder, QllmConfig cfg, PrintStream progress) {
+        this.fp = stored;
+        this.hfRotaryOrder = hfRotaryOrder;
         this.cfg = cfg;
         this.c = fp.config();
         this.progress = progress;
@@ -85,15 +104,15 @@ public final class Qllm {
             throw new LowbitException(
                     "expected " + cfg.samples() + " calibration sequences, got " + calibration.length);
         int rows = cfg.samples() * cfg.seqLen();
-        LlamaParameters model = LlamaParameters.copyOf(arena, fp);
+        LlamaWeights model = trainedNorms(arena);
         List<Projections<Linear>> linears = new ArrayList<>(Collections.nCopies(c.layers(), null));
         try (Arena work = Arena.ofConfined()) {
             Tensor xq = embed(work, calibration, rows), xfp = Tensor.allocate(work, DType.F32, rows, c.dim());
             xfp.copyFrom(xq);
             int start = 0;
             if (checkpoint != null && Files.isRegularFile(checkpoint)) {
-                QllmCheckpoint.Position at = QllmCheckpoint.restore(
-                        checkpoint, cfg, calibration, arena, model.weights(), linears, xq, xfp, added);
+                QllmCheckpoint.Position at =
+                        QllmCheckpoint.restore(checkpoint, cfg, calibration, arena, model, linears, xq, xfp, added);
                 start = at.nextBlock();
                 trainable = at.trainable();
                 progress.printf("resuming QLLM from %s at block %d%n", checkpoint, start);
@@ -101,16 +120,28 @@ public final class Qllm {
             BlockPass.Scratch scratch = new BlockPass.Scratch(work, c, cfg.batch() * cfg.seqLen());
             for (int r0 = start; r0 < c.layers(); r0 += cfg.blocksPerRound()) {
                 int r1 = Math.min(c.layers(), r0 + cfg.blocksPerRound());
+                long t0 = System.nanoTime();
+                double search = searchSeconds, correction = correctionSeconds;
                 try (Arena round = Arena.ofConfined()) {
                     runRound(arena, round, model, scratch, r0, r1, xq, xfp, linears);
                 }
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                otherSeconds += seconds - (searchSeconds - search) - (correctionSeconds - correction);
+                progress.printf(
+                        "blocks %d-%d done in %.1f s (%.1f s per block: search %.1f, error correction %.1f)%n",
+                        r0,
+                        r1 - 1,
+                        seconds,
+                        seconds / (r1 - r0),
+                        searchSeconds - search,
+                        correctionSeconds - correction);
                 if (r1 == c.layers() || checkpoint == null) continue;
                 QllmCheckpoint.save(
                         checkpoint,
                         cfg,
                         calibration,
                         new QllmCheckpoint.Position(r1, trainable),
-                        model.weights(),
+                        model,
                         linears,
                         xq,
                         xfp,
@@ -121,8 +152,21 @@ public final class Qllm {
                 }
             }
         }
-        return Optional.of(new LlamaModel(
-                model.weights(), (layer, p, w) -> linears.get(layer).get(p), cfg.qkvBits()));
+        return Optional.of(
+                new LlamaModel(model, (layer, p, w) -> linears.get(layer).get(p), cfg.qkvBits()));
+    }
+
+    /**
+     * The result's weights: embedding, final norm and head as stored, per block writable fp32 norms
+     * (error correction trains them) and the stored linears (only their shapes are read: the result's
+     * linears are the quantized ones).
+     */
+    private LlamaWeights trainedNorms(Arena arena) {
+        List<LlamaWeights.Layer> layers = new ArrayList<>();
+        for (LlamaWeights.Layer p : fp.layers())
+            layers.add(new LlamaWeights.Layer(
+                    Kernels.widened(arena, p.attentionNorm()), Kernels.widened(arena, p.ffnNorm()), p.linears()));
+        return new LlamaWeights(c, fp.tokenEmbedding(), List.copyOf(layers), fp.finalNorm(), fp.output());
     }
 
     /** Channels the reassembly added per layer and site ({@link ActivationSite#ordinal}), over the site's width. */
@@ -133,6 +177,11 @@ public final class Qllm {
         return r;
     }
 
+    /** Seconds spent in the threshold search, the error correction and all else, over the rounds this run did. */
+    public double[] phaseSeconds() {
+        return new double[] {searchSeconds, correctionSeconds, otherSeconds};
+    }
+
     /** Trainable parameters of the error correction over all parameters of the model. */
     public double trainableFraction() {
         return (double) trainable / c.parameterCount();
@@ -141,7 +190,7 @@ public final class Qllm {
     private void runRound(
             Arena arena,
             Arena round,
-            LlamaParameters model,
+            LlamaWeights model,
             BlockPass.Scratch scratch,
             int r0,
             int r1,
@@ -151,16 +200,21 @@ public final class Qllm {
         int blocks = r1 - r0;
         Tensor roundIn = Tensor.allocate(round, DType.F32, xq.shape());
         roundIn.copyFrom(xq);
-        for (int l = r0; l < r1; l++)
-            propagate(fpBlock(round, l, scratch), xfp); // xfp: the fp round's outputs, the targets
+        LlamaWeights.Layer[] fpLayers = new LlamaWeights.Layer[blocks]; // this round's fp32 weights
+        for (int i = 0; i < blocks; i++) {
+            fpLayers[i] = BlockWeights.widened(round, fp, hfRotaryOrder, r0 + i);
+            propagate(fpBlock(round, fpLayers[i], scratch), xfp); // xfp: the fp round's outputs, the targets
+        }
         RoundParameters params = new RoundParameters(round, blocks);
         List<Projections<LoraQuantLinear>> lin = new ArrayList<>();
         BlockPass[] passes = new BlockPass[blocks];
         for (int i = 0; i < blocks; i++) {
             int l = r0 + i;
-            Map<ActivationSite, Plan> plans = plans(arena, round, l, scratch, xq);
-            lin.add(params.linears(round, arena, i, l, plans));
-            LlamaWeights.Layer p = model.weights().layers().get(l);
+            long t0 = System.nanoTime();
+            Map<ActivationSite, Plan> plans = plans(arena, round, l, fpLayers[i], scratch, xq);
+            searchSeconds += (System.nanoTime() - t0) / 1e9;
+            lin.add(params.linears(round, arena, i, fpLayers[i], plans));
+            LlamaWeights.Layer p = model.layers().get(l);
             params.initNorms(i, p.attentionNorm(), p.ffnNorm());
             passes[i] = new BlockPass(
                     round,
@@ -177,11 +231,13 @@ public final class Qllm {
             propagate(passes[i], xq);
         }
         trainable += params.trainableCount(cfg.trainNorms());
+        long t0 = System.nanoTime();
         if (cfg.errorCorrection() && cfg.steps() > 0)
             new ErrorCorrection(round, passes, c.dim(), params, cfg, progress).train(roundIn, xfp, r0, r1);
+        correctionSeconds += (System.nanoTime() - t0) / 1e9;
         for (int i = 0; i < blocks; i++) {
             for (LoraQuantLinear q : lin.get(i).toList()) q.merge();
-            LlamaWeights.Layer p = model.weights().layers().get(r0 + i);
+            LlamaWeights.Layer p = model.layers().get(r0 + i);
             p.attentionNorm().copyFrom(params.attentionNorm(i));
             p.ffnNorm().copyFrom(params.ffnNorm(i));
             linears.set(r0 + i, lin.get(i).map(q -> q.export(arena)));
@@ -191,13 +247,14 @@ public final class Qllm {
     }
 
     /**
-     * The reassembly plan per site of layer l (none: null), searched on the fp block's activations for the quantized model's
-     * inputs x.
+     * The reassembly plan per site of layer l (none: null), searched on the fp block's (weights fpLayer) activations for
+     * the quantized model's inputs x.
      */
-    private Map<ActivationSite, Plan> plans(Arena arena, Arena round, int l, BlockPass.Scratch scratch, Tensor x) {
+    private Map<ActivationSite, Plan> plans(
+            Arena arena, Arena round, int l, LlamaWeights.Layer fpLayer, BlockPass.Scratch scratch, Tensor x) {
         Map<ActivationSite, Plan> plans = new EnumMap<>(ActivationSite.class);
         if (!cfg.reassembly() || cfg.abits() == 16) return plans;
-        BlockPass block = fpBlock(round, l, scratch);
+        BlockPass block = fpBlock(round, fpLayer, scratch);
         int chunkRows = cfg.batch() * cfg.seqLen(),
                 chunks = Math.max(1, Math.min(cfg.samples() / cfg.batch(), cfg.searchTokens() / chunkRows));
         Map<ActivationSite, float[][]> siteTokens = new EnumMap<>(ActivationSite.class);
@@ -214,7 +271,7 @@ public final class Qllm {
                     tokens[k * chunkRows + t] = Arrays.copyOfRange(flat, t * width, (t + 1) * width);
             }
         }
-        Projections<Tensor> ws = fp.layers().get(l).linears();
+        Projections<Tensor> ws = fpLayer.linears();
         StringBuilder report = new StringBuilder();
         for (ActivationSite s : SITES) {
             SiteSearch search = new SiteSearch(
@@ -230,9 +287,9 @@ public final class Qllm {
         return plans;
     }
 
-    /** The full-precision block l with frozen dense weights. */
-    private BlockPass fpBlock(Arena arena, int l, BlockPass.Scratch scratch) {
-        return BlockPass.frozen(arena, c, cfg.batch(), cfg.seqLen(), fp.layers().get(l), scratch);
+    /** The full-precision block with frozen dense weights. */
+    private BlockPass fpBlock(Arena arena, LlamaWeights.Layer fpLayer, BlockPass.Scratch scratch) {
+        return BlockPass.frozen(arena, c, cfg.batch(), cfg.seqLen(), fpLayer, scratch);
     }
 
     /** x <- block(x), batch by batch. */
@@ -303,8 +360,8 @@ public final class Qllm {
 
         /** The block's LoRA linears, made site by site (q/k/v, gate/up, down), then o (the order the factors draw their random init). */
         Projections<LoraQuantLinear> linears(
-                Arena round, Arena arena, int block, int layer, Map<ActivationSite, Plan> plans) {
-            Projections<Tensor> ws = fp.layers().get(layer).linears();
+                Arena round, Arena arena, int block, LlamaWeights.Layer fpLayer, Map<ActivationSite, Plan> plans) {
+            Projections<Tensor> ws = fpLayer.linears();
             Map<Projection, LoraQuantLinear> out = new EnumMap<>(Projection.class);
             long rowsPerBatch = (long) cfg.batch() * cfg.seqLen();
             for (ActivationSite s : SITES) {

@@ -1,7 +1,7 @@
 package dev.lowbit.methods.quant.rtn;
 
+import dev.lowbit.methods.quant.BlockWeights;
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.io.HfCheckpoint;
 import dev.lowbit.runtime.io.QuantizedCheckpointWriter;
 import dev.lowbit.runtime.kernels.Kernels;
 import dev.lowbit.runtime.model.Linear;
@@ -47,8 +47,9 @@ public final class Rtn {
 
     /**
      * RTN streamed into a quantized checkpoint in dir (see {@link QuantizedCheckpointWriter}): each
-     * block's linears are read in their stored dtype (q_proj and k_proj in Hugging Face's row order
-     * when hfRotaryOrder, reordered in their own copy), quantized and written, one at a time, and
+     * block's linears are read in their stored dtype into an fp32 copy (q_proj and k_proj reordered
+     * there from Hugging Face's row order when hfRotaryOrder, see BlockWeights), quantized and
+     * written, one at a time, and
      * blockDone is told each finished block; headSpec (null: kept as stored) quantizes the output
      * head, weight-only. The codes are those of {@link #quantize(Arena,
      * LlamaWeights, QuantSpec, int, int)}.
@@ -70,11 +71,7 @@ public final class Rtn {
             for (int l = 0; l < layers; l++) {
                 for (Projection p : Projection.values())
                     try (Arena linear = Arena.ofConfined()) {
-                        Tensor w = weights.layers().get(l).linears().get(p);
-                        if (hfRotaryOrder && (p == Projection.Q || p == Projection.K)) {
-                            w = Kernels.widened(linear, w); // a copy to reorder, whatever the dtype
-                            HfCheckpoint.interleaveRotary(w, p, weights.config());
-                        }
+                        Tensor w = BlockWeights.linear(linear, weights, hfRotaryOrder, l, p);
                         out.putLinear(p.weightName(l), quantizeNamed(linear, w, spec, p.weightName(l)));
                     }
                 blockDone.accept(l + 1);
