@@ -202,8 +202,8 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(
             names = "--init",
             converter = MethodConverter.class,
-            description = "dlqat's starting codes, scales and zeros: rtn (min-max) or gptq (calibrated with "
-                    + "--calib-samples, --damp) (default: rtn)")
+            description = "dlqat's starting codes, scales and zeros, and smoothquant's weight quantizer after "
+                    + "smoothing: rtn (min-max) or gptq (calibrated with --calib-samples, --damp) (default: rtn)")
     QuantMethod init = D.init();
 
     @Option(

@@ -55,6 +55,44 @@ class CliGptqAwqTest {
     }
 
     @Test
+    void smoothQuantWithGptqWeightsWritesTheModelItEvaluated(@TempDir Path dir) throws Exception {
+        assumeTrue(Files.isDirectory(DATA), "no ../shared/data for calibration and held-out text");
+        Path out = dir.resolve("q");
+        CliModelTest.Result r = CliModelTest.run(
+                "quantize",
+                "--method",
+                "smoothquant",
+                "--init",
+                "gptq",
+                "--wbits",
+                "4",
+                "--abits",
+                "8",
+                "--model",
+                CliModelTest.DEFAULT.toString(),
+                "--data",
+                DATA.toString(),
+                "--out",
+                out.toString(),
+                "--calib-samples",
+                "4",
+                "--eval-windows",
+                "4",
+                "--json");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("GPTQ block 4/4"), r.err());
+        JsonNode m = JSON.readTree(r.out());
+        assertEquals("gptq", m.path("smoothquant").path("weight_quantizer").asText(), m.toString());
+        assertEquals("integer", m.path("activation_kernel").asText(), m.toString());
+        CliModelTest.Result eval = CliModelTest.run(
+                "eval", "--model", out.toString(), "--data", DATA.toString(), "--max-windows", "4", "--json");
+        assertEquals(0, eval.code(), eval.err());
+        double saved = JSON.readTree(eval.out()).path("perplexity").asDouble();
+        double measured = m.path("quant_perplexity").asDouble();
+        assertEquals(measured, saved, 1e-4 * measured, "the saved model is the one the run evaluated");
+    }
+
+    @Test
     void awqRunsAndRecordsItsSettings(@TempDir Path dir) throws Exception {
         assumeTrue(Files.isDirectory(DATA), "no ../shared/data for calibration and held-out text");
         Path out = dir.resolve("q");
@@ -84,7 +122,7 @@ class CliGptqAwqTest {
     }
 
     @Test
-    void initIsForDlQatOnly(@TempDir Path dir) {
+    void initIsForDlQatAndSmoothQuantOnly(@TempDir Path dir) {
         CliModelTest.Result r = CliModelTest.run(
                 "quantize",
                 "--method",
@@ -98,6 +136,6 @@ class CliGptqAwqTest {
                 "--out",
                 dir.resolve("q").toString());
         assertTrue(r.code() != 0);
-        assertTrue(r.err().contains("DL-QAT starts from rtn or gptq"), r.err());
+        assertTrue(r.err().contains("DL-QAT and SmoothQuant start from rtn or gptq"), r.err());
     }
 }

@@ -223,18 +223,26 @@ public final class QuantizePipeline {
             case RTN ->
                 Optional.of(new Quantized(
                         Rtn.quantize(arena, fp.weights(), r.weightSpec(), r.abits(), r.qkvBits()), 0, null));
-            case SMOOTHQUANT ->
-                Optional.of(new Quantized(
-                        SmoothQuant.quantize(
-                                arena,
-                                f32(arena, fp),
-                                calibration(fp),
-                                r.alpha(),
-                                r.weightSpec(),
-                                r.abits(),
-                                r.qkvBits()),
+            case SMOOTHQUANT -> {
+                int[][] calibration = calibration(fp);
+                LlamaModel q = r.init() == QuantMethod.GPTQ
+                        ? new Gptq(r.gptqConfig(), r.abits(), log)
+                                .quantize(
+                                        arena,
+                                        SmoothQuant.smooth(arena, f32(arena, fp), calibration, r.alpha())
+                                                .weights(),
+                                        calibration,
+                                        r.qkvBits())
+                        : SmoothQuant.quantize(
+                                arena, f32(arena, fp), calibration, r.alpha(), r.weightSpec(), r.abits(), r.qkvBits());
+                yield Optional.of(new Quantized(
+                        q,
                         0,
-                        null));
+                        new ObjectMapper()
+                                .createObjectNode()
+                                .put("alpha", r.alpha())
+                                .put("weight_quantizer", r.init().id())));
+            }
             case QLLM -> {
                 QllmConfig cfg = r.qllmConfig();
                 Qllm qllm = new Qllm(f32(arena, fp), cfg, log);
@@ -244,7 +252,8 @@ public final class QuantizePipeline {
             }
             case GPTQ ->
                 Optional.of(new Quantized(
-                        new Gptq(r.gptqConfig(), r.abits(), log).quantize(arena, f32(arena, fp), calibration(fp)),
+                        new Gptq(r.gptqConfig(), r.abits(), log)
+                                .quantize(arena, f32(arena, fp), calibration(fp), r.qkvBits()),
                         0,
                         new ObjectMapper()
                                 .createObjectNode()

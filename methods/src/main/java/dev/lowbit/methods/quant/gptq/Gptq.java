@@ -46,11 +46,16 @@ public final class Gptq {
 
     /** The quantized model, calibrated on sequences of equal length (token ids). */
     public LlamaModel quantize(Arena arena, LlamaWeights fp, int[][] calibration) {
+        return quantize(arena, fp, calibration, 16);
+    }
+
+    /** As {@link #quantize(Arena, LlamaWeights, int[][])}, with the attention's queries, keys and values at qkvBits. */
+    public LlamaModel quantize(Arena arena, LlamaWeights fp, int[][] calibration, int qkvBits) {
         List<Map<Projection, GptqLayer>> layers = layers(fp, calibration);
         List<Projections<Linear>> linears = new ArrayList<>();
         for (Map<Projection, GptqLayer> block : layers)
             linears.add(Projections.of(p -> block.get(p).toLinear(arena, activationBits)));
-        return new LlamaModel(fp, (layer, p, w) -> linears.get(layer).get(p), 16);
+        return new LlamaModel(fp, (layer, p, w) -> linears.get(layer).get(p), qkvBits);
     }
 
     /** GPTQ's result for every block linear, block by block. */
