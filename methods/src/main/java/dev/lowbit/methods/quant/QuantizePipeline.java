@@ -64,6 +64,8 @@ public final class QuantizePipeline {
     public static final String DLQAT_CHECKPOINT = "dlqat-checkpoint.safetensors";
 
     public static final String QLLM_CHECKPOINT = "qllm-checkpoint.safetensors";
+    /** Where an interrupted GPTQ run leaves its finished blocks and next inputs; removed once the model is written. */
+    public static final String GPTQ_CHECKPOINT = "gptq-checkpoint.safetensors";
 
     /** The figures of a finished run; json is what metrics.json holds (metrics plus qkv_bits, activation_kernel, method details). */
     public record Result(Metrics metrics, ObjectNode json) {}
@@ -135,7 +137,8 @@ public final class QuantizePipeline {
     /** Checks and locks the output folder (see OutputFolder) before any work. */
     private OutputFolder openOut(Path input) {
         try {
-            return OutputFolder.open(request.out(), input, request.force(), Set.of(DLQAT_CHECKPOINT, QLLM_CHECKPOINT));
+            return OutputFolder.open(
+                    request.out(), input, request.force(), Set.of(DLQAT_CHECKPOINT, QLLM_CHECKPOINT, GPTQ_CHECKPOINT));
         } catch (UncheckedIOException | SecurityException e) {
             Throwable cause = e instanceof UncheckedIOException u ? u.getCause() : e;
             throw new Invalid(
@@ -251,15 +254,22 @@ public final class QuantizePipeline {
                         .map(q -> new Quantized(q, qllm.trainableFraction(), qllmDetails(qllm, cfg)));
             }
             case GPTQ ->
-                Optional.of(new Quantized(
-                        new Gptq(r.gptqConfig(), r.abits(), log)
-                                .quantize(arena, f32(arena, fp), calibration(fp), r.qkvBits()),
-                        0,
-                        new ObjectMapper()
-                                .createObjectNode()
-                                .put("damp", r.damp())
-                                .put("act_order", r.actOrder())
-                                .put("calibration_samples", r.calibSamples())));
+                new Gptq(r.gptqConfig(), r.abits(), log)
+                        .quantize(
+                                arena,
+                                f32(arena, fp),
+                                calibration(fp),
+                                r.qkvBits(),
+                                r.out().resolve(GPTQ_CHECKPOINT),
+                                r.stopAfter())
+                        .map(q -> new Quantized(
+                                q,
+                                0,
+                                new ObjectMapper()
+                                        .createObjectNode()
+                                        .put("damp", r.damp())
+                                        .put("act_order", r.actOrder())
+                                        .put("calibration_samples", r.calibSamples())));
             case AWQ ->
                 Optional.of(new Quantized(
                         new Awq(r.awqConfig(), log)
