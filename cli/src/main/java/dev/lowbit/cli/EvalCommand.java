@@ -105,22 +105,30 @@ final class EvalCommand implements Callable<Integer> {
                         : Corpus.locate(data.get(), ProjectHome.get()).resolve(Corpus.HELD_OUT);
                 tokens = m.tokenizer().get().encode(Corpus.read(file));
                 int limit = maxWindows > 0 ? maxWindows : Integer.MAX_VALUE;
+                long forward0 = System.nanoTime();
                 Perplexity.Result p = Perplexity.evaluate(
                         lm,
                         tokens,
                         seqLen.get(),
                         limit,
                         Progress.windows(System.err, "perplexity", Perplexity.windows(tokens, seqLen.get(), limit)));
+                double forwardSeconds = (System.nanoTime() - forward0) / 1e9;
                 result.put("text", file.toString())
                         .put("perplexity", p.perplexity())
                         .put("mean_nll", p.meanNll())
                         .put("tokens_scored", p.tokensScored())
                         .put("seq_len", p.seqLen())
-                        .put("stride", p.stride());
+                        .put("stride", p.stride())
+                        .put("forward_tokens_per_s", p.tokensScored() / forwardSeconds);
                 if (!json.get())
                     out.printf(
-                            "perplexity %.3f on %s (%,d tokens scored, sequence length %d, stride %d)%n",
-                            p.perplexity(), file, p.tokensScored(), p.seqLen(), p.stride());
+                            "perplexity %.3f on %s (%,d tokens scored, sequence length %d, stride %d; %,.0f tokens/s)%n",
+                            p.perplexity(),
+                            file,
+                            p.tokensScored(),
+                            p.seqLen(),
+                            p.stride(),
+                            p.tokensScored() / forwardSeconds);
                 runTasks(lm, m.tokenizer().get(), Corpus.read(file), taskItems, result, out);
             } else if (text != null || !tasks.isEmpty() || heldoutTasks) {
                 throw new LowbitException(model.get()

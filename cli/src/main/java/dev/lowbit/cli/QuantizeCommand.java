@@ -131,8 +131,9 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(
             names = "--stop-after",
             hidden = true,
-            description = "stop DL-QAT after this step, or QLLM after the round that "
-                    + "finishes this many blocks, leaving a checkpoint to resume from")
+            description =
+                    "stop DL-QAT after this step, QLLM after the round that finishes this many blocks, or GPTQ after "
+                            + "this many blocks, leaving a checkpoint to resume from")
     int stopAfter = D.stopAfter();
 
     @Option(
@@ -202,8 +203,8 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(
             names = "--init",
             converter = MethodConverter.class,
-            description = "dlqat's starting codes, scales and zeros: rtn (min-max) or gptq (calibrated with "
-                    + "--calib-samples, --damp) (default: rtn)")
+            description = "dlqat's starting codes, scales and zeros, and smoothquant's weight quantizer after "
+                    + "smoothing: rtn (min-max) or gptq (calibrated with --calib-samples, --damp) (default: rtn)")
     QuantMethod init = D.init();
 
     @Option(

@@ -1,5 +1,6 @@
 package dev.lowbit.e2e;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -8,6 +9,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -55,6 +58,94 @@ class CliGptqAwqTest {
     }
 
     @Test
+    void smoothQuantWithGptqWeightsWritesTheModelItEvaluated(@TempDir Path dir) throws Exception {
+        assumeTrue(Files.isDirectory(DATA), "no ../shared/data for calibration and held-out text");
+        Path out = dir.resolve("q");
+        CliModelTest.Result r = CliModelTest.run(
+                "quantize",
+                "--method",
+                "smoothquant",
+                "--init",
+                "gptq",
+                "--wbits",
+                "4",
+                "--abits",
+                "8",
+                "--model",
+                CliModelTest.DEFAULT.toString(),
+                "--data",
+                DATA.toString(),
+                "--out",
+                out.toString(),
+                "--calib-samples",
+                "4",
+                "--eval-windows",
+                "4",
+                "--json");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("GPTQ block 4/4"), r.err());
+        JsonNode m = JSON.readTree(r.out());
+        assertEquals("gptq", m.path("smoothquant").path("weight_quantizer").asText(), m.toString());
+        assertEquals("integer", m.path("activation_kernel").asText(), m.toString());
+        CliModelTest.Result eval = CliModelTest.run(
+                "eval", "--model", out.toString(), "--data", DATA.toString(), "--max-windows", "4", "--json");
+        assertEquals(0, eval.code(), eval.err());
+        double saved = JSON.readTree(eval.out()).path("perplexity").asDouble();
+        double measured = m.path("quant_perplexity").asDouble();
+        assertEquals(measured, saved, 1e-4 * measured, "the saved model is the one the run evaluated");
+    }
+
+    /** A GPTQ run stopped after a finished block resumes there and writes the uninterrupted run's model. */
+    @Test
+    void gptqResumesAfterAFinishedBlock(@TempDir Path dir) throws Exception {
+        assumeTrue(Files.isDirectory(DATA), "no ../shared/data for calibration and held-out text");
+        List<String> args = List.of(
+                "quantize",
+                "--method",
+                "gptq",
+                "--wbits",
+                "3",
+                "--act-order",
+                "--model",
+                CliModelTest.DEFAULT.toString(),
+                "--data",
+                DATA.toString(),
+                "--calib-samples",
+                "4",
+                "--eval-windows",
+                "0");
+        Path out = dir.resolve("resumed"), straight = dir.resolve("straight");
+        CliModelTest.Result first = CliModelTest.run(with(args, "--out", out.toString(), "--stop-after", "2"));
+        assertEquals(0, first.code(), first.err());
+        assertTrue(first.err().contains("stopped after block 1"), first.err());
+        assertTrue(Files.isRegularFile(out.resolve("gptq-checkpoint.safetensors")), first.err());
+        assertTrue(Files.notExists(out.resolve("model.safetensors")), "no model before the run finishes");
+
+        CliModelTest.Result other = CliModelTest.run(with(args, "--out", out.toString(), "--damp", "0.02"));
+        assertEquals(1, other.code(), other.err());
+        assertTrue(other.err().contains("other settings"), other.err());
+
+        CliModelTest.Result resumed = CliModelTest.run(with(args, "--out", out.toString()));
+        assertEquals(0, resumed.code(), resumed.err());
+        assertTrue(
+                resumed.err().contains("resuming GPTQ from") && !resumed.err().contains("GPTQ block 2/4"),
+                resumed.err());
+        assertTrue(Files.notExists(out.resolve("gptq-checkpoint.safetensors")), "removed once the model is written");
+        CliModelTest.Result whole = CliModelTest.run(with(args, "--out", straight.toString()));
+        assertEquals(0, whole.code(), whole.err());
+        assertArrayEquals(
+                Files.readAllBytes(straight.resolve("model.safetensors")),
+                Files.readAllBytes(out.resolve("model.safetensors")),
+                "resuming gives the uninterrupted run's model");
+    }
+
+    private static String[] with(List<String> args, String... more) {
+        List<String> all = new ArrayList<>(args);
+        all.addAll(List.of(more));
+        return all.toArray(String[]::new);
+    }
+
+    @Test
     void awqRunsAndRecordsItsSettings(@TempDir Path dir) throws Exception {
         assumeTrue(Files.isDirectory(DATA), "no ../shared/data for calibration and held-out text");
         Path out = dir.resolve("q");
@@ -84,7 +175,7 @@ class CliGptqAwqTest {
     }
 
     @Test
-    void initIsForDlQatOnly(@TempDir Path dir) {
+    void initIsForDlQatAndSmoothQuantOnly(@TempDir Path dir) {
         CliModelTest.Result r = CliModelTest.run(
                 "quantize",
                 "--method",
@@ -98,6 +189,6 @@ class CliGptqAwqTest {
                 "--out",
                 dir.resolve("q").toString());
         assertTrue(r.code() != 0);
-        assertTrue(r.err().contains("DL-QAT starts from rtn or gptq"), r.err());
+        assertTrue(r.err().contains("DL-QAT and SmoothQuant start from rtn or gptq"), r.err());
     }
 }

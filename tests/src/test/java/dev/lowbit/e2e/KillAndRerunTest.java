@@ -23,7 +23,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Fault tests: an RTN, DL-QAT, QLLM or pretraining run in its own JVM (the CLI) is killed with
+ * Fault tests: an RTN, DL-QAT, QLLM, GPTQ or pretraining run in its own JVM (the CLI) is killed with
  * SIGKILL at seeded random points, then the same command runs again. The rerun's model must equal
  * an uninterrupted run's byte for byte, or the rerun must refuse with one clear line.
  */
@@ -56,6 +56,21 @@ class KillAndRerunTest {
                         "2",
                         "--rank",
                         "2",
+                        "--model",
+                        stories);
+            case "gptq" ->
+                List.of(
+                        "quantize",
+                        "--method",
+                        "gptq",
+                        "--wbits",
+                        "3",
+                        "--group",
+                        "-1",
+                        "--seq-len",
+                        "16",
+                        "--calib-samples",
+                        "4",
                         "--model",
                         stories);
             case "qllm" ->
@@ -134,7 +149,7 @@ class KillAndRerunTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"rtn", "dlqat", "qllm", "pretrain"})
+    @ValueSource(strings = {"rtn", "dlqat", "qllm", "gptq", "pretrain"})
     void aKilledRunRerunEqualsAnUninterruptedOneOrRefusesClearly(String job, @TempDir Path dir) throws Exception {
         assumeTrue(Files.isRegularFile(STORIES), "stories260K.bin not found at " + STORIES);
         if (job.equals("pretrain"))

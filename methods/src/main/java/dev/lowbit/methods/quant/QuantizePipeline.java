@@ -65,6 +65,8 @@ public final class QuantizePipeline {
     public static final String DLQAT_CHECKPOINT = "dlqat-checkpoint.safetensors";
 
     public static final String QLLM_CHECKPOINT = "qllm-checkpoint.safetensors";
+    /** Where an interrupted GPTQ run leaves its finished blocks and next inputs; removed once the model is written. */
+    public static final String GPTQ_CHECKPOINT = "gptq-checkpoint.safetensors";
 
     /** The figures of a finished run; json is what metrics.json holds (metrics plus qkv_bits, activation_kernel, method details). */
     public record Result(Metrics metrics, ObjectNode json) {}
@@ -91,7 +93,8 @@ public final class QuantizePipeline {
                 Arena arena = Arena.ofShared()) {
             ProcessMemory.start();
             QuantMethod method = request.method();
-            boolean written = method == QuantMethod.RTN || method == QuantMethod.SMOOTHQUANT; // by a streaming writer
+            boolean written = method == QuantMethod.RTN // by a streaming writer
+                    || method == QuantMethod.SMOOTHQUANT && request.init() == QuantMethod.RTN;
             Optional<Quantized> q;
             Optional<BpeTokenizer> tokenizer;
             Supplier<LlamaModel> fpModel;
@@ -145,7 +148,8 @@ public final class QuantizePipeline {
     /** Checks and locks the output folder (see OutputFolder) before any work. */
     private OutputFolder openOut(Path input) {
         try {
-            return OutputFolder.open(request.out(), input, request.force(), Set.of(DLQAT_CHECKPOINT, QLLM_CHECKPOINT));
+            return OutputFolder.open(
+                    request.out(), input, request.force(), Set.of(DLQAT_CHECKPOINT, QLLM_CHECKPOINT, GPTQ_CHECKPOINT));
         } catch (UncheckedIOException | SecurityException e) {
             Throwable cause = e instanceof UncheckedIOException u ? u.getCause() : e;
             throw new Invalid(
@@ -246,7 +250,18 @@ public final class QuantizePipeline {
             default -> throw new IllegalStateException(r.method() + " does not stream");
         }
         progress.done();
-        return Optional.of(new Quantized(QuantizedCheckpoint.load(out, arena), 0, null));
+        return Optional.of(new Quantized(
+                QuantizedCheckpoint.load(out, arena),
+                0,
+                r.method() == QuantMethod.SMOOTHQUANT ? smoothQuantDetails() : null));
+    }
+
+    /** metrics.json's smoothquant object: the migration strength and what quantized the smoothed weights. */
+    private ObjectNode smoothQuantDetails() {
+        return new ObjectMapper()
+                .createObjectNode()
+                .put("alpha", request.alpha())
+                .put("weight_quantizer", request.init().id());
     }
 
     private Map<String, String> metadata() {
@@ -257,16 +272,33 @@ public final class QuantizePipeline {
     private Optional<Quantized> quantize(Arena arena, ModelFiles.Loaded fp) {
         QuantizeRequest r = request;
         return switch (r.method()) {
-            case RTN, SMOOTHQUANT, QLLM -> throw new IllegalStateException(r.method() + " streams");
-            case GPTQ ->
-                Optional.of(new Quantized(
-                        new Gptq(r.gptqConfig(), r.abits(), log).quantize(arena, f32(arena, fp), calibration(fp)),
+            case RTN, QLLM -> throw new IllegalStateException(r.method() + " streams");
+            case SMOOTHQUANT -> { // GPTQ weights under the smoothing; SmoothQuant with RTN weights streams
+                int[][] calibration = calibration(fp);
+                LlamaWeights smoothed = SmoothQuant.smooth(arena, f32(arena, fp), calibration, r.alpha())
+                        .weights();
+                yield Optional.of(new Quantized(
+                        new Gptq(r.gptqConfig(), r.abits(), log).quantize(arena, smoothed, calibration, r.qkvBits()),
                         0,
-                        new ObjectMapper()
-                                .createObjectNode()
-                                .put("damp", r.damp())
-                                .put("act_order", r.actOrder())
-                                .put("calibration_samples", r.calibSamples())));
+                        smoothQuantDetails()));
+            }
+            case GPTQ ->
+                new Gptq(r.gptqConfig(), r.abits(), log)
+                        .quantize(
+                                arena,
+                                f32(arena, fp),
+                                calibration(fp),
+                                r.qkvBits(),
+                                r.out().resolve(GPTQ_CHECKPOINT),
+                                r.stopAfter())
+                        .map(q -> new Quantized(
+                                q,
+                                0,
+                                new ObjectMapper()
+                                        .createObjectNode()
+                                        .put("damp", r.damp())
+                                        .put("act_order", r.actOrder())
+                                        .put("calibration_samples", r.calibSamples())));
             case AWQ ->
                 Optional.of(new Quantized(
                         new Awq(r.awqConfig(), log)

@@ -128,8 +128,10 @@ public record QuantizeRequest(
             throw new Invalid(
                     Rule.MINMAX_RANGES,
                     method + " uses asymmetric min-max ranges; " + "ask for neither symmetric nor searched ranges");
-        if (init != QuantMethod.RTN && (init != QuantMethod.GPTQ || method != QuantMethod.DLQAT))
-            throw new LowbitException("DL-QAT starts from rtn or gptq; other methods take no starting point");
+        if (init != QuantMethod.RTN
+                && (init != QuantMethod.GPTQ || method != QuantMethod.DLQAT && method != QuantMethod.SMOOTHQUANT))
+            throw new LowbitException("DL-QAT and SmoothQuant start from rtn or gptq (--init); other methods take no"
+                    + " starting point: leave out --init");
         if (method == QuantMethod.GPTQ || init == QuantMethod.GPTQ)
             new GptqConfig(new QuantSpec(wbits, group, symmetric, range, DType.F32), damp, actOrder);
     }

@@ -13,10 +13,13 @@ import dev.lowbit.runtime.train.BlockPass;
 import dev.lowbit.runtime.train.TrainLinear;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * GPTQ over a whole model, block by block as AutoGPTQ runs it: the calibration sequences' hidden
@@ -46,17 +49,44 @@ public final class Gptq {
 
     /** The quantized model, calibrated on sequences of equal length (token ids). */
     public LlamaModel quantize(Arena arena, LlamaWeights fp, int[][] calibration) {
-        List<Map<Projection, GptqLayer>> layers = layers(fp, calibration);
-        List<Projections<Linear>> linears = new ArrayList<>();
-        for (Map<Projection, GptqLayer> block : layers)
-            linears.add(Projections.of(p -> block.get(p).toLinear(arena, activationBits)));
-        return new LlamaModel(fp, (layer, p, w) -> linears.get(layer).get(p), 16);
+        return quantize(arena, fp, calibration, 16);
+    }
+
+    /** As {@link #quantize(Arena, LlamaWeights, int[][])}, with the attention's queries, keys and values at qkvBits. */
+    public LlamaModel quantize(Arena arena, LlamaWeights fp, int[][] calibration, int qkvBits) {
+        return quantize(arena, fp, calibration, qkvBits, null, Integer.MAX_VALUE)
+                .orElseThrow();
+    }
+
+    /**
+     * As {@link #quantize(Arena, LlamaWeights, int[][], int)}, resuming from checkpoint as {@link
+     * #layers(LlamaWeights, int[][], Path, int)} does.
+     */
+    public Optional<LlamaModel> quantize(
+            Arena arena, LlamaWeights fp, int[][] calibration, int qkvBits, Path checkpoint, int stopAfter) {
+        return layers(fp, calibration, checkpoint, stopAfter).map(layers -> {
+            List<Projections<Linear>> linears = new ArrayList<>();
+            for (Map<Projection, GptqLayer> block : layers)
+                linears.add(Projections.of(p -> block.get(p).toLinear(arena, activationBits)));
+            return new LlamaModel(fp, (layer, p, w) -> linears.get(layer).get(p), qkvBits);
+        });
     }
 
     /** GPTQ's result for every block linear, block by block. */
     public List<Map<Projection, GptqLayer>> layers(LlamaWeights fp, int[][] calibration) {
+        return layers(fp, calibration, null, Integer.MAX_VALUE).orElseThrow();
+    }
+
+    /**
+     * As {@link #layers(LlamaWeights, int[][])}, resuming from checkpoint when it holds a run with
+     * the same settings and calibration, and writing it after every block but the last (null:
+     * none). Empty when the run stopped after block stopAfter - 1, to be resumed.
+     */
+    public Optional<List<Map<Projection, GptqLayer>>> layers(
+            LlamaWeights fp, int[][] calibration, Path checkpoint, int stopAfter) {
         if (calibration.length == 0) throw new LowbitException("GPTQ needs at least one calibration sequence");
         int seqLen = calibration[0].length;
+        LlamaConfig c = fp.config();
         log.printf(
                 "GPTQ: %d calibration sequences of %d tokens, dampening %s of the mean diagonal%s%n",
                 calibration.length, seqLen, cfg.damp(), cfg.actOrder() ? ", activation order" : "");
@@ -67,13 +97,20 @@ public final class Gptq {
                 if (calibration[s].length != seqLen)
                     throw new LowbitException(
                             "calibration sequences of " + calibration[s].length + " and " + seqLen + " tokens");
-                hidden[s] = Tensor.allocate(work, DType.F32, seqLen, fp.config().dim());
+                hidden[s] = Tensor.allocate(work, DType.F32, seqLen, c.dim());
                 fp.embed(calibration[s], hidden[s]);
             }
-            for (int l = 0; l < fp.config().layers(); l++) {
+            int start = 0;
+            if (checkpoint != null && Files.isRegularFile(checkpoint)) {
+                Map<Projection, long[]> shapes = new EnumMap<>(Projection.class);
+                for (Projection p : Projection.values())
+                    shapes.put(p, fp.layers().getFirst().linears().get(p).shape());
+                start = GptqCheckpoint.restore(checkpoint, cfg, calibration, c.layers(), shapes, layers, hidden);
+                log.printf("resuming GPTQ from %s at block %d%n", checkpoint, start);
+            }
+            for (int l = start; l < c.layers(); l++) {
                 long t0 = System.nanoTime();
-                Map<Projection, GptqLayer> done =
-                        quantizeBlock(fp.config(), fp.layers().get(l), hidden);
+                Map<Projection, GptqLayer> done = quantizeBlock(c, fp.layers().get(l), hidden);
                 layers.add(done);
                 StringBuilder losses = new StringBuilder();
                 for (Projection p : Projection.values())
@@ -81,10 +118,16 @@ public final class Gptq {
                             String.format(" %s %.4g", p.hfName(), done.get(p).loss()));
                 log.printf(
                         "GPTQ block %d/%d (%.1f s), loss per linear:%s%n",
-                        l + 1, fp.config().layers(), (System.nanoTime() - t0) / 1e9, losses);
+                        l + 1, c.layers(), (System.nanoTime() - t0) / 1e9, losses);
+                if (checkpoint == null || l + 1 == c.layers()) continue;
+                GptqCheckpoint.save(checkpoint, cfg, calibration, layers, hidden);
+                if (l + 1 >= stopAfter) {
+                    log.printf("stopped after block %d; run again with the same arguments to resume%n", l);
+                    return Optional.empty();
+                }
             }
         }
-        return layers;
+        return Optional.of(layers);
     }
 
     /**
