@@ -10,7 +10,7 @@ import java.util.regex.Pattern;
 /**
  * A byte-level BPE as llama.cpp's GGUF metadata holds it (tokenizer.ggml.model "gpt2"): one token
  * text per id, a type per id (1 normal, 3 control for special tokens, 5 unused for ids the
- * tokenizer leaves empty), merges as "a b" strings, and the pre-tokenizer's name ("gpt2" for
+ * tokenizer leaves empty), merges as "a b" strings, and the pre-tokenizer's name ("gpt-2" for
  * GPT-2's split, "llama-bpe" for Llama 3's).
  */
 public record GgufVocab(List<String> tokens, int[] types, List<String> merges, String pre) {
@@ -24,7 +24,7 @@ public record GgufVocab(List<String> tokens, int[] types, List<String> merges, S
     /** t's vocabulary padded to size ids (a model's embedding may have more rows than the tokenizer has tokens). */
     public static GgufVocab of(BpeTokenizer t, int size) {
         String pre = t.splitPattern().pattern().equals(ByteLevel.GPT2_SPLIT.pattern())
-                ? "gpt2"
+                ? "gpt-2"
                 : t.splitPattern().pattern().equals(LLAMA3_SPLIT.pattern()) ? "llama-bpe" : null;
         if (pre == null)
             throw new IllegalArgumentException("the tokenizer's split regex has no llama.cpp pre-tokenizer name");
@@ -45,7 +45,7 @@ public record GgufVocab(List<String> tokens, int[] types, List<String> merges, S
      */
     public Optional<BpeTokenizer> tokenizer() {
         Pattern split = switch (pre) {
-            case "gpt2", "default" -> ByteLevel.GPT2_SPLIT;
+            case "gpt-2", "gpt2", "default" -> ByteLevel.GPT2_SPLIT;
             case "llama-bpe", "llama3" -> LLAMA3_SPLIT;
             default -> null;
         };
