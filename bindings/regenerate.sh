@@ -53,4 +53,18 @@ if [ -f "$lapack_header" ]; then
 else
   echo "regenerate.sh: $lapack_header not found (liblapack-dev); kept the lapack bindings as they are" >&2
 fi
+# llama.cpp (dev.lowbit.bindings.llama) only where its headers are given (LLAMA_INCLUDE: a llama.cpp checkout's
+# include/ and ggml/include/ of the release the npm package was built from); the params structs are then
+# reduced by hand to the opaque form bindings/README.md explains
+if [ -n "${LLAMA_INCLUDE:-}" ]; then
+  rm -rf "$out/dev/lowbit/bindings/llama"
+  jextract --output "$out" --target-package dev.lowbit.bindings.llama --header-class-name llama_h \
+    -I "$LLAMA_INCLUDE/include" -I "$LLAMA_INCLUDE/ggml/include" \
+    $(for f in ggml_backend_load_all_from_path llama_backend_init llama_model_default_params llama_model_load_from_file \
+        llama_model_free llama_context_default_params llama_init_from_model llama_free llama_log_set llama_set_n_threads \
+        llama_decode llama_get_logits_ith llama_get_memory llama_memory_clear llama_model_get_vocab llama_vocab_n_tokens \
+        llama_tokenize llama_model_quantize_default_params llama_model_quantize ggml_get_type_traits ggml_quantize_chunk; \
+      do echo --include-function $f; done) \
+    --include-struct llama_batch --include-typedef ggml_log_callback "$LLAMA_INCLUDE/include/llama.h"
+fi
 echo "regenerated bindings under $out/dev/lowbit/bindings/{lowbit,lowbit_cuda,cblas,cudart,cublas}"

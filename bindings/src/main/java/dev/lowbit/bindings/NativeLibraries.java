@@ -1,5 +1,6 @@
 package dev.lowbit.bindings;
 
+import dev.lowbit.bindings.llama.llama_h;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -57,6 +58,7 @@ public final class NativeLibraries {
     private static Path cublas;
     private static String lowbitOrigin;
     private static Path blas;
+    private static Path llama;
     private static Path extractedDir;
 
     private NativeLibraries() {}
@@ -164,6 +166,41 @@ public final class NativeLibraries {
             return Files.isRegularFile(p) ? Optional.of(p.toAbsolutePath()) : Optional.empty();
         }
         return extractFromJar(fileName);
+    }
+
+    /**
+     * Loads llama.cpp's prebuilt libraries from dir (libggml-base.so, libggml.v*.so, libllama.v*.so, as
+     * the npm package @node-llama-cpp/linux-x64 ships them) for {@code dev.lowbit.bindings.llama}, then
+     * has ggml load its CPU backends from there: ggml scores every libggml-cpu-*.so variant against this
+     * CPU's features and keeps the best (zen4, icelake, skylakex ... on AVX-512 machines).
+     */
+    public static synchronized Path loadLlama(Path dir) {
+        if (llama == null) {
+            Path base = dir.resolve("libggml-base.so");
+            Path ggml = versioned(dir, "libggml.v"), lib = versioned(dir, "libllama.v");
+            if (!Files.isRegularFile(base) || ggml == null || lib == null)
+                throw new UnsatisfiedLinkError("llama.cpp not found in " + dir + " (needs libggml-base.so, libggml.v*.so, "
+                        + "libllama.v*.so): build bench/ with npm on the PATH (bench/fetch-ggml.sh), or set LOWBIT_GGML_DIR");
+            for (Path p : List.of(base, ggml, lib)) System.load(p.toAbsolutePath().toString());
+            try (Arena arena = Arena.ofConfined()) {
+                llama_h.ggml_backend_load_all_from_path(arena.allocateFrom(dir.toAbsolutePath().toString()));
+            }
+            llama_h.llama_backend_init();
+            llama = dir.toAbsolutePath();
+        }
+        return llama;
+    }
+
+    private static Path versioned(Path dir, String prefix) {
+        try (var files = Files.list(dir)) {
+            return files.filter(f -> f.getFileName().toString().startsWith(prefix)
+                            && f.getFileName().toString().endsWith(".so"))
+                    .sorted()
+                    .findFirst()
+                    .orElse(null);
+        } catch (IOException e) {
+            return null;
+        }
     }
 
     /** Loads CBLAS once and returns the file it was loaded from. */

@@ -23,6 +23,7 @@ import picocli.CommandLine.ScopeType;
             EvalCommand.class,
             GenerateCommand.class,
             QuantizeCommand.class,
+            ExportCommand.class,
             BenchCommand.class,
             SynthCommand.class,
             HelpCommand.class

@@ -12,7 +12,8 @@ final class SharedOptions {
     static final class ModelOption {
         @Option(
                 names = "--model",
-                description = "\"default\", a Hugging Face folder or a llama2.c .bin (default: ${DEFAULT-VALUE})")
+                description =
+                        "\"default\", a Hugging Face folder, a llama2.c .bin or a .gguf file (default: ${DEFAULT-VALUE})")
         String model = "default";
 
         String get() {

@@ -117,7 +117,7 @@ public final class Ggml {
                         new IllegalStateException("ggml lacks " + name + "; use @node-llama-cpp/linux-x64 3.22.1"));
     }
 
-    private static Path directory() {
+    static Path directory() {
         String p = System.getProperty("lowbit.ggml.dir", System.getenv("LOWBIT_GGML_DIR"));
         if (p != null && !p.isBlank()) return Path.of(p);
         return Path.of(System.getProperty("lowbit.home", "."))

@@ -1,5 +1,7 @@
 package dev.lowbit.runtime.io;
 
+import dev.lowbit.runtime.io.gguf.GgufFile;
+import dev.lowbit.runtime.io.gguf.GgufImport;
 import dev.lowbit.runtime.model.LlamaModel;
 import dev.lowbit.runtime.model.LlamaWeights;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
@@ -13,7 +15,7 @@ import java.util.Optional;
  * Opens a model by name: "default" (the committed model under the project's models/default), a
  * Hugging Face folder (config.json + safetensors, with tokenizer.json if present; weights used in
  * place from the mapped files, in their stored dtype) or a llama2.c {@code .bin} file (no
- * tokenizer). The weights live in the given arena.
+ * tokenizer) or a GGUF file (llama.cpp's format, see {@link GgufImport}). The weights live in the given arena.
  */
 public final class ModelFiles {
     /** A loaded model (full precision, or quantized through the dequant-GEMM), and its tokenizer when the checkpoint has one. */
@@ -42,6 +44,10 @@ public final class ModelFiles {
             if (QuantizedCheckpoint.isQuantized(path))
                 throw new CheckpointException(path + " is already quantized; give its full-precision original");
             return new Stored(HfCheckpoint.open(path, arena, false), true, tokenizer(path));
+        }
+        if (Files.isRegularFile(path) && GgufFile.isGguf(path)) {
+            GgufImport.Loaded g = GgufImport.load(path, arena, true);
+            return new Stored(g.model().weights(), false, g.tokenizer());
         }
         Loaded loaded = open(model, arena);
         return new Stored(loaded.weights(), false, loaded.tokenizer());
@@ -79,12 +85,16 @@ public final class ModelFiles {
                     : new LlamaModel(HfCheckpoint.open(path, arena));
             return new Loaded(model, lm, tokenizer(path));
         }
+        if (Files.isRegularFile(path) && GgufFile.isGguf(path)) {
+            GgufImport.Loaded g = GgufImport.load(path, arena, false);
+            return new Loaded(model, g.model(), g.tokenizer());
+        }
         if (Files.isRegularFile(path))
             return new Loaded(model, new LlamaModel(Llama2cCheckpoint.load(path, arena)), Optional.empty());
         if (Files.exists(path))
             throw new CheckpointException(path + ": not a model (neither a folder nor a regular file; a device?): give "
-                    + "\"default\", a Hugging Face folder or a llama2.c .bin file");
-        throw new CheckpointException(
-                path + ": no such model (give \"default\", a Hugging Face folder or a llama2.c .bin file)");
+                    + "\"default\", a Hugging Face folder, a llama2.c .bin file or a .gguf file");
+        throw new CheckpointException(path
+                + ": no such model (give \"default\", a Hugging Face folder, a llama2.c .bin file or a .gguf file)");
     }
 }
