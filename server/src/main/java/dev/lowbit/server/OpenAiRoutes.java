@@ -18,6 +18,7 @@ import io.helidon.webserver.http.ServerResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.concurrent.CompletableFuture;
@@ -98,8 +99,7 @@ final class OpenAiRoutes {
         sendJson(res, 200, list);
     }
 
-    private void generate(ServerRequest req, ServerResponse res, Endpoint endpoint)
-            throws IOException, InterruptedException {
+    private void generate(ServerRequest req, ServerResponse res, Endpoint endpoint) throws InterruptedException {
         long arrival = System.nanoTime();
         ServedModel served = loaded();
         InferenceEngine engine = served.engine();
@@ -132,6 +132,8 @@ final class OpenAiRoutes {
             events.data(json.textChunk("", done.reason(), usage));
             if (usage) events.data(json.usageChunk(done));
             events.done();
+        } catch (IOException | UncheckedIOException gone) { // the client went away; its sequence is cancelled
+            LOG.log(Level.FINE, "client disconnected mid-stream", gone);
         }
     }
 

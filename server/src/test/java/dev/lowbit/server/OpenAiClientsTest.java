@@ -12,6 +12,7 @@ import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
 import dev.langchain4j.model.output.FinishReason;
+import dev.lowbit.runtime.chat.GreedyReference;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;

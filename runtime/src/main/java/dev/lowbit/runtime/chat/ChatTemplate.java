@@ -99,8 +99,11 @@ public final class ChatTemplate {
         context.put("eos_token", eosToken);
         RenderResult result = jinja.renderForResult(source, context);
         for (TemplateError e : result.getErrors())
-            if (e.getSeverity() == TemplateError.ErrorType.FATAL)
-                throw new LowbitException("the chat template failed: " + e.getMessage());
+            if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
+                for (Throwable t = e.getException(); t != null; t = t.getCause())
+                    if (t instanceof LowbitException refused) throw refused; // raise_exception's, unwrapped
+                throw new LowbitException("the chat template failed at line " + e.getLineno() + ": " + e.getMessage());
+            }
         return result.getOutput();
     }
 

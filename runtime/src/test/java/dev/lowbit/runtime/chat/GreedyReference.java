@@ -1,6 +1,5 @@
-package dev.lowbit.server;
+package dev.lowbit.runtime.chat;
 
-import dev.lowbit.runtime.chat.ChatTemplate;
 import dev.lowbit.runtime.generate.Generator;
 import dev.lowbit.runtime.io.ModelFiles;
 import dev.lowbit.runtime.tokenizer.BpeTokenizer;
@@ -9,7 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 
 /** In-process greedy generation on its own copy of the default model: what a server at temperature 0 must answer. */
-final class GreedyReference implements AutoCloseable {
+public final class GreedyReference implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final ModelFiles.Loaded loaded = ModelFiles.open("default", arena);
     private final Generator generator = new Generator(loaded.model(), loaded.tokenizer());
@@ -17,19 +16,19 @@ final class GreedyReference implements AutoCloseable {
     private final ChatTemplate template = ChatTemplate.of(ModelFiles.defaultModel(), loaded.tokenizer());
 
     /** The answer's tokens to a user message (the end-of-sequence token that stops it left out). */
-    int[] chat(String user, int maxTokens) {
+    public int[] chat(String user, int maxTokens) {
         return generate(tok.encode(template.render(List.of(new ChatTemplate.Message("user", user)))), maxTokens);
     }
 
-    int promptTokens(String user) {
+    public int promptTokens(String user) {
         return tok.encode(template.render(List.of(new ChatTemplate.Message("user", user)))).length;
     }
 
-    int[] completion(String prompt, int maxTokens) {
+    public int[] completion(String prompt, int maxTokens) {
         return generate(Generator.promptIds(tok, prompt), maxTokens);
     }
 
-    String text(int[] tokens) {
+    public String text(int[] tokens) {
         return tok.decode(tokens);
     }
 
