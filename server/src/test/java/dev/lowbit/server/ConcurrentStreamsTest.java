@@ -19,6 +19,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -46,7 +47,7 @@ class ConcurrentStreamsTest {
         recorder = new RecordingEngine(server.engine);
         recorded = OpenAiServer.start(
                 new OpenAiServer.Options("127.0.0.1", 0, null),
-                java.util.concurrent.CompletableFuture.completedFuture(new ServedModel(recorder, server.template)));
+                CompletableFuture.completedFuture(new ServedModel(recorder, server.template)));
     }
 
     @AfterAll

@@ -2,6 +2,7 @@ package dev.lowbit.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,7 +26,7 @@ final class Sse {
                 try {
                     events.add(JSON.readTree(data));
                 } catch (Exception e) {
-                    throw new UncheckedIOException(new java.io.IOException("not JSON: " + data, e));
+                    throw new UncheckedIOException(new IOException("not JSON: " + data, e));
                 }
         }
         if (!done) throw new AssertionError("the stream did not end with data: [DONE]");
