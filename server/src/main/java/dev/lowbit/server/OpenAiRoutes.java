@@ -55,7 +55,12 @@ final class OpenAiRoutes {
                 .post("/v1/completions", counted("completions", (req, res) -> generate(req, res, Endpoint.COMPLETIONS)))
                 .post(
                         "/v1/chat/completions",
-                        counted("chat_completions", (req, res) -> generate(req, res, Endpoint.CHAT)));
+                        counted("chat_completions", (req, res) -> generate(req, res, Endpoint.CHAT)))
+                .any(counted("unknown", (req, res) -> {
+                    throw ApiError.notFound("no endpoint " + req.prologue().method().text() + " "
+                            + req.path().path() + ": this server has POST /v1/completions, POST"
+                            + " /v1/chat/completions, GET /v1/models, GET /health and GET /metrics");
+                }));
     }
 
     private void health(ServerRequest req, ServerResponse res) {

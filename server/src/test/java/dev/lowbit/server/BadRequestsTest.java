@@ -94,6 +94,14 @@ class BadRequestsTest {
     }
 
     @Test
+    void unknownEndpointOrMethod() throws Exception {
+        HttpResponse<String> res = server.get("/v1/completions");
+        assertEquals(404, res.statusCode());
+        assertTrue(JSON.readTree(res.body()).at("/error/message").asText().startsWith("no endpoint GET /v1/completions"));
+        assertEquals(404, server.post("/v1/embeddings", "{}").statusCode());
+    }
+
+    @Test
     void unknownModel() throws Exception {
         JsonNode error = refused(
                 "/v1/chat/completions",
