@@ -5,4 +5,10 @@ package dev.lowbit.runtime.engine;
  * the last batched forward (sequences x tokens it ran).
  */
 public record EngineStats(
-        int running, int queued, int queueLimit, int maxBatch, int kvBlocksFree, int kvBlocksTotal, int lastBatchRows) {}
+        int running,
+        int queued,
+        int queueLimit,
+        int maxBatch,
+        int kvBlocksFree,
+        int kvBlocksTotal,
+        int lastBatchRows) {}
