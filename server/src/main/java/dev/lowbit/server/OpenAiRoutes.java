@@ -57,9 +57,10 @@ final class OpenAiRoutes {
                         "/v1/chat/completions",
                         counted("chat_completions", (req, res) -> generate(req, res, Endpoint.CHAT)))
                 .any(counted("unknown", (req, res) -> {
-                    throw ApiError.notFound("no endpoint " + req.prologue().method().text() + " "
-                            + req.path().path() + ": this server has POST /v1/completions, POST"
-                            + " /v1/chat/completions, GET /v1/models, GET /health and GET /metrics");
+                    throw ApiError.notFound(
+                            "no endpoint " + req.prologue().method().text() + " "
+                                    + req.path().path() + ": this server has POST /v1/completions, POST"
+                                    + " /v1/chat/completions, GET /v1/models, GET /health and GET /metrics");
                 }));
     }
 

@@ -97,7 +97,8 @@ class BadRequestsTest {
     void unknownEndpointOrMethod() throws Exception {
         HttpResponse<String> res = server.get("/v1/completions");
         assertEquals(404, res.statusCode());
-        assertTrue(JSON.readTree(res.body()).at("/error/message").asText().startsWith("no endpoint GET /v1/completions"));
+        assertTrue(
+                JSON.readTree(res.body()).at("/error/message").asText().startsWith("no endpoint GET /v1/completions"));
         assertEquals(404, server.post("/v1/embeddings", "{}").statusCode());
     }
 

@@ -51,14 +51,19 @@ class NodeOpenAiClientTest {
                     QUESTION,
                     String.valueOf(MAX_TOKENS));
             assertEquals(0, run.exit(), run.output());
-            JsonNode out = new ObjectMapper().readTree(run.output().strip().lines().toList().getLast());
+            JsonNode out = new ObjectMapper()
+                    .readTree(run.output().strip().lines().toList().getLast());
             int[] expected = reference.chat(QUESTION, MAX_TOKENS);
             assertFalse(reference.text(expected).isEmpty());
             assertEquals(reference.text(expected), out.get("text").asText());
             assertEquals(expected.length, out.at("/usage/completion_tokens").asInt());
-            assertEquals(reference.promptTokens(QUESTION), out.at("/usage/prompt_tokens").asInt());
+            assertEquals(
+                    reference.promptTokens(QUESTION),
+                    out.at("/usage/prompt_tokens").asInt());
             assertTrue(out.get("chunks").asInt() > 2, out.toString());
-            assertEquals(expected.length == MAX_TOKENS ? "length" : "stop", out.get("finish").asText());
+            assertEquals(
+                    expected.length == MAX_TOKENS ? "length" : "stop",
+                    out.get("finish").asText());
         }
     }
 
@@ -69,8 +74,7 @@ class NodeOpenAiClientTest {
         Result node = run(dir, 30, "node", "--version");
         Assumptions.assumeTrue(node.exit() == 0, "node is not installed: " + node.output());
         Result npm = run(dir, 240, "npm", "install", "--no-audit", "--no-fund", "--prefix", dir.toString(), OPENAI);
-        Assumptions.assumeTrue(
-                npm.exit() == 0, "npm could not install " + OPENAI + " (no registry?): " + npm.output());
+        Assumptions.assumeTrue(npm.exit() == 0, "npm could not install " + OPENAI + " (no registry?): " + npm.output());
     }
 
     private record Result(int exit, String output) {}

@@ -2,8 +2,9 @@ package dev.lowbit.server;
 
 import dev.lowbit.runtime.chat.ChatTemplate;
 import dev.lowbit.runtime.engine.InferenceEngine;
-import dev.lowbit.runtime.engine.SerialTestEngine;
+import dev.lowbit.runtime.engine.LowbitEngine;
 import dev.lowbit.runtime.io.ModelFiles;
+import dev.lowbit.runtime.model.KvDtype;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -30,8 +31,14 @@ final class TestServer implements AutoCloseable {
                 CompletableFuture.completedFuture(new ServedModel(engine, template)));
     }
 
+    /** The batching engine with an fp32 cache, as in-process greedy generation keeps one. */
     static InferenceEngine engine(int maxBatch, int queue) {
-        return new SerialTestEngine(queue);
+        return LowbitEngine.builder()
+                .model("default")
+                .maxBatch(maxBatch)
+                .queueLimit(queue)
+                .kvDtype(KvDtype.F32)
+                .build();
     }
 
     String base() {

@@ -43,10 +43,22 @@ public final class ServeLoad {
         int requests = Integer.parseInt(args[2]);
         int maxTokens = Integer.parseInt(args[3]);
         long limitNanos = TimeUnit.SECONDS.toNanos(Long.parseLong(args[4]));
-        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+        HttpClient http =
+                HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
         ArrayNode levels = JSON.createArrayNode();
-        System.out.printf("%8s %6s %6s %9s %9s %9s %9s %9s %9s %10s %8s%n", "clients", "done", "errors", "TTFT p50",
-                "TTFT p99", "TPOT p50", "TPOT p99", "ITL p50", "ITL p99", "out tok/s", "req/s");
+        System.out.printf(
+                "%8s %6s %6s %9s %9s %9s %9s %9s %9s %10s %8s%n",
+                "clients",
+                "done",
+                "errors",
+                "TTFT p50",
+                "TTFT p99",
+                "TPOT p50",
+                "TPOT p99",
+                "ITL p50",
+                "ITL p99",
+                "out tok/s",
+                "req/s");
         for (int a = 5; a < args.length; a++) {
             int clients = Integer.parseInt(args[a]);
             long start = System.nanoTime();
@@ -109,7 +121,8 @@ public final class ServeLoad {
                         break;
                     }
                     JsonNode chunk = JSON.readTree(data);
-                    if (chunk.hasNonNull("usage")) tokens = chunk.at("/usage/completion_tokens").asInt();
+                    if (chunk.hasNonNull("usage"))
+                        tokens = chunk.at("/usage/completion_tokens").asInt();
                     if (chunk.at("/choices/0/delta/content").asText("").isEmpty()) continue;
                     long now = System.nanoTime();
                     if (first == 0) first = now;
@@ -128,8 +141,14 @@ public final class ServeLoad {
     private static ObjectNode summary(int clients, List<Sample> all, double wall) {
         List<Sample> ok = all.stream().filter(Sample::ok).toList();
         double[] ttft = ok.stream().mapToDouble(Sample::ttftMs).toArray();
-        double[] tpot = ok.stream().filter(s -> s.outputTokens() > 1).mapToDouble(Sample::tpotMs).toArray();
-        double[] itl = ok.stream().flatMap(s -> s.itlMs().stream()).mapToDouble(Double::doubleValue).toArray();
+        double[] tpot = ok.stream()
+                .filter(s -> s.outputTokens() > 1)
+                .mapToDouble(Sample::tpotMs)
+                .toArray();
+        double[] itl = ok.stream()
+                .flatMap(s -> s.itlMs().stream())
+                .mapToDouble(Double::doubleValue)
+                .toArray();
         long tokens = ok.stream().mapToLong(Sample::outputTokens).sum();
         ObjectNode level = JSON.createObjectNode()
                 .put("clients", clients)
@@ -144,10 +163,19 @@ public final class ServeLoad {
                 .put("itl_ms_p99", percentile(itl, 99))
                 .put("output_tokens_per_s", tokens / wall)
                 .put("requests_per_s", ok.size() / wall);
-        System.out.printf("%8d %6d %6d %9.1f %9.1f %9.2f %9.2f %9.2f %9.2f %10.1f %8.2f%n", clients, ok.size(),
-                all.size() - ok.size(), level.get("ttft_ms_p50").asDouble(), level.get("ttft_ms_p99").asDouble(),
-                level.get("tpot_ms_p50").asDouble(), level.get("tpot_ms_p99").asDouble(),
-                level.get("itl_ms_p50").asDouble(), level.get("itl_ms_p99").asDouble(), tokens / wall, ok.size() / wall);
+        System.out.printf(
+                "%8d %6d %6d %9.1f %9.1f %9.2f %9.2f %9.2f %9.2f %10.1f %8.2f%n",
+                clients,
+                ok.size(),
+                all.size() - ok.size(),
+                level.get("ttft_ms_p50").asDouble(),
+                level.get("ttft_ms_p99").asDouble(),
+                level.get("tpot_ms_p50").asDouble(),
+                level.get("tpot_ms_p99").asDouble(),
+                level.get("itl_ms_p50").asDouble(),
+                level.get("itl_ms_p99").asDouble(),
+                tokens / wall,
+                ok.size() / wall);
         return level;
     }
 

@@ -17,8 +17,9 @@ import dev.langchain4j.model.output.FinishReason;
 import dev.lowbit.runtime.chat.ChatTemplate;
 import dev.lowbit.runtime.chat.GreedyReference;
 import dev.lowbit.runtime.engine.InferenceEngine;
-import dev.lowbit.runtime.engine.SerialTestEngine;
+import dev.lowbit.runtime.engine.LowbitEngine;
 import dev.lowbit.runtime.io.ModelFiles;
+import dev.lowbit.runtime.model.KvDtype;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -44,7 +45,11 @@ class LowbitChatModelsTest {
 
     @BeforeAll
     static void start() {
-        engine = new SerialTestEngine(16);
+        engine = LowbitEngine.builder()
+                .model("default")
+                .maxBatch(4)
+                .kvDtype(KvDtype.F32)
+                .build();
         template = ChatTemplate.of(ModelFiles.defaultModel(), engine.tokenizer());
         reference = new GreedyReference();
     }
