@@ -13,7 +13,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 log=$(mktemp)
 "$root/lowbit" serve --model "$model" --port "$port" --max-batch 16 --queue 256 2>"$log" &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$log"' EXIT
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 600); do
   curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
   kill -0 $server 2>/dev/null || { cat "$log" >&2; exit 1; }
