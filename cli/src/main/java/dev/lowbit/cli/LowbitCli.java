@@ -22,6 +22,7 @@ import picocli.CommandLine.ScopeType;
             PretrainCommand.class,
             EvalCommand.class,
             GenerateCommand.class,
+            ServeCommand.class,
             QuantizeCommand.class,
             ExportCommand.class,
             BenchCommand.class,

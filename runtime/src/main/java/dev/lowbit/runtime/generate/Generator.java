@@ -78,7 +78,11 @@ public final class Generator {
 
     /** The token ids text generation feeds the model for prompt: BOS (where the tokenizer has one), then the text's. */
     public int[] promptIds(String prompt) {
-        BpeTokenizer tok = tokenizer();
+        return promptIds(tokenizer(), prompt);
+    }
+
+    /** The token ids for prompt with tok: BOS (where it has one), then the text's. */
+    public static int[] promptIds(BpeTokenizer tok, String prompt) {
         int bos = tok.specialId("<s>");
         int[] ids = tok.encode(prompt);
         if (bos < 0) return ids;

@@ -6,20 +6,28 @@ import java.util.SplittableRandom;
 
 /**
  * Picks the next token from logits: greedy at temperature 0, otherwise softmax(logits /
- * temperature) restricted to the smallest set of tokens whose probability reaches topP (nucleus
- * sampling), drawn with this sampler's seeded random stream.
+ * temperature) restricted to the topK most likely tokens (0 keeps all), then to the smallest set of
+ * those whose probability (renormalized over them) reaches topP (nucleus sampling), as Hugging Face's
+ * top-k then top-p warpers; drawn with this sampler's seeded random stream.
  */
 public final class Sampler {
     private final float temperature;
     private final float topP;
+    private final int topK;
     private final SplittableRandom rnd;
 
     public Sampler(float temperature, float topP, long seed) {
+        this(temperature, topP, 0, seed);
+    }
+
+    public Sampler(float temperature, float topP, int topK, long seed) {
         if (!(temperature >= 0) || !(topP > 0 && topP <= 1))
             throw new LowbitException(
                     "temperature must be >= 0 and top-p in (0, 1], got " + temperature + " and " + topP);
+        if (topK < 0) throw new LowbitException("top-k must be >= 0 (0 keeps all tokens), got " + topK);
         this.temperature = temperature;
         this.topP = topP;
+        this.topK = topK;
         this.rnd = new SplittableRandom(seed);
     }
 
@@ -37,9 +45,15 @@ public final class Sampler {
         Integer[] order = new Integer[vocab];
         for (int i = 0; i < vocab; i++) order[i] = i;
         Arrays.sort(order, (a, b) -> Double.compare(p[b], p[a]));
+        int limit = topK == 0 ? vocab : Math.min(topK, vocab);
+        double kept = sum; // the probability mass of the top k
+        if (limit < vocab) {
+            kept = 0;
+            for (int i = 0; i < limit; i++) kept += p[order[i]];
+        }
         double mass = 0;
         int keep = 0;
-        while (keep < vocab && mass < topP * sum) mass += p[order[keep++]];
+        while (keep < limit && mass < topP * kept) mass += p[order[keep++]];
         double r = rnd.nextDouble() * mass;
         for (int i = 0; i < keep; i++) {
             r -= p[order[i]];

@@ -1,13 +1,9 @@
 package dev.lowbit.runtime.model;
 
 import dev.lowbit.runtime.LowbitException;
-import dev.lowbit.runtime.kernels.cuda.Cuda;
-import dev.lowbit.runtime.tensor.DType;
 import dev.lowbit.runtime.tensor.Device;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * One sequence being decoded, as llama3.java's State: its KV cache and everything a forward pass
@@ -20,8 +16,7 @@ public final class DecodeState {
     private final LlamaModel model;
     private final KvCache cache;
     private final Activations buffers;
-    private final Tensor hostRow; // the last logits row on the host: pinned where the model is on a GPU
-    private final float[] hostLogits;
+    private final HostRows hostLogits;
     private int lastRow = -1; // the row of the last forward's last token in buffers.logits()
 
     DecodeState(Arena arena, LlamaModel model, int maxRows, KvCache cache) {
@@ -30,8 +25,7 @@ public final class DecodeState {
         int vocab = model.config().vocabSize();
         this.cache = cache;
         this.buffers = Activations.allocate(arena, model, maxRows);
-        this.hostRow = d.kind() == Device.Kind.CPU ? null : Tensor.allocatePinned(arena, DType.F32, 1, vocab);
-        this.hostLogits = new float[vocab];
+        this.hostLogits = new HostRows(arena, d, 1, vocab);
     }
 
     public KvCache cache() {
@@ -77,14 +71,6 @@ public final class DecodeState {
      * it waits for the queued work, then copies one row into the pinned buffer.
      */
     public float[] hostLogits() {
-        Tensor row = logits();
-        Tensor host = row;
-        if (hostRow != null) {
-            hostRow.copyFrom(row);
-            Cuda.synchronize(row.device());
-            host = hostRow;
-        }
-        MemorySegment.copy(host.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, 0, hostLogits, 0, hostLogits.length);
-        return hostLogits;
+        return hostLogits.copy(logits());
     }
 }

@@ -8,7 +8,7 @@ import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 
 /** Keys and values of the positions seen so far, per layer [maxSeqLen, kvDim]; one per sequence being decoded. */
-public final class KvCache {
+public final class KvCache extends SequenceKv {
     private final Tensor[] keys;
     private final Tensor[] values;
     private final int kvDim;
@@ -45,6 +45,7 @@ public final class KvCache {
     }
 
     /** Positions cached so far: the next token's position. */
+    @Override
     public int length() {
         return length;
     }
@@ -58,13 +59,13 @@ public final class KvCache {
         length = 0;
     }
 
-    /** Room for m more positions, or an error saying the sequence exceeds the context. */
+    @Override
     void checkRoom(long m) {
         if (length + m > capacity)
             throw new LowbitException("sequence of " + (length + m) + " tokens exceeds the context of " + capacity);
     }
 
-    /** Stores k and v [m, kvDim] of layer l at positions length() .. length() + m - 1. */
+    @Override
     void store(int layer, Tensor k, Tensor v) {
         long m = k.dim(0);
         checkRoom(m);
@@ -72,15 +73,18 @@ public final class KvCache {
         values[layer].rows(length, m).copyFrom(v);
     }
 
-    /** Keys of layer l, rows [0, capacity). */
-    Tensor keys(int layer) {
+    /** Keys of layer, rows [0, capacity): the cache itself, no gather. */
+    @Override
+    Tensor keys(int layer, int upTo, Tensor scratch) {
         return keys[layer];
     }
 
-    Tensor values(int layer) {
+    @Override
+    Tensor values(int layer, int upTo, Tensor scratch) {
         return values[layer];
     }
 
+    @Override
     void advance(int m) {
         length += m;
     }

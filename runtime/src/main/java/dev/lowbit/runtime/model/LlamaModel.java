@@ -150,6 +150,11 @@ public final class LlamaModel {
         return new DecodeState(arena, this, maxRows, newCache(arena, capacity));
     }
 
+    /** A state for batched forwards of up to maxSequences sequences and maxRows tokens a step (see {@link BatchState}). */
+    public BatchState newBatchState(Arena arena, int maxRows, int maxSequences) {
+        return new BatchState(arena, this, maxRows, maxSequences);
+    }
+
     /**
      * Runs tokens at positions state.length() .. + tokens.length - 1 in chunks of state.maxRows(),
      * appends their keys and values to its cache, and returns the logits of the last token: {@link
@@ -166,13 +171,58 @@ public final class LlamaModel {
         int chunk = state.maxRows();
         for (int from = 0; from < tokens.length; from += chunk) {
             int m = Math.min(chunk, tokens.length - from);
-            run(
-                    state.buffers().first(m),
-                    tokens.length <= chunk ? tokens : Arrays.copyOfRange(tokens, from, from + m),
-                    cache);
+            Activations a = state.buffers().first(m);
+            run(a, tokens.length <= chunk ? tokens : Arrays.copyOfRange(tokens, from, from + m), alone(m, cache), null);
+            head.apply(a.scratch(), a.x(), a.logits(), 0f);
             state.ran(m);
         }
         return state.logits();
+    }
+
+    /** One sequence's part of a batched forward: tokens at positions cache.length() .. + tokens.length - 1. */
+    public record Chunk(PagedKvCache cache, int[] tokens) {}
+
+    /**
+     * Continuous batching's step: one forward over the chunks of several sequences at once (a
+     * decoding sequence's one token, or a piece of a prompt), every linear layer running all their
+     * rows together, rotary embedding and attention per sequence at its own positions over its own
+     * cache. Appends each chunk's keys and values to its cache and returns the logits of each
+     * chunk's last token [chunks, vocab], a view of the state's buffer ({@link
+     * BatchState#hostLogits}). Everything is checked before anything runs.
+     */
+    public Tensor forward(BatchState state, List<Chunk> chunks) {
+        if (state.model() != this)
+            throw new LowbitException("this batch state belongs to another model: make one with newBatchState");
+        int n = chunks.size();
+        if (n == 0 || n > state.maxSequences())
+            throw new LowbitException("a batched forward runs 1 to " + state.maxSequences() + " sequences, got " + n);
+        int total = 0;
+        for (Chunk c : chunks) {
+            if (c.tokens().length == 0) throw new LowbitException("each sequence of a batch needs at least one token");
+            total += c.tokens().length;
+        }
+        if (total > state.maxRows())
+            throw new LowbitException("a batched forward runs up to " + state.maxRows() + " tokens, got " + total
+                    + ": split the prompts");
+        int[] tokens = new int[total];
+        Segment[] segments = new Segment[n];
+        int from = 0;
+        for (int i = 0; i < n; i++) {
+            Chunk c = chunks.get(i);
+            for (int j = 0; j < i; j++)
+                if (segments[j].kv() == c.cache()) throw new LowbitException("a sequence appears twice in one batch");
+            c.cache().checkRoom(c.tokens().length);
+            System.arraycopy(c.tokens(), 0, tokens, from, c.tokens().length);
+            segments[i] = new Segment(from, c.tokens().length, c.cache().length(), c.cache());
+            from += c.tokens().length;
+        }
+        weights.checkTokens(tokens);
+        Activations a = state.buffers().first(total);
+        run(a, tokens, segments, state);
+        Tensor last = state.last().rows(0, n), logits = state.logits().rows(0, n);
+        for (int i = 0; i < n; i++) last.rows(i, 1).copyFrom(a.x().rows(segments[i].end() - 1, 1));
+        head.apply(a.scratch(), last, logits, 0f);
+        return logits;
     }
 
     /**
@@ -184,14 +234,33 @@ public final class LlamaModel {
     public Tensor forward(Arena arena, int[] tokens, KvCache cache) {
         if (tokens.length == 0) throw new LowbitException("forward needs at least one token");
         Activations a = Activations.allocate(arena, this, tokens.length);
-        run(a, tokens, cache);
+        run(a, tokens, alone(tokens.length, cache), null);
+        head.apply(a.scratch(), a.x(), a.logits(), 0f);
         return a.logits();
     }
 
-    /** The forward pass of tokens (as many as a has rows) through the cache, into a. */
-    private void run(Activations a, int[] tokens, KvCache cache) {
-        int m = tokens.length;
-        long pos0 = cache.length();
+    /** Rows [from, from + rows) of a batch belong to one sequence, whose first is at position pos0. */
+    private record Segment(int from, int rows, int pos0, SequenceKv kv) {
+        int end() {
+            return from + rows;
+        }
+
+        /** This sequence's rows of t; t itself when the batch is this sequence alone. */
+        Tensor of(Tensor t) {
+            return from == 0 && rows == t.dim(0) ? t : t.rows(from, rows);
+        }
+    }
+
+    private static Segment[] alone(int rows, KvCache cache) {
+        return new Segment[] {new Segment(0, rows, cache.length(), cache)};
+    }
+
+    /**
+     * The forward pass of tokens (as many as a has rows), each segment through its cache, up to the
+     * final norm (left in a.x()); the caller applies the head to the rows it needs. Paged caches are
+     * gathered into the scratch of state (null when every cache is contiguous).
+     */
+    private void run(Activations a, int[] tokens, Segment[] segments, BatchState state) {
         int dim = config.dim();
         Tensor x = a.x(), xb = a.xb(), q = a.q(), k = a.k(), v = a.v(), att = a.att(), h1 = a.h1(), h3 = a.h3();
         LinearScratch scratch = a.scratch();
@@ -203,16 +272,23 @@ public final class LlamaModel {
             lin.q().apply(scratch, xb, q, 0f);
             lin.k().apply(scratch, xb, k, 0f);
             lin.v().apply(scratch, xb, v, 0f);
-            NnKernels.rope(q, config.heads(), pos0, m, config.ropeTheta());
-            NnKernels.rope(k, config.kvHeads(), pos0, m, config.ropeTheta());
+            for (Segment s : segments) {
+                NnKernels.rope(s.of(q), config.heads(), s.pos0(), s.rows(), config.ropeTheta());
+                NnKernels.rope(s.of(k), config.kvHeads(), s.pos0(), s.rows(), config.ropeTheta());
+            }
             if (qkvBits < 16) {
                 int headDim = dim / config.heads();
                 Kernels.fakeQuantGroups(q, headDim, qkvBits, q);
                 Kernels.fakeQuantGroups(k, headDim, qkvBits, k);
                 Kernels.fakeQuantGroups(v, headDim, qkvBits, v);
             }
-            cache.store(l, k, v);
-            NnKernels.attention(q, cache.keys(l), cache.values(l), pos0, config.heads(), config.kvHeads(), att);
+            for (Segment s : segments) {
+                s.kv().store(l, s.of(k), s.of(v));
+                int upTo = s.pos0() + s.rows();
+                Tensor keys = s.kv().keys(l, upTo, state == null ? null : state.keys());
+                Tensor values = s.kv().values(l, upTo, state == null ? null : state.values());
+                NnKernels.attention(s.of(q), keys, values, s.pos0(), config.heads(), config.kvHeads(), s.of(att));
+            }
             lin.o().apply(scratch, att, x, 1f);
             NnKernels.rmsNorm(x, layer.ffnNorm(), config.normEps(), xb, null);
             lin.gate().apply(scratch, xb, h1, 0f);
@@ -220,9 +296,8 @@ public final class LlamaModel {
             NnKernels.siluGate(h1, h3, h1);
             lin.down().apply(scratch, h1, x, 1f);
         }
-        cache.advance(m);
+        for (Segment s : segments) s.kv().advance(s.rows());
         NnKernels.rmsNorm(x, weights.finalNorm(), config.normEps(), x, null);
-        head.apply(scratch, x, a.logits(), 0f);
     }
 
     /**

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lowbit.runtime.LowbitException;
+import java.util.HashSet;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /** Non-finite logits are refused with a message instead of reaching the softmax and the nucleus (issue 21). */
@@ -28,5 +30,17 @@ class SamplerTest {
             int t = new Sampler(1, 0.95f, seed).next(logits, 1, 4);
             assertTrue(t >= 0 && t < 4, "token " + t);
         }
+    }
+
+    @Test
+    void topKKeepsOnlyTheKMostLikelyTokens() {
+        float[] logits = {2f, 1.9f, 1.8f, 1.7f, -1f};
+        Set<Integer> seen = new HashSet<>();
+        for (int seed = 0; seed < 200; seed++) {
+            assertEquals(0, new Sampler(1, 1, 1, seed).next(logits, 0, 5), "top-1 is greedy");
+            seen.add(new Sampler(5, 1, 2, seed).next(logits, 0, 5));
+        }
+        assertEquals(Set.of(0, 1), seen, "top-2 at a high temperature draws both, and only them");
+        assertThrows(LowbitException.class, () -> new Sampler(1, 1, -1, 0));
     }
 }
