@@ -132,7 +132,7 @@ final class QuantizeCommand implements Callable<Integer> {
             names = "--stop-after",
             hidden = true,
             description =
-                    "stop DL-QAT after this step, QLLM after the round that finishes this many blocks, or GPTQ after "
+                    "stop DL-QAT after this step, QLLM after the round that finishes this many blocks, or GPTQ / AWQ after "
                             + "this many blocks, leaving a checkpoint to resume from")
     int stopAfter = D.stopAfter();
 

@@ -11,8 +11,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** `lowbit quantize --method gptq|awq` on the default model: metrics.json, the model and the GPTQ export. */
 class CliGptqAwqTest {
@@ -95,43 +98,46 @@ class CliGptqAwqTest {
         assertEquals(measured, saved, 1e-4 * measured, "the saved model is the one the run evaluated");
     }
 
-    /** A GPTQ run stopped after a finished block resumes there and writes the uninterrupted run's model. */
-    @Test
-    void gptqResumesAfterAFinishedBlock(@TempDir Path dir) throws Exception {
+    /** A GPTQ or AWQ run stopped after a finished block resumes there and writes the uninterrupted run's model. */
+    @ParameterizedTest
+    @ValueSource(strings = {"gptq", "awq"})
+    void resumesAfterAFinishedBlock(String method, @TempDir Path dir) throws Exception {
         assumeTrue(Files.isDirectory(DATA), "no ../shared/data for calibration and held-out text");
+        String name = method.toUpperCase(Locale.ROOT);
         List<String> args = List.of(
                 "quantize",
                 "--method",
-                "gptq",
+                method,
                 "--wbits",
                 "3",
-                "--act-order",
+                method.equals("gptq") ? "--act-order" : "--no-awq-clip",
                 "--model",
                 CliModelTest.DEFAULT.toString(),
                 "--data",
                 DATA.toString(),
-                "--calib-samples",
-                "4",
                 "--eval-windows",
                 "0");
         Path out = dir.resolve("resumed"), straight = dir.resolve("straight");
-        CliModelTest.Result first = CliModelTest.run(with(args, "--out", out.toString(), "--stop-after", "2"));
+        CliModelTest.Result first =
+                CliModelTest.run(with(args, "--calib-samples", "4", "--out", out.toString(), "--stop-after", "2"));
         assertEquals(0, first.code(), first.err());
         assertTrue(first.err().contains("stopped after block 1"), first.err());
-        assertTrue(Files.isRegularFile(out.resolve("gptq-checkpoint.safetensors")), first.err());
+        Path checkpoint = out.resolve(method + "-checkpoint.safetensors");
+        assertTrue(Files.isRegularFile(checkpoint), first.err());
         assertTrue(Files.notExists(out.resolve("model.safetensors")), "no model before the run finishes");
 
-        CliModelTest.Result other = CliModelTest.run(with(args, "--out", out.toString(), "--damp", "0.02"));
+        CliModelTest.Result other = CliModelTest.run(with(args, "--calib-samples", "5", "--out", out.toString()));
         assertEquals(1, other.code(), other.err());
         assertTrue(other.err().contains("other settings"), other.err());
 
-        CliModelTest.Result resumed = CliModelTest.run(with(args, "--out", out.toString()));
+        CliModelTest.Result resumed = CliModelTest.run(with(args, "--calib-samples", "4", "--out", out.toString()));
         assertEquals(0, resumed.code(), resumed.err());
         assertTrue(
-                resumed.err().contains("resuming GPTQ from") && !resumed.err().contains("GPTQ block 2/4"),
+                resumed.err().contains("resuming " + name + " from")
+                        && !resumed.err().contains(name + " block 2/4"),
                 resumed.err());
-        assertTrue(Files.notExists(out.resolve("gptq-checkpoint.safetensors")), "removed once the model is written");
-        CliModelTest.Result whole = CliModelTest.run(with(args, "--out", straight.toString()));
+        assertTrue(Files.notExists(checkpoint), "removed once the model is written");
+        CliModelTest.Result whole = CliModelTest.run(with(args, "--calib-samples", "4", "--out", straight.toString()));
         assertEquals(0, whole.code(), whole.err());
         assertArrayEquals(
                 Files.readAllBytes(straight.resolve("model.safetensors")),

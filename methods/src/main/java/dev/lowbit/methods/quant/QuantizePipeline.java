@@ -67,6 +67,8 @@ public final class QuantizePipeline {
     public static final String QLLM_CHECKPOINT = "qllm-checkpoint.safetensors";
     /** Where an interrupted GPTQ run leaves its finished blocks and next inputs; removed once the model is written. */
     public static final String GPTQ_CHECKPOINT = "gptq-checkpoint.safetensors";
+    /** Where an interrupted AWQ run leaves its finished (scaled, clipped) blocks and next inputs; removed once written. */
+    public static final String AWQ_CHECKPOINT = "awq-checkpoint.safetensors";
 
     /** The figures of a finished run; json is what metrics.json holds (metrics plus qkv_bits, activation_kernel, method details). */
     public record Result(Metrics metrics, ObjectNode json) {}
@@ -149,7 +151,10 @@ public final class QuantizePipeline {
     private OutputFolder openOut(Path input) {
         try {
             return OutputFolder.open(
-                    request.out(), input, request.force(), Set.of(DLQAT_CHECKPOINT, QLLM_CHECKPOINT, GPTQ_CHECKPOINT));
+                    request.out(),
+                    input,
+                    request.force(),
+                    Set.of(DLQAT_CHECKPOINT, QLLM_CHECKPOINT, GPTQ_CHECKPOINT, AWQ_CHECKPOINT));
         } catch (UncheckedIOException | SecurityException e) {
             Throwable cause = e instanceof UncheckedIOException u ? u.getCause() : e;
             throw new Invalid(
@@ -300,16 +305,24 @@ public final class QuantizePipeline {
                                         .put("act_order", r.actOrder())
                                         .put("calibration_samples", r.calibSamples())));
             case AWQ ->
-                Optional.of(new Quantized(
-                        new Awq(r.awqConfig(), log)
-                                .quantize(arena, f32(arena, fp), calibration(fp), r.abits(), r.qkvBits()),
-                        0,
-                        new ObjectMapper()
-                                .createObjectNode()
-                                .put("clip", r.awqClip())
-                                .put("duo_scaling", r.awqConfig().duoScaling())
-                                .put("grid", r.awqConfig().grid())
-                                .put("calibration_samples", r.calibSamples())));
+                new Awq(r.awqConfig(), log)
+                        .quantize(
+                                arena,
+                                f32(arena, fp),
+                                calibration(fp),
+                                r.abits(),
+                                r.qkvBits(),
+                                r.out().resolve(AWQ_CHECKPOINT),
+                                r.stopAfter())
+                        .map(q -> new Quantized(
+                                q,
+                                0,
+                                new ObjectMapper()
+                                        .createObjectNode()
+                                        .put("clip", r.awqClip())
+                                        .put("duo_scaling", r.awqConfig().duoScaling())
+                                        .put("grid", r.awqConfig().grid())
+                                        .put("calibration_samples", r.calibSamples())));
             case DLQAT -> {
                 DlQatConfig cfg = r.dlqatConfig();
                 checkFp32Fits(fp.weights(), 2); // the frozen base and the effective weights

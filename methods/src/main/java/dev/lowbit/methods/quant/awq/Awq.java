@@ -14,8 +14,11 @@ import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * AWQ (Lin et al. 2023, as AutoAWQ runs it), block by block on the full-precision model's hidden
@@ -42,13 +45,31 @@ public final class Awq {
 
     /** The quantized model: {@link #transform} then RTN at cfg's format (activations as RTN quantizes them). */
     public LlamaModel quantize(Arena arena, LlamaWeights fp, int[][] calibration, int abits, int qkvBits) {
-        return Rtn.quantize(arena, transform(arena, fp, calibration).weights(), cfg.spec(), abits, qkvBits);
+        return quantize(arena, fp, calibration, abits, qkvBits, null, Integer.MAX_VALUE)
+                .orElseThrow();
+    }
+
+    /** As {@link #quantize(Arena, LlamaWeights, int[][], int, int)}, resuming as {@link #transform(Arena, LlamaWeights, int[][], Path, int)} does. */
+    public Optional<LlamaModel> quantize(
+            Arena arena, LlamaWeights fp, int[][] calibration, int abits, int qkvBits, Path checkpoint, int stopAfter) {
+        return transform(arena, fp, calibration, checkpoint, stopAfter)
+                .map(p -> Rtn.quantize(arena, p.weights(), cfg.spec(), abits, qkvBits));
     }
 
     /** A copy of fp with AWQ's scales folded in (the same fp function) and, with cfg.clip(), its weights clipped. */
     public LlamaParameters transform(Arena arena, LlamaWeights fp, int[][] calibration) {
+        return transform(arena, fp, calibration, null, Integer.MAX_VALUE).orElseThrow();
+    }
+
+    /**
+     * As {@link #transform(Arena, LlamaWeights, int[][])}, resuming from checkpoint when it holds a
+     * run with the same settings and calibration, and writing it after every block but the last
+     * (null: none). Empty when the run stopped after block stopAfter - 1, to be resumed.
+     */
+    public Optional<LlamaParameters> transform(
+            Arena arena, LlamaWeights fp, int[][] calibration, Path checkpoint, int stopAfter) {
         if (calibration.length == 0) throw new LowbitException("AWQ needs at least one calibration sequence");
-        int seqLen = calibration[0].length;
+        int seqLen = calibration[0].length, layers = fp.config().layers();
         LlamaParameters p = LlamaParameters.copyOf(arena, fp);
         try (Arena work = Arena.ofConfined()) {
             Tensor[] hidden = new Tensor[calibration.length];
@@ -59,15 +80,25 @@ public final class Awq {
                 hidden[s] = Tensor.allocate(work, DType.F32, seqLen, fp.config().dim());
                 fp.embed(calibration[s], hidden[s]);
             }
-            for (int l = 0; l < fp.config().layers(); l++) {
+            int start = 0;
+            if (checkpoint != null && Files.isRegularFile(checkpoint)) {
+                start = AwqCheckpoint.restore(checkpoint, cfg, calibration, p.weights(), hidden);
+                log.printf("resuming AWQ from %s at block %d%n", checkpoint, start);
+            }
+            for (int l = start; l < layers; l++) {
                 long t0 = System.nanoTime();
                 String chosen = transformBlock(fp.config(), p.weights().layers().get(l), hidden);
                 log.printf(
-                        "AWQ block %d/%d (%.1f s): best α %s%n",
-                        l + 1, fp.config().layers(), (System.nanoTime() - t0) / 1e9, chosen);
+                        "AWQ block %d/%d (%.1f s): best α %s%n", l + 1, layers, (System.nanoTime() - t0) / 1e9, chosen);
+                if (checkpoint == null || l + 1 == layers) continue;
+                AwqCheckpoint.save(checkpoint, cfg, calibration, p.weights(), l + 1, hidden);
+                if (l + 1 >= stopAfter) {
+                    log.printf("stopped after block %d; run again with the same arguments to resume%n", l);
+                    return Optional.empty();
+                }
             }
         }
-        return p;
+        return Optional.of(p);
     }
 
     /** The inputs and outputs of a block's parts on every calibration sequence, as the fp block computes them. */
