@@ -1,5 +1,6 @@
 package dev.lowbit.methods.quant.awq;
 
+import dev.lowbit.methods.quant.ResumeFiles;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.SafetensorsFile;
 import dev.lowbit.runtime.io.SafetensorsWriter;
@@ -8,7 +9,6 @@ import dev.lowbit.runtime.model.Projection;
 import dev.lowbit.runtime.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -24,7 +24,7 @@ final class AwqCheckpoint {
             Path file, AwqConfig cfg, int[][] calibration, LlamaWeights model, int nextBlock, Tensor[] hidden) {
         SafetensorsWriter w = new SafetensorsWriter()
                 .metadata("config", cfg.toString())
-                .metadata("calibration", fingerprint(calibration))
+                .metadata("calibration", ResumeFiles.fingerprint(calibration))
                 .metadata("next_block", Integer.toString(nextBlock));
         for (int s = 0; s < hidden.length; s++) w.put("hidden." + s, hidden[s]);
         for (int l = 0; l < nextBlock; l++) {
@@ -42,19 +42,19 @@ final class AwqCheckpoint {
             SafetensorsFile f = SafetensorsFile.open(file, mapping);
             Map<String, String> meta = f.metadata();
             if (!cfg.toString().equals(meta.get("config"))
-                    || !fingerprint(calibration).equals(meta.get("calibration")))
+                    || !ResumeFiles.fingerprint(calibration).equals(meta.get("calibration")))
                 throw new LowbitException(file + " was written by an AWQ run with other settings or calibration data ("
                         + meta.get("config") + "); delete it to start over, or use another output folder");
             int next = Integer.parseInt(meta.getOrDefault("next_block", "-1"));
             if (next < 1 || next >= model.layers().size())
                 throw new LowbitException(file + ": bad next block " + next + "; delete it to start over");
-            for (int s = 0; s < hidden.length; s++) copy(f, "hidden." + s, hidden[s]);
+            for (int s = 0; s < hidden.length; s++) ResumeFiles.copy(f, "hidden." + s, hidden[s]);
             for (int l = 0; l < next; l++) {
                 LlamaWeights.Layer p = model.layers().get(l);
-                copy(f, layer(l) + "attention_norm", p.attentionNorm());
-                copy(f, layer(l) + "ffn_norm", p.ffnNorm());
+                ResumeFiles.copy(f, layer(l) + "attention_norm", p.attentionNorm());
+                ResumeFiles.copy(f, layer(l) + "ffn_norm", p.ffnNorm());
                 for (Projection j : Projection.values())
-                    copy(f, layer(l) + j.hfName(), p.linears().get(j));
+                    ResumeFiles.copy(f, layer(l) + j.hfName(), p.linears().get(j));
             }
             return next;
         } catch (NumberFormatException e) {
@@ -65,16 +65,5 @@ final class AwqCheckpoint {
 
     private static String layer(int l) {
         return "layers." + l + ".";
-    }
-
-    private static String fingerprint(int[][] calibration) {
-        return Integer.toHexString(Arrays.deepHashCode(calibration));
-    }
-
-    private static void copy(SafetensorsFile f, String name, Tensor to) {
-        if (!f.contains(name))
-            throw new LowbitException(f.path() + " has no tensor " + name + "; delete it to start over");
-        if (!f.copyInto(name, to))
-            throw new LowbitException(f.path() + ": " + name + " does not fit this model; delete it to start over");
     }
 }

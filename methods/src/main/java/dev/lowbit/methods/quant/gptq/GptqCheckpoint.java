@@ -1,5 +1,6 @@
 package dev.lowbit.methods.quant.gptq;
 
+import dev.lowbit.methods.quant.ResumeFiles;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.SafetensorsFile;
 import dev.lowbit.runtime.io.SafetensorsWriter;
@@ -10,7 +11,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -29,7 +29,7 @@ final class GptqCheckpoint {
         try (Arena arena = Arena.ofConfined()) {
             SafetensorsWriter w = new SafetensorsWriter()
                     .metadata("config", cfg.toString())
-                    .metadata("calibration", fingerprint(calibration))
+                    .metadata("calibration", ResumeFiles.fingerprint(calibration))
                     .metadata("next_block", Integer.toString(done.size()));
             for (int s = 0; s < hidden.length; s++) w.put("hidden." + s, hidden[s]);
             for (int l = 0; l < done.size(); l++)
@@ -63,13 +63,13 @@ final class GptqCheckpoint {
             SafetensorsFile f = SafetensorsFile.open(file, mapping);
             Map<String, String> meta = f.metadata();
             if (!cfg.toString().equals(meta.get("config"))
-                    || !fingerprint(calibration).equals(meta.get("calibration")))
+                    || !ResumeFiles.fingerprint(calibration).equals(meta.get("calibration")))
                 throw new LowbitException(file + " was written by a GPTQ run with other settings or calibration data ("
                         + meta.get("config") + "); delete it to start over, or use another output folder");
             int next = Integer.parseInt(meta.getOrDefault("next_block", "-1"));
             if (next < 1 || next >= layers)
                 throw new LowbitException(file + ": bad next block " + next + "; delete it to start over");
-            for (int s = 0; s < hidden.length; s++) copy(f, "hidden." + s, hidden[s]);
+            for (int s = 0; s < hidden.length; s++) ResumeFiles.copy(f, "hidden." + s, hidden[s]);
             done.clear();
             int bits = cfg.spec().bits();
             for (int l = 0; l < next; l++) {
@@ -105,10 +105,6 @@ final class GptqCheckpoint {
         return "layers." + layer + "." + p.hfName() + ".";
     }
 
-    private static String fingerprint(int[][] calibration) {
-        return Integer.toHexString(Arrays.deepHashCode(calibration));
-    }
-
     private static Tensor ints(Arena arena, int[] values, long... shape) {
         Tensor t = Tensor.allocate(arena, DType.I32, shape);
         t.segment().copyFrom(MemorySegment.ofArray(values));
@@ -130,11 +126,5 @@ final class GptqCheckpoint {
 
     private static float[] floats(SafetensorsFile f, String name, long numel) {
         return entry(f, name, DType.F32, numel).toFloatArray();
-    }
-
-    private static void copy(SafetensorsFile f, String name, Tensor to) {
-        entry(f, name, DType.F32, to.numel());
-        if (!f.copyInto(name, to))
-            throw new LowbitException(f.path() + ": " + name + " does not fit this model; delete it to start over");
     }
 }

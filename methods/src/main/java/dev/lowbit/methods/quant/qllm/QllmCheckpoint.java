@@ -1,5 +1,6 @@
 package dev.lowbit.methods.quant.qllm;
 
+import dev.lowbit.methods.quant.ResumeFiles;
 import dev.lowbit.runtime.LowbitException;
 import dev.lowbit.runtime.io.QuantizedCheckpoint;
 import dev.lowbit.runtime.io.SafetensorsFile;
@@ -41,7 +42,7 @@ final class QllmCheckpoint {
             int[][] added) {
         SafetensorsWriter w = new SafetensorsWriter()
                 .metadata("config", cfg.toString())
-                .metadata("calibration", fingerprint(calibration))
+                .metadata("calibration", ResumeFiles.fingerprint(calibration))
                 .metadata("next_block", Integer.toString(at.nextBlock()))
                 .metadata("trainable", Long.toString(at.trainable()))
                 .metadata(
@@ -76,7 +77,7 @@ final class QllmCheckpoint {
             SafetensorsFile f = SafetensorsFile.open(file, mapping);
             Map<String, String> meta = f.metadata();
             if (!cfg.toString().equals(meta.get("config"))
-                    || !fingerprint(calibration).equals(meta.get("calibration")))
+                    || !ResumeFiles.fingerprint(calibration).equals(meta.get("calibration")))
                 throw new LowbitException(file + " was written by a QLLM run with other settings or calibration data ("
                         + meta.get("config") + "); delete it to start over, or use another output folder");
             Position at = new Position(
@@ -92,12 +93,12 @@ final class QllmCheckpoint {
                 added[l] = Arrays.stream(rows[l].split(","))
                         .mapToInt(Integer::parseInt)
                         .toArray();
-            copy(f, "hidden.quantized", xq);
-            copy(f, "hidden.fp", xfp);
+            ResumeFiles.copy(f, "hidden.quantized", xq);
+            ResumeFiles.copy(f, "hidden.fp", xfp);
             for (int l = 0; l < at.nextBlock(); l++) {
                 LlamaWeights.Layer p = model.layers().get(l);
-                copy(f, layer(l) + "attention_norm", p.attentionNorm());
-                copy(f, layer(l) + "ffn_norm", p.ffnNorm());
+                ResumeFiles.copy(f, layer(l) + "attention_norm", p.attentionNorm());
+                ResumeFiles.copy(f, layer(l) + "ffn_norm", p.ffnNorm());
                 String prefix = layer(l);
                 linears.set(
                         l,
@@ -125,16 +126,5 @@ final class QllmCheckpoint {
 
     private static String join(int[] values) {
         return Arrays.stream(values).mapToObj(Integer::toString).collect(Collectors.joining(","));
-    }
-
-    private static String fingerprint(int[][] calibration) {
-        return Integer.toHexString(Arrays.deepHashCode(calibration));
-    }
-
-    private static void copy(SafetensorsFile f, String name, Tensor to) {
-        if (!f.contains(name))
-            throw new LowbitException(f.path() + " has no tensor " + name + "; delete it to start over");
-        if (!f.copyInto(name, to))
-            throw new LowbitException(f.path() + ": " + name + " does not fit this model; delete it to start over");
     }
 }
