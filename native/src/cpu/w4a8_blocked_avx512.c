@@ -23,6 +23,9 @@
 #define UNIT_ROWS 16             /* weight rows per work item (one thread's accumulators) */
 #define ACT_PANEL_BYTES (1 << 19) /* packed activation columns kept in L2 per column block */
 #define MAX_GROUP 2048           /* above, the fp32 terms of a group may round */
+#ifndef M_BLOCK
+#define M_BLOCK 256 /* tokens per pass over the weights: their accumulators (16 rows x M_BLOCK / 2 zmm) stay in L2 */
+#endif
 
 static inline __attribute__((always_inline)) float param(const void *p, int64_t at, int f16) {
     return f16 ? _cvtsh_ss(((const uint16_t *)p)[at]) : ((const float *)p)[at];
@@ -184,8 +187,9 @@ static void tile_any(int rs, int ps, const uint8_t *panel, const uint8_t *act, i
     }
 }
 
-int lb_avx512_w4a8_gemm_blocked(const uint8_t *a_codes, int64_t m, const float *sa, const float *za, const lb_qweight *w,
-                                const int32_t *wsums, const float *bias, float *y) {
+/* Tokens [0, m) of one M block: the activation panels, then every weight row panel against them. */
+static int gemm_block(const uint8_t *a_codes, int64_t m, const float *sa, const float *za, const lb_qweight *w,
+                      const int32_t *wsums, const float *bias, float *y) {
     const int64_t n = w->n, k = w->k, gs = w->group_size, pairs = (m + 1) / 2;
     int64_t kc = (ACT_PANEL_BYTES / m) / gs * gs; /* columns per block: m kc bytes of packed activations */
     if (kc < gs) kc = gs;
@@ -245,4 +249,16 @@ int lb_avx512_w4a8_gemm_blocked(const uint8_t *a_codes, int64_t m, const float *
     free(act);
     _mm_free(za8);
     return nomem;
+}
+
+/* Each M_BLOCK of tokens is a GEMM of its own: past it, one unit's accumulators and the activation
+ * panel no longer fit in L2 together. A token's sums run over the same groups in the same order in
+ * every block, so its bits do not depend on M. */
+int lb_avx512_w4a8_gemm_blocked(const uint8_t *a_codes, int64_t m, const float *sa, const float *za, const lb_qweight *w,
+                                const int32_t *wsums, const float *bias, float *y) {
+    for (int64_t i0 = 0; i0 < m; i0 += M_BLOCK) {
+        const int64_t mb = m - i0 < M_BLOCK ? m - i0 : M_BLOCK;
+        if (gemm_block(a_codes + i0 * w->k, mb, sa + i0, za + i0, w, wsums, bias, y + i0 * w->n)) return 1;
+    }
+    return 0;
 }

@@ -124,7 +124,8 @@ public final class BenchCommand implements Callable<Integer> {
                 + (shapes != null ? " --shapes " + String.join(",", shapes) : "")
                 + (ms != null ? " --m " + ms.stream().map(String::valueOf).collect(Collectors.joining(",")) : "");
         String title = "lowbit benchmarks on " + host() + ", " + LocalDate.now() + " ("
-                + Runtime.getRuntime().availableProcessors() + " threads, " + Native.simdLevel() + " kernels)";
+                + Runtime.getRuntime().availableProcessors() + " threads, " + Native.simdLevel() + " kernels"
+                + (Ggml.available() ? ", ggml's " + Ggml.get().variant() + " CPU library" : "") + ")";
         write(dir.resolve("report.md"), report.markdown(title, command));
         write(dir.resolve("results.json"), report.json());
         List<Path> plots = report.plots(dir);

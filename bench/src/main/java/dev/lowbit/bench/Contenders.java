@@ -49,7 +49,7 @@ final class Contenders {
                 // block layouts: Q4_0 = fp16 scale + 32 nibbles, Q8_0 = fp16 scale + 32 bytes, Q4_K = 256 values in 144
                 // bytes
                 int[] f = switch (type) {
-                    case "Q4_0" -> new int[] {4, 32, 18};
+                    case "Q4_0", "Q4_0x8" -> new int[] {4, 32, 18};
                     case "Q8_0" -> new int[] {8, 32, 34};
                     case "Q4_K" -> new int[] {4, 256, 144};
                     default -> throw new IllegalArgumentException("unknown ggml type " + type);

@@ -32,7 +32,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * y [m, n] = x [m, k] . W^T on LLaMA layer shapes, every contender in the same JVM on the same
  * random weights (each quantized to its own format) and inputs: lowbit's fused dequant-GEMM and its
  * W4A8 integer path, dense fp32 OpenBLAS (sgemv at m = 1, sgemm above), ggml's mul_mat on Q4_0,
- * Q4_K and Q8_0 (llama.cpp's CPU kernels, through FFM) and Jlama's Q4 x I8 matmul. Before timing,
+ * Q4_0 repacked as llama.cpp runs it (Q4_0x8), Q4_K and Q8_0 (llama.cpp's CPU kernels through FFM,
+ * from the CPU variant ggml itself would pick) and Jlama's Q4 x I8 matmul. Before timing,
  * each contender's output is checked against the fp32 product of the unquantized weights. The read
  * floor ({@link ReadFloor}) times reading the W4 g128 weights' bytes and nothing else.
  */
@@ -169,7 +170,7 @@ public class MatMulBench {
 
     @State(Scope.Benchmark)
     public static class GgmlWeights {
-        @Param({"Q4_0", "Q4_K", "Q8_0"})
+        @Param({"Q4_0", "Q4_0x8", "Q4_K", "Q8_0"})
         public Ggml.Type ggmlType;
 
         GgmlMatMul matmul;

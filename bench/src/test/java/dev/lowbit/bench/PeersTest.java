@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.lowbit.bench.peers.Ggml;
 import dev.lowbit.bench.peers.GgmlMatMul;
 import dev.lowbit.bench.peers.JlamaMatMul;
+import dev.lowbit.runtime.kernels.cpu.Native;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -57,6 +58,46 @@ class PeersTest {
                             "ggml", Map.of("shape", N + "x" + K, "m", "" + M, "ggmlType", type.name()), 1, 1, 1);
                     assertEquals(mm.weightBytes(), described.bytes(), type + " size");
                 }
+        }
+    }
+
+    /** llama.cpp's repacked Q4_0 runs its own GEMV/GEMM on interleaved rows: the same codes, so the plain product's. */
+    @Test
+    void ggmlRepackedQ4_0MatchesPlainQ4_0() {
+        assumeTrue(Ggml.available(), "ggml is not available: " + Ggml.unavailableReason());
+        Random rnd = new Random(3);
+        float[] w = random(rnd, N * K, 0.04f);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ws = arena.allocateFrom(ValueLayout.JAVA_FLOAT, w);
+            for (int m : new int[] {1, 4, M}) {
+                float[] x = random(rnd, m * K, 2f);
+                try (GgmlMatMul plain = new GgmlMatMul(Ggml.Type.Q4_0, ws, N, K, m, 2);
+                        GgmlMatMul repacked = new GgmlMatMul(Ggml.Type.Q4_0x8, ws, N, K, m, 2)) {
+                    assertEquals(plain.weightBytes(), repacked.weightBytes());
+                    for (GgmlMatMul mm : new GgmlMatMul[] {plain, repacked}) {
+                        MemorySegment.copy(x, 0, mm.input(), ValueLayout.JAVA_FLOAT, 0, x.length);
+                        mm.compute();
+                    }
+                    for (int i = 0; i < m * N; i++) {
+                        float a = plain.output().getAtIndex(ValueLayout.JAVA_FLOAT, i),
+                                b = repacked.output().getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                        // same integer dot products; only the fp32 order of the block sums may differ
+                        assertEquals(a, b, 1e-4f * Math.max(1f, Math.abs(a)), "m " + m + ", element " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void ggmlRunsTheBestVariantForThisCpu() {
+        assumeTrue(Ggml.available(), "ggml is not available: " + Ggml.unavailableReason());
+        String variant = Ggml.get().variant();
+        switch (Native.simdLevel()) {
+            case SCALAR -> assertEquals("x64", variant);
+            case AVX2 -> assertEquals("haswell", variant);
+            // ggml's own scores rank the AVX-512 variants above haswell wherever the CPU has AVX-512
+            case AVX512 -> assertTrue(!variant.equals("haswell") && !variant.equals("x64"), variant);
         }
     }
 

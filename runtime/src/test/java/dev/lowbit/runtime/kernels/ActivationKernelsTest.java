@@ -164,7 +164,8 @@ class ActivationKernelsTest {
                 {255, 6, 512, 64},
                 {19, 5, 2048, -1},
                 {18, 3, 4160, -1},
-                {64, 66, 2048, 128}
+                {64, 66, 2048, 128},
+                {301, 5, 512, 128} // M blocks of 256 and an odd remainder
             }) for (int abits : new int[] {4, 8}) out.add(Arguments.of(level, abits, shape));
         return out.stream();
     }

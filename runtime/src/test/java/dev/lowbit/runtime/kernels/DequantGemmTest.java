@@ -35,7 +35,7 @@ class DequantGemmTest {
         for (SimdLevel level : TestData.simdLevels())
             for (int bits : new int[] {2, 3, 4, 6, 8})
                 for (Shape s : shapes)
-                    for (int m : new int[] {1, 3, 17, 64, 100}) out.add(Arguments.of(level, bits, s, m));
+                    for (int m : new int[] {1, 3, 17, 64, 100, 300}) out.add(Arguments.of(level, bits, s, m));
         return out.stream();
     }
 
