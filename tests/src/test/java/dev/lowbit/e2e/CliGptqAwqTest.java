@@ -183,12 +183,14 @@ class CliGptqAwqTest {
     /**
      * DL-QAT from AWQ starts at AWQ's model, so a few steps leave its held-out perplexity near
      * AWQ's own on the same calibration. The margin (2%) covers a few steps' drift before the
-     * training settles (measured when written: AWQ W3 g128 ..., DL-QAT from it after 4 steps ...).
+     * training settles (measured when written, 8 held-out windows: fp 140.656, AWQ W3 g128 142.788,
+     * DL-QAT from it after 4 steps of 2 x 128 tokens 142.825, +0.03%).
      */
     @Test
     void dlqatFromAwqStaysNearAwq(@TempDir Path dir) throws Exception {
         assumeTrue(Files.isDirectory(DATA), "no ../shared/data for calibration and held-out text");
         List<String> common = List.of(
+                "quantize",
                 "--wbits",
                 "3",
                 "--model",
