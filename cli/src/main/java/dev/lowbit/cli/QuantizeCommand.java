@@ -204,7 +204,8 @@ final class QuantizeCommand implements Callable<Integer> {
             names = "--init",
             converter = MethodConverter.class,
             description = "dlqat's starting codes, scales and zeros, and smoothquant's weight quantizer after "
-                    + "smoothing: rtn (min-max) or gptq (calibrated with --calib-samples, --damp) (default: rtn)")
+                    + "smoothing: rtn (min-max) or gptq (calibrated with --calib-samples, --damp); dlqat also awq "
+                    + "(AWQ's scales folded into the frozen weights, its clipping with --awq-clip) (default: rtn)")
     QuantMethod init = D.init();
 
     @Option(

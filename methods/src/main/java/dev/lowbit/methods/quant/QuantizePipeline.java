@@ -325,16 +325,18 @@ public final class QuantizePipeline {
                                         .put("calibration_samples", r.calibSamples())));
             case DLQAT -> {
                 DlQatConfig cfg = r.dlqatConfig();
-                checkFp32Fits(fp.weights(), 2); // the frozen base and the effective weights
+                boolean awq = r.init() == QuantMethod.AWQ;
+                // the frozen base and the effective weights; from AWQ also the unscaled, unclipped teacher
+                checkFp32Fits(fp.weights(), awq ? 3 : 2);
+                LlamaParameters original = LlamaParameters.copyOf(arena, fp.weights());
                 Map<String, DlQat.Start> start = r.init() == QuantMethod.GPTQ
                         ? GptqStart.of(arena, f32(arena, fp), calibration(fp), r.gptqConfig(), log)
                         : Map.of();
-                DlQat dl = new DlQat(
-                        arena,
-                        LlamaParameters.copyOf(arena, fp.weights()),
-                        cfg,
-                        r.init().id(),
-                        start);
+                // from AWQ: its scales folded and its clipping applied, so min-max RTN of the base is AWQ's grid
+                LlamaParameters base = awq
+                        ? new Awq(r.awqConfig(), log).transform(arena, original.weights(), calibration(fp))
+                        : original;
+                DlQat dl = new DlQat(arena, base, original, cfg, r.init().id(), start);
                 log.printf(
                         "DL-QAT from %s: %d steps of %d x %d tokens, rank %d, KL weight %s, %.3f%% of parameters trainable%n",
                         r.init(),
@@ -347,7 +349,12 @@ public final class QuantizePipeline {
                 Path checkpoint = r.out().resolve(DLQAT_CHECKPOINT);
                 if (!dl.train(trainingBatches(fp.tokenizer(), fp::model), log, checkpoint, r.stopAfter()))
                     yield Optional.empty();
-                yield Optional.of(new Quantized(dl.export(arena), dl.trainableFraction(), null));
+                ObjectNode details = new ObjectMapper()
+                        .createObjectNode()
+                        .put("init", r.init().id());
+                if (r.init() != QuantMethod.RTN) details.put("calibration_samples", r.calibSamples());
+                if (awq) details.put("awq_clip", r.awqClip());
+                yield Optional.of(new Quantized(dl.export(arena), dl.trainableFraction(), details));
             }
         };
     }

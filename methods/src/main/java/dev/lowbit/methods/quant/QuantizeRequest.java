@@ -128,10 +128,16 @@ public record QuantizeRequest(
             throw new Invalid(
                     Rule.MINMAX_RANGES,
                     method + " uses asymmetric min-max ranges; " + "ask for neither symmetric nor searched ranges");
-        if (init != QuantMethod.RTN
-                && (init != QuantMethod.GPTQ || method != QuantMethod.DLQAT && method != QuantMethod.SMOOTHQUANT))
-            throw new LowbitException("DL-QAT and SmoothQuant start from rtn or gptq (--init); other methods take no"
-                    + " starting point: leave out --init");
+        if (init != QuantMethod.RTN && init != QuantMethod.GPTQ && init != QuantMethod.AWQ)
+            throw new LowbitException("--init is rtn, gptq or awq; " + init.id() + " is no starting point");
+        if (init != QuantMethod.RTN && method != QuantMethod.DLQAT && method != QuantMethod.SMOOTHQUANT)
+            throw new LowbitException("DL-QAT and SmoothQuant start from rtn or gptq (DL-QAT also awq) (--init);"
+                    + " other methods take no starting point: leave out --init");
+        if (init == QuantMethod.AWQ && method == QuantMethod.SMOOTHQUANT)
+            throw new LowbitException("SmoothQuant's weights start from rtn or gptq: AWQ would rescale the channels"
+                    + " SmoothQuant has just smoothed; use --init gptq, or --method awq for weights only");
+        if (init == QuantMethod.AWQ && actOrder)
+            throw new LowbitException("--act-order is GPTQ's; DL-QAT from AWQ keeps its columns in order: drop it");
         if (method == QuantMethod.GPTQ || init == QuantMethod.GPTQ)
             new GptqConfig(new QuantSpec(wbits, group, symmetric, range, DType.F32), damp, actOrder);
     }

@@ -89,6 +89,21 @@ public final class DlQat {
      * holds beginning from that grid (initName, e.g. "gptq", is part of the checkpoint's settings).
      */
     public DlQat(Arena arena, LlamaParameters fp, DlQatConfig cfg, String initName, Map<String, Start> start) {
+        this(arena, fp, fp, cfg, initName, start);
+    }
+
+    /**
+     * As {@link #DlQat(Arena, LlamaParameters, DlQatConfig, String, Map)} on base weights that
+     * differ from the model the KL term distills from (AWQ's: scaled, which leaves the function
+     * as it was, and clipped, which does not), so the teacher stays the original fp model.
+     */
+    public DlQat(
+            Arena arena,
+            LlamaParameters fp,
+            LlamaParameters teacherFp,
+            DlQatConfig cfg,
+            String initName,
+            Map<String, Start> start) {
         this.cfg = cfg;
         this.signature = initName.equals("rtn") ? cfg.toString() : cfg + " from " + initName;
         this.effective = LlamaParameters.copyOf(arena, fp.weights());
@@ -142,7 +157,12 @@ public final class DlQat {
         trainer = new LlamaTrainer(arena, effective, effectiveGrads, cfg.batch(), cfg.seqLen(), DlQat::isLinear);
         if (cfg.klWeight() > 0) {
             teacher = new LlamaTrainer(
-                    arena, fp, LlamaParameters.zeros(arena, fp.config()), cfg.batch(), cfg.seqLen(), name -> false);
+                    arena,
+                    teacherFp,
+                    LlamaParameters.zeros(arena, fp.config()),
+                    cfg.batch(),
+                    cfg.seqLen(),
+                    name -> false);
             teacherLogProbs = Tensor.allocate(
                     arena,
                     DType.F32,
